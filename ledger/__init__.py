@@ -1,0 +1,1 @@
+"""The credit ledger: SQL functions own the money; this package calls them."""

@@ -1,0 +1,65 @@
+"""Typed wrappers over the balance functions: add_user_credits, debit_user_credits, quota."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from ledger.errors import translate_errors
+from ledger.values import Executor, to_credits, to_uuid
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerResult:
+    """What add_user_credits and debit_user_credits return."""
+
+    success: bool
+    new_balance: Decimal
+    transaction_id: int | None
+
+
+async def add_user_credits(
+    db: Executor,
+    user_id: object,
+    amount: object,
+    transaction_type: str,
+    payment_intent_id: str | None = None,
+    description: str | None = None,
+) -> LedgerResult:
+    """Add credits; idempotent on (transaction_type, payment_intent_id)."""
+    with translate_errors():
+        row = await db.fetchrow(
+            "SELECT * FROM add_user_credits($1, $2, $3, $4, $5)",
+            to_uuid(user_id, "user_id"),
+            to_credits(amount),
+            transaction_type,
+            payment_intent_id,
+            description,
+        )
+    return LedgerResult(row["success"], row["new_balance"], row["transaction_id"])
+
+
+async def debit_user_credits(
+    db: Executor,
+    user_id: object,
+    amount: object,
+    transaction_type: str,
+    request_id: str | None = None,
+    description: str | None = None,
+) -> LedgerResult:
+    """Debit credits; success False (nothing written) when the account cannot afford it."""
+    with translate_errors():
+        row = await db.fetchrow(
+            "SELECT * FROM debit_user_credits($1, $2, $3, $4, $5)",
+            to_uuid(user_id, "user_id"),
+            to_credits(amount),
+            transaction_type,
+            request_id,
+            description,
+        )
+    return LedgerResult(row["success"], row["new_balance"], row["transaction_id"])
+
+
+async def get_quota_usage_percentage(db: Executor, user_id: object) -> Decimal:
+    with translate_errors():
+        return await db.fetchval("SELECT get_quota_usage_percentage($1)", to_uuid(user_id, "user_id"))

@@ -1,0 +1,77 @@
+"""Typed wrappers over the hold functions: credits reserved for requests in flight."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal
+
+from ledger.errors import translate_errors
+from ledger.values import Executor, to_credits, to_uuid
+
+
+@dataclass(frozen=True, slots=True)
+class Reservation:
+    success: bool
+    hold_id: uuid.UUID | None
+    # Spendable credits left after this hold (before it, when refused); None = unlimited.
+    available: Decimal | None
+
+
+@dataclass(frozen=True, slots=True)
+class Settlement:
+    success: bool
+    new_balance: Decimal
+    transaction_id: int | None
+    charged: Decimal
+    # What the request cost beyond what the account could pay.
+    shortfall: Decimal
+
+
+async def reserve_credits(
+    db: Executor,
+    user_id: object,
+    amount: object,
+    request_id: str,
+    ttl: timedelta = timedelta(minutes=15),
+    description: str | None = None,
+) -> Reservation:
+    with translate_errors():
+        row = await db.fetchrow(
+            "SELECT * FROM reserve_credits($1, $2, $3, $4, $5)",
+            to_uuid(user_id, "user_id"),
+            to_credits(amount),
+            request_id,
+            ttl,
+            description,
+        )
+    return Reservation(row["success"], row["hold_id"], row["available"])
+
+
+async def settle_credit_hold(
+    db: Executor, hold_id: object, amount: object, description: str | None = None
+) -> Settlement:
+    with translate_errors():
+        row = await db.fetchrow(
+            "SELECT * FROM settle_credit_hold($1, $2, $3)",
+            to_uuid(hold_id, "hold_id"),
+            to_credits(amount, allow_zero=True),
+            description,
+        )
+    return Settlement(
+        row["success"], row["new_balance"], row["transaction_id"], row["charged"], row["shortfall"]
+    )
+
+
+async def release_credit_hold(db: Executor, hold_id: object) -> Decimal:
+    """Release a hold without charging; returns the credits given back (0 if already closed)."""
+    with translate_errors():
+        row = await db.fetchrow("SELECT * FROM release_credit_hold($1)", to_uuid(hold_id, "hold_id"))
+    return row["released"]
+
+
+async def expire_credit_holds(db: Executor, max_users: int = 1000) -> int:
+    """Return the credits of every hold past its expiry; the number of holds expired."""
+    with translate_errors():
+        return await db.fetchval("SELECT expire_credit_holds($1)", max_users)

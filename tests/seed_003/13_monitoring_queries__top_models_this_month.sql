@@ -1,0 +1,12 @@
+-- seed 003, "Monitoring Queries" / "Top Models (This Month)", verbatim.
+SELECT
+  model,
+  COUNT(*) as requests,
+  SUM(total_tokens) as total_tokens,
+  SUM(credits_used) as total_credits,
+  AVG(latency_ms) as avg_latency
+FROM llm_usage_log
+WHERE created_at >= DATE_TRUNC('month', NOW())
+GROUP BY model
+ORDER BY requests DESC
+LIMIT 10;

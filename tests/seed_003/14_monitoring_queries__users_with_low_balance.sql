@@ -1,0 +1,11 @@
+-- seed 003, "Monitoring Queries" / "Users with Low Balance", verbatim.
+SELECT
+  user_id,
+  balance,
+  tier,
+  credits_used_this_month,
+  monthly_allowance
+FROM user_credits
+WHERE balance < 10
+  AND tier != 'enterprise'
+ORDER BY balance ASC;
