@@ -1,4 +1,4 @@
-"""App factory; the lifespan opens the asyncpg pool and the shared httpx client."""
+"""App factory; the lifespan opens the asyncpg pool and the one shared httpx client."""
 
 from __future__ import annotations
 
@@ -7,21 +7,54 @@ from collections.abc import AsyncIterator
 
 import httpx
 from starlette.applications import Starlette
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 
 from api.errors import EXCEPTION_HANDLERS
-from api.routes import health
+from api.routes import account, admin, chat, health, models, provider_keys
+from ledger.byok import KeyCipher
+from ledger.catalog import Catalog
 from ledger.database import create_pool
-from ledger.settings import Settings
+from ledger.demo_provider import MOUNT_PATH, create_demo_app
+from ledger.settings import ProviderConfig, Settings
+
+ROUTES = [
+    Route("/healthz", health.healthz),
+    Route("/readyz", health.readyz),
+    Route("/v1/chat/completions", chat.chat_completions, methods=["POST"]),
+    Route("/v1/models", models.list_models),
+    Route("/v1/credits/balance", account.balance),
+    Route("/v1/credits/transactions", account.transactions),
+    Route("/v1/usage", account.usage),
+    Route("/v1/provider-keys", provider_keys.list_provider_keys, methods=["GET"]),
+    Route("/v1/provider-keys", provider_keys.add_provider_key, methods=["POST"]),
+    Route("/v1/provider-keys/{key_id}", provider_keys.delete_provider_key, methods=["DELETE"]),
+    Route("/admin/users", admin.create_user, methods=["POST"]),
+    Route("/admin/users/{user_id}/keys", admin.create_key, methods=["POST"]),
+    Route("/admin/users/{user_id}/credits", admin.grant_credits, methods=["POST"]),
+    Route("/admin/keys/{key_id}", admin.revoke_key, methods=["DELETE"]),
+]
 
 
-def create_app(settings: Settings, database_url: str) -> Starlette:
+def demo_base_url(host: str, port: int) -> str:
+    reachable = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104
+    return f"http://{reachable}:{port}{MOUNT_PATH}"
+
+
+def create_app(settings: Settings, database_url: str, *, port: int | None = None) -> Starlette:
+    """The service. With no LEDGER_PROVIDERS it also serves, and routes to, the `demo` provider."""
+    routes: list[Route | Mount] = list(ROUTES)
+    providers = settings.providers
+    if providers is None:
+        providers = {"demo": ProviderConfig(base_url=demo_base_url(settings.host, port or settings.port))}
+        routes.append(Mount(MOUNT_PATH, app=create_demo_app()))
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         pool = await create_pool(
             database_url, min_size=settings.pool_min_size, max_size=settings.pool_max_size
         )
-        http = httpx.AsyncClient(timeout=httpx.Timeout(60.0, connect=10.0))
+        limits = httpx.Limits(max_connections=1000, max_keepalive_connections=100)
+        http = httpx.AsyncClient(limits=limits, timeout=httpx.Timeout(60.0, connect=10.0))
         app.state.pool = pool
         app.state.http = http
         try:
@@ -30,13 +63,11 @@ def create_app(settings: Settings, database_url: str) -> Starlette:
             await http.aclose()
             await pool.close()
 
-    app = Starlette(
-        routes=[
-            Route("/healthz", health.healthz),
-            Route("/readyz", health.readyz),
-        ],
-        exception_handlers=EXCEPTION_HANDLERS,
-        lifespan=lifespan,
-    )
+    app = Starlette(routes=routes, exception_handlers=EXCEPTION_HANDLERS, lifespan=lifespan)
     app.state.settings = settings
+    app.state.providers = providers
+    app.state.catalog = Catalog(settings.catalog_ttl_seconds)
+    app.state.cipher = (
+        None if settings.encryption_key is None else KeyCipher(settings.encryption_key.get_secret_value())
+    )
     return app

@@ -1,19 +1,71 @@
-"""One mapping from ledger errors to HTTP responses (a handler for the base class covers all)."""
+"""Errors as HTTP responses, in OpenAI's shape: {"error": {"message", "type", "param", "code"}}.
+
+One handler per base class: ApiError (raised by routes), LedgerError (raised by the ledger's
+wrappers, carrying their own status), and Starlette's HTTPException (unknown paths, methods).
+"""
 
 from __future__ import annotations
 
-from starlette.requests import Request
-from starlette.responses import JSONResponse
+from collections.abc import Mapping
 
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from api.jsonresponse import LedgerJSONResponse
 from ledger.errors import LedgerError
 
 
-async def ledger_error(_request: Request, exc: Exception) -> JSONResponse:
+class ApiError(Exception):
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        type: str = "invalid_request_error",
+        code: str | None = None,
+        param: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.type = type
+        self.code = code
+        self.param = param
+        self.headers = dict(headers or {})
+
+
+def error_response(
+    status: int,
+    message: str,
+    *,
+    type: str = "invalid_request_error",
+    code: str | None = None,
+    param: str | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> Response:
+    body = {"error": {"message": message, "type": type, "param": param, "code": code}}
+    return LedgerJSONResponse(body, status_code=status, headers=dict(headers or {}))
+
+
+async def api_error(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ApiError)
+    return error_response(
+        exc.status, exc.message, type=exc.type, code=exc.code, param=exc.param, headers=exc.headers
+    )
+
+
+async def ledger_error(_request: Request, exc: Exception) -> Response:
     assert isinstance(exc, LedgerError)
-    body = {"error": {"message": exc.message, "type": "invalid_request_error", "code": exc.code}}
-    if exc.hint:
-        body["error"]["hint"] = exc.hint
-    return JSONResponse(body, status_code=exc.http_status)
+    message = f"{exc.message} ({exc.hint})" if exc.hint else exc.message
+    return error_response(exc.http_status, message, code=exc.code)
 
 
-EXCEPTION_HANDLERS = {LedgerError: ledger_error}
+async def http_error(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code)
+    return error_response(exc.status_code, str(exc.detail), code=code, headers=exc.headers)
+
+
+EXCEPTION_HANDLERS = {ApiError: api_error, LedgerError: ledger_error, HTTPException: http_error}

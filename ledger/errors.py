@@ -75,6 +75,16 @@ class InvalidArgument(LedgerError):
     code = "invalid_argument"
 
 
+class UnknownTier(LedgerError):
+    sqlstate = "LG010"
+    code = "unknown_tier"
+
+
+class UnknownPowerLevel(LedgerError):
+    sqlstate = "LG011"
+    code = "unknown_power_level"
+
+
 class InvalidId(LedgerError):
     """A user or hold id that is not a UUID; raised before any SQL runs."""
 

@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from functools import cache
 from pathlib import Path
 
 import platformdirs
-from pydantic import Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 def default_data_dir() -> Path:
     return Path(platformdirs.user_data_dir("credit-ledger", appauthor=False))
+
+
+class ProviderConfig(BaseModel):
+    """One upstream that speaks the OpenAI chat API."""
+
+    base_url: str
+    api_key: SecretStr = SecretStr("")
+    timeout_s: float = Field(default=60.0, gt=0)
 
 
 class Settings(BaseSettings):
@@ -29,10 +36,17 @@ class Settings(BaseSettings):
     pool_min_size: int = 2
     pool_max_size: int = 20
 
-    usd_per_credit: Decimal = Decimal("0.10")
+    usd_per_credit: Decimal = Field(default=Decimal("0.10"), gt=0)
     hold_ttl_seconds: int = Field(default=900, gt=0)
 
-
-@cache
-def get_settings() -> Settings:
-    return Settings()
+    # Bearer token of the admin API; None turns the admin API off.
+    admin_token: SecretStr | None = None
+    # Upstream LLM providers, e.g. {"openai": {"base_url": "https://api.openai.com/v1", "api_key": "sk-..."}}.
+    # None: the built-in `demo` provider only.
+    providers: dict[str, ProviderConfig] | None = None
+    # base64 of 32 random bytes: the AES-256-GCM key for BYOK provider keys. None: BYOK off.
+    encryption_key: SecretStr | None = None
+    # Share of a BYOK request's provider cost charged in credits (the user pays the provider).
+    byok_fee_ratio: Decimal = Field(default=Decimal("0"), ge=0)
+    # How long model prices and power levels are cached in memory before being read again.
+    catalog_ttl_seconds: float = Field(default=10.0, ge=0)

@@ -1,0 +1,43 @@
+"""Who is calling: a gateway key's owner (the /v1 surface) or the operator (the admin API)."""
+
+from __future__ import annotations
+
+import hmac
+
+from starlette.requests import Request
+
+from api.errors import ApiError
+from ledger.gateway_keys import KeyOwner, authenticate
+
+
+def _bearer(request: Request) -> str | None:
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    token = token.strip()
+    return token if scheme.lower() == "bearer" and token else None
+
+
+async def gateway_owner(request: Request) -> KeyOwner:
+    token = _bearer(request)
+    if token is None:
+        raise ApiError(
+            401,
+            "You didn't provide an API key. Send it as 'Authorization: Bearer sk-lg-...'.",
+            code="invalid_api_key",
+        )
+    owner = await authenticate(request.app.state.pool, token)
+    if owner is None:
+        raise ApiError(
+            401, "Incorrect API key provided, or the key was revoked or has expired.", code="invalid_api_key"
+        )
+    return owner
+
+
+def require_admin(request: Request) -> None:
+    configured = request.app.state.settings.admin_token
+    if configured is None:
+        raise ApiError(
+            404, "The admin API is off: set LEDGER_ADMIN_TOKEN to turn it on.", code="admin_api_off"
+        )
+    token = _bearer(request) or ""
+    if not hmac.compare_digest(token.encode(), configured.get_secret_value().encode()):
+        raise ApiError(401, "Incorrect admin token.", code="invalid_admin_token")

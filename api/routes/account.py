@@ -1,0 +1,97 @@
+"""A key owner's own account: balance, transactions, usage. Nobody sees another user's data:
+every query is bound to the authenticated key's user."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from api.auth import gateway_owner
+from api.jsonresponse import LedgerJSONResponse
+from api.params import page, query_datetime, query_int
+from ledger.users import get_account
+
+MAX_PAGE = 500
+
+
+async def balance(request: Request) -> Response:
+    owner = await gateway_owner(request)
+    account = await get_account(request.app.state.pool, owner.user_id)
+    return LedgerJSONResponse(
+        {
+            "object": "credit_balance",
+            "user_id": account["user_id"],
+            "balance": account["balance"],
+            "credits_held": account["credits_held"],
+            "monthly_allowance": account["monthly_allowance"],
+            "allowance_remaining": account["allowance_remaining"],
+            "credits_used_this_month": account["credits_used_this_month"],
+            "quota_usage_percentage": account["quota_usage_percentage"],
+            "billing_cycle_start": account["billing_cycle_start"],
+            "tier": account["tier"],
+            "power_level": account["power_level"],
+        }
+    )
+
+
+TRANSACTIONS = """
+SELECT id, transaction_type, amount, balance_after, allowance_used, description, reference_id, created_at
+  FROM credit_transactions
+ WHERE user_id = $1
+   AND ($2::timestamptz IS NULL OR created_at >= $2)
+   AND ($3::timestamptz IS NULL OR created_at < $3)
+   AND ($4::text IS NULL OR transaction_type = $4)
+   AND ($5::bigint IS NULL OR id < $5)
+ ORDER BY id DESC
+ LIMIT $6
+"""
+
+
+async def transactions(request: Request) -> Response:
+    owner = await gateway_owner(request)
+    limit = query_int(request, "limit", 50, low=1, high=MAX_PAGE)
+    rows = await request.app.state.pool.fetch(
+        TRANSACTIONS,
+        owner.user_id,
+        query_datetime(request, "from"),
+        query_datetime(request, "to"),
+        request.query_params.get("type"),
+        _cursor(request),
+        limit + 1,
+    )
+    return LedgerJSONResponse(page(rows, limit))
+
+
+USAGE = """
+SELECT id, request_id, model, provider, power_level, prompt_tokens, completion_tokens, total_tokens, cost_usd,
+       cost_multiplier, credits_used, latency_ms, success, status_code, error_message, is_byok, created_at
+  FROM llm_usage_log
+ WHERE user_id = $1
+   AND ($2::timestamptz IS NULL OR created_at >= $2)
+   AND ($3::timestamptz IS NULL OR created_at < $3)
+   AND ($4::text IS NULL OR model = $4)
+   AND ($5::bigint IS NULL OR id < $5)
+ ORDER BY id DESC
+ LIMIT $6
+"""
+
+
+async def usage(request: Request) -> Response:
+    owner = await gateway_owner(request)
+    limit = query_int(request, "limit", 50, low=1, high=MAX_PAGE)
+    rows = await request.app.state.pool.fetch(
+        USAGE,
+        owner.user_id,
+        query_datetime(request, "from"),
+        query_datetime(request, "to"),
+        request.query_params.get("model"),
+        _cursor(request),
+        limit + 1,
+    )
+    return LedgerJSONResponse(page(rows, limit))
+
+
+def _cursor(request: Request) -> int | None:
+    if request.query_params.get("after") is None:
+        return None
+    return query_int(request, "after", 0, low=1, high=2**63 - 1)

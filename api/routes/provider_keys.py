@@ -1,0 +1,63 @@
+"""BYOK keys of the calling user: add, list, delete. The key itself is never returned."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+from starlette.requests import Request
+from starlette.responses import Response
+
+from api.auth import gateway_owner
+from api.errors import ApiError
+from api.jsonresponse import LedgerJSONResponse
+from api.params import parse_body
+from ledger import byok
+
+
+class NewProviderKey(BaseModel):
+    provider: str = Field(min_length=1, max_length=64, pattern=r"^[a-z0-9_\-]+$")
+    api_key: str = Field(min_length=8, max_length=4096)
+    name: str | None = Field(default=None, max_length=200)
+    is_default: bool = True
+
+
+def _cipher(request: Request) -> byok.KeyCipher:
+    cipher = request.app.state.cipher
+    if cipher is None:
+        raise ApiError(
+            503,
+            "BYOK is off on this service: the operator has not set LEDGER_ENCRYPTION_KEY.",
+            type="service_unavailable",
+            code="byok_disabled",
+        )
+    return cipher
+
+
+async def add_provider_key(request: Request) -> Response:
+    owner = await gateway_owner(request)
+    cipher = _cipher(request)
+    new = await parse_body(request, NewProviderKey)
+    if new.provider not in request.app.state.providers:
+        known = ", ".join(sorted(request.app.state.providers))
+        raise ApiError(
+            400,
+            f"Unknown provider '{new.provider}'. This service routes to: {known}.",
+            param="provider",
+            code="unknown_provider",
+        )
+    row = await byok.add_key(
+        request.app.state.pool, cipher, owner.user_id, new.provider, new.api_key, new.name, new.is_default
+    )
+    return LedgerJSONResponse(row, status_code=201)
+
+
+async def list_provider_keys(request: Request) -> Response:
+    owner = await gateway_owner(request)
+    rows = await byok.list_keys(request.app.state.pool, owner.user_id)
+    return LedgerJSONResponse({"object": "list", "data": rows})
+
+
+async def delete_provider_key(request: Request) -> Response:
+    owner = await gateway_owner(request)
+    if not await byok.deactivate_key(request.app.state.pool, owner.user_id, request.path_params["key_id"]):
+        raise ApiError(404, "No such provider key.", code="not_found")
+    return LedgerJSONResponse({"id": request.path_params["key_id"], "deleted": True})

@@ -1,0 +1,103 @@
+"""Gateway API keys (seed 000): random, shown once, stored as a SHA-256 hash with a prefix.
+
+A key has 256 bits of randomness, so a plain SHA-256 is as safe to store as a slow password
+hash and lets a request find its key with one indexed lookup.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from ledger.errors import UnknownUser, translate_errors
+from ledger.values import Executor, to_uuid
+
+KEY_PREFIX = "sk-lg-"
+VISIBLE_CHARS = 12  # of the key, kept as `prefix` so people can tell keys apart
+
+
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class NewKey:
+    id: uuid.UUID
+    key: str  # the only time the full key exists outside its owner's hands
+    prefix: str
+    name: str | None
+    expires_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class KeyOwner:
+    key_id: uuid.UUID
+    user_id: uuid.UUID
+    power_level: str
+    has_byok: bool
+
+
+async def create_key(
+    db: Executor, user_id: object, name: str | None = None, expires_at: datetime | None = None
+) -> NewKey:
+    key = KEY_PREFIX + secrets.token_urlsafe(32)
+    prefix = key[:VISIBLE_CHARS]
+    with translate_errors():
+        key_id = await db.fetchval(
+            "INSERT INTO gateway_api_keys (user_id, key_hash, prefix, name, expires_at)"
+            " SELECT user_id, $2, $3, $4, $5 FROM user_credits WHERE user_id = $1 RETURNING id",
+            to_uuid(user_id, "user_id"),
+            hash_key(key),
+            prefix,
+            name,
+            expires_at,
+        )
+    if key_id is None:
+        raise UnknownUser(f"unknown user {user_id}")
+    return NewKey(key_id, key, prefix, name, expires_at)
+
+
+# Finds an active key and its owner; touches last_used_at at most once a minute, so a burst of
+# requests on one key does not queue on that key's row.
+AUTHENTICATE = """
+WITH k AS (
+    SELECT id, user_id, last_used_at FROM gateway_api_keys
+     WHERE key_hash = $1 AND is_active AND (expires_at IS NULL OR expires_at > now())
+), touched AS (
+    UPDATE gateway_api_keys g SET last_used_at = now()
+      FROM k
+     WHERE g.id = k.id AND (k.last_used_at IS NULL OR k.last_used_at < now() - interval '1 minute')
+)
+SELECT k.id, k.user_id, u.power_level,
+       EXISTS (SELECT 1 FROM user_provider_keys p WHERE p.user_id = k.user_id AND p.is_active) AS has_byok
+  FROM k JOIN user_credits u USING (user_id)
+"""
+
+
+async def authenticate(db: Executor, key: str) -> KeyOwner | None:
+    if not key.startswith(KEY_PREFIX):
+        return None
+    row = await db.fetchrow(AUTHENTICATE, hash_key(key))
+    return None if row is None else KeyOwner(row["id"], row["user_id"], row["power_level"], row["has_byok"])
+
+
+async def revoke_key(db: Executor, key_id: object) -> bool:
+    """Deactivate a key; False when there is no such active key."""
+    revoked = await db.fetchval(
+        "UPDATE gateway_api_keys SET is_active = false, revoked_at = now()"
+        " WHERE id = $1 AND is_active RETURNING id",
+        to_uuid(key_id, "key_id"),
+    )
+    return revoked is not None
+
+
+async def list_keys(db: Executor, user_id: object) -> list[dict[str, object]]:
+    rows = await db.fetch(
+        "SELECT id, prefix, name, is_active, expires_at, created_at, last_used_at, revoked_at"
+        " FROM gateway_api_keys WHERE user_id = $1 ORDER BY created_at",
+        to_uuid(user_id, "user_id"),
+    )
+    return [dict(r) for r in rows]

@@ -1,0 +1,76 @@
+"""Which providers may serve a request, in which order, with whose key, at what price.
+
+Order: the power level's preferred providers that are configured and price the model, in the
+level's order; then any other configured provider that prices the model (by name), so a request
+is served rather than refused when the preferred ones cannot serve it. A provider the user holds
+an active BYOK key for is called with that key instead of the platform's.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from decimal import Decimal
+
+from ledger.byok import ProviderKey
+from ledger.catalog import CatalogSnapshot, PowerLevel
+from ledger.pricing import ModelPrice, cost_usd, credits_for
+from ledger.settings import ProviderConfig
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    provider: str
+    config: ProviderConfig
+    price: ModelPrice
+    byok_key: ProviderKey | None
+
+    @property
+    def is_byok(self) -> bool:
+        return self.byok_key is not None
+
+    @property
+    def byok_key_id(self) -> uuid.UUID | None:
+        return None if self.byok_key is None else self.byok_key.id
+
+
+def plan_routes(
+    snapshot: CatalogSnapshot,
+    providers: dict[str, ProviderConfig],
+    model: str,
+    power_level: PowerLevel,
+    byok_keys: dict[str, ProviderKey],
+) -> list[Route]:
+    priced = snapshot.prices.get(model, {})
+    servable = [name for name in providers if name in priced]
+    preferred = [name for name in power_level.preferred_providers if name in servable]
+    others = sorted(name for name in servable if name not in preferred)
+    return [Route(name, providers[name], priced[name], byok_keys.get(name)) for name in preferred + others]
+
+
+@dataclass(frozen=True, slots=True)
+class Tariff:
+    """How one request's credits follow from its usage."""
+
+    usd_per_credit: Decimal
+    multiplier: Decimal
+    byok_fee_ratio: Decimal
+
+    def usd(self, route: Route, prompt_tokens: int, completion_tokens: int) -> Decimal:
+        return cost_usd(route.price, prompt_tokens, completion_tokens)
+
+    def credits(self, route: Route, usd: Decimal) -> Decimal:
+        billable = usd * self.byok_fee_ratio if route.is_byok else usd
+        return credits_for(billable, usd_per_credit=self.usd_per_credit, multiplier=self.multiplier)
+
+    def most_it_can_cost(self, routes: list[Route], prompt_tokens: int, max_tokens: int | None) -> Decimal:
+        """The hold: the dearest route with the longest reply that route's model allows."""
+        worst = Decimal(0)
+        for route in routes:
+            reply = (
+                route.price.max_output_tokens
+                if max_tokens is None
+                else min(max_tokens, route.price.max_output_tokens)
+            )
+            worst = max(worst, self.credits(route, self.usd(route, prompt_tokens, reply)))
+        return worst

@@ -1,0 +1,39 @@
+"""Accounts: creating them and reading what their owner may see."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ledger.errors import UnknownUser, translate_errors
+from ledger.values import Executor, to_uuid
+
+
+async def create_user(
+    db: Executor, email: str | None = None, tier: str = "trial", power_level: str = "balanced"
+) -> dict[str, Any]:
+    with translate_errors():
+        row = await db.fetchrow("SELECT * FROM create_ledger_user($1, $2, $3)", email, tier, power_level)
+    return dict(row)
+
+
+ACCOUNT = """
+SELECT u.user_id, u.email, u.tier, u.power_level, u.balance, u.credits_held, u.monthly_allowance,
+       CASE WHEN u.billing_cycle_start + interval '1 month' <= now() THEN 0
+            ELSE u.credits_used_this_month END AS credits_used_this_month,
+       u.billing_cycle_start, get_quota_usage_percentage(u.user_id) AS quota_usage_percentage
+  FROM user_credits u WHERE u.user_id = $1
+"""
+
+
+async def get_account(db: Executor, user_id: object) -> dict[str, Any]:
+    """Balance, allowance and its use this cycle, tier and power level."""
+    with translate_errors():
+        row = await db.fetchrow(ACCOUNT, to_uuid(user_id, "user_id"))
+    if row is None:
+        raise UnknownUser(f"unknown user {user_id}")
+    account = dict(row)
+    allowance = account["monthly_allowance"]
+    account["allowance_remaining"] = (
+        None if allowance is None else max(allowance - account["credits_used_this_month"], 0)
+    )
+    return account
