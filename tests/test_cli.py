@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
@@ -73,3 +75,38 @@ def test_the_embedded_server_refuses_a_wrong_password(data_dir):
 
     assert refused.returncode != 0
     assert "password authentication failed" in refused.stderr
+
+
+def test_an_operator_manages_users_keys_and_credits_from_the_cli(database_url):
+    env = {"LEDGER_DATABASE_URL": database_url}
+
+    user = json.loads(
+        ledger("users", "create", "--email", "ops@example.com", "--tier", "starter", env=env).stdout
+    )
+    key = json.loads(ledger("keys", "create", user["user_id"], "--name", "ci", env=env).stdout)
+    granted = ledger(
+        "credits", "add", user["user_id"], "12.5", "--type", "bonus", "--reference", "welcome", env=env
+    )
+    shown = json.loads(ledger("users", "show", user["user_id"], env=env).stdout)
+    revoked = ledger("keys", "revoke", key["id"], env=env)
+    revoked_again = ledger("keys", "revoke", key["id"], env=env)
+
+    assert user["tier"] == "starter" and key["key"].startswith("sk-lg-")
+    assert json.loads(granted.stdout)["new_balance"] == "12.500000"
+    assert (shown["balance"], shown["monthly_allowance"], shown["tier"]) == (
+        "12.500000",
+        "1000.000000",
+        "starter",
+    )
+    assert revoked.returncode == 0 and revoked_again.returncode == 1
+
+
+def test_cli_errors_are_one_clear_line(database_url):
+    env = {"LEDGER_DATABASE_URL": database_url}
+
+    bad_amount = ledger("credits", "add", str(uuid.uuid4()), "-3", env=env)
+    bad_tier = ledger("users", "create", "--tier", "platinum", env=env)
+
+    assert bad_amount.returncode == 1 and "amount must be greater than 0" in bad_amount.stderr
+    assert bad_tier.returncode == 1 and "unknown tier 'platinum'" in bad_tier.stderr
+    assert "Traceback" not in bad_amount.stderr + bad_tier.stderr

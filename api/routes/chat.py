@@ -29,7 +29,7 @@ from api.jsonresponse import LedgerJSONResponse
 from api.streaming import MeteredStream
 from ledger import byok
 from ledger.gateway_keys import KeyOwner
-from ledger.holds import reserve_credits
+from ledger.holds import Reservation, reserve_credits
 from ledger.metering import Charge, UsageRecord, fail_request, settle_request
 from ledger.routing import Route, Tariff, plan_routes
 from ledger.tokens import completion_tokens_estimate, prompt_tokens_estimate, prompt_tokens_upper_bound
@@ -146,21 +146,17 @@ class MeteredRequest:
         return int((time.monotonic() - self.started) * 1000)
 
     async def reserve(self) -> None:
-        settings = self.app.state.settings
-        most = self.tariff.most_it_can_cost(
-            self.routes, prompt_tokens_upper_bound(self.chat.messages), self.chat.max_tokens
-        )
-        if most == 0:
-            return  # BYOK with no fee: nothing can be charged, nothing to hold
-        reservation = await reserve_credits(
-            self.pool,
-            self.owner.user_id,
-            most,
-            self.request_id,
-            ttl=timedelta(seconds=settings.hold_ttl_seconds),
-            description=f"{self.chat.model} request in flight",
-        )
+        """Hold the most the request can cost. A user who cannot afford the platform's providers but
+        holds BYOK keys is still served, by their own keys' providers only."""
+        reservation = await self._hold(self.routes)
+        own_keys = [route for route in self.routes if route.is_byok]
+        if reservation is not None and not reservation.success and own_keys and own_keys != self.routes:
+            self.routes = own_keys
+            reservation = await self._hold(own_keys)
+        if reservation is None:
+            return  # nothing can be charged: nothing to hold
         if not reservation.success:
+            most = self._most(self.routes)
             raise ApiError(
                 402,
                 f"Insufficient credits: this request can cost up to {most} credits and "
@@ -170,6 +166,24 @@ class MeteredRequest:
                 headers={"x-should-retry": "false"},
             )
         self.hold_id = reservation.hold_id
+
+    def _most(self, routes: list[Route]) -> Decimal:
+        return self.tariff.most_it_can_cost(
+            routes, prompt_tokens_upper_bound(self.chat.messages), self.chat.max_tokens
+        )
+
+    async def _hold(self, routes: list[Route]) -> Reservation | None:
+        most = self._most(routes)
+        if most == 0:
+            return None
+        return await reserve_credits(
+            self.pool,
+            self.owner.user_id,
+            most,
+            self.request_id,
+            ttl=timedelta(seconds=self.app.state.settings.hold_ttl_seconds),
+            description=f"{self.chat.model} request in flight",
+        )
 
     async def fail(self, status_code: int, error: str) -> None:
         self.usage.latency_ms = self._elapsed_ms()

@@ -90,7 +90,7 @@ BEGIN
                 USING ERRCODE = 'LG009';
         END IF;
         PERFORM ledger_log_usage(p_usage, NULL, 0, NULL, coalesce((p_usage ->> 'success')::boolean, true));
-        RETURN QUERY SELECT true, u.balance, NULL::bigint, 0::numeric, 0::numeric,
+        RETURN QUERY SELECT true, u.balance, NULL::bigint, 0::numeric(20, 6), 0::numeric(20, 6),
                             ledger_spendable(u) - u.credits_held
                        FROM user_credits u WHERE u.user_id = v_user_id;
         RETURN;

@@ -1,0 +1,143 @@
+"""BYOK keys: stored encrypted, used upstream, never shown, logged or kept in plaintext."""
+
+from __future__ import annotations
+
+import logging
+from decimal import Decimal
+
+import httpx
+import openai
+
+MESSAGES = [{"role": "user", "content": "Hi"}]
+BYOK_KEY = "sk-users-own-openai-key-0123456789"
+
+
+def add_key(service, account, provider="openai", api_key=BYOK_KEY, **extra) -> httpx.Response:
+    return httpx.post(
+        f"{service.url}/v1/provider-keys",
+        headers={"Authorization": f"Bearer {account.key}"},
+        json={"provider": provider, "api_key": api_key, **extra},
+    )
+
+
+async def all_stored_text(pool) -> str:
+    """Every value of every table, as text (bytea as its raw bytes decoded leniently)."""
+    tables = [
+        r["tablename"]
+        for r in await pool.fetch("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+    ]
+    dump = []
+    for table in tables:
+        for row in await pool.fetch(f'SELECT * FROM "{table}"'):  # noqa: S608 - table names from the catalog
+            for value in row.values():
+                dump.append(value.decode("latin-1") if isinstance(value, bytes) else str(value))
+    return "\n".join(dump)
+
+
+async def test_a_byok_key_is_used_upstream_and_never_seen_again(
+    pool, upstreams, start_service, make_account, caplog
+):
+    caplog.set_level(logging.DEBUG)
+    service = start_service(upstreams, byok_fee_ratio=Decimal("0.1"))
+    account = await make_account(credits_="10")
+
+    created = add_key(service, account, key_name="mine")
+    raw = service.client(account.key).chat.completions.with_raw_response.create(
+        model="gpt-4", messages=MESSAGES
+    )
+    listed = service.get("/v1/provider-keys", account.key)
+
+    assert created.status_code == 201
+    assert BYOK_KEY not in created.text and created.json()["key_hint"] == "...6789"
+    assert upstreams["openai"].requests[0]["headers"]["authorization"] == f"Bearer {BYOK_KEY}"
+    # 0.6 credits of provider cost, of which the BYOK fee ratio (10%) is charged
+    assert Decimal(raw.headers["x-credits-charged"]) == Decimal("0.06")
+    row = await pool.fetchrow("SELECT * FROM llm_usage_log WHERE user_id = $1", account.user_id)
+    assert row["is_byok"] and row["credits_used"] == Decimal("0.06") and row["cost_usd"] == Decimal("0.06")
+    assert listed.status_code == 200 and BYOK_KEY not in listed.text
+    assert [k["provider"] for k in listed.json()["data"]] == ["openai"]
+    key_row = await pool.fetchrow("SELECT * FROM user_provider_keys WHERE user_id = $1", account.user_id)
+    assert key_row["usage_count_this_month"] == 1 and key_row["last_used_at"] is not None
+    assert BYOK_KEY not in await all_stored_text(pool)
+    assert BYOK_KEY not in caplog.text
+
+
+async def test_byok_with_no_fee_serves_a_user_with_no_credits(pool, upstreams, start_service, make_account):
+    service = start_service(upstreams)
+    account = await make_account(credits_="0")
+    add_key(service, account)
+
+    raw = service.client(account.key).chat.completions.with_raw_response.create(
+        model="gpt-4", messages=MESSAGES
+    )
+
+    assert raw.headers["x-credits-charged"] == "0.000000"
+    assert await pool.fetchval("SELECT count(*) FROM credit_holds") == 0
+    row = await pool.fetchrow("SELECT * FROM llm_usage_log WHERE user_id = $1", account.user_id)
+    assert row["is_byok"] and row["success"] and row["credits_used"] == 0
+
+
+async def test_providers_without_a_byok_key_use_the_platform_key(
+    pool, upstreams, start_service, make_account
+):
+    upstreams["openai"].status = 503
+    service = start_service(upstreams)
+    account = await make_account(credits_="10")
+    add_key(service, account)
+
+    service.client(account.key).chat.completions.create(model="gpt-4", messages=MESSAGES)
+
+    assert upstreams["openai"].requests[0]["headers"]["authorization"] == f"Bearer {BYOK_KEY}"
+    assert upstreams["openrouter"].requests[0]["headers"]["authorization"] == "Bearer sk-platform-openrouter"
+    row = await pool.fetchrow("SELECT * FROM llm_usage_log WHERE user_id = $1", account.user_id)
+    assert not row["is_byok"] and row["credits_used"] == Decimal("0.6")
+
+
+async def test_a_deleted_key_is_no_longer_used(pool, upstreams, start_service, make_account):
+    service = start_service(upstreams)
+    account = await make_account(credits_="10")
+    key_id = add_key(service, account).json()["id"]
+
+    deleted = httpx.delete(
+        f"{service.url}/v1/provider-keys/{key_id}", headers={"Authorization": f"Bearer {account.key}"}
+    )
+    service.client(account.key).chat.completions.create(model="gpt-4", messages=MESSAGES)
+
+    assert deleted.status_code == 200
+    assert upstreams["openai"].requests[0]["headers"]["authorization"] == "Bearer sk-platform-openai"
+    assert service.get("/v1/provider-keys", account.key).json()["data"] == []
+
+
+async def test_bad_provider_keys_are_refused(upstreams, start_service, make_account, pool):
+    service = start_service(upstreams)
+    account = await make_account()
+
+    unknown = add_key(service, account, provider="nonesuch")
+    short = add_key(service, account, api_key="x")
+    anonymous = httpx.post(
+        f"{service.url}/v1/provider-keys", json={"provider": "openai", "api_key": BYOK_KEY}
+    )
+
+    assert unknown.status_code == 400 and unknown.json()["error"]["code"] == "unknown_provider"
+    assert short.status_code == 400 and short.json()["error"]["param"] == "api_key"
+    assert anonymous.status_code == 401
+    assert await pool.fetchval("SELECT count(*) FROM user_provider_keys") == 0
+
+
+async def test_byok_is_off_without_an_encryption_key(upstreams, start_service, make_account):
+    service = start_service(upstreams, encryption_key=None)
+    account = await make_account()
+
+    response = add_key(service, account)
+
+    assert response.status_code == 503 and response.json()["error"]["code"] == "byok_disabled"
+
+
+async def test_openai_sdk_sees_byok_requests_like_any_other(upstreams, start_service, make_account):
+    service = start_service(upstreams)
+    account = await make_account()
+    add_key(service, account)
+
+    completion = service.client(account.key).chat.completions.create(model="gpt-4", messages=MESSAGES)
+
+    assert isinstance(completion, openai.types.chat.ChatCompletion)

@@ -1,0 +1,137 @@
+"""A fake LLM provider: a real HTTP server on 127.0.0.1 speaking the OpenAI chat API.
+
+Each test sets how it behaves (status, latency, usage or none, streaming pace, a dropped
+connection) and reads what it received.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import threading
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class ServerThread:
+    """Runs an ASGI app on uvicorn in a thread of its own, on a free port of 127.0.0.1."""
+
+    def __init__(self, app: Any, port: int | None = None) -> None:
+        self.port = port or free_port()
+        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> ServerThread:
+        self.thread.start()
+        deadline = time.monotonic() + 30
+        while not self.server.started:
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("server thread did not start")
+            time.sleep(0.01)
+        return self
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=30)
+
+
+class DroppedConnection(Exception):
+    """Raised inside a streaming body: uvicorn then cuts the connection mid-response."""
+
+
+@dataclass
+class FakeUpstream:
+    name: str
+    status: int = 200
+    delay: float = 0.0
+    usage: tuple[int, int] | None = (1000, 500)
+    words: list[str] = field(default_factory=lambda: ["Hello", "from", "the", "fake", "upstream."])
+    chunk_delay: float = 0.0
+    drop_after: int | None = None
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    server: ServerThread | None = None
+
+    @property
+    def base_url(self) -> str:
+        assert self.server is not None
+        return f"{self.server.url}/v1"
+
+    def received_models(self) -> list[str]:
+        return [r["body"].get("model") for r in self.requests]
+
+    def _usage(self) -> dict[str, int] | None:
+        if self.usage is None:
+            return None
+        prompt, completion = self.usage
+        return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+
+    async def chat(self, request: Request) -> Response:
+        body = await request.json()
+        self.requests.append({"headers": dict(request.headers), "body": body})
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        if self.status != 200:
+            error = {
+                "error": {"message": f"{self.name} says {self.status}", "type": "upstream", "code": None}
+            }
+            return JSONResponse(error, status_code=self.status)
+        text = " ".join(self.words)
+        if not body.get("stream"):
+            payload: dict[str, Any] = {
+                "id": "chatcmpl-fake",
+                "object": "chat.completion",
+                "created": 1,
+                "model": body.get("model"),
+                "choices": [
+                    {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}
+                ],
+            }
+            if (usage := self._usage()) is not None:
+                payload["usage"] = usage
+            return JSONResponse(payload)
+        return StreamingResponse(self._chunks(body), media_type="text/event-stream")
+
+    async def _chunks(self, body: dict[str, Any]) -> AsyncIterator[bytes]:
+        base = {
+            "id": "chatcmpl-fake",
+            "object": "chat.completion.chunk",
+            "created": 1,
+            "model": body.get("model"),
+        }
+        wants_usage = (body.get("stream_options") or {}).get("include_usage") is True
+        for index, word in enumerate(self.words):
+            if self.drop_after is not None and index == self.drop_after:
+                raise DroppedConnection(self.name)
+            piece = word if index == 0 else " " + word
+            chunk = {**base, "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]}
+            yield f"data: {json.dumps(chunk)}\n\n".encode()
+            if self.chunk_delay:
+                await asyncio.sleep(self.chunk_delay)
+        stop = {"index": 0, "delta": {}, "finish_reason": "stop"}
+        yield f"data: {json.dumps({**base, 'choices': [stop]})}\n\n".encode()
+        if wants_usage and (usage := self._usage()) is not None:
+            yield f"data: {json.dumps({**base, 'choices': [], 'usage': usage})}\n\n".encode()
+        yield b"data: [DONE]\n\n"
+
+    def app(self) -> Starlette:
+        return Starlette(routes=[Route("/v1/chat/completions", self.chat, methods=["POST"])])
