@@ -91,6 +91,7 @@ class StreamMeter:
     text: list[str] = field(default_factory=list)
     usage: dict[str, Any] | None = None
     model: str | None = None
+    chunks: int = 0
     done: bool = False
 
     def event(self, lines: list[str]) -> bytes | None:
@@ -119,6 +120,7 @@ class StreamMeter:
         return f"data: {json.dumps(chunk, separators=(',', ':'))}\n\n".encode()
 
     def _observe(self, chunk: dict[str, Any]) -> None:
+        self.chunks += 1
         self.model = self.model or chunk.get("model")
         if chunk.get("usage"):
             self.usage = chunk["usage"]

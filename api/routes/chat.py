@@ -298,12 +298,17 @@ class MeteredRequest:
 
         async def finish(disconnected: bool) -> None:
             await response.aclose()
-            if disconnected and not meter.done:
-                self.usage.success, self.usage.status_code = False, 499
-                self.usage.error_message = "client disconnected mid-stream"
             if broke:
-                self.usage.success = False
-                self.usage.error_message = f"upstream stream broke: {broke[0]}"
+                status, reason = 502, f"upstream stream broke: {broke[0]}"
+            elif disconnected and not meter.done:
+                status, reason = 499, "client disconnected mid-stream"
+            else:
+                status, reason = 200, None
+            if meter.chunks == 0:  # nothing reached us, so nothing was delivered: charge nothing
+                await self.fail(status if reason else 502, reason or "stream ended with no data")
+                return
+            if reason:
+                self.usage.success, self.usage.status_code, self.usage.error_message = False, status, reason
             await self.settle(route, meter.usage, meter.generated_text)
 
         return MeteredStream(events(), finish, headers={"x-request-id": self.request_id})
