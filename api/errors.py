@@ -36,36 +36,26 @@ class ApiError(Exception):
         self.headers = dict(headers or {})
 
 
-def error_response(
-    status: int,
-    message: str,
-    *,
-    type: str = "invalid_request_error",
-    code: str | None = None,
-    param: str | None = None,
-    headers: Mapping[str, str] | None = None,
-) -> Response:
-    body = {"error": {"message": message, "type": type, "param": param, "code": code}}
-    return LedgerJSONResponse(body, status_code=status, headers=dict(headers or {}))
+def error_response(error: ApiError) -> Response:
+    body = {"error": {"message": error.message, "type": error.type, "param": error.param, "code": error.code}}
+    return LedgerJSONResponse(body, status_code=error.status, headers=error.headers)
 
 
 async def api_error(_request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ApiError)
-    return error_response(
-        exc.status, exc.message, type=exc.type, code=exc.code, param=exc.param, headers=exc.headers
-    )
+    return error_response(exc)
 
 
 async def ledger_error(_request: Request, exc: Exception) -> Response:
     assert isinstance(exc, LedgerError)
     message = f"{exc.message} ({exc.hint})" if exc.hint else exc.message
-    return error_response(exc.http_status, message, code=exc.code)
+    return error_response(ApiError(exc.http_status, message, code=exc.code))
 
 
 async def http_error(_request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code)
-    return error_response(exc.status_code, str(exc.detail), code=code, headers=exc.headers)
+    return error_response(ApiError(exc.status_code, str(exc.detail), code=code, headers=exc.headers))
 
 
 EXCEPTION_HANDLERS = {ApiError: api_error, LedgerError: ledger_error, HTTPException: http_error}

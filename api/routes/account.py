@@ -48,18 +48,7 @@ SELECT id, transaction_type, amount, balance_after, allowance_used, description,
 
 
 async def transactions(request: Request) -> Response:
-    owner = await gateway_owner(request)
-    limit = query_int(request, "limit", 50, low=1, high=MAX_PAGE)
-    rows = await request.app.state.pool.fetch(
-        TRANSACTIONS,
-        owner.user_id,
-        query_datetime(request, "from"),
-        query_datetime(request, "to"),
-        request.query_params.get("type"),
-        _cursor(request),
-        limit + 1,
-    )
-    return LedgerJSONResponse(page(rows, limit))
+    return await _own_rows(request, TRANSACTIONS, filter_param="type")
 
 
 USAGE = """
@@ -77,14 +66,19 @@ SELECT id, request_id, model, provider, power_level, prompt_tokens, completion_t
 
 
 async def usage(request: Request) -> Response:
+    return await _own_rows(request, USAGE, filter_param="model")
+
+
+async def _own_rows(request: Request, query: str, *, filter_param: str) -> Response:
+    """A page of the caller's rows: newest first, from/to dates, one filter, an id cursor."""
     owner = await gateway_owner(request)
     limit = query_int(request, "limit", 50, low=1, high=MAX_PAGE)
     rows = await request.app.state.pool.fetch(
-        USAGE,
+        query,
         owner.user_id,
         query_datetime(request, "from"),
         query_datetime(request, "to"),
-        request.query_params.get("model"),
+        request.query_params.get(filter_param),
         _cursor(request),
         limit + 1,
     )
