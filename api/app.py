@@ -10,12 +10,13 @@ from starlette.applications import Starlette
 from starlette.routing import Mount, Route
 
 from api.errors import EXCEPTION_HANDLERS
-from api.routes import account, admin, chat, health, models, provider_keys
+from api.routes import account, admin, chat, health, models, provider_keys, purchases, webhooks
 from ledger.byok import KeyCipher
 from ledger.catalog import Catalog
 from ledger.database import create_pool
 from ledger.demo_provider import MOUNT_PATH, create_demo_app
 from ledger.settings import ProviderConfig, Settings
+from ledger.stripe_checkout import stripe_client
 
 ROUTES = [
     Route("/healthz", health.healthz),
@@ -28,6 +29,10 @@ ROUTES = [
     Route("/v1/provider-keys", provider_keys.list_provider_keys, methods=["GET"]),
     Route("/v1/provider-keys", provider_keys.add_provider_key, methods=["POST"]),
     Route("/v1/provider-keys/{key_id}", provider_keys.delete_provider_key, methods=["DELETE"]),
+    Route("/v1/credits/packages", purchases.packages),
+    Route("/v1/credits/checkout", purchases.credit_checkout, methods=["POST"]),
+    Route("/v1/subscriptions/checkout", purchases.subscription_checkout, methods=["POST"]),
+    Route("/webhooks/stripe", webhooks.stripe_webhook, methods=["POST"]),
     Route("/admin/users", admin.create_user, methods=["POST"]),
     Route("/admin/users/{user_id}/keys", admin.create_key, methods=["POST"]),
     Route("/admin/users/{user_id}/credits", admin.grant_credits, methods=["POST"]),
@@ -50,9 +55,7 @@ def create_app(settings: Settings, database_url: str, *, port: int | None = None
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        pool = await create_pool(
-            database_url, min_size=settings.pool_min_size, max_size=settings.pool_max_size
-        )
+        pool = await create_pool(database_url, min_size=settings.pool_min_size, max_size=settings.pool_max_size)
         limits = httpx.Limits(max_connections=1000, max_keepalive_connections=100)
         http = httpx.AsyncClient(limits=limits, timeout=httpx.Timeout(60.0, connect=10.0))
         app.state.pool = pool
@@ -67,6 +70,7 @@ def create_app(settings: Settings, database_url: str, *, port: int | None = None
     app.state.settings = settings
     app.state.providers = providers
     app.state.catalog = Catalog(settings.catalog_ttl_seconds)
+    app.state.stripe = stripe_client(settings)
     app.state.cipher = (
         None if settings.encryption_key is None else KeyCipher(settings.encryption_key.get_secret_value())
     )

@@ -35,9 +35,7 @@ async def gateway_owner(request: Request) -> KeyOwner:
 def require_admin(request: Request) -> None:
     configured = request.app.state.settings.admin_token
     if configured is None:
-        raise ApiError(
-            404, "The admin API is off: set LEDGER_ADMIN_TOKEN to turn it on.", code="admin_api_off"
-        )
+        raise ApiError(404, "The admin API is off: set LEDGER_ADMIN_TOKEN to turn it on.", code="admin_api_off")
     token = _bearer(request) or ""
     if not hmac.compare_digest(token.encode(), configured.get_secret_value().encode()):
         raise ApiError(401, "Incorrect admin token.", code="invalid_admin_token")

@@ -23,6 +23,4 @@ def _encode(value: Any) -> str:
 
 class LedgerJSONResponse(JSONResponse):
     def render(self, content: Any) -> bytes:
-        return json.dumps(
-            content, default=_encode, ensure_ascii=False, allow_nan=False, separators=(",", ":")
-        ).encode()
+        return json.dumps(content, default=_encode, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()

@@ -25,9 +25,7 @@ async def parse_body(request: Request, model: type[M]) -> M:
     except ValidationError as exc:
         first = exc.errors()[0]
         field = ".".join(str(part) for part in first["loc"]) or None
-        raise ApiError(
-            400, f"{field or 'body'}: {first['msg']}", param=field, code="invalid_request"
-        ) from None
+        raise ApiError(400, f"{field or 'body'}: {first['msg']}", param=field, code="invalid_request") from None
 
 
 def query_datetime(request: Request, name: str) -> datetime.datetime | None:

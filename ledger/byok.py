@@ -43,9 +43,7 @@ class KeyCipher:
 
     def decrypt(self, blob: bytes, user_id: uuid.UUID, provider: str) -> str:
         try:
-            plain = self._aead.decrypt(
-                blob[:NONCE_BYTES], blob[NONCE_BYTES:], self._associated(user_id, provider)
-            )
+            plain = self._aead.decrypt(blob[:NONCE_BYTES], blob[NONCE_BYTES:], self._associated(user_id, provider))
         except InvalidTag:
             raise ValueError("a stored provider key does not decrypt under LEDGER_ENCRYPTION_KEY") from None
         return plain.decode()
@@ -59,8 +57,7 @@ class ProviderKey:
 
 
 PUBLIC_COLUMNS = (
-    "id, provider, key_name, key_hint, is_default, is_active, last_used_at, usage_count_this_month,"
-    " created_at"
+    "id, provider, key_name, key_hint, is_default, is_active, last_used_at, usage_count_this_month, created_at"
 )
 
 
@@ -130,9 +127,7 @@ async def active_keys(db: Executor, cipher: KeyCipher, user_id: uuid.UUID) -> di
         user_id,
     )
     return {
-        r["provider"]: ProviderKey(
-            r["id"], r["provider"], cipher.decrypt(r["encrypted_key"], user_id, r["provider"])
-        )
+        r["provider"]: ProviderKey(r["id"], r["provider"], cipher.decrypt(r["encrypted_key"], user_id, r["provider"]))
         for r in rows
     }
 

@@ -58,9 +58,7 @@ async def load(db: Executor) -> CatalogSnapshot:
         prices.setdefault(row["model"], {})[row["provider"]] = ModelPrice(**dict(row))
     return CatalogSnapshot(
         power_levels={
-            r["power_level"]: PowerLevel(
-                r["power_level"], r["cost_multiplier"], tuple(r["preferred_providers"])
-            )
+            r["power_level"]: PowerLevel(r["power_level"], r["cost_multiplier"], tuple(r["preferred_providers"]))
             for r in levels
         },
         prices=prices,

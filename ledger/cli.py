@@ -105,16 +105,12 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         print(f"credit ledger serving on {base} (health: /healthz, readiness: /readyz)", file=sys.stderr)
         if settings.providers is None:
             print(_first_call_help(base), file=sys.stderr)
-        uvicorn.run(
-            create_app(settings, url, port=port), host=host, port=port, log_level="info", lifespan="on"
-        )
+        uvicorn.run(create_app(settings, url, port=port), host=host, port=port, log_level="info", lifespan="on")
     return 0
 
 
 def cmd_users_create(settings: Settings, args: argparse.Namespace) -> int:
-    user = _with_connection(
-        settings, lambda db: users.create_user(db, args.email, args.tier, args.power_level)
-    )
+    user = _with_connection(settings, lambda db: users.create_user(db, args.email, args.tier, args.power_level))
     print(_json(user))
     return 0
 
@@ -142,9 +138,7 @@ def cmd_keys_revoke(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_credits_add(settings: Settings, args: argparse.Namespace) -> int:
     result = _with_connection(
         settings,
-        lambda db: credits.add_user_credits(
-            db, args.user_id, args.amount, args.type, args.reference, args.description
-        ),
+        lambda db: credits.add_user_credits(db, args.user_id, args.amount, args.type, args.reference, args.description),
     )
     print(
         _json(
@@ -178,9 +172,7 @@ def build_parser() -> argparse.ArgumentParser:
     psql.add_argument("psql_args", nargs=argparse.REMAINDER)
     psql.set_defaults(func=cmd_db_psql)
 
-    user_cmds = commands.add_parser("users", help="accounts").add_subparsers(
-        dest="users_command", required=True
-    )
+    user_cmds = commands.add_parser("users", help="accounts").add_subparsers(dest="users_command", required=True)
     create = user_cmds.add_parser("create", help="create an account")
     create.add_argument("--email")
     create.add_argument("--tier", default="trial")
@@ -190,9 +182,7 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("user_id")
     show.set_defaults(func=cmd_users_show)
 
-    key_cmds = commands.add_parser("keys", help="gateway API keys").add_subparsers(
-        dest="keys_command", required=True
-    )
+    key_cmds = commands.add_parser("keys", help="gateway API keys").add_subparsers(dest="keys_command", required=True)
     key_create = key_cmds.add_parser("create", help="create a key for a user (shown once)")
     key_create.add_argument("user_id")
     key_create.add_argument("--name")

@@ -63,3 +63,26 @@ async def debit_user_credits(
 async def get_quota_usage_percentage(db: Executor, user_id: object) -> Decimal:
     with translate_errors():
         return await db.fetchval("SELECT get_quota_usage_percentage($1)", to_uuid(user_id, "user_id"))
+
+
+@dataclass(frozen=True, slots=True)
+class RefundResult:
+    new_balance: Decimal
+    transaction_id: int | None
+    refunded: Decimal
+    # Credits the balance could not cover (already spent): recorded, never taken below zero.
+    shortfall: Decimal
+
+
+async def refund_purchased_credits(
+    db: Executor, user_id: object, credits: object, reference: str, description: str | None = None
+) -> RefundResult:
+    with translate_errors():
+        row = await db.fetchrow(
+            "SELECT * FROM refund_purchased_credits($1, $2, $3, $4)",
+            to_uuid(user_id, "user_id"),
+            to_credits(credits),
+            reference,
+            description,
+        )
+    return RefundResult(row["new_balance"], row["transaction_id"], row["refunded"], row["shortfall"])

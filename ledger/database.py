@@ -23,8 +23,6 @@ def database_url(settings: Settings) -> Iterator[str]:
 
 async def create_pool(url: str, *, min_size: int = 2, max_size: int = 20) -> asyncpg.Pool:
     # jit off: the ledger's statements are small and hot; JIT compilation only adds latency.
-    pool = await asyncpg.create_pool(
-        url, min_size=min_size, max_size=max_size, server_settings={"jit": "off"}
-    )
+    pool = await asyncpg.create_pool(url, min_size=min_size, max_size=max_size, server_settings={"jit": "off"})
     assert pool is not None
     return pool

@@ -24,9 +24,7 @@ MOUNT_PATH = "/demo/v1"
 
 
 def reply_to(messages: list[Any]) -> str:
-    last = next(
-        (m.get("content") for m in reversed(messages) if isinstance(m, dict) and m.get("role") == "user"), ""
-    )
+    last = next((m.get("content") for m in reversed(messages) if isinstance(m, dict) and m.get("role") == "user"), "")
     said = last if isinstance(last, str) else json.dumps(last)
     return f"Hello from the demo provider. You said: {said[:200]}"
 
@@ -52,9 +50,7 @@ async def chat_completions(request: Request) -> Response:
                 "object": "chat.completion",
                 "created": created,
                 "model": model,
-                "choices": [
-                    {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}
-                ],
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
                 "usage": _usage(messages, text),
             }
         )

@@ -87,8 +87,7 @@ async def authenticate(db: Executor, key: str) -> KeyOwner | None:
 async def revoke_key(db: Executor, key_id: object) -> bool:
     """Deactivate a key; False when there is no such active key."""
     revoked = await db.fetchval(
-        "UPDATE gateway_api_keys SET is_active = false, revoked_at = now()"
-        " WHERE id = $1 AND is_active RETURNING id",
+        "UPDATE gateway_api_keys SET is_active = false, revoked_at = now() WHERE id = $1 AND is_active RETURNING id",
         to_uuid(key_id, "key_id"),
     )
     return revoked is not None

@@ -59,9 +59,7 @@ async def settle_credit_hold(
             to_credits(amount, allow_zero=True),
             description,
         )
-    return Settlement(
-        row["success"], row["new_balance"], row["transaction_id"], row["charged"], row["shortfall"]
-    )
+    return Settlement(row["success"], row["new_balance"], row["transaction_id"], row["charged"], row["shortfall"])
 
 
 async def release_credit_hold(db: Executor, hold_id: object) -> Decimal:
@@ -75,3 +73,17 @@ async def expire_credit_holds(db: Executor, max_users: int = 1000) -> int:
     """Return the credits of every hold past its expiry; the number of holds expired."""
     with translate_errors():
         return await db.fetchval("SELECT expire_credit_holds($1)", max_users)
+
+
+async def hold_disputed_credits(
+    db: Executor, user_id: object, credits: object, dispute_id: str
+) -> tuple[uuid.UUID | None, Decimal]:
+    """Hold up to `credits` of purchased balance while a dispute is open: (hold id, held)."""
+    with translate_errors():
+        row = await db.fetchrow(
+            "SELECT * FROM hold_disputed_credits($1, $2, $3)",
+            to_uuid(user_id, "user_id"),
+            to_credits(credits),
+            dispute_id,
+        )
+    return row["hold_id"], row["held"]

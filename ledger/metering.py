@@ -46,9 +46,7 @@ class Charge:
     transaction_id: int | None
 
 
-async def settle_request(
-    db: Executor, hold_id: uuid.UUID | None, credits: Decimal, usage: UsageRecord
-) -> Charge:
+async def settle_request(db: Executor, hold_id: uuid.UUID | None, credits: Decimal, usage: UsageRecord) -> Charge:
     with translate_errors():
         row = await db.fetchrow(
             "SELECT * FROM settle_llm_request($1, $2, $3::jsonb)",
@@ -56,9 +54,7 @@ async def settle_request(
             to_credits(credits, allow_zero=True),
             usage.to_json(),
         )
-    return Charge(
-        row["charged"], row["shortfall"], row["new_balance"], row["available"], row["transaction_id"]
-    )
+    return Charge(row["charged"], row["shortfall"], row["new_balance"], row["available"], row["transaction_id"])
 
 
 async def fail_request(db: Executor, hold_id: uuid.UUID | None, usage: UsageRecord) -> Decimal:

@@ -16,9 +16,7 @@ import asyncpg
 
 MIGRATION_NAME = re.compile(r"^(?P<version>\d{4})_(?P<name>[a-z0-9]+(?:_[a-z0-9]+)*)\.sql$")
 # Any constant unique to this project; pg_advisory_lock takes a bigint.
-ADVISORY_LOCK_KEY = int.from_bytes(
-    hashlib.sha256(b"credit-ledger migrations").digest()[:8], "big", signed=True
-)
+ADVISORY_LOCK_KEY = int.from_bytes(hashlib.sha256(b"credit-ledger migrations").digest()[:8], "big", signed=True)
 
 CREATE_SCHEMA_VERSION = """
 CREATE TABLE IF NOT EXISTS schema_version (

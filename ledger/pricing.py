@@ -26,9 +26,7 @@ class ModelPrice:
 
 
 def cost_usd(price: ModelPrice, prompt_tokens: int, completion_tokens: int) -> Decimal:
-    return (
-        prompt_tokens * price.input_usd_per_mtok + completion_tokens * price.output_usd_per_mtok
-    ) / MILLION
+    return (prompt_tokens * price.input_usd_per_mtok + completion_tokens * price.output_usd_per_mtok) / MILLION
 
 
 def credits_for(usd: Decimal, *, usd_per_credit: Decimal, multiplier: Decimal) -> Decimal:

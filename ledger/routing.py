@@ -68,9 +68,7 @@ class Tariff:
         worst = Decimal(0)
         for route in routes:
             reply = (
-                route.price.max_output_tokens
-                if max_tokens is None
-                else min(max_tokens, route.price.max_output_tokens)
+                route.price.max_output_tokens if max_tokens is None else min(max_tokens, route.price.max_output_tokens)
             )
             worst = max(worst, self.credits(route, self.usd(route, prompt_tokens, reply)))
         return worst

@@ -48,5 +48,10 @@ class Settings(BaseSettings):
     encryption_key: SecretStr | None = None
     # Share of a BYOK request's provider cost charged in credits (the user pays the provider).
     byok_fee_ratio: Decimal = Field(default=Decimal("0"), ge=0)
+    # Stripe. No secret key: the purchase endpoints answer 503. No webhook secret: the webhook does.
+    stripe_secret_key: SecretStr | None = None
+    stripe_webhook_secret: SecretStr | None = None
+    # Empty: Stripe itself. Tests and local development point it at a fake.
+    stripe_api_base: str | None = None
     # How long model prices and power levels are cached in memory before being read again.
     catalog_ttl_seconds: float = Field(default=10.0, ge=0)

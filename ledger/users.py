@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from ledger.errors import UnknownUser, translate_errors
@@ -37,3 +38,14 @@ async def get_account(db: Executor, user_id: object) -> dict[str, Any]:
         None if allowance is None else max(allowance - account["credits_used_this_month"], 0)
     )
     return account
+
+
+async def set_user_tier(
+    db: Executor, user_id: object, tier: str, cycle_start: datetime | None = None
+) -> dict[str, Any]:
+    """Tier and its allowance; with cycle_start, a new billing cycle starts then."""
+    with translate_errors():
+        row = await db.fetchrow(
+            "SELECT * FROM set_user_tier($1, $2, $3)", to_uuid(user_id, "user_id"), tier, cycle_start
+        )
+    return dict(row)

@@ -27,9 +27,7 @@ class Executor(Protocol):
 def to_credits(value: object, *, allow_zero: bool = False) -> Decimal:
     """A credit amount as Decimal: finite, > 0 (or >= 0), at most 6 decimal places."""
     if isinstance(value, bool) or not isinstance(value, Decimal | int | str):
-        raise InvalidAmount(
-            f"amount must be a decimal number or a decimal string, got {type(value).__name__}"
-        )
+        raise InvalidAmount(f"amount must be a decimal number or a decimal string, got {type(value).__name__}")
     try:
         amount = Decimal(value.strip() if isinstance(value, str) else value)
     except InvalidOperation:

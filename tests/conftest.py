@@ -105,9 +105,7 @@ def make_user(pool: asyncpg.Pool) -> Callable[..., Awaitable[uuid.UUID]]:
     """Creates a user: allowance 0 (none) by default, None = unlimited; optional starting credits
     (added as a bonus through add_user_credits, like any other balance change)."""
 
-    async def make(
-        *, tier: str = "trial", monthly_allowance: object = 0, credits: str | None = None
-    ) -> uuid.UUID:
+    async def make(*, tier: str = "trial", monthly_allowance: object = 0, credits: str | None = None) -> uuid.UUID:
         user_id = await pool.fetchval(
             "INSERT INTO user_credits (tier, monthly_allowance) VALUES ($1, $2) RETURNING user_id",
             tier,

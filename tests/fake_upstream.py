@@ -91,9 +91,7 @@ class FakeUpstream:
         if self.delay:
             await asyncio.sleep(self.delay)
         if self.status != 200:
-            error = {
-                "error": {"message": f"{self.name} says {self.status}", "type": "upstream", "code": None}
-            }
+            error = {"error": {"message": f"{self.name} says {self.status}", "type": "upstream", "code": None}}
             return JSONResponse(error, status_code=self.status)
         text = " ".join(self.words)
         if not body.get("stream"):
@@ -102,9 +100,7 @@ class FakeUpstream:
                 "object": "chat.completion",
                 "created": 1,
                 "model": body.get("model"),
-                "choices": [
-                    {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}
-                ],
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
             }
             if (usage := self._usage()) is not None:
                 payload["usage"] = usage

@@ -9,9 +9,7 @@ from typing import Any
 from ledger.embedded import binaries_dir
 
 
-def psql(
-    url: str, *, file: Path | None = None, sql: str | None = None, variables: dict[str, str] | None = None
-) -> str:
+def psql(url: str, *, file: Path | None = None, sql: str | None = None, variables: dict[str, str] | None = None) -> str:
     """Unaligned, tuples-only output; any SQL error fails the call (ON_ERROR_STOP)."""
     args = [str(binaries_dir() / "psql"), url, "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1"]
     for name, value in (variables or {}).items():

@@ -80,13 +80,9 @@ def test_the_embedded_server_refuses_a_wrong_password(data_dir):
 def test_an_operator_manages_users_keys_and_credits_from_the_cli(database_url):
     env = {"LEDGER_DATABASE_URL": database_url}
 
-    user = json.loads(
-        ledger("users", "create", "--email", "ops@example.com", "--tier", "starter", env=env).stdout
-    )
+    user = json.loads(ledger("users", "create", "--email", "ops@example.com", "--tier", "starter", env=env).stdout)
     key = json.loads(ledger("keys", "create", user["user_id"], "--name", "ci", env=env).stdout)
-    granted = ledger(
-        "credits", "add", user["user_id"], "12.5", "--type", "bonus", "--reference", "welcome", env=env
-    )
+    granted = ledger("credits", "add", user["user_id"], "12.5", "--type", "bonus", "--reference", "welcome", env=env)
     shown = json.loads(ledger("users", "show", user["user_id"], env=env).stdout)
     revoked = ledger("keys", "revoke", key["id"], env=env)
     revoked_again = ledger("keys", "revoke", key["id"], env=env)

@@ -63,9 +63,7 @@ async def test_a_debit_the_account_cannot_afford_writes_nothing(pool, make_user)
 async def test_200_concurrent_debits_against_50_credits_succeed_exactly_50_times(pool, make_user):
     user = await make_user(credits="50")
 
-    results = await asyncio.gather(
-        *(debit_user_credits(pool, user, 1, "usage", f"req_{i}") for i in range(200))
-    )
+    results = await asyncio.gather(*(debit_user_credits(pool, user, 1, "usage", f"req_{i}") for i in range(200)))
 
     assert sum(r.success for r in results) == 50
     assert await balance_of(pool, user) == 0
@@ -88,9 +86,7 @@ async def test_a_replayed_payment_intent_is_applied_once_and_returns_the_first_r
 async def test_concurrent_replays_of_one_payment_intent_apply_once(pool, make_user):
     user = await make_user()
 
-    results = await asyncio.gather(
-        *(add_user_credits(pool, user, 100, "purchase", "pi_1") for _ in range(20))
-    )
+    results = await asyncio.gather(*(add_user_credits(pool, user, 100, "purchase", "pi_1") for _ in range(20)))
 
     assert len({r.transaction_id for r in results}) == 1
     assert await balance_of(pool, user) == 100

@@ -100,9 +100,7 @@ async def test_a_settle_above_the_hold_never_makes_a_balance_negative(pool, make
     settled = await settle_credit_hold(pool, hold.hold_id, 5)
 
     assert settled.charged == 3 and settled.shortfall == 2 and settled.new_balance == 0
-    row = await pool.fetchrow(
-        "SELECT settle_amount, charged FROM credit_holds WHERE hold_id = $1", hold.hold_id
-    )
+    row = await pool.fetchrow("SELECT settle_amount, charged FROM credit_holds WHERE hold_id = $1", hold.hold_id)
     assert (row["settle_amount"], row["charged"]) == (5, 3), "the shortfall is on record"
     await assert_reconciled(pool)
 

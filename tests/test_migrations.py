@@ -65,15 +65,9 @@ async def test_all_migrations_on_an_empty_database_give_the_schema_the_tests_use
     applied = await migrate(conn)
 
     assert [m.version for m in applied] == [m.version for m in discover()]
-    tables = {
-        r["tablename"]
-        for r in await conn.fetch("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
-    }
+    tables = {r["tablename"] for r in await conn.fetch("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")}
     assert tables >= DESIGN_TABLES
-    indexes = {
-        r["indexname"]
-        for r in await conn.fetch("SELECT indexname FROM pg_indexes WHERE schemaname = 'public'")
-    }
+    indexes = {r["indexname"] for r in await conn.fetch("SELECT indexname FROM pg_indexes WHERE schemaname = 'public'")}
     assert indexes >= SEED_INDEXES
     recorded = await conn.fetch("SELECT version, checksum FROM schema_version ORDER BY version")
     assert [(r["version"], r["checksum"]) for r in recorded] == [(m.version, m.checksum) for m in discover()]
@@ -85,9 +79,7 @@ async def test_all_migrations_on_an_empty_database_give_the_schema_the_tests_use
                          ORDER BY table_name, column_name"""
         functions_sql = """SELECT proname, pg_get_function_identity_arguments(oid) AS args FROM pg_proc
                             WHERE pronamespace = 'public'::regnamespace ORDER BY 1, 2"""
-        assert [dict(r) for r in await conn.fetch(schema_sql)] == [
-            dict(r) for r in await template.fetch(schema_sql)
-        ]
+        assert [dict(r) for r in await conn.fetch(schema_sql)] == [dict(r) for r in await template.fetch(schema_sql)]
         assert [dict(r) for r in await conn.fetch(functions_sql)] == [
             dict(r) for r in await template.fetch(functions_sql)
         ]
@@ -101,9 +93,7 @@ async def test_the_seeded_catalogues_are_the_designs(conn):
     packages = await conn.fetch(
         "SELECT name, credits, price_usd, discount_percentage FROM credit_packages ORDER BY sort_order"
     )
-    assert [
-        (p["name"], int(p["credits"]), str(p["price_usd"]), int(p["discount_percentage"])) for p in packages
-    ] == [
+    assert [(p["name"], int(p["credits"]), str(p["price_usd"]), int(p["discount_percentage"])) for p in packages] == [
         ("Starter Pack", 100, "10.00", 0),
         ("Value Pack", 500, "45.00", 10),
         ("Pro Pack", 1000, "80.00", 20),
@@ -127,9 +117,7 @@ async def test_the_seeded_catalogues_are_the_designs(conn):
         ("balanced", "1.000", 3000, "0.850", ["openai", "anthropic", "openrouter"]),
         ("precision", "1.500", 2000, "0.950", ["anthropic", "openai"]),
     ]
-    tiers = await conn.fetch(
-        "SELECT tier, price_usd, monthly_allowance FROM subscription_tiers ORDER BY price_usd"
-    )
+    tiers = await conn.fetch("SELECT tier, price_usd, monthly_allowance FROM subscription_tiers ORDER BY price_usd")
     assert [(t["tier"], str(t["price_usd"]), t["monthly_allowance"]) for t in tiers] == [
         ("trial", "0.00", 100),
         ("starter", "19.00", 1000),

@@ -64,9 +64,7 @@ async def test_the_reporting_statements_run_unchanged(database_url, tmp_path):
     assert run(database_url, tmp_path, "user_byok_keys", user) == []
     assert run(database_url, tmp_path, "active_users_last_7_days", user) == [["0"]]
     # the seed's estimate multiplies credits by the package price: kept as printed
-    assert run(database_url, tmp_path, "revenue_summary_this_month", user) == [
-        ["1", "100.000000", "1000.00000000"]
-    ]
+    assert run(database_url, tmp_path, "revenue_summary_this_month", user) == [["1", "100.000000", "1000.00000000"]]
     assert run(database_url, tmp_path, "top_models_this_month", user) == []
     assert run(database_url, tmp_path, "users_with_low_balance", user) == []
     assert run(database_url, tmp_path, "find_duplicate_requests", user) == []

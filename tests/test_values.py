@@ -24,9 +24,7 @@ def test_decimal_strings_ints_and_decimals_are_credit_amounts(value, expected):
     assert to_credits(value) == expected
 
 
-@pytest.mark.parametrize(
-    "value", [0.1, True, None, "1e", "", "-1", "0", "sNaN", "-Infinity", "1.0000001", [1]]
-)
+@pytest.mark.parametrize("value", [0.1, True, None, "1e", "", "-1", "0", "sNaN", "-Infinity", "1.0000001", [1]])
 def test_anything_else_is_refused(value):
     with pytest.raises(InvalidAmount):
         to_credits(value)

@@ -70,12 +70,8 @@ def parse_chat_request(raw: bytes) -> ChatRequest:
     if not isinstance(stream, bool):
         raise ApiError(400, "'stream' must be a boolean.", param="stream", code="invalid_stream")
     max_tokens = body.get("max_completion_tokens", body.get("max_tokens"))
-    if max_tokens is not None and (
-        isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1
-    ):
-        raise ApiError(
-            400, "'max_tokens' must be a positive integer.", param="max_tokens", code="invalid_max_tokens"
-        )
+    if max_tokens is not None and (isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1):
+        raise ApiError(400, "'max_tokens' must be a positive integer.", param="max_tokens", code="invalid_max_tokens")
     options = body.get("stream_options") or {}
     wants_usage = stream and isinstance(options, dict) and options.get("include_usage") is True
     return ChatRequest(body, model, messages, stream, max_tokens, wants_usage)
@@ -168,9 +164,7 @@ class MeteredRequest:
         self.hold_id = reservation.hold_id
 
     def _most(self, routes: list[Route]) -> Decimal:
-        return self.tariff.most_it_can_cost(
-            routes, prompt_tokens_upper_bound(self.chat.messages), self.chat.max_tokens
-        )
+        return self.tariff.most_it_can_cost(routes, prompt_tokens_upper_bound(self.chat.messages), self.chat.max_tokens)
 
     async def _hold(self, routes: list[Route]) -> Reservation | None:
         most = self._most(routes)
@@ -200,9 +194,7 @@ class MeteredRequest:
         self.usage.latency_ms = self._elapsed_ms()
         self.usage.status_code = self.usage.status_code or 200
         with anyio.CancelScope(shield=True):
-            charge = await settle_request(
-                self.pool, self.hold_id, self.tariff.credits(route, usd), self.usage
-            )
+            charge = await settle_request(self.pool, self.hold_id, self.tariff.credits(route, usd), self.usage)
             if route.byok_key is not None:
                 await byok.mark_used(self.pool, route.byok_key.id)
         return charge
@@ -265,9 +257,7 @@ class MeteredRequest:
             client_wants_usage=self.chat.wants_usage,
             cost_of=lambda usage: self.tariff.credits(
                 route,
-                self.tariff.usd(
-                    route, _tokens(usage, "prompt_tokens", 0), _tokens(usage, "completion_tokens", 0)
-                ),
+                self.tariff.usd(route, _tokens(usage, "prompt_tokens", 0), _tokens(usage, "completion_tokens", 0)),
             ),
         )
         broke: list[str] = []

@@ -19,9 +19,7 @@ async def readyz(request: Request) -> JSONResponse:
     except MigrationError as exc:
         return JSONResponse({"status": "unavailable", "reason": str(exc)}, status_code=503)
     except (OSError, TimeoutError) as exc:
-        return JSONResponse(
-            {"status": "unavailable", "reason": f"database unreachable: {exc}"}, status_code=503
-        )
+        return JSONResponse({"status": "unavailable", "reason": f"database unreachable: {exc}"}, status_code=503)
     if todo:
         names = [m.path.name for m in todo]
         return JSONResponse(

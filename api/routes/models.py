@@ -17,7 +17,5 @@ async def list_models(request: Request) -> Response:
     for model, by_provider in sorted(snapshot.prices.items()):
         served = sorted(p for p in by_provider if p in state.providers)
         if served:
-            data.append(
-                {"id": model, "object": "model", "created": 0, "owned_by": served[0], "providers": served}
-            )
+            data.append({"id": model, "object": "model", "created": 0, "owned_by": served[0], "providers": served})
     return LedgerJSONResponse({"object": "list", "data": data})

@@ -40,9 +40,7 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-async def timed(
-    client: httpx.AsyncClient, url: str, headers: dict[str, str], n: int, concurrency: int
-) -> list[float]:
+async def timed(client: httpx.AsyncClient, url: str, headers: dict[str, str], n: int, concurrency: int) -> list[float]:
     latencies: list[float] = []
     gate = asyncio.Semaphore(concurrency)
 
@@ -66,9 +64,7 @@ async def prepare(url: str, n: int) -> str:
     return key.key
 
 
-def report(
-    name: str, direct: list[float], proxied: list[float], wall_direct: float, wall_proxied: float
-) -> None:
+def report(name: str, direct: list[float], proxied: list[float], wall_direct: float, wall_proxied: float) -> None:
     def ms(x: float) -> str:
         return f"{x * 1000:7.2f} ms"
 
@@ -116,9 +112,7 @@ async def run(args: argparse.Namespace, database_url: str) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--requests", type=int, default=500)
     parser.add_argument("--concurrency", type=int, default=20)
     args = parser.parse_args()

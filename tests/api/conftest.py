@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import os
 import uuid
 from collections.abc import Callable, Iterator
@@ -18,6 +19,7 @@ import pytest
 from api.app import create_app
 from ledger import credits, gateway_keys, users
 from ledger.settings import ProviderConfig, Settings
+from tests.fake_stripe import WEBHOOK_SECRET, FakeStripe, sign
 from tests.fake_upstream import FakeUpstream, ServerThread, free_port
 
 ADMIN_TOKEN = "admin-test-token"
@@ -41,6 +43,15 @@ def upstreams() -> Iterator[dict[str, FakeUpstream]]:
         fake.server.stop()
 
 
+@pytest.fixture
+def fake_stripe() -> Iterator[FakeStripe]:
+    fake = FakeStripe()
+    server = ServerThread(fake.app()).start()
+    fake.api_base = server.url
+    yield fake
+    server.stop()
+
+
 @dataclass
 class Service:
     url: str
@@ -55,6 +66,18 @@ class Service:
     def get(self, path: str, key: str, **params: Any) -> httpx.Response:
         return httpx.get(f"{self.url}{path}", headers={"Authorization": f"Bearer {key}"}, params=params)
 
+    def webhook(self, payload: str | dict[str, Any], signature: str | None = "sign") -> httpx.Response:
+        body = payload if isinstance(payload, str) else json.dumps(payload)
+        headers = {"Content-Type": "application/json"}
+        if signature == "sign":
+            signature = sign(body)
+        if signature is not None:
+            headers["Stripe-Signature"] = signature
+        return httpx.post(f"{self.url}/webhooks/stripe", content=body, headers=headers)
+
+    def post(self, path: str, key: str, body: dict[str, Any]) -> httpx.Response:
+        return httpx.post(f"{self.url}{path}", headers={"Authorization": f"Bearer {key}"}, json=body)
+
     def admin(self, method: str, path: str, token: str | None = ADMIN_TOKEN, **kwargs: Any) -> httpx.Response:
         headers = {} if token is None else {"Authorization": f"Bearer {token}"}
         return httpx.request(method, f"{self.url}{path}", headers=headers, **kwargs)
@@ -65,9 +88,7 @@ def start_service(database_url: str) -> Iterator[Callable[..., Service]]:
     """Starts the app on uvicorn with the given provider fakes and settings."""
     running: list[ServerThread] = []
 
-    def start(
-        upstreams: dict[str, FakeUpstream] | None = None, *, timeout_s: float = 5.0, **overrides: Any
-    ) -> Service:
+    def start(upstreams: dict[str, FakeUpstream] | None = None, *, timeout_s: float = 5.0, **overrides: Any) -> Service:
         providers = None
         if upstreams is not None:
             providers = {
@@ -82,6 +103,7 @@ def start_service(database_url: str) -> Iterator[Callable[..., Service]]:
             "catalog_ttl_seconds": 0,
             "pool_min_size": 1,
             "pool_max_size": 30,
+            "stripe_webhook_secret": WEBHOOK_SECRET,
         }
         settings = Settings(**{**values, **overrides})
         port = free_port()  # known before the app: the demo provider's address is the service's own

@@ -14,9 +14,7 @@ async def test_the_balance_shows_balance_allowance_quota_tier_and_power_level(
 ):
     service = start_service(upstreams)
     account = await make_account(credits_="10", monthly_allowance="2", power_level="eco")
-    service.client(account.key).chat.completions.create(
-        model="gpt-4", messages=MESSAGES
-    )  # 0.42 credits at eco
+    service.client(account.key).chat.completions.create(model="gpt-4", messages=MESSAGES)  # 0.42 credits at eco
 
     body = service.get("/v1/credits/balance", account.key).json()
 
@@ -92,9 +90,7 @@ async def test_nobody_sees_another_users_data(pool, upstreams, start_service, ma
     assert [t["amount"] for t in bob_transactions] == ["7.000000"]
     assert bob_usage == [] and bob_keys == []
     assert steal.status_code == 404
-    assert await pool.fetchval(
-        "SELECT is_active FROM user_provider_keys WHERE id = $1::uuid", alice_key["id"]
-    )
+    assert await pool.fetchval("SELECT is_active FROM user_provider_keys WHERE id = $1::uuid", alice_key["id"])
 
 
 async def test_account_endpoints_need_a_key(upstreams, start_service):

@@ -37,9 +37,7 @@ async def test_a_revoked_key_stops_working(upstreams, start_service, make_accoun
         service.client(account.key).chat.completions.create(model="gpt-4", messages=MESSAGES)
 
 
-async def test_credit_grants_are_recorded_as_such_and_idempotent(
-    pool, upstreams, start_service, make_account
-):
+async def test_credit_grants_are_recorded_as_such_and_idempotent(pool, upstreams, start_service, make_account):
     service = start_service(upstreams)
     account = await make_account()
     path = f"/admin/users/{account.user_id}/credits"
@@ -54,12 +52,8 @@ async def test_credit_grants_are_recorded_as_such_and_idempotent(
             "description": "launch promo",
         },
     )
-    replay = service.admin(
-        "POST", path, json={"amount": "25.50", "transaction_type": "bonus", "reference": "promo-1"}
-    )
-    conflict = service.admin(
-        "POST", path, json={"amount": "30", "transaction_type": "bonus", "reference": "promo-1"}
-    )
+    replay = service.admin("POST", path, json={"amount": "25.50", "transaction_type": "bonus", "reference": "promo-1"})
+    conflict = service.admin("POST", path, json={"amount": "30", "transaction_type": "bonus", "reference": "promo-1"})
     removal = service.admin(
         "POST",
         path,
@@ -78,8 +72,7 @@ async def test_credit_grants_are_recorded_as_such_and_idempotent(
     assert removal.json()["new_balance"] == "20.500000"
     assert too_much.status_code == 409
     rows = await pool.fetch(
-        "SELECT transaction_type, amount, description FROM credit_transactions"
-        " WHERE user_id = $1 ORDER BY id",
+        "SELECT transaction_type, amount, description FROM credit_transactions WHERE user_id = $1 ORDER BY id",
         account.user_id,
     )
     assert [tuple(r) for r in rows] == [
@@ -99,9 +92,7 @@ async def test_credit_grants_are_recorded_as_such_and_idempotent(
         ({"transaction_type": "bonus"}, 400),
     ],
 )
-async def test_bad_grants_are_refused_and_write_nothing(
-    pool, upstreams, start_service, make_account, body, status
-):
+async def test_bad_grants_are_refused_and_write_nothing(pool, upstreams, start_service, make_account, body, status):
     service = start_service(upstreams)
     account = await make_account()
 
@@ -115,17 +106,13 @@ async def test_unknown_users_tiers_and_ids_are_clear_errors(upstreams, start_ser
     service = start_service(upstreams)
 
     unknown_user = service.admin("POST", f"/admin/users/{uuid.uuid4()}/keys", json={})
-    bad_id = service.admin(
-        "POST", "/admin/users/not-a-uuid/credits", json={"amount": "1", "transaction_type": "bonus"}
-    )
+    bad_id = service.admin("POST", "/admin/users/not-a-uuid/credits", json={"amount": "1", "transaction_type": "bonus"})
     bad_tier = service.admin("POST", "/admin/users", json={"tier": "platinum"})
     bad_level = service.admin("POST", "/admin/users", json={"power_level": "turbo"})
 
     assert unknown_user.status_code == 404 and unknown_user.json()["error"]["code"] == "unknown_user"
     assert bad_id.status_code == 400 and bad_id.json()["error"]["code"] == "invalid_id"
-    assert (
-        bad_tier.status_code == 400 and "Known tiers: trial, starter" in bad_tier.json()["error"]["message"]
-    )
+    assert bad_tier.status_code == 400 and "Known tiers: trial, starter" in bad_tier.json()["error"]["message"]
     assert bad_level.status_code == 400 and bad_level.json()["error"]["code"] == "unknown_power_level"
 
 

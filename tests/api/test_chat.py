@@ -41,9 +41,7 @@ async def test_a_request_is_charged_exactly_its_usage_at_its_power_level(
     service = start_service(upstreams)
     account = await make_account(credits_="100", power_level=power_level)
 
-    raw = service.client(account.key).chat.completions.with_raw_response.create(
-        model="gpt-4", messages=MESSAGES
-    )
+    raw = service.client(account.key).chat.completions.with_raw_response.create(model="gpt-4", messages=MESSAGES)
     completion = raw.parse()
 
     assert completion.choices[0].message.content == "Hello from the fake upstream."
@@ -70,9 +68,7 @@ async def test_a_request_is_charged_exactly_its_usage_at_its_power_level(
         -credits,
         row["request_id"],
     )
-    assert (
-        await pool.fetchval("SELECT credits_held FROM user_credits WHERE user_id = $1", account.user_id) == 0
-    )
+    assert await pool.fetchval("SELECT credits_held FROM user_credits WHERE user_id = $1", account.user_id) == 0
     await assert_reconciled(pool)
 
 
@@ -135,9 +131,7 @@ async def test_providers_are_tried_in_the_power_levels_order(pool, upstreams, st
     account = await make_account(credits_="100", power_level="precision")
 
     with pytest.raises(openai.APIStatusError) as raised:
-        service.client(account.key).chat.completions.create(
-            model="claude-3-haiku-20240307", messages=MESSAGES
-        )
+        service.client(account.key).chat.completions.create(model="claude-3-haiku-20240307", messages=MESSAGES)
 
     assert raised.value.status_code == 502
     tried = [name for name in ("anthropic", "openai", "openrouter", "together") if upstreams[name].requests]
@@ -145,16 +139,11 @@ async def test_providers_are_tried_in_the_power_levels_order(pool, upstreams, st
     (row,) = await usage_rows(pool, account.user_id)
     assert not row["success"] and row["status_code"] == 502 and row["credits_used"] == 0
     assert await balance(pool, account.user_id) == 100
-    assert (
-        await pool.fetchval("SELECT status FROM credit_holds WHERE user_id = $1", account.user_id)
-        == "released"
-    )
+    assert await pool.fetchval("SELECT status FROM credit_holds WHERE user_id = $1", account.user_id) == "released"
     await assert_reconciled(pool)
 
 
-async def test_not_enough_credits_is_a_402_before_any_upstream_call(
-    pool, upstreams, start_service, make_account
-):
+async def test_not_enough_credits_is_a_402_before_any_upstream_call(pool, upstreams, start_service, make_account):
     service = start_service(upstreams)
     account = await make_account(credits_="0.5")
 
@@ -181,17 +170,13 @@ async def test_a_smaller_max_tokens_fits_a_smaller_balance(pool, upstreams, star
     assert upstreams["openai"].requests[0]["body"]["max_tokens"] == 50
 
 
-async def test_50_parallel_requests_with_credits_for_20_serve_at_most_20(
-    pool, upstreams, start_service, make_account
-):
+async def test_50_parallel_requests_with_credits_for_20_serve_at_most_20(pool, upstreams, start_service, make_account):
     max_tokens = 100
     prompt = prompt_tokens_upper_bound(MESSAGES)
     # every request uses exactly what it may: the hold is the charge
     upstreams["openai"].usage = (prompt, max_tokens)
     upstreams["openai"].delay = 0.2
-    per_request = ((prompt * 30 + max_tokens * 60) / Decimal(1_000_000) / Decimal("0.1")).quantize(
-        Decimal("0.000001")
-    )
+    per_request = ((prompt * 30 + max_tokens * 60) / Decimal(1_000_000) / Decimal("0.1")).quantize(Decimal("0.000001"))
     service = start_service(upstreams)
     account = await make_account(credits_=str(per_request * 20))
     client = service.async_client(account.key)
@@ -281,9 +266,7 @@ async def test_an_upstream_client_error_passes_through_and_nothing_is_charged(
     await assert_reconciled(pool)
 
 
-async def test_usage_is_counted_locally_when_the_upstream_reports_none(
-    pool, upstreams, start_service, make_account
-):
+async def test_usage_is_counted_locally_when_the_upstream_reports_none(pool, upstreams, start_service, make_account):
     upstreams["openai"].usage = None
     service = start_service(upstreams)
     account = await make_account(credits_="10")
@@ -295,9 +278,7 @@ async def test_usage_is_counted_locally_when_the_upstream_reports_none(
     assert (completion.usage.prompt_tokens, completion.usage.completion_tokens) == (prompt, reply)
     (row,) = await usage_rows(pool, account.user_id)
     assert (row["prompt_tokens"], row["completion_tokens"]) == (prompt, reply)
-    expected = ((prompt * 30 + reply * 60) / Decimal(1_000_000) / Decimal("0.1")).quantize(
-        Decimal("0.000001")
-    )
+    expected = ((prompt * 30 + reply * 60) / Decimal(1_000_000) / Decimal("0.1")).quantize(Decimal("0.000001"))
     assert row["credits_used"] == expected
 
 
@@ -318,14 +299,9 @@ async def test_a_revoked_expired_or_wrong_key_is_a_401(pool, upstreams, start_se
     assert all(not fake.requests for fake in upstreams.values())
     assert await pool.fetchval("SELECT count(*) FROM llm_usage_log") == 0
 
-    assert (
-        await pool.fetchval("SELECT last_used_at FROM gateway_api_keys WHERE id = $1", account.key_id) is None
-    )
+    assert await pool.fetchval("SELECT last_used_at FROM gateway_api_keys WHERE id = $1", account.key_id) is None
     service.client(account.key).chat.completions.create(model="gpt-4", messages=MESSAGES)
-    assert (
-        await pool.fetchval("SELECT last_used_at FROM gateway_api_keys WHERE id = $1", account.key_id)
-        is not None
-    )
+    assert await pool.fetchval("SELECT last_used_at FROM gateway_api_keys WHERE id = $1", account.key_id) is not None
 
 
 async def test_models_lists_what_the_configured_providers_serve(upstreams, start_service, make_account):
@@ -362,9 +338,7 @@ async def test_a_slow_upstream_does_not_block_other_requests(pool, upstreams, st
     )
     while not upstreams["openai"].requests:
         await asyncio.sleep(0.01)
-    await service.async_client(fast.key).chat.completions.create(
-        model="claude-3-haiku-20240307", messages=MESSAGES
-    )
+    await service.async_client(fast.key).chat.completions.create(model="claude-3-haiku-20240307", messages=MESSAGES)
 
     assert not pending.done(), "the fast request was served while the slow one was still upstream"
     await pending

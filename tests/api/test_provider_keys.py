@@ -22,10 +22,7 @@ def add_key(service, account, provider="openai", api_key=BYOK_KEY, **extra) -> h
 
 async def all_stored_text(pool) -> str:
     """Every value of every table, as text (bytea as its raw bytes decoded leniently)."""
-    tables = [
-        r["tablename"]
-        for r in await pool.fetch("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
-    ]
+    tables = [r["tablename"] for r in await pool.fetch("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")]
     dump = []
     for table in tables:
         for row in await pool.fetch(f'SELECT * FROM "{table}"'):  # noqa: S608 - table names from the catalog
@@ -34,17 +31,13 @@ async def all_stored_text(pool) -> str:
     return "\n".join(dump)
 
 
-async def test_a_byok_key_is_used_upstream_and_never_seen_again(
-    pool, upstreams, start_service, make_account, caplog
-):
+async def test_a_byok_key_is_used_upstream_and_never_seen_again(pool, upstreams, start_service, make_account, caplog):
     caplog.set_level(logging.DEBUG)
     service = start_service(upstreams, byok_fee_ratio=Decimal("0.1"))
     account = await make_account(credits_="10")
 
     created = add_key(service, account, key_name="mine")
-    raw = service.client(account.key).chat.completions.with_raw_response.create(
-        model="gpt-4", messages=MESSAGES
-    )
+    raw = service.client(account.key).chat.completions.with_raw_response.create(model="gpt-4", messages=MESSAGES)
     listed = service.get("/v1/provider-keys", account.key)
 
     assert created.status_code == 201
@@ -67,9 +60,7 @@ async def test_byok_with_no_fee_serves_a_user_with_no_credits(pool, upstreams, s
     account = await make_account(credits_="0")
     add_key(service, account)
 
-    raw = service.client(account.key).chat.completions.with_raw_response.create(
-        model="gpt-4", messages=MESSAGES
-    )
+    raw = service.client(account.key).chat.completions.with_raw_response.create(model="gpt-4", messages=MESSAGES)
 
     assert raw.headers["x-credits-charged"] == "0.000000"
     assert await pool.fetchval("SELECT count(*) FROM credit_holds") == 0
@@ -77,9 +68,7 @@ async def test_byok_with_no_fee_serves_a_user_with_no_credits(pool, upstreams, s
     assert row["is_byok"] and row["success"] and row["credits_used"] == 0
 
 
-async def test_providers_without_a_byok_key_use_the_platform_key(
-    pool, upstreams, start_service, make_account
-):
+async def test_providers_without_a_byok_key_use_the_platform_key(pool, upstreams, start_service, make_account):
     upstreams["openai"].status = 503
     service = start_service(upstreams)
     account = await make_account(credits_="10")
@@ -114,9 +103,7 @@ async def test_bad_provider_keys_are_refused(upstreams, start_service, make_acco
 
     unknown = add_key(service, account, provider="nonesuch")
     short = add_key(service, account, api_key="x")
-    anonymous = httpx.post(
-        f"{service.url}/v1/provider-keys", json={"provider": "openai", "api_key": BYOK_KEY}
-    )
+    anonymous = httpx.post(f"{service.url}/v1/provider-keys", json={"provider": "openai", "api_key": BYOK_KEY})
 
     assert unknown.status_code == 400 and unknown.json()["error"]["code"] == "unknown_provider"
     assert short.status_code == 400 and short.json()["error"]["param"] == "api_key"

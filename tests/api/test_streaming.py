@@ -24,9 +24,7 @@ async def wait_for_usage_row(pool, user_id, timeout: float = 10.0):
 
 def local_credits(prompt: int, completion: int) -> Decimal:
     """gpt-4 at $30/$60 per 1M tokens, $0.10 a credit, balanced."""
-    return ((prompt * 30 + completion * 60) / Decimal(1_000_000) / Decimal("0.1")).quantize(
-        Decimal("0.000001")
-    )
+    return ((prompt * 30 + completion * 60) / Decimal(1_000_000) / Decimal("0.1")).quantize(Decimal("0.000001"))
 
 
 async def test_a_stream_passes_through_with_usage_when_asked(pool, upstreams, start_service, make_account):
@@ -55,23 +53,19 @@ async def test_a_stream_without_include_usage_still_bills_and_sends_no_usage(
     service = start_service(upstreams)
     account = await make_account(credits_="100")
 
-    chunks = list(
-        service.client(account.key).chat.completions.create(model="gpt-4", messages=MESSAGES, stream=True)
-    )
+    chunks = list(service.client(account.key).chat.completions.create(model="gpt-4", messages=MESSAGES, stream=True))
 
     assert all(c.usage is None for c in chunks)
     assert all(c.choices for c in chunks), "the usage-only chunk the client did not ask for is dropped"
     assert upstreams["openai"].requests[0]["body"]["stream_options"] == {"include_usage": True}
     row = await wait_for_usage_row(pool, account.user_id)
     assert row["credits_used"] == Decimal("0.6")
-    assert await pool.fetchval(
-        "SELECT balance FROM user_credits WHERE user_id = $1", account.user_id
-    ) == Decimal("99.4")
+    assert await pool.fetchval("SELECT balance FROM user_credits WHERE user_id = $1", account.user_id) == Decimal(
+        "99.4"
+    )
 
 
-async def test_a_stream_with_no_upstream_usage_is_counted_locally(
-    pool, upstreams, start_service, make_account
-):
+async def test_a_stream_with_no_upstream_usage_is_counted_locally(pool, upstreams, start_service, make_account):
     upstreams["openai"].usage = None
     service = start_service(upstreams)
     account = await make_account(credits_="100")
@@ -125,10 +119,7 @@ async def test_a_client_that_disconnects_mid_stream_is_billed_for_what_was_gener
     assert row["credits_used"] == local_credits(row["prompt_tokens"], row["completion_tokens"])
     balance = await pool.fetchval("SELECT balance FROM user_credits WHERE user_id = $1", account.user_id)
     assert balance == 100 - row["credits_used"]
-    assert (
-        await pool.fetchval("SELECT status FROM credit_holds WHERE user_id = $1", account.user_id)
-        == "settled"
-    )
+    assert await pool.fetchval("SELECT status FROM credit_holds WHERE user_id = $1", account.user_id) == "settled"
 
 
 async def test_an_upstream_that_drops_mid_stream_is_billed_and_the_client_told(
@@ -141,9 +132,7 @@ async def test_an_upstream_that_drops_mid_stream_is_billed_and_the_client_told(
 
     received = []
     with pytest.raises(openai.APIError, match="stream broke"):
-        for chunk in service.client(account.key).chat.completions.create(
-            model="gpt-4", messages=MESSAGES, stream=True
-        ):
+        for chunk in service.client(account.key).chat.completions.create(model="gpt-4", messages=MESSAGES, stream=True):
             received.append(chunk.choices[0].delta.content)
 
     assert "".join(received) == "one two three"
@@ -158,9 +147,7 @@ async def test_a_stream_falls_over_before_its_first_byte(pool, upstreams, start_
     service = start_service(upstreams)
     account = await make_account(credits_="100")
 
-    chunks = list(
-        service.client(account.key).chat.completions.create(model="gpt-4", messages=MESSAGES, stream=True)
-    )
+    chunks = list(service.client(account.key).chat.completions.create(model="gpt-4", messages=MESSAGES, stream=True))
 
     assert "".join(c.choices[0].delta.content or "" for c in chunks) == "Hello from the fake upstream."
     row = await wait_for_usage_row(pool, account.user_id)
@@ -186,14 +173,9 @@ async def test_a_stream_that_delivers_nothing_charges_nothing(pool, upstreams, s
     account = await make_account(credits_="100")
 
     with pytest.raises(openai.APIError, match="stream broke"):
-        list(
-            service.client(account.key).chat.completions.create(model="gpt-4", messages=MESSAGES, stream=True)
-        )
+        list(service.client(account.key).chat.completions.create(model="gpt-4", messages=MESSAGES, stream=True))
 
     row = await wait_for_usage_row(pool, account.user_id)
     assert (row["success"], row["status_code"], row["credits_used"]) == (False, 502, 0)
     assert await pool.fetchval("SELECT balance FROM user_credits WHERE user_id = $1", account.user_id) == 100
-    assert (
-        await pool.fetchval("SELECT status FROM credit_holds WHERE user_id = $1", account.user_id)
-        == "released"
-    )
+    assert await pool.fetchval("SELECT status FROM credit_holds WHERE user_id = $1", account.user_id) == "released"

@@ -1,0 +1,51 @@
+"""POST /webhooks/stripe: verify the signature on the raw body, then apply the event once."""
+
+from __future__ import annotations
+
+import json
+
+import stripe
+from starlette.requests import Request
+from starlette.responses import Response
+
+from api.errors import ApiError
+from api.jsonresponse import LedgerJSONResponse
+from ledger.errors import LedgerError
+from ledger.stripe_events import MalformedEvent, receive_event
+
+
+async def stripe_webhook(request: Request) -> Response:
+    secret = request.app.state.settings.stripe_webhook_secret
+    if secret is None:
+        raise ApiError(
+            503,
+            "Stripe webhooks are off: set LEDGER_STRIPE_WEBHOOK_SECRET.",
+            type="service_unavailable",
+            code="stripe_not_configured",
+        )
+    payload = await request.body()
+    try:
+        # verify_header checks a signature's age only when given a tolerance: the SDK's default, 5 minutes
+        stripe.WebhookSignature.verify_header(
+            payload,
+            request.headers.get("stripe-signature"),
+            secret.get_secret_value(),
+            tolerance=stripe.Webhook.DEFAULT_TOLERANCE,
+        )
+    except stripe.SignatureVerificationError:
+        raise ApiError(400, "Invalid Stripe signature.", code="invalid_signature") from None
+    try:
+        event = json.loads(payload)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise ApiError(400, "The event is not valid JSON.", code="invalid_json") from None
+    if not isinstance(event, dict):
+        raise ApiError(400, "The event must be a JSON object.", code="invalid_event")
+    try:
+        outcome = await receive_event(request.app.state.pool, event)
+    except (MalformedEvent, LedgerError) as exc:
+        message = exc.message if isinstance(exc, LedgerError) else str(exc)
+        raise ApiError(400, f"The event cannot be applied: {message}", code="invalid_event") from None
+    if outcome.status == "deferred":
+        # non-2xx: Stripe delivers the event again later, when its target should exist
+        raise ApiError(409, f"Not applied yet: {outcome.detail}. Stripe will retry.", code="event_deferred")
+    return LedgerJSONResponse({"received": True, "status": outcome.status})

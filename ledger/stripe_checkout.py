@@ -1,0 +1,151 @@
+"""Stripe Checkout for credit packages and subscription tiers, through the stripe SDK.
+
+Each session carries, in its metadata, what the webhook needs to credit the right user with the
+right package (user_id, package_id, credits) or tier (user_id, tier); Stripe signs it back to us.
+Amounts go to Stripe as integer cents.
+"""
+
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal
+from typing import Any
+
+import stripe
+
+from ledger.errors import InvalidArgument, UnknownUser
+from ledger.settings import Settings
+from ledger.values import Executor, to_uuid
+
+PAID_TIERS = ("starter", "professional", "enterprise")
+
+
+def stripe_client(settings: Settings) -> stripe.StripeClient | None:
+    if settings.stripe_secret_key is None:
+        return None
+    base = {"api": settings.stripe_api_base} if settings.stripe_api_base else None
+    return stripe.StripeClient(
+        settings.stripe_secret_key.get_secret_value(),
+        base_addresses=base,
+        http_client=stripe.HTTPXClient(),
+        max_network_retries=2,
+    )
+
+
+def to_cents(usd: Decimal) -> int:
+    cents = usd * 100
+    if cents != cents.to_integral_value():
+        raise InvalidArgument(f"price {usd} is not a whole number of cents")
+    return int(cents)
+
+
+async def ensure_customer(db: Executor, client: stripe.StripeClient, user_id: uuid.UUID) -> str:
+    """The user's Stripe customer, created once and remembered.
+
+    Two checkouts at once send the same idempotency key, so Stripe creates one customer for both.
+    """
+    row = await db.fetchrow("SELECT email, stripe_customer_id FROM user_credits WHERE user_id = $1", user_id)
+    if row is None:
+        raise UnknownUser(f"unknown user {user_id}")
+    if row["stripe_customer_id"]:
+        return str(row["stripe_customer_id"])
+    params: dict[str, Any] = {"metadata": {"user_id": str(user_id)}}
+    if row["email"]:
+        params["email"] = row["email"]
+    customer = await client.v1.customers.create_async(params, {"idempotency_key": f"ledger-customer-{user_id}"})
+    stored = await db.fetchval(
+        "UPDATE user_credits SET stripe_customer_id = coalesce(stripe_customer_id, $2), updated_at = now()"
+        " WHERE user_id = $1 RETURNING stripe_customer_id",
+        user_id,
+        customer.id,
+    )
+    return str(stored)
+
+
+async def credit_checkout(
+    db: Executor,
+    client: stripe.StripeClient,
+    user_id: object,
+    package_id: object,
+    success_url: str,
+    cancel_url: str,
+) -> dict[str, str]:
+    owner = to_uuid(user_id, "user_id")
+    package = await db.fetchrow(
+        "SELECT id, name, credits, price_usd, stripe_price_id FROM credit_packages WHERE id = $1 AND is_active",
+        to_uuid(package_id, "package_id"),
+    )
+    if package is None:
+        raise InvalidArgument(f"no active credit package {package_id}")
+    customer = await ensure_customer(db, client, owner)
+    metadata = {
+        "user_id": str(owner),
+        "package_id": str(package["id"]),
+        "credits": str(package["credits"]),
+        "kind": "credits",
+    }
+    if package["stripe_price_id"]:
+        line_item: dict[str, Any] = {"price": package["stripe_price_id"], "quantity": 1}
+    else:
+        line_item = {
+            "quantity": 1,
+            "price_data": {
+                "currency": "usd",
+                "unit_amount": to_cents(package["price_usd"]),
+                "product_data": {"name": f"{package['name']} ({package['credits'].normalize():f} credits)"},
+            },
+        }
+    session = await client.v1.checkout.sessions.create_async(
+        {
+            "mode": "payment",
+            "customer": customer,
+            "client_reference_id": str(owner),
+            "line_items": [line_item],
+            "metadata": metadata,
+            "payment_intent_data": {"metadata": metadata},
+            "success_url": success_url,
+            "cancel_url": cancel_url,
+        }
+    )
+    return {"id": session.id, "url": session.url or ""}
+
+
+async def subscription_checkout(
+    db: Executor, client: stripe.StripeClient, user_id: object, tier: str, success_url: str, cancel_url: str
+) -> dict[str, str]:
+    owner = to_uuid(user_id, "user_id")
+    if tier not in PAID_TIERS:
+        raise InvalidArgument(f"tier must be one of {', '.join(PAID_TIERS)}, got {tier!r}")
+    row = await db.fetchrow(
+        "SELECT tier, display_name, price_usd, stripe_price_id FROM subscription_tiers WHERE tier = $1 AND is_active",
+        tier,
+    )
+    if row is None:
+        raise InvalidArgument(f"tier {tier} is not on sale")
+    customer = await ensure_customer(db, client, owner)
+    metadata = {"user_id": str(owner), "tier": tier, "kind": "subscription"}
+    if row["stripe_price_id"]:
+        line_item: dict[str, Any] = {"price": row["stripe_price_id"], "quantity": 1}
+    else:
+        line_item = {
+            "quantity": 1,
+            "price_data": {
+                "currency": "usd",
+                "unit_amount": to_cents(row["price_usd"]),
+                "recurring": {"interval": "month"},
+                "product_data": {"name": f"{row['display_name']} subscription"},
+            },
+        }
+    session = await client.v1.checkout.sessions.create_async(
+        {
+            "mode": "subscription",
+            "customer": customer,
+            "client_reference_id": str(owner),
+            "line_items": [line_item],
+            "metadata": metadata,
+            "subscription_data": {"metadata": metadata},
+            "success_url": success_url,
+            "cancel_url": cancel_url,
+        }
+    )
+    return {"id": session.id, "url": session.url or ""}

@@ -1,0 +1,119 @@
+"""Top-up purchases: packages and Stripe Checkout sessions, through the real stripe SDK."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+import pytest
+
+SUCCESS = {"success_url": "https://app.example/ok", "cancel_url": "https://app.example/cancel"}
+
+
+@pytest.fixture
+def stripe_service(upstreams, start_service, fake_stripe):
+    return start_service(upstreams, stripe_secret_key="sk_test_123", stripe_api_base=fake_stripe.api_base)
+
+
+async def package_id(pool, name: str) -> str:
+    return str(await pool.fetchval("SELECT id FROM credit_packages WHERE name = $1", name))
+
+
+async def test_packages_list_credits_prices_and_discounts(stripe_service, make_account):
+    account = await make_account()
+
+    body = stripe_service.get("/v1/credits/packages", account.key).json()
+
+    assert [(p["name"], p["credits"], p["price_usd"], p["discount_percentage"]) for p in body["data"]] == [
+        ("Starter Pack", "100.000000", "10.00", "0.00"),
+        ("Value Pack", "500.000000", "45.00", "10.00"),
+        ("Pro Pack", "1000.000000", "80.00", "20.00"),
+        ("Enterprise Pack", "5000.000000", "350.00", "30.00"),
+    ]
+
+
+async def test_a_credit_checkout_is_a_payment_session_carrying_the_user_and_package(
+    pool, stripe_service, make_account, fake_stripe
+):
+    account = await make_account()
+    value_pack = await package_id(pool, "Value Pack")
+
+    response = stripe_service.post("/v1/credits/checkout", account.key, {"package_id": value_pack, **SUCCESS})
+
+    assert response.status_code == 201
+    session = fake_stripe.sessions[response.json()["id"]]
+    assert response.json()["url"] == session["url"]
+    assert session["mode"] == "payment" and session["amount_total"] == 4500
+    assert session["metadata"] == {
+        "user_id": str(account.user_id),
+        "package_id": value_pack,
+        "credits": "500.000000",
+        "kind": "credits",
+    }
+    customer = await pool.fetchval("SELECT stripe_customer_id FROM user_credits WHERE user_id = $1", account.user_id)
+    assert session["customer"] == customer and fake_stripe.customers[customer]["metadata"]["user_id"] == str(
+        account.user_id
+    )
+
+
+async def test_the_stripe_customer_is_created_once(pool, stripe_service, make_account, fake_stripe):
+    account = await make_account()
+    starter = await package_id(pool, "Starter Pack")
+
+    async def checkout() -> httpx.Response:
+        async with httpx.AsyncClient() as client:
+            return await client.post(
+                f"{stripe_service.url}/v1/credits/checkout",
+                json={"package_id": starter, **SUCCESS},
+                headers={"Authorization": f"Bearer {account.key}"},
+            )
+
+    responses = await asyncio.gather(*(checkout() for _ in range(4)))
+
+    assert all(r.status_code == 201 for r in responses)
+    assert len(fake_stripe.customers) == 1
+    assert len({fake_stripe.sessions[r.json()["id"]]["customer"] for r in responses}) == 1
+
+
+async def test_a_subscription_checkout_is_a_monthly_subscription_session(stripe_service, make_account, fake_stripe):
+    account = await make_account()
+
+    response = stripe_service.post("/v1/subscriptions/checkout", account.key, {"tier": "professional", **SUCCESS})
+
+    session = fake_stripe.sessions[response.json()["id"]]
+    assert session["mode"] == "subscription" and session["amount_total"] == 4900
+    (_, params), *_ = [r for r in fake_stripe.requests if r[0] == "/v1/checkout/sessions"]
+    assert params["line_items"][0]["price_data"]["recurring"] == {"interval": "month"}
+    assert params["subscription_data"]["metadata"]["tier"] == "professional"
+
+
+async def test_bad_checkouts_are_400s(pool, stripe_service, make_account, fake_stripe):
+    account = await make_account()
+
+    unknown = stripe_service.post("/v1/credits/checkout", account.key, {"package_id": "not-a-uuid", **SUCCESS})
+    missing = stripe_service.post(
+        "/v1/credits/checkout", account.key, {"package_id": await package_id(pool, "Pro Pack")}
+    )
+    trial = stripe_service.post("/v1/subscriptions/checkout", account.key, {"tier": "trial", **SUCCESS})
+
+    assert unknown.status_code == 400 and missing.status_code == 400 and trial.status_code == 400
+    assert missing.json()["error"]["param"] == "success_url"
+    assert fake_stripe.sessions == {}
+
+
+async def test_purchases_are_503_when_stripe_is_not_configured(pool, upstreams, start_service, make_account):
+    service = start_service(upstreams)
+    account = await make_account()
+
+    response = service.post(
+        "/v1/credits/checkout", account.key, {"package_id": await package_id(pool, "Starter Pack"), **SUCCESS}
+    )
+
+    assert response.status_code == 503 and response.json()["error"]["code"] == "stripe_not_configured"
+    assert "LEDGER_STRIPE_SECRET_KEY" in response.json()["error"]["message"]
+
+
+async def test_checkout_needs_a_gateway_key(stripe_service):
+    response = httpx.post(f"{stripe_service.url}/v1/credits/checkout", json={})
+
+    assert response.status_code == 401

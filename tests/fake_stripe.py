@@ -1,0 +1,136 @@
+"""A fake Stripe API (customers, checkout sessions) on 127.0.0.1, and webhooks signed as Stripe signs.
+
+The stripe SDK talks to it for real (form-encoded requests, idempotency keys); tests read what it
+received and build the events Stripe would send from the sessions it created.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import itertools
+import re
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+WEBHOOK_SECRET = "whsec_test_secret"
+
+
+def sign(payload: str, secret: str = WEBHOOK_SECRET, timestamp: int | None = None) -> str:
+    """The Stripe-Signature header: t=<unix time>,v1=HMAC-SHA256(secret, "<t>.<payload>")."""
+    t = int(time.time()) if timestamp is None else timestamp
+    signature = hmac.new(secret.encode(), f"{t}.{payload}".encode(), hashlib.sha256).hexdigest()
+    return f"t={t},v1={signature}"
+
+
+def unflatten(form: list[tuple[str, str]]) -> dict[str, Any]:
+    """Stripe's form encoding (a[b][0][c]=v) back into nested dicts and lists."""
+    root: dict[str, Any] = {}
+    for key, value in form:
+        parts = re.findall(r"[^\[\]]+", key)
+        node: Any = root
+        for part, following in zip(parts, [*parts[1:], None], strict=True):
+            if following is None:
+                node[int(part) if isinstance(node, list) else part] = value
+                break
+            container: Any = [] if following.isdigit() else {}
+            if isinstance(node, list):
+                index = int(part)
+                while len(node) <= index:
+                    node.append(None)
+                if node[index] is None:
+                    node[index] = container
+                node = node[index]
+            else:
+                node = node.setdefault(part, container)
+    return root
+
+
+@dataclass
+class FakeStripe:
+    customers: dict[str, dict[str, Any]] = field(default_factory=dict)
+    sessions: dict[str, dict[str, Any]] = field(default_factory=dict)
+    by_idempotency_key: dict[str, dict[str, Any]] = field(default_factory=dict)
+    requests: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    counter: itertools.count = field(default_factory=lambda: itertools.count(1))
+    api_base: str = ""  # where the SDK reaches it, once started
+
+    async def _params(self, request: Request) -> dict[str, Any]:
+        params = unflatten(parse_qsl((await request.body()).decode(), keep_blank_values=True))
+        self.requests.append((request.url.path, params))
+        return params
+
+    async def create_customer(self, request: Request) -> JSONResponse:
+        params = await self._params(request)
+        key = request.headers.get("idempotency-key")
+        if key and key in self.by_idempotency_key:
+            return JSONResponse(self.by_idempotency_key[key])
+        customer = {
+            "id": f"cus_test_{next(self.counter)}",
+            "object": "customer",
+            "email": params.get("email"),
+            "metadata": params.get("metadata", {}),
+        }
+        self.customers[customer["id"]] = customer
+        if key:
+            self.by_idempotency_key[key] = customer
+        return JSONResponse(customer)
+
+    async def create_session(self, request: Request) -> JSONResponse:
+        params = await self._params(request)
+        if params.get("customer") not in self.customers:
+            return JSONResponse(
+                {"error": {"type": "invalid_request_error", "message": "No such customer"}}, status_code=400
+            )
+        number = next(self.counter)
+        amount = sum(
+            int(item["price_data"]["unit_amount"]) * int(item.get("quantity", 1))
+            for item in params.get("line_items", [])
+            if "price_data" in item
+        )
+        session = {
+            "id": f"cs_test_{number}",
+            "object": "checkout.session",
+            "url": f"https://checkout.stripe.test/{number}",
+            "mode": params["mode"],
+            "customer": params["customer"],
+            "client_reference_id": params.get("client_reference_id"),
+            "metadata": params.get("metadata", {}),
+            "payment_status": "unpaid",
+            "status": "open",
+            "amount_total": amount,
+            "currency": "usd",
+            "payment_intent": None,
+            "subscription": None,
+            "success_url": params.get("success_url"),
+        }
+        self.sessions[session["id"]] = session
+        return JSONResponse(session)
+
+    def app(self) -> Starlette:
+        return Starlette(
+            routes=[
+                Route("/v1/customers", self.create_customer, methods=["POST"]),
+                Route("/v1/checkout/sessions", self.create_session, methods=["POST"]),
+            ]
+        )
+
+
+def event(event_type: str, obj: dict[str, Any], event_id: str | None = None) -> dict[str, Any]:
+    return {
+        "id": event_id or f"evt_{uuid.uuid4().hex}",
+        "object": "event",
+        "type": event_type,
+        "api_version": "2025-01-27.acacia",
+        "created": int(time.time()),
+        "livemode": False,
+        "data": {"object": obj},
+    }
