@@ -14,9 +14,16 @@ from ledger.users import get_account
 MAX_PAGE = 500
 
 
+SUBSCRIPTION = """
+SELECT subscription_id AS id, tier, status, current_period_start, current_period_end
+  FROM stripe_subscriptions WHERE user_id = $1 ORDER BY updated_at DESC LIMIT 1
+"""
+
+
 async def balance(request: Request) -> Response:
     owner = await gateway_owner(request)
     account = await get_account(request.app.state.pool, owner.user_id)
+    subscription = await request.app.state.pool.fetchrow(SUBSCRIPTION, owner.user_id)
     return LedgerJSONResponse(
         {
             "object": "credit_balance",
@@ -30,6 +37,7 @@ async def balance(request: Request) -> Response:
             "billing_cycle_start": account["billing_cycle_start"],
             "tier": account["tier"],
             "power_level": account["power_level"],
+            "subscription": None if subscription is None else dict(subscription),
         }
     )
 

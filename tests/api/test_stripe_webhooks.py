@@ -294,6 +294,7 @@ async def test_a_subscription_paid_upgraded_renewed_and_cancelled(pool, service,
     upgraded = await state()
     service.webhook(event("invoice.paid", invoice(account, "sub_1", "professional", PERIOD_2)))
     renewed = await state()
+    during = service.get("/v1/credits/balance", account.key).json()
     service.webhook(event("customer.subscription.deleted", subscription(account, "sub_1", "professional", "canceled")))
     cancelled = await state()
 
@@ -306,8 +307,11 @@ async def test_a_subscription_paid_upgraded_renewed_and_cancelled(pool, service,
     ), "an upgrade keeps the cycle and what was used in it"
     assert renewed["credits_used_this_month"] == 0 and renewed["billing_cycle_start"].timestamp() == PERIOD_2
     assert (cancelled["tier"], cancelled["monthly_allowance"]) == ("trial", 100)
+    assert during["subscription"]["tier"] == "professional" and during["subscription"]["status"] == "active"
+    assert during["monthly_allowance"] == "10000.000000" and during["allowance_remaining"] == "10000.000000"
     body = service.get("/v1/credits/balance", account.key).json()
     assert body["tier"] == "trial" and body["monthly_allowance"] == "100.000000"
+    assert body["subscription"]["status"] == "canceled"
     assert await pool.fetchval("SELECT status FROM stripe_subscriptions WHERE subscription_id = 'sub_1'") == "canceled"
 
 
