@@ -2,25 +2,31 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
 import httpx
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.routing import Mount, Route
 
 from api.errors import EXCEPTION_HANDLERS
+from api.metrics import Metrics, metrics_endpoint
+from api.middleware import RequestContext
 from api.routes import account, admin, chat, health, models, provider_keys, purchases, webhooks
 from ledger.byok import KeyCipher
 from ledger.catalog import Catalog
 from ledger.database import create_pool
 from ledger.demo_provider import MOUNT_PATH, create_demo_app
+from ledger.maintenance import run_forever
 from ledger.settings import ProviderConfig, Settings
 from ledger.stripe_checkout import stripe_client
 
 ROUTES = [
     Route("/healthz", health.healthz),
     Route("/readyz", health.readyz),
+    Route("/metrics", metrics_endpoint),
     Route("/v1/chat/completions", chat.chat_completions, methods=["POST"]),
     Route("/v1/models", models.list_models),
     Route("/v1/credits/balance", account.balance),
@@ -60,13 +66,23 @@ def create_app(settings: Settings, database_url: str, *, port: int | None = None
         http = httpx.AsyncClient(limits=limits, timeout=httpx.Timeout(60.0, connect=10.0))
         app.state.pool = pool
         app.state.http = http
+        maintenance = None
+        if settings.maintenance_interval_seconds > 0:
+            maintenance = asyncio.create_task(run_forever(pool, settings.maintenance_interval_seconds))
         try:
             yield
         finally:
+            if maintenance is not None:
+                maintenance.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await maintenance
             await http.aclose()
             await pool.close()
 
-    app = Starlette(routes=routes, exception_handlers=EXCEPTION_HANDLERS, lifespan=lifespan)
+    app = Starlette(
+        routes=routes, exception_handlers=EXCEPTION_HANDLERS, lifespan=lifespan, middleware=[Middleware(RequestContext)]
+    )
+    app.state.metrics = Metrics()
     app.state.settings = settings
     app.state.providers = providers
     app.state.catalog = Catalog(settings.catalog_ttl_seconds)

@@ -86,3 +86,21 @@ async def refund_purchased_credits(
             description,
         )
     return RefundResult(row["new_balance"], row["transaction_id"], row["refunded"], row["shortfall"])
+
+
+async def adjust_credits(
+    db: Executor,
+    user_id: object,
+    amount: object,
+    transaction_type: str,
+    reference: str | None = None,
+    description: str | None = None,
+) -> LedgerResult:
+    """An operator's grant: a bonus adds; an admin_adjustment adds or, when negative, removes
+    (success False, nothing written, when the balance cannot cover the removal)."""
+    text = str(amount).strip()
+    if transaction_type == "admin_adjustment" and text.startswith("-"):
+        return await debit_user_credits(db, user_id, text[1:], "admin_adjustment", reference, description)
+    return await add_user_credits(
+        db, user_id, text if not isinstance(amount, Decimal | int) else amount, transaction_type, reference, description
+    )

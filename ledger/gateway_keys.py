@@ -93,10 +93,17 @@ async def revoke_key(db: Executor, key_id: object) -> bool:
     return revoked is not None
 
 
-async def list_keys(db: Executor, user_id: object) -> list[dict[str, object]]:
+async def list_keys(
+    db: Executor, *, user_id: object | None = None, prefix: str | None = None
+) -> list[dict[str, object]]:
+    """Keys (never their hashes), filtered by owner and/or by the start of the key people can see."""
     rows = await db.fetch(
-        "SELECT id, prefix, name, is_active, expires_at, created_at, last_used_at, revoked_at"
-        " FROM gateway_api_keys WHERE user_id = $1 ORDER BY created_at",
-        to_uuid(user_id, "user_id"),
+        "SELECT id, user_id, prefix, name, is_active, expires_at, created_at, last_used_at, revoked_at"
+        " FROM gateway_api_keys"
+        " WHERE ($1::uuid IS NULL OR user_id = $1) AND ($2::text IS NULL OR starts_with(prefix, left($2, $3)))"
+        " ORDER BY created_at",
+        None if user_id is None else to_uuid(user_id, "user_id"),
+        prefix,
+        VISIBLE_CHARS,
     )
     return [dict(r) for r in rows]

@@ -53,5 +53,7 @@ class Settings(BaseSettings):
     stripe_webhook_secret: SecretStr | None = None
     # Empty: Stripe itself. Tests and local development point it at a fake.
     stripe_api_base: str | None = None
+    # Seconds between background maintenance runs (expire holds, start due billing cycles); 0 = off.
+    maintenance_interval_seconds: float = Field(default=60.0, ge=0)
     # How long model prices and power levels are cached in memory before being read again.
     catalog_ttl_seconds: float = Field(default=10.0, ge=0)

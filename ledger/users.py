@@ -49,3 +49,9 @@ async def set_user_tier(
             "SELECT * FROM set_user_tier($1, $2, $3)", to_uuid(user_id, "user_id"), tier, cycle_start
         )
     return dict(row)
+
+
+async def set_power_level(db: Executor, user_id: object, power_level: str) -> dict[str, Any]:
+    with translate_errors():
+        row = await db.fetchrow("SELECT * FROM set_user_power_level($1, $2)", to_uuid(user_id, "user_id"), power_level)
+    return dict(row)

@@ -80,29 +80,77 @@ def test_the_embedded_server_refuses_a_wrong_password(data_dir):
 def test_an_operator_manages_users_keys_and_credits_from_the_cli(database_url):
     env = {"LEDGER_DATABASE_URL": database_url}
 
-    user = json.loads(ledger("users", "create", "--email", "ops@example.com", "--tier", "starter", env=env).stdout)
-    key = json.loads(ledger("keys", "create", user["user_id"], "--name", "ci", env=env).stdout)
-    granted = ledger("credits", "add", user["user_id"], "12.5", "--type", "bonus", "--reference", "welcome", env=env)
-    shown = json.loads(ledger("users", "show", user["user_id"], env=env).stdout)
+    def run(*args: str) -> dict:
+        result = ledger(*args, "--json", env=env)
+        assert result.returncode == 0, result.stderr
+        return json.loads(result.stdout)
+
+    user = run("users", "create", "--email", "ops@example.com", "--tier", "starter")
+    key = run("keys", "create", user["user_id"], "--name", "ci")
+    granted = run("credits", "bonus", user["user_id"], "12.5", "--reason", "welcome", "--reference", "welcome-1")
+    removed = run("credits", "adjust", user["user_id"], "-2.5", "--reason", "double grant")
+    run("users", "set-tier", user["user_id"], "professional")
+    run("users", "set-power-level", user["user_id"], "precision")
+    shown = run("users", "show", user["user_id"])
+    by_prefix = run("keys", "list", "--prefix", key["key"][:12])
     revoked = ledger("keys", "revoke", key["id"], env=env)
     revoked_again = ledger("keys", "revoke", key["id"], env=env)
 
     assert user["tier"] == "starter" and key["key"].startswith("sk-lg-")
-    assert json.loads(granted.stdout)["new_balance"] == "12.500000"
-    assert (shown["balance"], shown["monthly_allowance"], shown["tier"]) == (
-        "12.500000",
-        "1000.000000",
-        "starter",
+    assert granted["new_balance"] == "12.500000" and removed["new_balance"] == "10.000000"
+    assert (shown["balance"], shown["monthly_allowance"], shown["tier"], shown["power_level"]) == (
+        "10.000000",
+        "10000.000000",
+        "professional",
+        "precision",
     )
+    assert [k["id"] for k in by_prefix] == [key["id"]] and "key_hash" not in by_prefix[0]
     assert revoked.returncode == 0 and revoked_again.returncode == 1
+    reasons = psql(database_url, sql="SELECT transaction_type, description FROM credit_transactions ORDER BY id")
+    assert reasons.split() == ["bonus|welcome", "admin_adjustment|double", "grant"]
+
+
+def test_the_cli_prints_tables_for_people(database_url):
+    env = {"LEDGER_DATABASE_URL": database_url}
+
+    packages = ledger("packages", "list", env=env)
+
+    lines = packages.stdout.splitlines()
+    assert lines[0].split()[:3] == ["id", "name", "credits"]
+    assert any("Value Pack" in line and "45.00" in line for line in lines[2:])
+
+
+def test_packages_and_prices_are_managed_from_the_cli(database_url):
+    env = {"LEDGER_DATABASE_URL": database_url}
+
+    def run(*args: str):
+        result = ledger(*args, "--json", env=env)
+        assert result.returncode == 0, result.stderr
+        return json.loads(result.stdout)
+
+    package = run("packages", "add", "Mega Pack", "20000", "1200.00", "--discount-percentage", "40")
+    changed = run("packages", "change", package["id"], "--price-usd", "1100.00")
+    run("packages", "deactivate", package["id"])
+    on_sale = [p["name"] for p in run("packages", "list")]
+    price = run("prices", "add", "together", "llama-3-70b", "0.9", "0.9", "--max-output-tokens", "8192")
+    repriced = run("prices", "change", "together", "llama-3-70b", "--output-usd-per-mtok", "1.1")
+    run("prices", "deactivate", "together", "llama-3-70b")
+    active = [(p["provider"], p["model"]) for p in run("prices", "list")]
+    everything = [(p["provider"], p["model"]) for p in run("prices", "list", "--all")]
+
+    assert changed["price_usd"] == "1100.00" and "Mega Pack" not in on_sale
+    assert price["max_output_tokens"] == 8192 and repriced["output_usd_per_mtok"] == "1.100000"
+    assert ("together", "llama-3-70b") not in active and ("together", "llama-3-70b") in everything
 
 
 def test_cli_errors_are_one_clear_line(database_url):
     env = {"LEDGER_DATABASE_URL": database_url}
 
-    bad_amount = ledger("credits", "add", str(uuid.uuid4()), "-3", env=env)
+    bad_amount = ledger("credits", "bonus", str(uuid.uuid4()), "-3", "--reason", "x", env=env)
     bad_tier = ledger("users", "create", "--tier", "platinum", env=env)
+    bad_price = ledger("prices", "add", "openai", "gpt-x", "cheap", "1", env=env)
 
     assert bad_amount.returncode == 1 and "amount must be greater than 0" in bad_amount.stderr
     assert bad_tier.returncode == 1 and "unknown tier 'platinum'" in bad_tier.stderr
-    assert "Traceback" not in bad_amount.stderr + bad_tier.stderr
+    assert bad_price.returncode == 1 and "input_usd_per_mtok must be a decimal" in bad_price.stderr
+    assert "Traceback" not in bad_amount.stderr + bad_tier.stderr + bad_price.stderr

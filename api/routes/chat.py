@@ -30,6 +30,7 @@ from api.streaming import MeteredStream
 from ledger import byok
 from ledger.gateway_keys import KeyOwner
 from ledger.holds import Reservation, reserve_credits
+from ledger.logs import request_id_var
 from ledger.metering import Charge, UsageRecord, fail_request, settle_request
 from ledger.routing import Route, Tariff, plan_routes
 from ledger.tokens import completion_tokens_estimate, prompt_tokens_estimate, prompt_tokens_upper_bound
@@ -125,7 +126,8 @@ class MeteredRequest:
         self.chat = chat
         self.tariff = tariff
         self.routes = routes
-        self.request_id = f"req_{uuid.uuid4().hex}"
+        self.request_id = request_id_var.get() or f"req_{uuid.uuid4().hex}"
+        self.metrics = request.app.state.metrics
         self.hold_id: uuid.UUID | None = None
         self.started = time.monotonic()
         self.usage = UsageRecord(
@@ -152,6 +154,7 @@ class MeteredRequest:
         if reservation is None:
             return  # nothing can be charged: nothing to hold
         if not reservation.success:
+            self.metrics.insufficient.inc()
             most = self._most(self.routes)
             raise ApiError(
                 402,
@@ -185,6 +188,7 @@ class MeteredRequest:
         self.usage.error_message = error[:1000]
         with anyio.CancelScope(shield=True):
             await fail_request(self.pool, self.hold_id, self.usage)
+        self.metrics.request_done(self.chat.model, self.usage.provider, status_code, Decimal(0), None)
 
     async def settle(self, route: Route, reported: dict[str, Any] | None, reply_text: str) -> Charge:
         prompt = _tokens(reported, "prompt_tokens", prompt_tokens_estimate(self.chat.messages))
@@ -197,6 +201,9 @@ class MeteredRequest:
             charge = await settle_request(self.pool, self.hold_id, self.tariff.credits(route, usd), self.usage)
             if route.byok_key is not None:
                 await byok.mark_used(self.pool, route.byok_key.id)
+        self.metrics.request_done(
+            self.chat.model, route.provider, self.usage.status_code, charge.charged, self.usage.latency_ms / 1000
+        )
         return charge
 
     async def forward(self) -> Response:

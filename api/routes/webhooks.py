@@ -33,6 +33,7 @@ async def stripe_webhook(request: Request) -> Response:
             tolerance=stripe.Webhook.DEFAULT_TOLERANCE,
         )
     except stripe.SignatureVerificationError:
+        request.app.state.metrics.webhook_events.labels("unverified", "bad_signature").inc()
         raise ApiError(400, "Invalid Stripe signature.", code="invalid_signature") from None
     try:
         event = json.loads(payload)
@@ -40,11 +41,15 @@ async def stripe_webhook(request: Request) -> Response:
         raise ApiError(400, "The event is not valid JSON.", code="invalid_json") from None
     if not isinstance(event, dict):
         raise ApiError(400, "The event must be a JSON object.", code="invalid_event")
+    metrics = request.app.state.metrics
+    event_type = str(event.get("type"))
     try:
         outcome = await receive_event(request.app.state.pool, event)
     except (MalformedEvent, LedgerError) as exc:
+        metrics.webhook_events.labels(event_type, "invalid").inc()
         message = exc.message if isinstance(exc, LedgerError) else str(exc)
         raise ApiError(400, f"The event cannot be applied: {message}", code="invalid_event") from None
+    metrics.webhook_events.labels(event_type, outcome.status).inc()
     if outcome.status == "deferred":
         # non-2xx: Stripe delivers the event again later, when its target should exist
         raise ApiError(409, f"Not applied yet: {outcome.detail}. Stripe will retry.", code="event_deferred")

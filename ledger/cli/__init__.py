@@ -1,0 +1,38 @@
+"""The `ledger` command: the database, the service, the operator's levers and the ops queries."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from ledger.cli import admin, ops, service
+from ledger.errors import LedgerError
+from ledger.migrations import MigrationError
+from ledger.ops import OpsError
+from ledger.settings import Settings
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ledger", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    service.add_commands(commands)
+    admin.add_commands(commands)
+    ops.add_commands(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    settings = Settings()
+    try:
+        return int(args.func(settings, args))
+    except MigrationError as exc:
+        print(f"ledger: migration refused: {exc}", file=sys.stderr)
+        return 2
+    except LedgerError as exc:
+        print(f"ledger: {exc.message}" + (f" ({exc.hint})" if exc.hint else ""), file=sys.stderr)
+        return 1
+    except OpsError as exc:
+        print(f"ledger: {exc}", file=sys.stderr)
+        return 1

@@ -1,0 +1,250 @@
+"""The operator's commands: users, gateway keys, credits, packages and model prices."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from ledger import catalog_admin, credits, gateway_keys, users
+from ledger.cli.context import with_connection
+from ledger.cli.output import emit
+from ledger.settings import Settings
+
+
+def _show(args: argparse.Namespace, value: Any) -> int:
+    emit(value, args.json)
+    return 0
+
+
+def cmd_users_create(settings: Settings, args: argparse.Namespace) -> int:
+    return _show(
+        args, with_connection(settings, lambda db: users.create_user(db, args.email, args.tier, args.power_level))
+    )
+
+
+def cmd_users_show(settings: Settings, args: argparse.Namespace) -> int:
+    return _show(args, with_connection(settings, lambda db: users.get_account(db, args.user_id)))
+
+
+def cmd_users_set_tier(settings: Settings, args: argparse.Namespace) -> int:
+    return _show(args, with_connection(settings, lambda db: users.set_user_tier(db, args.user_id, args.tier)))
+
+
+def cmd_users_set_power_level(settings: Settings, args: argparse.Namespace) -> int:
+    return _show(args, with_connection(settings, lambda db: users.set_power_level(db, args.user_id, args.power_level)))
+
+
+def cmd_keys_create(settings: Settings, args: argparse.Namespace) -> int:
+    key = with_connection(settings, lambda db: gateway_keys.create_key(db, args.user_id, args.name))
+    print("the key is shown only now; store it", file=sys.stderr)
+    return _show(args, {"id": key.id, "key": key.key, "prefix": key.prefix, "name": key.name})
+
+
+def cmd_keys_list(settings: Settings, args: argparse.Namespace) -> int:
+    return _show(
+        args, with_connection(settings, lambda db: gateway_keys.list_keys(db, user_id=args.user, prefix=args.prefix))
+    )
+
+
+def cmd_keys_revoke(settings: Settings, args: argparse.Namespace) -> int:
+    if not with_connection(settings, lambda db: gateway_keys.revoke_key(db, args.key_id)):
+        print(f"ledger: no active key {args.key_id}", file=sys.stderr)
+        return 1
+    return _show(args, {"id": args.key_id, "revoked": True})
+
+
+def cmd_credits(transaction_type: str) -> Any:
+    def run(settings: Settings, args: argparse.Namespace) -> int:
+        result = with_connection(
+            settings,
+            lambda db: credits.adjust_credits(
+                db, args.user_id, args.amount, transaction_type, args.reference, args.reason
+            ),
+        )
+        if not result.success:
+            print(
+                f"ledger: the balance ({result.new_balance}) cannot cover removing {args.amount[1:]} credits",
+                file=sys.stderr,
+            )
+            return 1
+        return _show(
+            args,
+            {"success": result.success, "new_balance": result.new_balance, "transaction_id": result.transaction_id},
+        )
+
+    return run
+
+
+def _changes(args: argparse.Namespace, fields: tuple[str, ...]) -> dict[str, Any]:
+    return {name: getattr(args, name) for name in fields if getattr(args, name, None) is not None}
+
+
+PACKAGE_CHANGES = (
+    "name",
+    "credits",
+    "price_usd",
+    "discount_percentage",
+    "description",
+    "stripe_price_id",
+    "sort_order",
+)
+PRICE_CHANGES = ("input_usd_per_mtok", "output_usd_per_mtok", "context_window", "max_output_tokens")
+
+
+def cmd_packages_list(settings: Settings, args: argparse.Namespace) -> int:
+    return _show(args, with_connection(settings, lambda db: catalog_admin.list_packages(db, args.all)))
+
+
+def cmd_packages_add(settings: Settings, args: argparse.Namespace) -> int:
+    return _show(
+        args,
+        with_connection(
+            settings,
+            lambda db: catalog_admin.add_package(
+                db, args.name, args.credits, args.price_usd, args.discount_percentage, args.description
+            ),
+        ),
+    )
+
+
+def cmd_packages_change(settings: Settings, args: argparse.Namespace) -> int:
+    return _show(
+        args,
+        with_connection(
+            settings, lambda db: catalog_admin.change_package(db, args.package_id, **_changes(args, PACKAGE_CHANGES))
+        ),
+    )
+
+
+def cmd_packages_deactivate(settings: Settings, args: argparse.Namespace) -> int:
+    return _show(
+        args, with_connection(settings, lambda db: catalog_admin.change_package(db, args.package_id, is_active=False))
+    )
+
+
+def cmd_prices_list(settings: Settings, args: argparse.Namespace) -> int:
+    return _show(args, with_connection(settings, lambda db: catalog_admin.list_prices(db, args.all)))
+
+
+def cmd_prices_add(settings: Settings, args: argparse.Namespace) -> int:
+    return _show(
+        args,
+        with_connection(
+            settings,
+            lambda db: catalog_admin.add_price(
+                db,
+                args.provider,
+                args.model,
+                args.input_usd_per_mtok,
+                args.output_usd_per_mtok,
+                args.context_window,
+                args.max_output_tokens,
+            ),
+        ),
+    )
+
+
+def cmd_prices_change(settings: Settings, args: argparse.Namespace) -> int:
+    return _show(
+        args,
+        with_connection(
+            settings,
+            lambda db: catalog_admin.change_price(db, args.provider, args.model, **_changes(args, PRICE_CHANGES)),
+        ),
+    )
+
+
+def cmd_prices_deactivate(settings: Settings, args: argparse.Namespace) -> int:
+    return _show(
+        args,
+        with_connection(
+            settings, lambda db: catalog_admin.change_price(db, args.provider, args.model, is_active=False)
+        ),
+    )
+
+
+def _group(commands: Any, name: str, help_text: str) -> Any:
+    return commands.add_parser(name, help=help_text).add_subparsers(dest=f"{name}_command", required=True)
+
+
+def _command(group: Any, name: str, help_text: str, func: Any, json_flag: argparse.ArgumentParser) -> Any:
+    parser = group.add_parser(name, help=help_text, parents=[json_flag])
+    parser.set_defaults(func=func)
+    return parser
+
+
+def add_commands(commands: Any) -> None:
+    json_flag = argparse.ArgumentParser(add_help=False)
+    json_flag.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+    group = _group(commands, "users", "accounts")
+    create = _command(group, "create", "create an account", cmd_users_create, json_flag)
+    create.add_argument("--email")
+    create.add_argument("--tier", default="trial")
+    create.add_argument("--power-level", default="balanced")
+    _command(group, "show", "balance, allowance, quota, tier, power level", cmd_users_show, json_flag).add_argument(
+        "user_id"
+    )
+    tier = _command(group, "set-tier", "set the tier (and its monthly allowance)", cmd_users_set_tier, json_flag)
+    tier.add_argument("user_id")
+    tier.add_argument("tier")
+    level = _command(group, "set-power-level", "set the default power level", cmd_users_set_power_level, json_flag)
+    level.add_argument("user_id")
+    level.add_argument("power_level")
+
+    group = _group(commands, "keys", "gateway API keys")
+    key = _command(group, "create", "create a key (shown once)", cmd_keys_create, json_flag)
+    key.add_argument("user_id")
+    key.add_argument("--name")
+    listing = _command(group, "list", "list keys, by owner or by the prefix people see", cmd_keys_list, json_flag)
+    listing.add_argument("--user")
+    listing.add_argument("--prefix")
+    _command(group, "revoke", "revoke a key", cmd_keys_revoke, json_flag).add_argument("key_id")
+
+    group = _group(commands, "credits", "credit grants, recorded with their reason")
+    for name, kind, help_text in (
+        ("bonus", "bonus", "add promotional credits"),
+        ("adjust", "admin_adjustment", "add, or with a negative amount remove, credits"),
+    ):
+        grant = _command(group, name, help_text, cmd_credits(kind), json_flag)
+        grant.add_argument("user_id")
+        grant.add_argument("amount", help="a decimal number of credits")
+        grant.add_argument("--reason", required=True, help="recorded as the transaction's description")
+        grant.add_argument("--reference", help="makes the grant idempotent: one reference is applied once")
+
+    group = _group(commands, "packages", "credit packages")
+    _command(group, "list", "packages on sale (--all: with inactive)", cmd_packages_list, json_flag).add_argument(
+        "--all", action="store_true"
+    )
+    add = _command(group, "add", "add a package", cmd_packages_add, json_flag)
+    add.add_argument("name")
+    add.add_argument("credits")
+    add.add_argument("price_usd")
+    add.add_argument("--discount-percentage", default="0")
+    add.add_argument("--description")
+    change = _command(group, "change", "change a package", cmd_packages_change, json_flag)
+    change.add_argument("package_id")
+    for field in PACKAGE_CHANGES:
+        change.add_argument(f"--{field.replace('_', '-')}", type=int if field == "sort_order" else str)
+    _command(group, "deactivate", "take a package off sale", cmd_packages_deactivate, json_flag).add_argument(
+        "package_id"
+    )
+
+    group = _group(commands, "prices", "model prices (USD per 1M tokens)")
+    _command(group, "list", "active prices (--all: with inactive)", cmd_prices_list, json_flag).add_argument(
+        "--all", action="store_true"
+    )
+    add = _command(group, "add", "price a model at a provider", cmd_prices_add, json_flag)
+    for positional in ("provider", "model", "input_usd_per_mtok", "output_usd_per_mtok"):
+        add.add_argument(positional)
+    add.add_argument("--context-window", type=int, default=128000)
+    add.add_argument("--max-output-tokens", type=int, default=4096)
+    change = _command(group, "change", "change a model's price or limits", cmd_prices_change, json_flag)
+    change.add_argument("provider")
+    change.add_argument("model")
+    for field in PRICE_CHANGES:
+        change.add_argument(f"--{field.replace('_', '-')}", type=int if field.endswith(("window", "tokens")) else str)
+    deactivate = _command(group, "deactivate", "stop serving a model at a provider", cmd_prices_deactivate, json_flag)
+    deactivate.add_argument("provider")
+    deactivate.add_argument("model")

@@ -1,0 +1,47 @@
+"""Structured logs: one JSON object a line, carrying the request id of the request being served.
+
+Nothing secret is ever put in a log record by this service (keys, tokens and BYOK keys are never
+passed to a logger), and the access line carries the method, path, status and duration only.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from contextvars import ContextVar
+from datetime import UTC, datetime
+
+request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
+
+# Attributes a record may carry through `extra=` that belong in the JSON line.
+EXTRA_FIELDS = ("method", "path", "status", "duration_ms", "client_request_id", "event_id", "event_type")
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, object] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if (request_id := request_id_var.get()) is not None:
+            entry["request_id"] = request_id
+        for field in EXTRA_FIELDS:
+            if (value := getattr(record, field, None)) is not None:
+                entry[field] = value
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, default=str)
+
+
+def configure_logging(level: str = "INFO") -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        logging.getLogger(name).handlers[:] = []
+        logging.getLogger(name).propagate = True

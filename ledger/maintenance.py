@@ -1,0 +1,49 @@
+"""Background maintenance: return expired holds' credits, start billing cycles that are due.
+
+Safe with several replicas: a run takes a transaction-scoped advisory lock and a replica that
+cannot get it skips its turn. Each run is one transaction, so an interrupted run rolls back whole
+and the next one does the work; the SQL functions lock users in user_id order like every writer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from dataclasses import dataclass
+
+import asyncpg
+
+from ledger.holds import expire_credit_holds
+
+log = logging.getLogger("ledger.maintenance")
+
+LOCK_KEY = int.from_bytes(hashlib.sha256(b"credit-ledger maintenance").digest()[:8], "big", signed=True)
+
+
+@dataclass(frozen=True, slots=True)
+class MaintenanceRun:
+    ran: bool  # False: another replica held the lock
+    holds_expired: int = 0
+    cycles_rolled: int = 0
+
+
+async def run_once(pool: asyncpg.Pool, batch: int = 1000) -> MaintenanceRun:
+    async with pool.acquire() as conn, conn.transaction():
+        if not await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", LOCK_KEY):
+            return MaintenanceRun(ran=False)
+        expired = await expire_credit_holds(conn, batch)
+        rolled = await conn.fetchval("SELECT roll_billing_cycles($1)", batch)
+    if expired or rolled:
+        log.info("maintenance: %d holds expired, %d billing cycles started", expired, rolled)
+    return MaintenanceRun(True, expired, rolled)
+
+
+async def run_forever(pool: asyncpg.Pool, interval_seconds: float) -> None:
+    """Run every interval until cancelled; a failed run is logged and retried at the next turn."""
+    while True:
+        try:
+            await run_once(pool)
+        except (asyncpg.PostgresError, OSError):
+            log.exception("maintenance run failed; retrying in %s s", interval_seconds)
+        await asyncio.sleep(interval_seconds)

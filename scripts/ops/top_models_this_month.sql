@@ -1,0 +1,13 @@
+-- The 10 most requested models this month (seed 003).
+-- Variables: none
+SELECT
+  model,
+  COUNT(*) as requests,
+  SUM(total_tokens) as total_tokens,
+  SUM(credits_used) as total_credits,
+  AVG(latency_ms) as avg_latency
+FROM llm_usage_log
+WHERE created_at >= DATE_TRUNC('month', NOW())
+GROUP BY model
+ORDER BY requests DESC
+LIMIT 10;
