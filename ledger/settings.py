@@ -23,7 +23,8 @@ class ProviderConfig(BaseModel):
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="LEDGER_", extra="ignore")
+    # An empty variable counts as unset (docker compose passes `VAR: ${VAR:-}` through as "").
+    model_config = SettingsConfigDict(env_prefix="LEDGER_", extra="ignore", env_ignore_empty=True)
 
     # Empty: the embedded PostgreSQL under data_dir.
     database_url: SecretStr | None = None

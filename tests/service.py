@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -14,45 +13,43 @@ from pathlib import Path
 
 import httpx
 
+from tests.fake_upstream import free_port
+
 LEDGER = str(Path(sys.executable).parent / "ledger")
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @contextlib.contextmanager
-def running_service(env: dict[str, str], *, timeout: float = 60) -> Iterator[str]:
-    """Start `ledger serve`, wait until /healthz answers, stop it with SIGINT after the block."""
+def running_service(env: dict[str, str], *, timeout: float = 60, log: Path | None = None) -> Iterator[str]:
+    """Start `ledger serve`, wait until /healthz answers, stop it with SIGINT after the block.
+    Its output goes to `log` (else nowhere)."""
     port = free_port()
     clean = {k: v for k, v in os.environ.items() if not k.startswith("LEDGER_")}
-    process = subprocess.Popen(
-        [LEDGER, "serve", "--port", str(port)],
-        env={**clean, **env},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    base_url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + timeout
-        while True:
-            if process.poll() is not None:
-                raise AssertionError(f"ledger serve exited early:\n{process.stdout.read()}")
-            with contextlib.suppress(httpx.TransportError):
-                if httpx.get(f"{base_url}/healthz", timeout=1).status_code == 200:
-                    break
-            if time.monotonic() > deadline:
-                raise AssertionError("ledger serve did not answer /healthz in time")
-            time.sleep(0.1)
-        yield base_url
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGINT)
+    with open(log or os.devnull, "w") as output:
+        process = subprocess.Popen(
+            [LEDGER, "serve", "--port", str(port)],
+            env={**clean, **env},
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        base_url = f"http://127.0.0.1:{port}"
         try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            raise
+            deadline = time.monotonic() + timeout
+            while True:
+                if process.poll() is not None:
+                    raise AssertionError("ledger serve exited early")
+                with contextlib.suppress(httpx.TransportError):
+                    if httpx.get(f"{base_url}/healthz", timeout=1).status_code == 200:
+                        break
+                if time.monotonic() > deadline:
+                    raise AssertionError("ledger serve did not answer /healthz in time")
+                time.sleep(0.1)
+            yield base_url
+        finally:
+            if process.poll() is None:
+                process.send_signal(signal.SIGINT)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                raise

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-import subprocess
-import sys
-import zipfile
 from pathlib import Path
 
 import asyncpg
@@ -190,27 +187,3 @@ def test_a_badly_named_file_is_refused(tmp_path):
 
     with pytest.raises(MigrationError, match="NNNN_lower_snake_case"):
         discover(directory)
-
-
-def test_a_built_wheel_carries_the_sql(tmp_path):
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "wheel",
-            "--no-deps",
-            "--no-build-isolation",
-            "-q",
-            "-w",
-            str(tmp_path),
-            str(REPO),
-        ],
-        check=True,
-        capture_output=True,
-        timeout=300,
-    )
-    (wheel,) = tmp_path.glob("*.whl")
-    names = set(zipfile.ZipFile(wheel).namelist())
-    for migration in discover():
-        assert f"ledger/sql/migrations/{migration.path.name}" in names

@@ -1,0 +1,85 @@
+"""What operators watch: Prometheus metrics, request ids, structured logs without secrets."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import httpx
+import openai
+import pytest
+
+from tests.fake_stripe import event
+from tests.service import running_service
+
+MESSAGES = [{"role": "user", "content": "Hi"}]
+
+
+def metric(text: str, name: str, **labels: str) -> float:
+    wanted = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
+    pattern = rf"^{re.escape(name)}{re.escape('{' + wanted + '}') if labels else ''} (\S+)$"
+    match = re.search(pattern, text, re.MULTILINE)
+    assert match, f"{name} {labels} not in metrics"
+    return float(match.group(1))
+
+
+async def test_metrics_count_requests_credits_refusals_webhooks_and_holds(pool, upstreams, start_service, make_account):
+    service = start_service(upstreams)
+    rich, poor = await make_account(credits_="100"), await make_account()
+    service.client(rich.key).chat.completions.create(model="gpt-4", messages=MESSAGES)
+    with pytest.raises(openai.APIStatusError):
+        service.client(poor.key).chat.completions.create(model="gpt-4", messages=MESSAGES)
+    service.webhook(event("customer.created", {"id": "cus_1"}))
+    await pool.execute("SELECT reserve_credits($1, 3, 'req_in_flight')", rich.user_id)
+
+    text = httpx.get(f"{service.url}/metrics").text
+
+    assert metric(text, "ledger_llm_requests_total", model="gpt-4", provider="openai", status="200") == 1
+    assert metric(text, "ledger_credits_debited_total") == pytest.approx(0.6)
+    assert metric(text, "ledger_insufficient_credits_total") == 1
+    assert metric(text, "ledger_upstream_latency_seconds_count", provider="openai") == 1
+    assert metric(text, "ledger_webhook_events_total", type="customer.created", result="ignored") == 1
+    assert metric(text, "ledger_holds_open") == 1 and metric(text, "ledger_credits_held") == 3
+    assert metric(text, "ledger_db_pool_connections", state="total") >= 1
+
+
+async def test_every_response_carries_a_request_id_and_the_usage_row_shares_it(
+    pool, upstreams, start_service, make_account
+):
+    service = start_service(upstreams)
+    account = await make_account(credits_="10")
+
+    raw = service.client(account.key).chat.completions.with_raw_response.create(model="gpt-4", messages=MESSAGES)
+    missing = httpx.get(f"{service.url}/v1/nowhere")
+    unauthorised = httpx.get(f"{service.url}/v1/credits/balance")
+
+    assert raw.headers["x-request-id"] == await pool.fetchval("SELECT request_id FROM llm_usage_log")
+    assert missing.status_code == 404 and missing.headers["x-request-id"].startswith("req_")
+    assert missing.json()["error"]["code"] == "not_found"
+    assert unauthorised.headers["x-request-id"] != missing.headers["x-request-id"]
+
+
+def test_logs_are_json_lines_with_request_ids_and_no_secrets(database_url, tmp_path):
+    log = tmp_path / "service.log"
+    admin_token = "admin-token-that-must-not-leak"
+    env = {"LEDGER_DATABASE_URL": database_url, "LEDGER_ADMIN_TOKEN": admin_token}
+    with running_service(env, log=log) as base:
+        admin = {"Authorization": f"Bearer {admin_token}"}
+        user = httpx.post(f"{base}/admin/users", json={}, headers=admin).json()
+        key = httpx.post(f"{base}/admin/users/{user['user_id']}/keys", json={}, headers=admin).json()["key"]
+        reply = httpx.post(
+            f"{base}/v1/chat/completions",
+            json={"model": "gpt-4", "messages": MESSAGES},
+            headers={"Authorization": f"Bearer {key}", "x-request-id": "client-123"},
+        )
+        httpx.post(f"{base}/v1/chat/completions", json={}, headers={"Authorization": "Bearer sk-lg-wrong"})
+
+    text = log.read_text()
+    entries = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+    access = [e for e in entries if e["logger"] == "ledger.access"]
+    assert reply.status_code == 200
+    chat = [e for e in access if e["path"] == "/v1/chat/completions" and e["status"] == 200]
+    assert chat[0]["request_id"] == reply.headers["x-request-id"] and chat[0]["client_request_id"] == "client-123"
+    assert {e["status"] for e in access} >= {201, 200, 401}
+    assert all({"time", "level", "logger", "message"} <= set(e) for e in entries)
+    assert key not in text and admin_token not in text

@@ -1,0 +1,234 @@
+"""scripts/ops/*.sql through the real psql, on a ledger seeded with known purchases, usage and refunds."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from ledger import users
+from ledger.holds import reserve_credits
+from ledger.metering import UsageRecord, fail_request, settle_request
+from ledger.ops import list_queries
+from ledger.stripe_events import receive_event
+from tests.psql import psql
+
+LEDGER = str(Path(sys.executable).parent / "ledger")
+
+
+def rows(database_url: str, name: str, **variables: str) -> list[list[str]]:
+    (query,) = [q for q in list_queries() if q.name == name]
+    out = psql(database_url, file=query.path, variables=variables)
+    return [line.split("|") for line in out.splitlines() if line]
+
+
+async def metered(pool, user_id, *, model, provider, power_level, credits, cost, prompt=100, completion=50):
+    request_id = f"req_{model}_{provider}_{credits}_{power_level}"
+    hold = await reserve_credits(pool, user_id, Decimal(credits) + 1, request_id)
+    usage = UsageRecord(
+        request_id=request_id,
+        user_id=user_id,
+        gateway_key_id=None,
+        model=model,
+        power_level=power_level,
+        provider=provider,
+        prompt_tokens=prompt,
+        completion_tokens=completion,
+        cost_usd=Decimal(cost),
+        cost_multiplier=Decimal(1),
+        latency_ms=120,
+        status_code=200,
+    )
+    await settle_request(pool, hold.hold_id, Decimal(credits), usage)
+
+
+@pytest.fixture
+async def seeded(pool):
+    """Alice bought the Value Pack (4500 cents, 500 credits), got 1500 cents refunded and made three
+    requests; Bob had one failed request and has a request in flight; one Stripe event waits."""
+    alice = (await users.create_user(pool, "alice@example.com"))["user_id"]
+    bob = (await users.create_user(pool, "bob@example.com"))["user_id"]
+    value_pack = await pool.fetchval("SELECT id FROM credit_packages WHERE name = 'Value Pack'")
+    session = {
+        "id": "cs_1",
+        "object": "checkout.session",
+        "mode": "payment",
+        "payment_status": "paid",
+        "payment_intent": "pi_1",
+        "amount_total": 4500,
+        "currency": "usd",
+        "metadata": {"user_id": str(alice), "package_id": str(value_pack), "credits": "500"},
+    }
+    await receive_event(pool, {"id": "evt_1", "type": "checkout.session.completed", "data": {"object": session}})
+    charge = {"id": "ch_1", "payment_intent": "pi_1", "amount": 4500, "amount_refunded": 1500}
+    await receive_event(pool, {"id": "evt_2", "type": "charge.refunded", "data": {"object": charge}})
+    early = {"id": "ch_9", "payment_intent": "pi_unknown", "amount": 1000, "amount_refunded": 1000}
+    await receive_event(pool, {"id": "evt_early", "type": "charge.refunded", "data": {"object": early}})
+
+    await metered(pool, alice, model="gpt-4", provider="openai", power_level="balanced", credits="150", cost="15")
+    await metered(pool, alice, model="gpt-4", provider="openai", power_level="precision", credits="30", cost="2")
+    await metered(
+        pool,
+        alice,
+        model="claude-3-haiku-20240307",
+        provider="openrouter",
+        power_level="eco",
+        credits="1.5",
+        cost="0.15",
+    )
+    await fail_request(
+        pool,
+        None,
+        UsageRecord(
+            request_id="req_failed",
+            user_id=bob,
+            gateway_key_id=None,
+            model="gpt-4",
+            power_level="balanced",
+            provider="openai",
+            status_code=502,
+            error_message="all providers failed",
+            success=False,
+        ),
+    )
+    await pool.execute("UPDATE user_credits SET monthly_allowance = 1000 WHERE user_id = $1", bob)
+    await reserve_credits(pool, bob, 7, "req_in_flight")
+    return {"alice": str(alice), "bob": str(bob)}
+
+
+async def test_every_query_runs_through_psql(database_url, seeded):
+    for query in list_queries():
+        variables = {"user_id": seeded["alice"]} if "user_id" in query.variables else {}
+        psql(database_url, file=query.path, variables=variables)
+
+
+def test_every_query_says_what_it_answers_and_what_it_needs():
+    queries = list_queries()
+    names = {q.name for q in queries}
+
+    assert {
+        "reconciliation",
+        "holds",
+        "revenue_by_package",
+        "spend_by_power_level",
+        "spend_by_provider",
+        "failed_requests",
+        "stripe_events",
+        "check_user_balance",
+        "recent_transactions",
+        "usage_stats_24h",
+        "user_byok_keys",
+        "vacuum_tables",
+        "table_sizes",
+        "rebuild_indexes",
+        "active_users_7d",
+        "revenue_summary_this_month",
+        "top_models_this_month",
+        "low_balance_users",
+        "create_balance_record",
+        "last_transaction",
+        "duplicate_requests",
+    } <= names
+    assert all(q.description and not q.description.startswith("-") for q in queries)
+    assert {q.name for q in queries if q.variables == ("user_id",)} == {
+        "check_user_balance",
+        "recent_transactions",
+        "usage_stats_24h",
+        "user_byok_keys",
+        "create_balance_record",
+        "last_transaction",
+    }
+
+
+async def test_balance_transactions_and_usage_of_a_user(database_url, seeded):
+    alice = seeded["alice"]
+
+    (balance,) = rows(database_url, "check_user_balance", user_id=alice)
+    recent = rows(database_url, "recent_transactions", user_id=alice)
+    stats = rows(database_url, "usage_stats_24h", user_id=alice)
+
+    # 500 bought, 166.666667 refunded, 181.5 used beyond the trial's 100-credit allowance
+    assert balance[1:3] == ["251.833333", "trial"] and balance[5] == "181.500000"
+    assert [(r[1], r[2]) for r in recent] == [
+        ("usage", "-1.500000"),
+        ("usage", "-30.000000"),
+        ("usage", "-50.000000"),
+        ("refund", "-166.666667"),
+        ("purchase", "500.000000"),
+    ]
+    assert [(s[0], s[1], s[3]) for s in stats] == [
+        ("gpt-4", "2", "180.000000"),
+        ("claude-3-haiku-20240307", "1", "1.500000"),
+    ]
+
+
+async def test_revenue_by_package_counts_what_stripe_charged_and_refunded(database_url, seeded):
+    (value_pack,) = rows(database_url, "revenue_by_package")
+
+    assert value_pack == ["Value Pack", "1", "4500", "1500", "3000", "30.00", "500.000000", "166.666667", "0.000000"]
+
+
+async def test_spend_by_power_level_and_provider(database_url, seeded):
+    levels = {r[0]: r[1:] for r in rows(database_url, "spend_by_power_level")}
+    providers = {(r[0], r[1]): r[2:] for r in rows(database_url, "spend_by_provider")}
+
+    assert levels["balanced"][:3] == ["2", "150.000000", "15.0000000000"]
+    assert levels["precision"][:2] == ["1", "30.000000"] and levels["eco"][:2] == ["1", "1.500000"]
+    assert providers[("openai", "f")][:2] == ["3", "180.000000"]
+    assert providers[("openrouter", "f")][3:5] == ["1", "1.500000"]
+
+
+async def test_failed_requests_holds_and_stripe_events(database_url, seeded):
+    (failed,) = rows(database_url, "failed_requests")
+    (hold,) = rows(database_url, "holds")
+    (waiting,) = rows(database_url, "stripe_events")
+
+    assert failed[:5] == ["openai", "502", "all providers failed", "1", "0.000000"]
+    assert (hold[1], hold[2], hold[3], hold[4]) == (seeded["bob"], "req_in_flight", "7.000000", "open")
+    assert (waiting[0], waiting[2], waiting[3]) == ("evt_early", "deferred", "1")
+
+
+async def test_a_healthy_ledger_reconciles_and_has_no_duplicates(database_url, seeded):
+    assert rows(database_url, "reconciliation") == []
+    assert rows(database_url, "duplicate_requests") == []
+
+
+async def test_reconciliation_finds_a_tampered_ledger(database_url, pool, seeded):
+    await pool.execute("ALTER TABLE credit_transactions DISABLE TRIGGER credit_transactions_append_only")
+    await pool.execute("UPDATE credit_transactions SET amount = amount + 1 WHERE transaction_type = 'purchase'")
+
+    problems = rows(database_url, "reconciliation")
+
+    assert [(p[0], p[1]) for p in problems] == [(seeded["alice"], "balance_mismatch"), (seeded["alice"], "chain_break")]
+
+
+def ledger_ops(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LEDGER_")}
+    return subprocess.run(
+        [LEDGER, "ops", *args],
+        env={**env, "LEDGER_DATABASE_URL": database_url},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+async def test_ledger_ops_lists_and_runs_the_queries(database_url, seeded):
+    listing = ledger_ops(database_url)
+    balance = ledger_ops(database_url, "check_user_balance", "--var", f"user_id={seeded['alice']}")
+    missing = ledger_ops(database_url, "check_user_balance")
+    unknown = ledger_ops(database_url, "nonesuch")
+
+    assert listing.returncode == 0
+    assert any(
+        line.startswith("revenue_by_package") and "Stripe actually charged" in line
+        for line in listing.stdout.splitlines()
+    )
+    assert balance.returncode == 0 and "251.833333" in balance.stdout
+    assert missing.returncode == 1 and "--var user_id=..." in missing.stderr
+    assert unknown.returncode == 1 and "no ops query named 'nonesuch'" in unknown.stderr

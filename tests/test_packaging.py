@@ -1,0 +1,53 @@
+"""A plain `pip install .` (a built wheel, not the repository) finds the SQL it needs."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from ledger.migrations import discover
+from ledger.ops import list_queries
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    target = tmp_path_factory.mktemp("wheel")
+    build = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(target)]
+    subprocess.run([*build, str(REPO)], check=True, capture_output=True, timeout=300)
+    (built,) = target.glob("*.whl")
+    return built
+
+
+def test_a_built_wheel_carries_the_migrations_and_the_ops_queries(wheel):
+    names = set(zipfile.ZipFile(wheel).namelist())
+
+    assert {f"ledger/sql/migrations/{m.path.name}" for m in discover()} <= names
+    assert {f"ledger/ops_queries/{q.path.name}" for q in list_queries()} <= names
+    assert "ledger/cli/__init__.py" in names and "api/app.py" in names
+
+
+def test_the_installed_package_reads_its_own_copies(wheel, tmp_path):
+    site = tmp_path / "site"
+    zipfile.ZipFile(wheel).extractall(site)
+    program = (
+        "from ledger.migrations import migrations_dir; from ledger.ops import ops_dir;"
+        " print(migrations_dir()); print(ops_dir())"
+    )
+
+    found = subprocess.run(
+        [sys.executable, "-c", program],
+        env={"PYTHONPATH": str(site)},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout.split()
+
+    assert found == [str(site / "ledger" / "sql" / "migrations"), str(site / "ledger" / "ops_queries")]
