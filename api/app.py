@@ -42,7 +42,16 @@ ROUTES = [
     Route("/admin/users", admin.create_user, methods=["POST"]),
     Route("/admin/users/{user_id}/keys", admin.create_key, methods=["POST"]),
     Route("/admin/users/{user_id}/credits", admin.grant_credits, methods=["POST"]),
+    Route("/admin/users/{user_id}", admin.show_user, methods=["GET"]),
+    Route("/admin/users/{user_id}", admin.change_user, methods=["PATCH"]),
+    Route("/admin/keys", admin.list_keys, methods=["GET"]),
     Route("/admin/keys/{key_id}", admin.revoke_key, methods=["DELETE"]),
+    Route("/admin/packages", admin.list_packages, methods=["GET"]),
+    Route("/admin/packages", admin.add_package, methods=["POST"]),
+    Route("/admin/packages/{package_id}", admin.change_package, methods=["PATCH"]),
+    Route("/admin/model-prices", admin.list_prices, methods=["GET"]),
+    Route("/admin/model-prices", admin.add_price, methods=["POST"]),
+    Route("/admin/model-prices/{provider}/{model:path}", admin.change_price, methods=["PATCH"]),
 ]
 
 

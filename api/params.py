@@ -4,14 +4,24 @@ from __future__ import annotations
 
 import datetime
 import json
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, BeforeValidator, ValidationError
 from starlette.requests import Request
 
 from api.errors import ApiError
 
 M = TypeVar("M", bound=BaseModel)
+
+
+def _refuse_float(value: object) -> object:
+    if isinstance(value, float):
+        raise ValueError('send amounts as decimal strings, e.g. "12.50": a JSON float is not exact')
+    return value
+
+
+# A money amount in a JSON body: a decimal string (or a whole number), never a float.
+DecimalText = Annotated[str | int, BeforeValidator(_refuse_float)]
 
 
 async def parse_body(request: Request, model: type[M]) -> M:

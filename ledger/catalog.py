@@ -36,6 +36,9 @@ class Catalog:
     _loaded_at: float = 0.0
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
+    def invalidate(self) -> None:
+        self._snapshot = None
+
     async def get(self, db: Executor) -> CatalogSnapshot:
         if self._snapshot is None or time.monotonic() - self._loaded_at > self.ttl_seconds:
             async with self._lock:

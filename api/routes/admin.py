@@ -1,19 +1,20 @@
-"""The operator's API (Bearer LEDGER_ADMIN_TOKEN): users, gateway keys, credit grants."""
+"""The operator's API (Bearer LEDGER_ADMIN_TOKEN): users, gateway keys, credit grants, packages,
+model prices: the same operations as the `ledger` CLI."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field
 from starlette.requests import Request
 from starlette.responses import Response
 
 from api.auth import require_admin
 from api.errors import ApiError
 from api.jsonresponse import LedgerJSONResponse
-from api.params import parse_body
-from ledger import credits, gateway_keys, users
+from api.params import DecimalText, parse_body
+from ledger import catalog_admin, credits, gateway_keys, users
 
 
 class NewUser(BaseModel):
@@ -28,17 +29,10 @@ class NewKey(BaseModel):
 
 
 class CreditGrant(BaseModel):
-    amount: str | int  # a decimal string; floats are refused
+    amount: DecimalText
     transaction_type: Literal["admin_adjustment", "bonus"]
     reference: str | None = Field(default=None, max_length=200)
     description: str | None = Field(default=None, max_length=1000)
-
-    @field_validator("amount", mode="before")
-    @classmethod
-    def no_floats(cls, value: object) -> object:
-        if isinstance(value, float):
-            raise ValueError('send the amount as a decimal string, e.g. "12.50"')
-        return value
 
 
 async def create_user(request: Request) -> Response:
@@ -71,26 +65,151 @@ async def grant_credits(request: Request) -> Response:
     """A bonus adds credits; an admin_adjustment adds, or removes when its amount is negative."""
     require_admin(request)
     grant = await parse_body(request, CreditGrant)
-    amount = str(grant.amount).strip()
-    pool, user_id = request.app.state.pool, request.path_params["user_id"]
-    if amount.startswith("-") and grant.transaction_type == "admin_adjustment":
-        result = await credits.debit_user_credits(
-            pool, user_id, amount[1:], "admin_adjustment", grant.reference, grant.description
-        )
-        if not result.success:
-            raise ApiError(
-                409,
-                f"The balance ({result.new_balance}) cannot cover removing {amount[1:]} credits.",
-                code="insufficient_balance",
-            )
-    else:
-        result = await credits.add_user_credits(
-            pool, user_id, amount, grant.transaction_type, grant.reference, grant.description
+    result = await credits.adjust_credits(
+        request.app.state.pool,
+        request.path_params["user_id"],
+        grant.amount,
+        grant.transaction_type,
+        grant.reference,
+        grant.description,
+    )
+    if not result.success:
+        raise ApiError(
+            409,
+            f"The balance ({result.new_balance}) cannot cover removing {str(grant.amount)[1:]} credits.",
+            code="insufficient_balance",
         )
     return LedgerJSONResponse(
-        {
-            "success": result.success,
-            "new_balance": result.new_balance,
-            "transaction_id": result.transaction_id,
-        }
+        {"success": result.success, "new_balance": result.new_balance, "transaction_id": result.transaction_id}
     )
+
+
+class UserChange(BaseModel):
+    tier: str | None = None
+    power_level: str | None = None
+
+
+async def show_user(request: Request) -> Response:
+    require_admin(request)
+    return LedgerJSONResponse(await users.get_account(request.app.state.pool, request.path_params["user_id"]))
+
+
+async def change_user(request: Request) -> Response:
+    require_admin(request)
+    change = await parse_body(request, UserChange)
+    pool, user_id = request.app.state.pool, request.path_params["user_id"]
+    async with pool.acquire() as conn, conn.transaction():
+        if change.tier is not None:
+            await users.set_user_tier(conn, user_id, change.tier)
+        if change.power_level is not None:
+            await users.set_power_level(conn, user_id, change.power_level)
+    return LedgerJSONResponse(await users.get_account(pool, user_id))
+
+
+async def list_keys(request: Request) -> Response:
+    require_admin(request)
+    params = request.query_params
+    rows = await gateway_keys.list_keys(
+        request.app.state.pool, user_id=params.get("user_id"), prefix=params.get("prefix")
+    )
+    return LedgerJSONResponse({"object": "list", "data": rows})
+
+
+class NewPackage(BaseModel):
+    name: str = Field(min_length=1, max_length=200)
+    credits: DecimalText
+    price_usd: DecimalText
+    discount_percentage: DecimalText = 0
+    description: str | None = None
+
+
+class PackageChange(BaseModel):
+    name: str | None = None
+    credits: DecimalText | None = None
+    price_usd: DecimalText | None = None
+    discount_percentage: DecimalText | None = None
+    description: str | None = None
+    stripe_price_id: str | None = None
+    sort_order: int | None = None
+    is_active: bool | None = None
+
+
+class NewPrice(BaseModel):
+    provider: str = Field(min_length=1, max_length=64)
+    model: str = Field(min_length=1, max_length=200)
+    input_usd_per_mtok: DecimalText
+    output_usd_per_mtok: DecimalText
+    context_window: int = Field(default=128000, gt=0)
+    max_output_tokens: int = Field(default=4096, gt=0)
+
+
+class PriceChange(BaseModel):
+    input_usd_per_mtok: DecimalText | None = None
+    output_usd_per_mtok: DecimalText | None = None
+    context_window: int | None = Field(default=None, gt=0)
+    max_output_tokens: int | None = Field(default=None, gt=0)
+    is_active: bool | None = None
+
+
+def _catalog_changed(request: Request) -> None:
+    """Prices and packages take effect at once here (other replicas within the catalog's TTL)."""
+    request.app.state.catalog.invalidate()
+
+
+async def list_packages(request: Request) -> Response:
+    require_admin(request)
+    rows = await catalog_admin.list_packages(request.app.state.pool, "all" in request.query_params)
+    return LedgerJSONResponse({"object": "list", "data": rows})
+
+
+async def add_package(request: Request) -> Response:
+    require_admin(request)
+    new = await parse_body(request, NewPackage)
+    row = await catalog_admin.add_package(
+        request.app.state.pool, new.name, new.credits, new.price_usd, new.discount_percentage, new.description
+    )
+    return LedgerJSONResponse(row, status_code=201)
+
+
+async def change_package(request: Request) -> Response:
+    require_admin(request)
+    change = await parse_body(request, PackageChange)
+    row = await catalog_admin.change_package(
+        request.app.state.pool, request.path_params["package_id"], **change.model_dump(exclude_none=True)
+    )
+    return LedgerJSONResponse(row)
+
+
+async def list_prices(request: Request) -> Response:
+    require_admin(request)
+    rows = await catalog_admin.list_prices(request.app.state.pool, "all" in request.query_params)
+    return LedgerJSONResponse({"object": "list", "data": rows})
+
+
+async def add_price(request: Request) -> Response:
+    require_admin(request)
+    new = await parse_body(request, NewPrice)
+    row = await catalog_admin.add_price(
+        request.app.state.pool,
+        new.provider,
+        new.model,
+        new.input_usd_per_mtok,
+        new.output_usd_per_mtok,
+        new.context_window,
+        new.max_output_tokens,
+    )
+    _catalog_changed(request)
+    return LedgerJSONResponse(row, status_code=201)
+
+
+async def change_price(request: Request) -> Response:
+    require_admin(request)
+    change = await parse_body(request, PriceChange)
+    row = await catalog_admin.change_price(
+        request.app.state.pool,
+        request.path_params["provider"],
+        request.path_params["model"],
+        **change.model_dump(exclude_none=True),
+    )
+    _catalog_changed(request)
+    return LedgerJSONResponse(row)

@@ -132,3 +132,85 @@ async def test_the_admin_api_is_off_without_a_token(upstreams, start_service):
     response = service.admin("POST", "/admin/users", json={})
 
     assert response.status_code == 404 and response.json()["error"]["code"] == "admin_api_off"
+
+
+async def test_an_operator_reads_and_changes_a_user(upstreams, start_service, make_account):
+    service = start_service(upstreams)
+    account = await make_account(credits_="5")
+
+    shown = service.admin("GET", f"/admin/users/{account.user_id}")
+    changed = service.admin(
+        "PATCH", f"/admin/users/{account.user_id}", json={"tier": "enterprise", "power_level": "eco"}
+    )
+    refused = service.admin(
+        "PATCH", f"/admin/users/{account.user_id}", json={"tier": "enterprise", "power_level": "warp"}
+    )
+
+    assert shown.json()["balance"] == "5.000000"
+    assert (changed.json()["tier"], changed.json()["power_level"], changed.json()["monthly_allowance"]) == (
+        "enterprise",
+        "eco",
+        None,
+    )
+    assert refused.status_code == 400 and refused.json()["error"]["code"] == "unknown_power_level"
+    assert service.admin("GET", f"/admin/users/{account.user_id}").json()["tier"] == "enterprise", "kept"
+
+
+async def test_keys_are_found_by_prefix_without_their_hashes(upstreams, start_service, make_account):
+    service = start_service(upstreams)
+    account, other = await make_account(), await make_account()
+
+    found = service.admin("GET", "/admin/keys", params={"prefix": account.key[:12]}).json()["data"]
+    owned = service.admin("GET", "/admin/keys", params={"user_id": str(other.user_id)}).json()["data"]
+
+    assert [k["id"] for k in found] == [str(account.key_id)] and "key_hash" not in found[0]
+    assert [k["id"] for k in owned] == [str(other.key_id)]
+
+
+async def test_a_new_price_is_served_at_once_and_a_deactivated_one_is_not(pool, upstreams, start_service, make_account):
+    service = start_service(upstreams, catalog_ttl_seconds=3600)
+    account = await make_account(credits_="100")
+    client = service.client(account.key)
+    client.chat.completions.create(model="gpt-4", messages=MESSAGES)  # the catalog is now cached for an hour
+
+    added = service.admin(
+        "POST",
+        "/admin/model-prices",
+        json={
+            "provider": "together",
+            "model": "meta-llama/Llama-3-70b",
+            "input_usd_per_mtok": "0.9",
+            "output_usd_per_mtok": "0.9",
+        },
+    )
+    served = client.chat.completions.with_raw_response.create(model="meta-llama/Llama-3-70b", messages=MESSAGES)
+    service.admin("PATCH", "/admin/model-prices/together/meta-llama/Llama-3-70b", json={"is_active": False})
+
+    assert added.status_code == 201
+    # 1000 + 500 tokens at $0.9 per 1M = $0.00135 = 0.0135 credits
+    assert served.headers["x-credits-charged"] == "0.013500"
+    with pytest.raises(openai.NotFoundError):
+        client.chat.completions.create(model="meta-llama/Llama-3-70b", messages=MESSAGES)
+
+
+async def test_packages_are_managed_with_exact_prices(upstreams, start_service, make_account):
+    service = start_service(upstreams)
+    account = await make_account()
+
+    created = service.admin(
+        "POST",
+        "/admin/packages",
+        json={"name": "Mega Pack", "credits": "20000", "price_usd": "1200.00", "discount_percentage": "40"},
+    )
+    float_price = service.admin(
+        "POST", "/admin/packages", json={"name": "Float Pack", "credits": "1", "price_usd": 0.1}
+    )
+    changed = service.admin("PATCH", f"/admin/packages/{created.json()['id']}", json={"is_active": False})
+    listed = service.admin("GET", "/admin/packages").json()["data"]
+    everything = service.admin("GET", "/admin/packages", params={"all": "1"}).json()["data"]
+    on_sale = service.get("/v1/credits/packages", account.key).json()["data"]
+
+    assert created.status_code == 201 and created.json()["price_usd"] == "1200.00"
+    assert float_price.status_code == 400 and "decimal strings" in float_price.json()["error"]["message"]
+    assert changed.json()["is_active"] is False
+    assert "Mega Pack" not in {p["name"] for p in listed + on_sale} and "Mega Pack" in {p["name"] for p in everything}
