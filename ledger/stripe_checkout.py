@@ -62,13 +62,45 @@ async def ensure_customer(db: Executor, client: stripe.StripeClient, user_id: uu
     return str(stored)
 
 
-async def credit_checkout(
+def _line_item(stripe_price_id: str | None, price_usd: Decimal, name: str, *, monthly: bool) -> dict[str, Any]:
+    """The operator's Stripe Price when set, else an inline price in cents."""
+    if stripe_price_id:
+        return {"price": stripe_price_id, "quantity": 1}
+    price_data: dict[str, Any] = {"currency": "usd", "unit_amount": to_cents(price_usd), "product_data": {"name": name}}
+    if monthly:
+        price_data["recurring"] = {"interval": "month"}
+    return {"quantity": 1, "price_data": price_data}
+
+
+async def _session(
     db: Executor,
     client: stripe.StripeClient,
-    user_id: object,
-    package_id: object,
+    owner: uuid.UUID,
+    mode: str,
+    line_item: dict[str, Any],
+    metadata: dict[str, str],
     success_url: str,
     cancel_url: str,
+) -> dict[str, str]:
+    # the metadata travels on the session and on what it creates, so every later event carries it
+    carrier = "payment_intent_data" if mode == "payment" else "subscription_data"
+    session = await client.v1.checkout.sessions.create_async(
+        {
+            "mode": mode,
+            "customer": await ensure_customer(db, client, owner),
+            "client_reference_id": str(owner),
+            "line_items": [line_item],
+            "metadata": metadata,
+            carrier: {"metadata": metadata},
+            "success_url": success_url,
+            "cancel_url": cancel_url,
+        }
+    )
+    return {"id": session.id, "url": session.url or ""}
+
+
+async def credit_checkout(
+    db: Executor, client: stripe.StripeClient, user_id: object, package_id: object, success_url: str, cancel_url: str
 ) -> dict[str, str]:
     owner = to_uuid(user_id, "user_id")
     package = await db.fetchrow(
@@ -77,37 +109,15 @@ async def credit_checkout(
     )
     if package is None:
         raise InvalidArgument(f"no active credit package {package_id}")
-    customer = await ensure_customer(db, client, owner)
+    name = f"{package['name']} ({package['credits'].normalize():f} credits)"
     metadata = {
         "user_id": str(owner),
         "package_id": str(package["id"]),
         "credits": str(package["credits"]),
         "kind": "credits",
     }
-    if package["stripe_price_id"]:
-        line_item: dict[str, Any] = {"price": package["stripe_price_id"], "quantity": 1}
-    else:
-        line_item = {
-            "quantity": 1,
-            "price_data": {
-                "currency": "usd",
-                "unit_amount": to_cents(package["price_usd"]),
-                "product_data": {"name": f"{package['name']} ({package['credits'].normalize():f} credits)"},
-            },
-        }
-    session = await client.v1.checkout.sessions.create_async(
-        {
-            "mode": "payment",
-            "customer": customer,
-            "client_reference_id": str(owner),
-            "line_items": [line_item],
-            "metadata": metadata,
-            "payment_intent_data": {"metadata": metadata},
-            "success_url": success_url,
-            "cancel_url": cancel_url,
-        }
-    )
-    return {"id": session.id, "url": session.url or ""}
+    line_item = _line_item(package["stripe_price_id"], package["price_usd"], name, monthly=False)
+    return await _session(db, client, owner, "payment", line_item, metadata, success_url, cancel_url)
 
 
 async def subscription_checkout(
@@ -122,30 +132,8 @@ async def subscription_checkout(
     )
     if row is None:
         raise InvalidArgument(f"tier {tier} is not on sale")
-    customer = await ensure_customer(db, client, owner)
     metadata = {"user_id": str(owner), "tier": tier, "kind": "subscription"}
-    if row["stripe_price_id"]:
-        line_item: dict[str, Any] = {"price": row["stripe_price_id"], "quantity": 1}
-    else:
-        line_item = {
-            "quantity": 1,
-            "price_data": {
-                "currency": "usd",
-                "unit_amount": to_cents(row["price_usd"]),
-                "recurring": {"interval": "month"},
-                "product_data": {"name": f"{row['display_name']} subscription"},
-            },
-        }
-    session = await client.v1.checkout.sessions.create_async(
-        {
-            "mode": "subscription",
-            "customer": customer,
-            "client_reference_id": str(owner),
-            "line_items": [line_item],
-            "metadata": metadata,
-            "subscription_data": {"metadata": metadata},
-            "success_url": success_url,
-            "cancel_url": cancel_url,
-        }
+    line_item = _line_item(
+        row["stripe_price_id"], row["price_usd"], f"{row['display_name']} subscription", monthly=True
     )
-    return {"id": session.id, "url": session.url or ""}
+    return await _session(db, client, owner, "subscription", line_item, metadata, success_url, cancel_url)
