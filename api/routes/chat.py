@@ -129,7 +129,7 @@ class MeteredRequest:
         self.request_id = request_id_var.get() or f"req_{uuid.uuid4().hex}"
         self.metrics = request.app.state.metrics
         self.hold_id: uuid.UUID | None = None
-        self.started = time.monotonic()
+        self.started = time.monotonic()  # reset when the request goes upstream
         self.usage = UsageRecord(
             request_id=self.request_id,
             user_id=owner.user_id,
@@ -207,6 +207,7 @@ class MeteredRequest:
         return charge
 
     async def forward(self) -> Response:
+        self.started = time.monotonic()  # latency is the upstream's: from the first attempt to the answer's end
         try:
             route, response = await open_first(
                 self.app.state.http, self.routes, _upstream_body(self.chat), stream=self.chat.stream
