@@ -23,8 +23,11 @@ class AllProvidersFailed(Exception):
         self.status_code = status_code
 
 
-def is_retryable(status_code: int) -> bool:
-    """429 and 5xx mean "try the next provider"; any other error is the request's own."""
+def is_retryable(route: Route, status_code: int) -> bool:
+    """429 and 5xx mean "try the next provider", and so does a provider refusing the platform's own
+    key (401/403: the operator's problem, not the caller's); any other error is the request's own."""
+    if status_code in (401, 403):
+        return not route.is_byok
     return status_code == 429 or status_code >= 500
 
 
@@ -39,7 +42,7 @@ def _api_key(route: Route) -> str:
 async def open_first(
     client: httpx.AsyncClient, routes: list[Route], body: dict[str, Any], *, stream: bool
 ) -> tuple[Route, httpx.Response]:
-    """The first route that answers without a connect error, timeout, 429 or 5xx.
+    """The first route that answers without a connect error, timeout, 429, 5xx or platform-key refusal.
 
     A successful streamed response comes back open (the caller reads and closes it); any other
     response is read whole and closed.
@@ -68,7 +71,7 @@ async def open_first(
                 continue
             finally:
                 await response.aclose()
-        if is_retryable(response.status_code):
+        if is_retryable(route, response.status_code):
             last_status = response.status_code
             failures.append(f"{route.provider}: HTTP {response.status_code}")
             log.warning("provider %s answered %s; trying the next", route.provider, response.status_code)

@@ -224,6 +224,14 @@ class MeteredRequest:
             await self.fail(500, "request aborted before an upstream answered")
             raise
         self.usage.provider, self.usage.is_byok = route.provider, route.is_byok
+        if response.status_code in (401, 403) and route.is_byok:
+            await self.fail(response.status_code, f"{route.provider} refused the user's own key")
+            raise ApiError(
+                400,
+                f"{route.provider} refused your own API key (HTTP {response.status_code}). Update it"
+                " with POST /v1/provider-keys or delete it to use the platform's. Nothing was charged.",
+                code="provider_key_rejected",
+            )
         if response.status_code >= 400:
             await self.fail(response.status_code, response.text)
             return Response(

@@ -7,6 +7,7 @@ from decimal import Decimal
 
 import httpx
 import openai
+import pytest
 
 MESSAGES = [{"role": "user", "content": "Hi"}]
 BYOK_KEY = "sk-users-own-openai-key-0123456789"
@@ -128,3 +129,27 @@ async def test_openai_sdk_sees_byok_requests_like_any_other(upstreams, start_ser
     completion = service.client(account.key).chat.completions.create(model="gpt-4", messages=MESSAGES)
 
     assert isinstance(completion, openai.types.chat.ChatCompletion)
+
+
+async def test_a_refused_byok_key_is_the_users_to_fix_and_costs_nothing(pool, upstreams, start_service, make_account):
+    upstreams["openai"].status = 401
+    service = start_service(upstreams)
+    account = await make_account(credits_="10")
+    add_key(service, account)
+
+    with pytest.raises(openai.BadRequestError) as raised:
+        service.client(account.key).chat.completions.create(model="gpt-4", messages=MESSAGES)
+
+    assert raised.value.code == "provider_key_rejected"
+    assert not upstreams["openrouter"].requests, "the user's key problem is not papered over"
+    assert await pool.fetchval("SELECT balance FROM user_credits WHERE user_id = $1", account.user_id) == 10
+
+
+async def test_a_refused_platform_key_falls_over_to_the_next_provider(pool, upstreams, start_service, make_account):
+    upstreams["openai"].status = 401
+    service = start_service(upstreams)
+    account = await make_account(credits_="10")
+
+    completion = service.client(account.key).chat.completions.create(model="gpt-4", messages=MESSAGES)
+
+    assert completion.choices and len(upstreams["openrouter"].requests) == 1
