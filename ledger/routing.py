@@ -63,12 +63,13 @@ class Tariff:
         billable = usd * self.byok_fee_ratio if route.is_byok else usd
         return credits_for(billable, usd_per_credit=self.usd_per_credit, multiplier=self.multiplier)
 
-    def most_it_can_cost(self, routes: list[Route], prompt_tokens: int, max_tokens: int | None) -> Decimal:
-        """The hold: the dearest route with the longest reply that route's model allows."""
+    def most_it_can_cost(
+        self, routes: list[Route], prompt_tokens: int, max_tokens: int | None, replies: int = 1
+    ) -> Decimal:
+        """The hold: the dearest route with the longest replies (`n` of them) its model allows."""
         worst = Decimal(0)
         for route in routes:
-            reply = (
-                route.price.max_output_tokens if max_tokens is None else min(max_tokens, route.price.max_output_tokens)
-            )
-            worst = max(worst, self.credits(route, self.usd(route, prompt_tokens, reply)))
+            limit = route.price.max_output_tokens
+            reply = limit if max_tokens is None else min(max_tokens, limit)
+            worst = max(worst, self.credits(route, self.usd(route, prompt_tokens, reply * replies)))
         return worst

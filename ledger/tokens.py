@@ -9,6 +9,7 @@ usage, or a stream that broke) uses the usual 4 bytes a token.
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Any
 
@@ -24,8 +25,8 @@ def _text_of(content: Any) -> str:
     return "" if content is None else str(content)
 
 
-def _messages_bytes(messages: list[Any]) -> tuple[int, int]:
-    size = 0
+def _messages_bytes(messages: list[Any], extra: object) -> tuple[int, int]:
+    size = len(json.dumps(extra).encode()) if extra else 0
     for message in messages:
         if isinstance(message, dict):
             size += len(_text_of(message.get("content")).encode())
@@ -35,13 +36,14 @@ def _messages_bytes(messages: list[Any]) -> tuple[int, int]:
     return size, len(messages)
 
 
-def prompt_tokens_upper_bound(messages: list[Any]) -> int:
-    size, count = _messages_bytes(messages)
+def prompt_tokens_upper_bound(messages: list[Any], extra: object = None) -> int:
+    """`extra`: prompt material beside the messages (tool definitions), counted by its JSON."""
+    size, count = _messages_bytes(messages, extra)
     return math.ceil(size / 3) + MESSAGE_OVERHEAD * count + REPLY_PRIMING
 
 
-def prompt_tokens_estimate(messages: list[Any]) -> int:
-    size, count = _messages_bytes(messages)
+def prompt_tokens_estimate(messages: list[Any], extra: object = None) -> int:
+    size, count = _messages_bytes(messages, extra)
     return math.ceil(size / 4) + MESSAGE_OVERHEAD * count + REPLY_PRIMING
 
 

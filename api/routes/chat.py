@@ -47,6 +47,9 @@ class ChatRequest:
     stream: bool
     max_tokens: int | None
     wants_usage: bool
+    replies: int  # `n`: how many choices the upstream generates
+    # prompt material beside the messages (tool and function definitions, a response schema)
+    extra_prompt: dict[str, Any]
 
 
 def parse_chat_request(raw: bytes) -> ChatRequest:
@@ -73,9 +76,15 @@ def parse_chat_request(raw: bytes) -> ChatRequest:
     max_tokens = body.get("max_completion_tokens", body.get("max_tokens"))
     if max_tokens is not None and (isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1):
         raise ApiError(400, "'max_tokens' must be a positive integer.", param="max_tokens", code="invalid_max_tokens")
+    replies = body.get("n", 1)
+    if replies is None:
+        replies = 1
+    if isinstance(replies, bool) or not isinstance(replies, int) or not 1 <= replies <= 128:
+        raise ApiError(400, "'n' must be a whole number from 1 to 128.", param="n", code="invalid_n")
     options = body.get("stream_options") or {}
     wants_usage = stream and isinstance(options, dict) and options.get("include_usage") is True
-    return ChatRequest(body, model, messages, stream, max_tokens, wants_usage)
+    extra = {key: body[key] for key in ("tools", "functions", "response_format") if body.get(key)}
+    return ChatRequest(body, model, messages, stream, max_tokens, wants_usage, replies, extra)
 
 
 def _upstream_body(chat: ChatRequest) -> dict[str, Any]:
@@ -167,7 +176,8 @@ class MeteredRequest:
         self.hold_id = reservation.hold_id
 
     def _most(self, routes: list[Route]) -> Decimal:
-        return self.tariff.most_it_can_cost(routes, prompt_tokens_upper_bound(self.chat.messages), self.chat.max_tokens)
+        prompt = prompt_tokens_upper_bound(self.chat.messages, self.chat.extra_prompt)
+        return self.tariff.most_it_can_cost(routes, prompt, self.chat.max_tokens, self.chat.replies)
 
     async def _hold(self, routes: list[Route]) -> Reservation | None:
         most = self._most(routes)
@@ -191,7 +201,7 @@ class MeteredRequest:
         self.metrics.request_done(self.chat.model, self.usage.provider, status_code, Decimal(0), None)
 
     async def settle(self, route: Route, reported: dict[str, Any] | None, reply_text: str) -> Charge:
-        prompt = _tokens(reported, "prompt_tokens", prompt_tokens_estimate(self.chat.messages))
+        prompt = _tokens(reported, "prompt_tokens", prompt_tokens_estimate(self.chat.messages, self.chat.extra_prompt))
         completion = _tokens(reported, "completion_tokens", completion_tokens_estimate(reply_text))
         usd = self.tariff.usd(route, prompt, completion)
         self.usage.prompt_tokens, self.usage.completion_tokens, self.usage.cost_usd = prompt, completion, usd
