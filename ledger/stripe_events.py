@@ -91,6 +91,7 @@ async def checkout_completed(conn: asyncpg.Connection, session: dict[str, Any]) 
     if payment_intent is None:
         raise MalformedEvent("checkout session without a payment intent")
     package_id = metadata.get("package_id")
+    await users.lock_account(conn, user_id)
     await conn.execute(
         """INSERT INTO stripe_payments (payment_intent_id, checkout_session_id, user_id, package_id, credits,
                                         amount_cents, currency)
@@ -119,14 +120,23 @@ async def checkout_completed(conn: asyncpg.Connection, session: dict[str, Any]) 
 
 
 async def _paid_payment(conn: asyncpg.Connection, payment_intent: str | None, charge_id: str | None) -> asyncpg.Record:
-    payment = await conn.fetchrow(
-        "SELECT * FROM stripe_payments WHERE payment_intent_id = $1 OR ($2::text IS NOT NULL AND charge_id = $2)"
-        " FOR UPDATE",
+    """The credited purchase, locked after its user (the order every money writer follows)."""
+    found = "payment_intent_id = $1 OR ($2::text IS NOT NULL AND charge_id = $2)"
+    user_id = await conn.fetchval(
+        f"SELECT user_id FROM stripe_payments WHERE {found}",  # noqa: S608 - constant
         payment_intent,
         charge_id,
     )
-    if payment is None or payment["status"] == "pending":
+    if user_id is None:
         raise Deferred(f"no credited purchase for payment intent {payment_intent} yet")
+    await users.lock_account(conn, user_id)
+    payment = await conn.fetchrow(
+        f"SELECT * FROM stripe_payments WHERE {found} FOR UPDATE",  # noqa: S608
+        payment_intent,
+        charge_id,
+    )
+    if payment["status"] == "pending":
+        raise Deferred(f"the purchase for payment intent {payment_intent} is not paid yet")
     return payment
 
 
@@ -157,34 +167,32 @@ async def _take_back(
 
 async def charge_refunded(conn: asyncpg.Connection, charge: dict[str, Any]) -> None:
     """Credits in proportion to the newly refunded amount. Stripe's amount_refunded is cumulative:
-    only what exceeds the cents already turned into refunds is new, so nothing counts twice."""
+    only what exceeds the cents already turned into refunds is new, so nothing counts twice. Each
+    refund takes share(refunded so far) - share(refunded before), so partial refunds add up to
+    exactly the share of their total, and a full refund to exactly the package's credits."""
     charge_id = _require(charge, "id")
     refunded_total = _cents(charge, "amount_refunded")
     payment = await _paid_payment(conn, _id(charge.get("payment_intent")), charge_id)
-    new_cents = min(refunded_total, payment["amount_cents"]) - payment["refunded_cents"]
-    if new_cents <= 0:
+    amount, before = payment["amount_cents"], payment["refunded_cents"]
+    after = min(refunded_total, amount)
+    if after <= before:
         return
-    remaining = payment["credits"] - payment["credits_refunded"]
-    fully = refunded_total >= payment["amount_cents"]
-    credit_amount = (
-        remaining if fully else min(remaining, _share(payment["credits"], new_cents, payment["amount_cents"]))
+    credit_amount = min(
+        _share(payment["credits"], after, amount) - _share(payment["credits"], before, amount),
+        payment["credits"] - payment["credits_refunded"],
     )
     if credit_amount > 0:
         await _take_back(
-            conn,
-            payment,
-            credit_amount,
-            f"{charge_id}:refunded:{refunded_total}",
-            f"Stripe refund of {new_cents} cents",
+            conn, payment, credit_amount, f"{charge_id}:refunded:{after}", f"Stripe refund of {after - before} cents"
         )
     await conn.execute(
         """UPDATE stripe_payments SET refunded_cents = $2, charge_id = $3, updated_at = now(),
                                       status = CASE WHEN $4 THEN 'refunded' ELSE 'partially_refunded' END
             WHERE payment_intent_id = $1""",
         payment["payment_intent_id"],
-        payment["refunded_cents"] + new_cents,
+        after,
         charge_id,
-        fully,
+        after == amount,
     )
 
 
@@ -218,9 +226,11 @@ async def dispute_created(conn: asyncpg.Connection, dispute: dict[str, Any]) -> 
 async def dispute_closed(conn: asyncpg.Connection, dispute: dict[str, Any]) -> None:
     """Won: the held credits are released. Lost: released, then refunded (never below zero)."""
     dispute_id = _require(dispute, "id")
-    row = await conn.fetchrow("SELECT * FROM stripe_disputes WHERE dispute_id = $1 FOR UPDATE", dispute_id)
-    if row is None:
+    user_id = await conn.fetchval("SELECT user_id FROM stripe_disputes WHERE dispute_id = $1", dispute_id)
+    if user_id is None:
         raise Deferred(f"dispute {dispute_id} has not been opened here yet")
+    await users.lock_account(conn, user_id)
+    row = await conn.fetchrow("SELECT * FROM stripe_disputes WHERE dispute_id = $1 FOR UPDATE", dispute_id)
     if row["status"] != "open":
         return
     if row["hold_id"] is not None:

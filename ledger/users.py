@@ -55,3 +55,11 @@ async def set_power_level(db: Executor, user_id: object, power_level: str) -> di
     with translate_errors():
         row = await db.fetchrow("SELECT * FROM set_user_power_level($1, $2)", to_uuid(user_id, "user_id"), power_level)
     return dict(row)
+
+
+async def lock_account(db: Executor, user_id: object) -> None:
+    """Lock the user's row for the rest of the transaction, as every ledger function does first;
+    a caller that will also lock its own rows (a payment, a dispute) takes this lock before them,
+    so locks are always taken in the same order and two transactions cannot deadlock."""
+    with translate_errors():
+        await db.fetchval("SELECT 1 FROM ledger_lock_user($1)", to_uuid(user_id, "user_id"))

@@ -360,3 +360,26 @@ async def test_webhooks_are_503_without_a_webhook_secret(upstreams, start_servic
     response = service.webhook(event("checkout.session.completed", {"id": "cs_1"}))
 
     assert response.status_code == 503
+
+
+async def test_partial_refunds_arriving_at_once_in_any_order_add_up_exactly(pool, service, fake_stripe, make_account):
+    account = await make_account()
+    service.webhook(event("checkout.session.completed", paid(await checkout(pool, service, fake_stripe, account))))
+    # 4500 cents for 500 credits: thirds of the money are not whole credits at 6 places
+    bodies = [json.dumps(event("charge.refunded", charge("pi_1", 4500, cents))) for cents in (2000, 700, 1000, 3000)]
+
+    async def deliver(body: str) -> int:
+        async with httpx.AsyncClient() as client:
+            response = await client.post(
+                f"{service.url}/webhooks/stripe", content=body, headers={"Stripe-Signature": sign(body)}
+            )
+            return response.status_code
+
+    codes = await asyncio.gather(*(deliver(b) for b in bodies))
+
+    assert codes == [200] * 4
+    payment = await pool.fetchrow("SELECT * FROM stripe_payments WHERE payment_intent_id = 'pi_1'")
+    assert payment["refunded_cents"] == 3000
+    assert payment["credits_refunded"] == Decimal("333.333333")  # 500 x 3000 / 4500, rounded once
+    assert await balance(pool, account.user_id) == Decimal("166.666667")
+    await assert_reconciled(pool)
