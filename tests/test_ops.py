@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import subprocess
 import sys
+import uuid
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
-from ledger import users
+from ledger import byok, users
+from ledger.byok import KeyCipher
 from ledger.holds import reserve_credits
 from ledger.metering import UsageRecord, fail_request, settle_request
+from ledger.migrations import discover
 from ledger.ops import list_queries
 from ledger.stripe_events import receive_event
 from tests.psql import psql
@@ -97,6 +101,8 @@ async def seeded(pool):
     )
     await pool.execute("UPDATE user_credits SET monthly_allowance = 1000 WHERE user_id = $1", bob)
     await reserve_credits(pool, bob, 7, "req_in_flight")
+    cipher = KeyCipher(base64.b64encode(os.urandom(32)).decode())
+    await byok.add_key(pool, cipher, alice, "openai", "sk-alices-own-key", "work")
     return {"alice": str(alice), "bob": str(bob)}
 
 
@@ -232,3 +238,44 @@ async def test_ledger_ops_lists_and_runs_the_queries(database_url, seeded):
     assert balance.returncode == 0 and "251.833333" in balance.stdout
     assert missing.returncode == 1 and "--var user_id=..." in missing.stderr
     assert unknown.returncode == 1 and "no ops query named 'nonesuch'" in unknown.stderr
+
+
+async def test_the_seed_monitoring_queries_on_known_data(database_url, seeded):
+    assert rows(database_url, "active_users_7d") == [["2"]]
+    top = rows(database_url, "top_models_this_month")
+    assert [(r[0], r[1], r[2], r[3]) for r in top] == [
+        ("gpt-4", "3", "300", "180.000000"),
+        ("claude-3-haiku-20240307", "1", "150", "1.500000"),
+    ]
+    assert [r[0] for r in rows(database_url, "low_balance_users")] == [seeded["bob"]]
+    # the seed's estimate: 500 credits x the price of the package of 500 credits ($45)
+    assert rows(database_url, "revenue_summary_this_month") == [["1", "500.000000", "22500.00000000"]]
+    assert {r[1] for r in rows(database_url, "table_sizes")} == {
+        "user_credits",
+        "credit_transactions",
+        "llm_usage_log",
+        "user_provider_keys",
+        "credit_packages",
+        "power_level_configs",
+    }
+    assert rows(database_url, "schema_version")[0][0] == discover()[-1].version
+
+
+async def test_the_seed_user_queries_on_known_data(database_url, pool, seeded):
+    alice = seeded["alice"]
+
+    keys = rows(database_url, "user_byok_keys", user_id=alice)
+    last = rows(database_url, "last_transaction", user_id=alice)
+    new_user = str(uuid.uuid4())
+    rows(database_url, "create_balance_record", user_id=new_user)
+    rows(database_url, "create_balance_record", user_id=new_user)
+
+    assert keys == [["openai", "work", "t", "t", "", "0"]]
+    assert last[0] == ["251.833333"] and (last[1][2], last[1][3]) == ("usage", "-1.500000")
+    created = await pool.fetchrow("SELECT * FROM user_credits WHERE user_id = $1::uuid", new_user)
+    assert (created["balance"], created["tier"], created["monthly_allowance"]) == (0, "trial", 100)
+
+
+async def test_the_maintenance_commands_run(database_url, seeded):
+    assert rows(database_url, "vacuum_tables") == []
+    assert rows(database_url, "rebuild_indexes") == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -51,3 +52,29 @@ def test_the_installed_package_reads_its_own_copies(wheel, tmp_path):
     ).stdout.split()
 
     assert found == [str(site / "ledger" / "sql" / "migrations"), str(site / "ledger" / "ops_queries")]
+
+
+def test_the_docker_build_stage_has_everything_the_wheel_needs(tmp_path):
+    """No Docker engine here: copy exactly what the Dockerfile's build stage COPYs, build there."""
+    dockerfile = (REPO / "Dockerfile").read_text()
+    build_stage = dockerfile.split("\nFROM ")[1]  # [comments, build stage, runtime stage]
+    context = tmp_path / "context"
+    context.mkdir()
+    for line in build_stage.splitlines():
+        if not line.startswith("COPY "):
+            continue
+        *sources, destination = line.split()[1:]
+        for source in sources:
+            target = context / destination / Path(source).name if destination.endswith("/") else context / destination
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if (REPO / source).is_dir():
+                shutil.copytree(REPO / source, target, ignore=shutil.ignore_patterns("__pycache__"))
+            else:
+                shutil.copy(REPO / source, target)
+    build = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path)]
+    subprocess.run([*build, str(context)], check=True, capture_output=True, timeout=300)
+
+    (built,) = tmp_path.glob("*.whl")
+    names = set(zipfile.ZipFile(built).namelist())
+    assert {f"ledger/sql/migrations/{m.path.name}" for m in discover()} <= names
+    assert {f"ledger/ops_queries/{q.path.name}" for q in list_queries()} <= names
