@@ -58,4 +58,17 @@ async def http_error(_request: Request, exc: Exception) -> Response:
     return error_response(ApiError(exc.status_code, str(exc.detail), code=code, headers=exc.headers))
 
 
+def internal_error() -> Response:
+    """Anything unexpected is our fault; api/middleware.py logs it and answers with this."""
+    return error_response(
+        ApiError(
+            500,
+            "The service failed on this request; it has been logged. A metered request's hold is released or "
+            "expires: nothing is charged for it twice.",
+            type="server_error",
+            code="internal_error",
+        )
+    )
+
+
 EXCEPTION_HANDLERS = {ApiError: api_error, LedgerError: ledger_error, HTTPException: http_error}

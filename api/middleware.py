@@ -1,5 +1,6 @@
 """Every request gets an id: in the logs, in the x-request-id response header, and as the
-metered request's id. A client's own x-request-id is logged beside it, never trusted as ours."""
+metered request's id. A client's own x-request-id is logged beside it, never trusted as ours.
+An unexpected error is logged with that id and answered as a 500 in OpenAI's error shape."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import uuid
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.errors import internal_error
 from ledger.logs import request_id_var
 
 log = logging.getLogger("ledger.access")
@@ -27,11 +29,12 @@ class RequestContext:
         token = request_id_var.set(request_id)
         started = time.perf_counter()
         status = 500
+        responded = False
 
         async def send_with_id(message: Message) -> None:
-            nonlocal status
+            nonlocal status, responded
             if message["type"] == "http.response.start":
-                status = message["status"]
+                status, responded = message["status"], True
                 headers = MutableHeaders(scope=message)
                 if "x-request-id" not in headers:
                     headers.append("x-request-id", request_id)
@@ -39,6 +42,11 @@ class RequestContext:
 
         try:
             await self.app(scope, receive, send_with_id)
+        except Exception:
+            log.exception("unhandled error")
+            if responded:
+                raise
+            await internal_error()(scope, receive, send_with_id)
         finally:
             client_id = next((v.decode("latin-1")[:200] for k, v in scope["headers"] if k == b"x-request-id"), None)
             log.info(

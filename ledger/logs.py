@@ -9,10 +9,28 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from collections.abc import Callable
 from contextvars import ContextVar
 from datetime import UTC, datetime
+from typing import Any
 
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
+
+
+def _with_request_id(factory: Callable[..., logging.LogRecord]) -> Callable[..., logging.LogRecord]:
+    def make(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = factory(*args, **kwargs)
+        record.request_id = request_id_var.get()
+        return record
+
+    make.carries_request_id = True  # type: ignore[attr-defined]
+    return make
+
+
+# Every record learns the request id when it is made, in the request's own context, so any
+# handler (ours, pytest's, an operator's) can show it.
+if not getattr(logging.getLogRecordFactory(), "carries_request_id", False):
+    logging.setLogRecordFactory(_with_request_id(logging.getLogRecordFactory()))
 
 # Attributes a record may carry through `extra=` that belong in the JSON line.
 EXTRA_FIELDS = ("method", "path", "status", "duration_ms", "client_request_id", "event_id", "event_type")
@@ -26,7 +44,7 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
-        if (request_id := request_id_var.get()) is not None:
+        if (request_id := getattr(record, "request_id", None)) is not None:
             entry["request_id"] = request_id
         for field in EXTRA_FIELDS:
             if (value := getattr(record, field, None)) is not None:

@@ -83,3 +83,22 @@ def test_logs_are_json_lines_with_request_ids_and_no_secrets(database_url, tmp_p
     assert {e["status"] for e in access} >= {201, 200, 401}
     assert all({"time", "level", "logger", "message"} <= set(e) for e in entries)
     assert key not in text and admin_token not in text
+
+
+async def test_an_unexpected_failure_is_a_logged_500_in_openais_shape_that_charges_nothing(
+    pool, upstreams, start_service, make_account, caplog
+):
+    service = start_service(upstreams)
+    account = await make_account(credits_="10")
+    # a database that lost the function that writes usage rows: the service cannot settle
+    await pool.execute("ALTER FUNCTION settle_llm_request(uuid, numeric, jsonb) RENAME TO settle_llm_request_gone")
+
+    with pytest.raises(openai.InternalServerError) as raised:
+        service.client(account.key).chat.completions.create(model="gpt-4", messages=MESSAGES)
+
+    response = raised.value.response
+    assert response.json()["error"]["code"] == "internal_error"
+    (failure,) = [r for r in caplog.records if r.getMessage() == "unhandled error"]
+    assert failure.request_id == response.headers["x-request-id"] and "settle_llm_request" in caplog.text
+    assert await pool.fetchval("SELECT balance FROM user_credits WHERE user_id = $1", account.user_id) == 10
+    assert await pool.fetchval("SELECT status FROM credit_holds WHERE user_id = $1", account.user_id) == "held"
