@@ -1,0 +1,25 @@
+"""scripts/demo.py, the product end to end as a newcomer sees it, still works."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+DEMO = Path(__file__).resolve().parent.parent / "scripts" / "demo.py"
+
+
+def test_the_demo_runs_end_to_end():
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LEDGER_")}
+
+    result = subprocess.run(
+        [sys.executable, str(DEMO)], env=env, capture_output=True, text=True, timeout=300, check=False
+    )
+
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "Hello from the demo provider. You said: Hello, ledger!" in out
+    assert "charged 0.011700 credits" in out  # 11 + 14 tokens at gpt-4 prices, balanced
+    assert "'cost': '0.017550'" in out  # the same at precision, x1.5
+    assert "(0 rows)" in out, "the books reconcile"
