@@ -24,12 +24,19 @@ def _refuse_float(value: object) -> object:
 DecimalText = Annotated[str | int, BeforeValidator(_refuse_float)]
 
 
-async def parse_body(request: Request, model: type[M]) -> M:
-    raw = await request.body()
+def json_object(raw: bytes) -> dict[str, Any]:
+    """A request body that must be a JSON object (an empty body is an empty object)."""
     try:
         data = json.loads(raw or b"{}")
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise ApiError(400, "The request body is not valid JSON.", code="invalid_json") from None
+    if not isinstance(data, dict):
+        raise ApiError(400, "The request body must be a JSON object.", code="invalid_json")
+    return data
+
+
+async def parse_body(request: Request, model: type[M]) -> M:
+    data = json_object(await request.body())
     try:
         return model.model_validate(data)
     except ValidationError as exc:

@@ -26,6 +26,7 @@ from starlette.responses import Response
 from api.auth import gateway_owner
 from api.errors import ApiError
 from api.jsonresponse import LedgerJSONResponse
+from api.params import json_object
 from api.streaming import MeteredStream
 from ledger import byok
 from ledger.gateway_keys import KeyOwner
@@ -53,12 +54,7 @@ class ChatRequest:
 
 
 def parse_chat_request(raw: bytes) -> ChatRequest:
-    try:
-        body = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise ApiError(400, "The request body is not valid JSON.", code="invalid_json") from None
-    if not isinstance(body, dict):
-        raise ApiError(400, "The request body must be a JSON object.", code="invalid_json")
+    body = json_object(raw)
     model = body.get("model")
     if not isinstance(model, str) or not model:
         raise ApiError(400, "'model' is required and must be a string.", param="model", code="missing_model")

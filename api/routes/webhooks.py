@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
-
 import stripe
 from starlette.requests import Request
 from starlette.responses import Response
 
 from api.errors import ApiError
 from api.jsonresponse import LedgerJSONResponse
+from api.params import json_object
 from ledger.errors import LedgerError
 from ledger.stripe_events import MalformedEvent, receive_event
 
@@ -35,12 +34,7 @@ async def stripe_webhook(request: Request) -> Response:
     except stripe.SignatureVerificationError:
         request.app.state.metrics.webhook_events.labels("unverified", "bad_signature").inc()
         raise ApiError(400, "Invalid Stripe signature.", code="invalid_signature") from None
-    try:
-        event = json.loads(payload)
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise ApiError(400, "The event is not valid JSON.", code="invalid_json") from None
-    if not isinstance(event, dict):
-        raise ApiError(400, "The event must be a JSON object.", code="invalid_event")
+    event = json_object(payload)
     metrics = request.app.state.metrics
     event_type = str(event.get("type"))
     try:

@@ -80,16 +80,9 @@ def _changes(args: argparse.Namespace, fields: tuple[str, ...]) -> dict[str, Any
     return {name: getattr(args, name) for name in fields if getattr(args, name, None) is not None}
 
 
-PACKAGE_CHANGES = (
-    "name",
-    "credits",
-    "price_usd",
-    "discount_percentage",
-    "description",
-    "stripe_price_id",
-    "sort_order",
-)
-PRICE_CHANGES = ("input_usd_per_mtok", "output_usd_per_mtok", "context_window", "max_output_tokens")
+# what `change` takes as options (is_active has its own command: deactivate)
+PACKAGE_CHANGES = tuple(sorted(catalog_admin.PACKAGE_FIELDS - {"is_active"}))
+PRICE_CHANGES = tuple(sorted(catalog_admin.PRICE_FIELDS - {"is_active"}))
 
 
 def cmd_packages_list(settings: Settings, args: argparse.Namespace) -> int:

@@ -12,23 +12,28 @@ SELECT 'demo', model, input_usd_per_mtok, output_usd_per_mtok, context_window, m
 -- Per-request usage rows are found by hold when a request is settled twice.
 CREATE INDEX idx_llm_usage_log_hold ON llm_usage_log (hold_id) WHERE hold_id IS NOT NULL;
 
--- create_ledger_user: a new account on a tier (its monthly allowance copied in) and a power
--- level, with a zero balance and a billing cycle starting now.
-CREATE FUNCTION create_ledger_user(p_email text DEFAULT NULL, p_tier text DEFAULT 'trial',
-                                   p_power_level text DEFAULT 'balanced')
-RETURNS user_credits
-LANGUAGE plpgsql AS $$
+-- The monthly allowance of a tier (NULL = unlimited); LG010 for an unknown tier, or an inactive
+-- one unless p_inactive_ok (a subscriber renewing a tier taken off sale keeps it).
+CREATE FUNCTION ledger_tier_allowance(p_tier text, p_inactive_ok boolean DEFAULT false) RETURNS numeric
+LANGUAGE plpgsql STABLE AS $$
 DECLARE
     v_allowance numeric;
-    v_user      user_credits;
 BEGIN
-    SELECT monthly_allowance INTO v_allowance FROM subscription_tiers WHERE tier = p_tier AND is_active;
+    SELECT monthly_allowance INTO v_allowance FROM subscription_tiers
+     WHERE tier = p_tier AND (is_active OR p_inactive_ok);
     IF NOT FOUND THEN
         RAISE EXCEPTION 'unknown tier %', coalesce(quote_literal(p_tier), 'NULL')
             USING ERRCODE = 'LG010',
                   HINT = (SELECT 'Known tiers: ' || string_agg(tier, ', ' ORDER BY price_usd)
                             FROM subscription_tiers WHERE is_active);
     END IF;
+    RETURN v_allowance;
+END $$;
+
+-- Raises LG011 unless p_power_level is an active power level.
+CREATE FUNCTION ledger_require_power_level(p_power_level text) RETURNS void
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
     PERFORM 1 FROM power_level_configs WHERE power_level = p_power_level AND is_active;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'unknown power level %', coalesce(quote_literal(p_power_level), 'NULL')
@@ -36,6 +41,19 @@ BEGIN
                   HINT = (SELECT 'Known power levels: ' || string_agg(power_level, ', ' ORDER BY cost_multiplier)
                             FROM power_level_configs WHERE is_active);
     END IF;
+END $$;
+
+-- create_ledger_user: a new account on a tier (its monthly allowance copied in) and a power
+-- level, with a zero balance and a billing cycle starting now.
+CREATE FUNCTION create_ledger_user(p_email text DEFAULT NULL, p_tier text DEFAULT 'trial',
+                                   p_power_level text DEFAULT 'balanced')
+RETURNS user_credits
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_allowance numeric := ledger_tier_allowance(p_tier);
+    v_user      user_credits;
+BEGIN
+    PERFORM ledger_require_power_level(p_power_level);
     INSERT INTO user_credits (email, tier, power_level, monthly_allowance, billing_cycle_start)
     VALUES (p_email, p_tier, p_power_level, v_allowance, now())
     RETURNING * INTO v_user;

@@ -142,13 +142,9 @@ CREATE FUNCTION set_user_tier(p_user_id uuid, p_tier text, p_cycle_start timesta
 RETURNS user_credits
 LANGUAGE plpgsql AS $$
 DECLARE
-    v_allowance numeric;
+    v_allowance numeric := ledger_tier_allowance(p_tier, true);
     v_user      user_credits;
 BEGIN
-    SELECT monthly_allowance INTO v_allowance FROM subscription_tiers WHERE tier = p_tier;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'unknown tier %', coalesce(quote_literal(p_tier), 'NULL') USING ERRCODE = 'LG010';
-    END IF;
     PERFORM ledger_lock_user(p_user_id);
     UPDATE user_credits
        SET tier = p_tier,

@@ -7,13 +7,7 @@ LANGUAGE plpgsql AS $$
 DECLARE
     v_user user_credits;
 BEGIN
-    PERFORM 1 FROM power_level_configs WHERE power_level = p_power_level AND is_active;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'unknown power level %', coalesce(quote_literal(p_power_level), 'NULL')
-            USING ERRCODE = 'LG011',
-                  HINT = (SELECT 'Known power levels: ' || string_agg(power_level, ', ' ORDER BY cost_multiplier)
-                            FROM power_level_configs WHERE is_active);
-    END IF;
+    PERFORM ledger_require_power_level(p_power_level);
     PERFORM ledger_lock_user(p_user_id);
     UPDATE user_credits SET power_level = p_power_level, updated_at = now()
      WHERE user_id = p_user_id
