@@ -23,6 +23,8 @@ from tests.fake_stripe import WEBHOOK_SECRET, FakeStripe, sign
 from tests.fake_upstream import FakeUpstream, ServerThread, free_port
 
 ADMIN_TOKEN = "admin-test-token"
+# generous: a loaded CI machine must not turn a slow answer into a failed assertion
+HTTP_TIMEOUT = 30.0
 PLATFORM_KEYS = {
     "openai": "sk-platform-openai",
     "anthropic": "sk-platform-anthropic",
@@ -64,7 +66,9 @@ class Service:
         return openai.AsyncOpenAI(base_url=f"{self.url}/v1", api_key=key, max_retries=0, **kwargs)
 
     def get(self, path: str, key: str, **params: Any) -> httpx.Response:
-        return httpx.get(f"{self.url}{path}", headers={"Authorization": f"Bearer {key}"}, params=params)
+        return httpx.get(
+            f"{self.url}{path}", headers={"Authorization": f"Bearer {key}"}, params=params, timeout=HTTP_TIMEOUT
+        )
 
     def webhook(self, payload: str | dict[str, Any], signature: str | None = "sign") -> httpx.Response:
         body = payload if isinstance(payload, str) else json.dumps(payload)
@@ -73,14 +77,16 @@ class Service:
             signature = sign(body)
         if signature is not None:
             headers["Stripe-Signature"] = signature
-        return httpx.post(f"{self.url}/webhooks/stripe", content=body, headers=headers)
+        return httpx.post(f"{self.url}/webhooks/stripe", content=body, headers=headers, timeout=HTTP_TIMEOUT)
 
     def post(self, path: str, key: str, body: dict[str, Any]) -> httpx.Response:
-        return httpx.post(f"{self.url}{path}", headers={"Authorization": f"Bearer {key}"}, json=body)
+        return httpx.post(
+            f"{self.url}{path}", headers={"Authorization": f"Bearer {key}"}, json=body, timeout=HTTP_TIMEOUT
+        )
 
     def admin(self, method: str, path: str, token: str | None = ADMIN_TOKEN, **kwargs: Any) -> httpx.Response:
         headers = {} if token is None else {"Authorization": f"Bearer {token}"}
-        return httpx.request(method, f"{self.url}{path}", headers=headers, **kwargs)
+        return httpx.request(method, f"{self.url}{path}", headers=headers, timeout=HTTP_TIMEOUT, **kwargs)
 
 
 @pytest.fixture

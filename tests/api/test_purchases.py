@@ -61,7 +61,7 @@ async def test_the_stripe_customer_is_created_once(pool, stripe_service, make_ac
     starter = await package_id(pool, "Starter Pack")
 
     async def checkout() -> httpx.Response:
-        async with httpx.AsyncClient() as client:
+        async with httpx.AsyncClient(timeout=30) as client:
             return await client.post(
                 f"{stripe_service.url}/v1/credits/checkout",
                 json={"package_id": starter, **SUCCESS},

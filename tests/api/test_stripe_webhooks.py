@@ -97,7 +97,7 @@ async def test_concurrent_deliveries_credit_once(pool, service, fake_stripe, mak
     again = event("checkout.session.completed", completed["data"]["object"])  # another event, same payment
 
     async def deliver(payload: str) -> int:
-        async with httpx.AsyncClient() as client:
+        async with httpx.AsyncClient(timeout=30) as client:
             response = await client.post(
                 f"{service.url}/webhooks/stripe", content=payload, headers={"Stripe-Signature": sign(payload)}
             )
@@ -369,7 +369,7 @@ async def test_partial_refunds_arriving_at_once_in_any_order_add_up_exactly(pool
     bodies = [json.dumps(event("charge.refunded", charge("pi_1", 4500, cents))) for cents in (2000, 700, 1000, 3000)]
 
     async def deliver(body: str) -> int:
-        async with httpx.AsyncClient() as client:
+        async with httpx.AsyncClient(timeout=30) as client:
             response = await client.post(
                 f"{service.url}/webhooks/stripe", content=body, headers={"Stripe-Signature": sign(body)}
             )
