@@ -60,10 +60,10 @@ class Service:
     settings: Settings
 
     def client(self, key: str, **kwargs: Any) -> openai.OpenAI:
-        return openai.OpenAI(base_url=f"{self.url}/v1", api_key=key, max_retries=0, **kwargs)
+        return openai.OpenAI(base_url=f"{self.url}/v1", api_key=key, max_retries=0, timeout=HTTP_TIMEOUT, **kwargs)
 
     def async_client(self, key: str, **kwargs: Any) -> openai.AsyncOpenAI:
-        return openai.AsyncOpenAI(base_url=f"{self.url}/v1", api_key=key, max_retries=0, **kwargs)
+        return openai.AsyncOpenAI(base_url=f"{self.url}/v1", api_key=key, max_retries=0, timeout=HTTP_TIMEOUT, **kwargs)
 
     def get(self, path: str, key: str, **params: Any) -> httpx.Response:
         return httpx.get(
