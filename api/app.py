@@ -70,7 +70,12 @@ def create_app(settings: Settings, database_url: str, *, port: int | None = None
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        pool = await create_pool(database_url, min_size=settings.pool_min_size, max_size=settings.pool_max_size)
+        pool = await create_pool(
+            database_url,
+            min_size=settings.pool_min_size,
+            max_size=settings.pool_max_size,
+            command_timeout=settings.db_command_timeout_seconds,
+        )
         limits = httpx.Limits(max_connections=1000, max_keepalive_connections=100)
         http = httpx.AsyncClient(limits=limits, timeout=httpx.Timeout(60.0, connect=10.0))
         app.state.pool = pool

@@ -51,7 +51,7 @@ class MeteredStream(Response):
             async with anyio.create_task_group() as group:
                 group.start_soon(relay, group.cancel_scope)
                 group.start_soon(watch, group.cancel_scope)
-        except OSError:
+        except* OSError:  # a task group raises its tasks' errors as a group
             disconnected = True  # the client went away while we were sending
         finally:
             with anyio.CancelScope(shield=True):

@@ -21,8 +21,14 @@ def database_url(settings: Settings) -> Iterator[str]:
         yield server.url()
 
 
-async def create_pool(url: str, *, min_size: int = 2, max_size: int = 20) -> asyncpg.Pool:
+async def create_pool(
+    url: str, *, min_size: int = 2, max_size: int = 20, command_timeout: float | None = 30.0
+) -> asyncpg.Pool:
     # jit off: the ledger's statements are small and hot; JIT compilation only adds latency.
-    pool = await asyncpg.create_pool(url, min_size=min_size, max_size=max_size, server_settings={"jit": "off"})
+    # command_timeout: a statement stuck (on a lock, a sick server) fails the request instead of
+    # hanging it; its transaction rolls back, so nothing is half-written.
+    pool = await asyncpg.create_pool(
+        url, min_size=min_size, max_size=max_size, command_timeout=command_timeout, server_settings={"jit": "off"}
+    )
     assert pool is not None
     return pool

@@ -36,6 +36,8 @@ class Settings(BaseSettings):
     port: int = 8000
     pool_min_size: int = 2
     pool_max_size: int = 20
+    # Seconds a single SQL statement may take before the request fails instead of hanging.
+    db_command_timeout_seconds: float = Field(default=30.0, gt=0)
 
     usd_per_credit: Decimal = Field(default=Decimal("0.10"), gt=0)
     hold_ttl_seconds: int = Field(default=900, gt=0)

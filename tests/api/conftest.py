@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import faulthandler
 import json
 import os
 import uuid
@@ -31,6 +32,21 @@ PLATFORM_KEYS = {
     "openrouter": "sk-platform-openrouter",
     "together": "sk-platform-together",
 }
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """A test that failed on a timeout dumps every thread's stack while the service under test is
+    still running: where a request got stuck is then in the CI log."""
+    report = yield
+    if (
+        call.when == "call"
+        and report.failed
+        and call.excinfo is not None
+        and call.excinfo.errisinstance((openai.APITimeoutError, httpx.TimeoutException))
+    ):
+        faulthandler.dump_traceback(all_threads=True)
+    return report
 
 
 @pytest.fixture
