@@ -62,13 +62,22 @@ class FakeStripe:
     requests: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     counter: itertools.count = field(default_factory=lambda: itertools.count(1))
     api_base: str = ""  # where the SDK reaches it, once started
+    secret_key: str = "sk_test_123"
 
     async def _params(self, request: Request) -> dict[str, Any]:
         params = unflatten(parse_qsl((await request.body()).decode(), keep_blank_values=True))
         self.requests.append((request.url.path, params))
         return params
 
+    def _refuse_key(self, request: Request) -> JSONResponse | None:
+        if request.headers.get("authorization") != f"Bearer {self.secret_key}":
+            error = {"type": "invalid_request_error", "message": "Invalid API Key provided"}
+            return JSONResponse({"error": error}, status_code=401)
+        return None
+
     async def create_customer(self, request: Request) -> JSONResponse:
+        if (refused := self._refuse_key(request)) is not None:
+            return refused
         params = await self._params(request)
         key = request.headers.get("idempotency-key")
         if key and key in self.by_idempotency_key:
@@ -85,6 +94,8 @@ class FakeStripe:
         return JSONResponse(customer)
 
     async def create_session(self, request: Request) -> JSONResponse:
+        if (refused := self._refuse_key(request)) is not None:
+            return refused
         params = await self._params(request)
         if params.get("customer") not in self.customers:
             return JSONResponse(

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import subprocess
 import sys
+from typing import Any
 
 from ledger.database import database_url
 from ledger.embedded import EmbeddedPostgres, binaries_dir
@@ -87,7 +88,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_commands(commands: Any) -> None:
     commands.add_parser("migrate", help="apply pending SQL migrations").set_defaults(func=cmd_migrate)
 
     serve = commands.add_parser("serve", help="run the HTTP service")

@@ -117,3 +117,20 @@ async def test_checkout_needs_a_gateway_key(stripe_service):
     response = httpx.post(f"{stripe_service.url}/v1/credits/checkout", json={})
 
     assert response.status_code == 401
+
+
+async def test_stripe_refusing_the_checkout_is_a_502_with_stripes_words(
+    pool, upstreams, start_service, make_account, fake_stripe
+):
+    service = start_service(upstreams, stripe_secret_key="sk_test_revoked", stripe_api_base=fake_stripe.api_base)
+    account = await make_account()
+
+    response = service.post(
+        "/v1/credits/checkout", account.key, {"package_id": await package_id(pool, "Starter Pack"), **SUCCESS}
+    )
+
+    assert response.status_code == 502 and response.json()["error"]["code"] == "stripe_error"
+    assert fake_stripe.sessions == {} and fake_stripe.customers == {}
+    assert (
+        await pool.fetchval("SELECT stripe_customer_id FROM user_credits WHERE user_id = $1", account.user_id) is None
+    )
