@@ -6,6 +6,7 @@ import base64
 import faulthandler
 import json
 import os
+import sys
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from ledger import credits, gateway_keys, users
 from ledger.settings import ProviderConfig, Settings
 from tests.fake_stripe import WEBHOOK_SECRET, FakeStripe, sign
 from tests.fake_upstream import FakeUpstream, ServerThread, free_port
+from tests.psql import psql
 
 ADMIN_TOKEN = "admin-test-token"
 # generous: a loaded CI machine must not turn a slow answer into a failed assertion
@@ -46,7 +48,16 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         and call.excinfo.errisinstance((openai.APITimeoutError, httpx.TimeoutException))
     ):
         faulthandler.dump_traceback(all_threads=True)
+        if (url := item.funcargs.get("database_url")) is not None:
+            sys.stderr.write(psql(url, sql=SESSIONS))
     return report
+
+
+SESSIONS = """
+SELECT pid, state, wait_event_type, wait_event, now() - xact_start AS in_transaction_for,
+       pg_blocking_pids(pid) AS blocked_by, left(regexp_replace(query, '\\s+', ' ', 'g'), 160) AS query
+  FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()
+"""
 
 
 @pytest.fixture
