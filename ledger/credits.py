@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from ledger.errors import translate_errors
+from ledger.errors import InvalidAmount, translate_errors
 from ledger.values import Executor, to_credits, to_uuid
 
 
@@ -98,9 +98,10 @@ async def adjust_credits(
 ) -> LedgerResult:
     """An operator's grant: a bonus adds; an admin_adjustment adds or, when negative, removes
     (success False, nothing written, when the balance cannot cover the removal)."""
+    if isinstance(amount, bool) or not isinstance(amount, Decimal | int | str):
+        # the sign is read from the text, so check the type first: a float's text would pass as a number
+        raise InvalidAmount(f"amount must be a decimal number or a decimal string, got {type(amount).__name__}")
     text = str(amount).strip()
     if transaction_type == "admin_adjustment" and text.startswith("-"):
         return await debit_user_credits(db, user_id, text[1:], "admin_adjustment", reference, description)
-    return await add_user_credits(
-        db, user_id, text if not isinstance(amount, Decimal | int) else amount, transaction_type, reference, description
-    )
+    return await add_user_credits(db, user_id, text, transaction_type, reference, description)

@@ -10,7 +10,7 @@ import asyncpg
 import pytest
 
 from ledger import errors
-from ledger.credits import add_user_credits, debit_user_credits, get_quota_usage_percentage
+from ledger.credits import add_user_credits, adjust_credits, debit_user_credits, get_quota_usage_percentage
 
 
 async def balance_of(pool: asyncpg.Pool, user_id: uuid.UUID) -> Decimal:
@@ -305,3 +305,14 @@ async def test_a_balance_never_goes_negative_even_by_hand(pool, make_user):
         async with pool.acquire() as conn, conn.transaction():
             await conn.execute("SELECT set_config('ledger.balance_writer', 'on', true)")
             await conn.execute("UPDATE user_credits SET balance = -1 WHERE user_id = $1", user)
+
+
+async def test_an_operator_grant_refuses_a_float_as_every_amount_does(pool, make_user):
+    user = await make_user()
+
+    with pytest.raises(errors.InvalidAmount):
+        await adjust_credits(pool, user, 1.5, "bonus", "b_1")
+    with pytest.raises(errors.InvalidAmount):
+        await adjust_credits(pool, user, -1.5, "admin_adjustment", "a_1")
+
+    assert await transaction_count(pool) == 0
