@@ -24,22 +24,9 @@ async def balance(request: Request) -> Response:
     owner = await gateway_owner(request)
     account = await get_account(request.app.state.pool, owner.user_id)
     subscription = await request.app.state.pool.fetchrow(SUBSCRIPTION, owner.user_id)
-    return LedgerJSONResponse(
-        {
-            "object": "credit_balance",
-            "user_id": account["user_id"],
-            "balance": account["balance"],
-            "credits_held": account["credits_held"],
-            "monthly_allowance": account["monthly_allowance"],
-            "allowance_remaining": account["allowance_remaining"],
-            "credits_used_this_month": account["credits_used_this_month"],
-            "quota_usage_percentage": account["quota_usage_percentage"],
-            "billing_cycle_start": account["billing_cycle_start"],
-            "tier": account["tier"],
-            "power_level": account["power_level"],
-            "subscription": None if subscription is None else dict(subscription),
-        }
-    )
+    shown = {key: value for key, value in account.items() if key != "email"}
+    subscription_shown = None if subscription is None else dict(subscription)
+    return LedgerJSONResponse({"object": "credit_balance", **shown, "subscription": subscription_shown})
 
 
 TRANSACTIONS = """
