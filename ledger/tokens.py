@@ -202,7 +202,7 @@ def bounded_usage(reported: Any, bounds: TokenBounds) -> CountedUsage:
         if value is None:
             if raw is not None:
                 anomalies.append(f"{key} {str(raw)[:40]!r} is not a count")
-            elif usage:
+            elif isinstance(reported, dict):
                 anomalies.append(f"{key} missing")
             return min(max(estimate, floor), ceiling)
         if value > ceiling:

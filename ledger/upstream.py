@@ -167,10 +167,10 @@ class StreamMeter:
             for call in calls if isinstance(calls, list) else []:
                 function = call.get("function") if isinstance(call, dict) else None
                 arguments = function.get("arguments") if isinstance(function, dict) else None
+                if isinstance(function, dict) and isinstance(function.get("name"), str):
+                    pieces.append(" " + function["name"] + " ")
                 if isinstance(arguments, str):
                     pieces.append(arguments)
-                elif isinstance(function, dict) and isinstance(function.get("name"), str):
-                    pieces.append(" " + function["name"] + " ")
 
     @property
     def generated_text(self) -> str:
