@@ -161,7 +161,8 @@ BEGIN
     END IF;
 
     -- credits_held is now the other holds only
-    v_charge := least(p_amount, coalesce(greatest(ledger_spendable(v_user) - v_user.credits_held, 0), p_amount));
+    v_charge := CASE WHEN ledger_spendable(v_user) IS NULL THEN p_amount  -- unlimited
+                     ELSE least(p_amount, greatest(ledger_spendable(v_user) - v_user.credits_held, 0)) END;
     IF v_charge > 0 THEN
         SELECT * INTO v_debit
           FROM ledger_write_debit(v_user, v_charge, 'usage', v_hold.request_id,

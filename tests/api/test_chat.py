@@ -348,20 +348,20 @@ async def test_a_slow_upstream_does_not_block_other_requests(pool, upstreams, st
 
 async def test_the_hold_covers_every_requested_choice_and_the_tools(pool, upstreams, start_service, make_account):
     upstreams["openai"].usage = (10, 5)  # each served request costs 0.006 credits
-    SHORT = [{"role": "user", "content": "Say hello."}]  # noqa: N806
+    short = [{"role": "user", "content": "Say hello."}]
     service = start_service(upstreams)
-    prompt = prompt_tokens_upper_bound(SHORT)
+    prompt = prompt_tokens_upper_bound(short)
     one_reply = ((prompt * 30 + 100 * 60) / Decimal(1_000_000) / Decimal("0.1")).quantize(Decimal("0.000001"))
     account = await make_account(credits_=str(one_reply * 2 + Decimal("0.006")))
     client = service.client(account.key)
     tool = {"type": "function", "function": {"name": "lookup", "description": "x" * 400, "parameters": {}}}
 
-    client.chat.completions.create(model="gpt-4", messages=SHORT, max_tokens=100, n=2)  # exactly 2 replies left
+    client.chat.completions.create(model="gpt-4", messages=short, max_tokens=100, n=2)  # exactly 2 replies left
     with pytest.raises(openai.APIStatusError) as three:
-        client.chat.completions.create(model="gpt-4", messages=SHORT, max_tokens=100, n=3)
+        client.chat.completions.create(model="gpt-4", messages=short, max_tokens=100, n=3)
     with pytest.raises(openai.APIStatusError) as tools:
-        client.chat.completions.create(model="gpt-4", messages=SHORT, max_tokens=100, n=2, tools=[tool])
-    client.chat.completions.create(model="gpt-4", messages=SHORT, max_tokens=100, n=2)
+        client.chat.completions.create(model="gpt-4", messages=short, max_tokens=100, n=2, tools=[tool])
+    client.chat.completions.create(model="gpt-4", messages=short, max_tokens=100, n=2)
 
     assert three.value.status_code == 402 and tools.value.status_code == 402
     assert len(upstreams["openai"].requests) == 2
