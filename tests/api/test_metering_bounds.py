@@ -511,3 +511,63 @@ async def test_a_cheaper_level_pays_the_fallback_providers_own_level(pool, upstr
     assert row["provider"] == "openai" and row["cost_multiplier"] == 1
     hold = await hold_of(pool, account.user_id)
     assert hold["amount"] >= gpt4_credits(min(prompt_tokens_upper_bound(messages), LIMIT), LIMIT)
+
+
+# --- endings that lose the database --------------------------------------------------------------
+
+
+async def test_a_settle_that_fails_answers_the_reply_and_releases_the_hold_never_a_500(
+    pool, upstreams, start_service, make_account
+):
+    service = start_service(upstreams)
+    account = await make_account(credits_="10")
+    await pool.execute("ALTER FUNCTION settle_llm_request(uuid, numeric, jsonb) RENAME TO settle_llm_request_gone")
+
+    response = post_chat(service, account.key, {"model": "gpt-4", "messages": SHORT})
+
+    assert response.status_code == 200, "the upstream answered: the client gets the answer"
+    assert response.json()["choices"][0]["message"]["content"] == "Hello from the fake upstream."
+    assert response.json()["usage"]["cost"] == "0" and response.headers["x-credits-charged"] == "0"
+    (row,) = await wait_for_row(pool, account.user_id)
+    assert not row["success"] and row["credits_used"] == 0
+    assert (await hold_of(pool, account.user_id))["status"] == "released"
+    assert await pool.fetchval("SELECT balance FROM user_credits WHERE user_id = $1", account.user_id) == 10
+
+
+async def test_a_settle_cut_by_a_lost_connection_is_completed_when_the_database_answers_again(
+    pool, upstreams, start_service, make_account
+):
+    upstreams["openai"].usage = (4, 5)
+    upstreams["openai"].delay = 0.5
+    service = start_service(upstreams)
+    account = await make_account(credits_="10")
+    blocker = await pool.acquire()
+    try:
+        reply = asyncio.ensure_future(
+            asyncio.to_thread(post_chat, service, account.key, {"model": "gpt-4", "messages": SHORT})
+        )
+        while await hold_of(pool, account.user_id) is None:
+            await asyncio.sleep(0.01)
+        # the user's row locked: the settle waits on it, and then its connection is killed
+        transaction = blocker.transaction()
+        await transaction.start()
+        await blocker.execute("SELECT 1 FROM user_credits WHERE user_id = $1 FOR UPDATE", account.user_id)
+        waiting = None
+        while waiting is None:
+            waiting = await pool.fetchval(
+                "SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%settle_llm_request%'"
+            )
+            await asyncio.sleep(0.02)
+        await pool.execute("SELECT pg_terminate_backend($1)", waiting)
+
+        response = await reply
+        assert response.status_code == 200 and response.headers["x-credits-remaining"] == "pending"
+        assert response.json()["usage"]["cost"] == str(gpt4_credits(4, 5))
+        await transaction.rollback()
+    finally:
+        await pool.release(blocker)
+
+    (row,) = await wait_for_row(pool, account.user_id)
+    assert row["success"] and row["credits_used"] == gpt4_credits(4, 5)
+    assert (await hold_of(pool, account.user_id))["status"] == "settled"
+    await assert_reconciled(pool)
