@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import math
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -80,6 +80,33 @@ async def open_first(
             continue
         return route, response
     raise AllProvidersFailed(failures, last_status)
+
+
+MAX_SSE_LINE = 1 << 20  # bytes; a longer line is dropped (no chat chunk is this big)
+
+
+async def sse_lines(response: httpx.Response, max_line: int = MAX_SSE_LINE) -> AsyncIterator[str]:
+    """The response's lines (split on \\n, \\r\\n or \\r), never holding more than `max_line` bytes of
+    one line: an upstream sending an endless line cannot exhaust memory; the line is skipped."""
+    buffer = b""
+    dropping = False
+    async for data in response.aiter_bytes():
+        buffer += data
+        tail = b""
+        if buffer.endswith(b"\r"):  # maybe the first half of a \r\n split across reads
+            buffer, tail = buffer[:-1], b"\r"
+        *complete, buffer = buffer.replace(b"\r\n", b"\n").replace(b"\r", b"\n").split(b"\n")
+        buffer += tail
+        for line in complete:
+            if dropping:
+                dropping = False
+                continue
+            if len(line) <= max_line:
+                yield line.decode("utf-8", "replace")
+        if len(buffer) > max_line:
+            buffer, dropping = b"", True
+    if buffer and not dropping:
+        yield buffer.decode("utf-8", "replace")
 
 
 def finite(value: Any) -> Any:

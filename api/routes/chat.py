@@ -59,7 +59,7 @@ from ledger.tokens import (
     upstream_json,
     words,
 )
-from ledger.upstream import AllProvidersFailed, StreamMeter, finite, open_first
+from ledger.upstream import AllProvidersFailed, StreamMeter, finite, open_first, sse_lines
 
 log = logging.getLogger("ledger.proxy")
 
@@ -419,7 +419,7 @@ class MeteredRequest:
         async def events() -> Any:
             lines: list[str] = []
             try:
-                async for line in response.aiter_lines():
+                async for line in sse_lines(response):
                     if line:
                         lines.append(line)
                         continue

@@ -175,6 +175,7 @@ MALFORMED_EVENTS = [
     b'data: {"choices": [5]}\n\n',
     b'data: {"choices": [{"index": 0, "delta": 5}]}\n\n',
     b"data: " + b"[" * 100_000 + b"\n\n",
+    b"data: " + b"x" * 3_000_000 + b"\n\n",  # a line beyond the 1 MiB a line may take: dropped
 ]
 
 
@@ -190,7 +191,9 @@ async def test_malformed_sse_events_are_skipped_without_cutting_the_stream(
     upstreams["openai"].raw_stream = [
         good[0],
         *MALFORMED_EVENTS,
-        good[1],
+        good[1][:10],  # one event split across reads, between \r and \n
+        good[1][10:-1],
+        good[1][-1:],
         good[2],
         sse({**base, "choices": [], "usage": {"prompt_tokens": 5, "completion_tokens": 3}}),
         b"data: [DONE]\r\n\r\n",
