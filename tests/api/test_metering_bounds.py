@@ -10,6 +10,8 @@ from decimal import Decimal
 import httpx
 import openai
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from ledger.tokens import IMAGE_HIGH_TOKENS, prompt_tokens_upper_bound
 
@@ -573,4 +575,62 @@ async def test_a_settle_cut_by_a_lost_connection_is_completed_when_the_database_
     (row,) = await wait_for_row(pool, account.user_id)
     assert row["success"] and row["credits_used"] == gpt4_credits(4, 5)
     assert (await hold_of(pool, account.user_id))["status"] == "settled"
+    await assert_reconciled(pool)
+
+
+# --- the property, end to end --------------------------------------------------------------------
+
+json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**80), max_value=2**80)
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.text(max_size=10),
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=10), children, max_size=3),
+    max_leaves=8,
+)
+reported_usages = st.one_of(
+    json_values,
+    st.fixed_dictionaries(
+        {},
+        optional={
+            "prompt_tokens": st.one_of(json_values, st.integers(-5, 10**12)),
+            "completion_tokens": st.one_of(json_values, st.integers(-5, 10**12)),
+        },
+    ),
+)
+
+
+async def test_for_any_reported_usage_the_charge_is_within_the_hold_with_exactly_one_row(
+    pool, upstreams, start_service, make_account
+):
+    service = start_service(upstreams)
+    account = await make_account(credits_="1000")
+    answers: list[tuple[str, str]] = []
+
+    @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(reported_usages, st.booleans())
+    def one_request(usage, stream):
+        upstreams["openai"].usage_json = json.dumps(usage)
+        body = {"model": "gpt-4", "messages": SHORT, "max_tokens": 20, "stream": stream}
+        if stream:
+            body["stream_options"] = {"include_usage": True}
+        response = post_chat(service, account.key, body)
+        assert response.status_code == 200
+        if stream:
+            last = [line for line in response.text.splitlines() if line.startswith("data: {")][-1]
+            cost = json.loads(last[6:])["usage"]["cost"]
+        else:
+            cost = response.json()["usage"]["cost"]
+        answers.append((response.headers["x-request-id"], cost))
+
+    one_request()
+    assert answers
+
+    for request_id, cost in answers:
+        rows = await pool.fetch("SELECT * FROM llm_usage_log WHERE request_id = $1", request_id)
+        hold = await pool.fetchrow("SELECT * FROM credit_holds WHERE request_id = $1", request_id)
+        assert len(rows) == 1 and hold["status"] == "settled"
+        assert 0 <= rows[0]["credits_used"] == hold["charged"] == Decimal(cost) <= hold["amount"]
+    assert await pool.fetchval("SELECT credits_held FROM user_credits WHERE user_id = $1", account.user_id) == 0
     await assert_reconciled(pool)
