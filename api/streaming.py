@@ -16,7 +16,7 @@ from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 
 import anyio
 from starlette.responses import Response
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 log = logging.getLogger("ledger.proxy")
 
@@ -49,16 +49,23 @@ class MeteredStream(Response):
 
         async def relay(cancel: anyio.CancelScope) -> None:
             nonlocal disconnected
-            await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
-            async for chunk in self.events:
+
+            async def timed(message: Message) -> bool:
                 with anyio.move_on_after(self.send_timeout) as sending:
-                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                    await send(message)
                 if sending.cancelled_caught:
                     log.warning("a streaming client read nothing for %s s: cut", self.send_timeout)
-                    disconnected = True
-                    cancel.cancel()
-                    return
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
+                return not sending.cancelled_caught
+
+            if await timed({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}):
+                async for chunk in self.events:
+                    if not await timed({"type": "http.response.body", "body": chunk, "more_body": True}):
+                        break
+                else:
+                    if await timed({"type": "http.response.body", "body": b"", "more_body": False}):
+                        cancel.cancel()
+                        return
+            disconnected = True  # cut for not reading
             cancel.cancel()
 
         async def keep() -> None:

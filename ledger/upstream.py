@@ -160,22 +160,27 @@ class StreamMeter:
             self.done = True
             return None
         try:
-            chunk = upstream_json(data)
-        except (ValueError, RecursionError):
-            chunk = None
+            raw = upstream_json(data)
+            chunk = finite(raw)
+        except (ValueError, RecursionError):  # not JSON, or nested too deep to walk
+            raw = chunk = None
         if not _well_formed(chunk):
             self.skipped += 1
             return None
         self._observe(chunk)
         had_usage = "usage" in chunk
-        usage = chunk.pop("usage", None)
-        if usage is not None:
-            self.usage = usage
+        chunk.pop("usage", None)
+        if raw.get("usage") is not None:
+            self.usage = raw["usage"]  # as reported (NaN included): judged at the settle
             if not chunk.get("choices"):
                 return None  # the usage-only chunk: sent after the settle, with the charged cost
         if had_usage and self.client_wants_usage:
             chunk["usage"] = None
-        return f"data: {json.dumps(finite(chunk), separators=(',', ':'))}\n\n".encode()
+        try:
+            return f"data: {json.dumps(chunk, separators=(',', ':'))}\n\n".encode()
+        except (ValueError, RecursionError):
+            self.skipped += 1
+            return None
 
     def _observe(self, chunk: dict[str, Any]) -> None:
         self.chunks += 1

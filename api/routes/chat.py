@@ -389,9 +389,11 @@ class MeteredRequest:
 
     async def _complete(self, route: Route, response: httpx.Response) -> Response:
         try:
-            payload = upstream_json(response.content)
+            raw = upstream_json(response.content)
+            payload = finite(raw)
             if not isinstance(payload, dict):
                 raise TypeError("not an object")
+            json.dumps(payload)  # what cannot be sent back (nested too deep) is refused before any charge
         except (ValueError, TypeError, RecursionError):
             await self.fail(502, f"{route.provider} answered 200 with a body that is not a JSON object")
             raise ApiError(
@@ -400,7 +402,7 @@ class MeteredRequest:
                 type="upstream_error",
                 code="upstream_invalid_response",
             ) from None
-        reported = payload.get("usage")
+        reported = raw.get("usage")  # as reported (NaN included): judged by the settle
         texts = _reply_texts(payload)
         charge = await self.settle(route, reported, "\n".join(texts), sum(words(text) for text in texts))
         payload["usage"] = {
@@ -410,7 +412,7 @@ class MeteredRequest:
             "total_tokens": self.usage.prompt_tokens + self.usage.completion_tokens,
             "cost": str(charge.charged),
         }
-        return LedgerJSONResponse(finite(payload), headers=_credit_headers(self.request_id, charge))
+        return LedgerJSONResponse(payload, headers=_credit_headers(self.request_id, charge))
 
     def _stream(self, route: Route, response: httpx.Response) -> Response:
         meter = StreamMeter(client_wants_usage=self.chat.wants_usage)

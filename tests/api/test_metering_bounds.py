@@ -177,6 +177,7 @@ MALFORMED_EVENTS = [
     b'data: {"choices": [5]}\n\n',
     b'data: {"choices": [{"index": 0, "delta": 5}]}\n\n',
     b"data: " + b"[" * 100_000 + b"\n\n",
+    b'data: {"choices": [], "deep": ' + b"[" * 50_000 + b"]" * 50_000 + b"}\n\n",
     b"data: " + b"x" * 3_000_000 + b"\n\n",  # a line beyond the 1 MiB a line may take: dropped
 ]
 
@@ -244,6 +245,17 @@ async def test_an_html_answer_is_a_502_and_free(pool, upstreams, start_service, 
     assert response.status_code == 502 and response.json()["error"]["code"] == "upstream_invalid_response"
     (row,) = await wait_for_row(pool, account.user_id)
     assert not row["success"] and row["credits_used"] == 0
+    assert (await hold_of(pool, account.user_id))["status"] == "released"
+
+
+async def test_an_answer_nested_too_deep_to_read_is_a_502_and_free(pool, upstreams, start_service, make_account):
+    upstreams["openai"].raw_body = b'{"choices": [], "deep": ' + b"[" * 50_000 + b"]" * 50_000 + b"}"
+    service = start_service(upstreams)
+    account = await make_account(credits_="100")
+
+    response = post_chat(service, account.key, {"model": "gpt-4", "messages": SHORT})
+
+    assert response.status_code == 502 and response.json()["error"]["code"] == "upstream_invalid_response"
     assert (await hold_of(pool, account.user_id))["status"] == "released"
 
 
