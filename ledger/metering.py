@@ -134,8 +134,9 @@ def retry_in_background(what: str, write: Callable[[], Awaitable[object]], *, gi
 
 async def wait_for_background_writes() -> None:
     """For a clean shutdown (and tests): waits for the writes being retried."""
-    while _pending:
-        await asyncio.gather(*list(_pending), return_exceptions=True)
+    loop = asyncio.get_running_loop()
+    while mine := [task for task in _pending if task.get_loop() is loop]:
+        await asyncio.gather(*mine, return_exceptions=True)
 
 
 async def settle_request(db: Executor, hold_id: uuid.UUID | None, credits: Decimal, usage: UsageRecord) -> Charge:
