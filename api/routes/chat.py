@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -253,6 +254,14 @@ class MeteredRequest:
         if not await extend_hold(self.pool, self.hold_id, self.ttl):
             log.warning("hold %s of %s was no longer open to extend", self.hold_id, self.request_id)
 
+    async def _keep_hold_every_third_of_its_ttl(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.hold_ttl_seconds / 3)
+            try:
+                await self.keep_hold()
+            except Exception:
+                log.exception("could not extend the hold of %s; trying again next time", self.request_id)
+
     async def fail(self, status_code: int, error: str) -> None:
         if self.ended:
             return
@@ -348,6 +357,8 @@ class MeteredRequest:
 
     async def forward(self) -> Response:
         self.started = time.monotonic()  # latency is the upstream's: from the first attempt to the answer's end
+        # the hold must outlive a slow upstream too (a provider timeout above the hold's TTL)
+        keeping = asyncio.create_task(self._keep_hold_every_third_of_its_ttl())
         try:
             route, response = await open_first(
                 self.app.state.http,
@@ -366,6 +377,8 @@ class MeteredRequest:
         except BaseException:
             await self.fail(500, "request aborted before an upstream answered")
             raise
+        finally:
+            keeping.cancel()
         self.usage.provider, self.usage.is_byok = route.provider, route.is_byok
         if response.status_code in (401, 403) and route.is_byok:
             await self.fail(response.status_code, f"{route.provider} refused the user's own key")

@@ -448,6 +448,23 @@ async def test_a_live_streams_hold_is_extended_while_it_runs(pool, upstreams, st
     assert row["success"] and (await hold_of(pool, account.user_id))["status"] == "settled"
 
 
+async def test_the_hold_outlives_a_slow_upstream(pool, upstreams, start_service, make_account):
+    upstreams["openai"].delay = 2.5  # a non-streamed answer slower than the 1 s hold
+    service = start_service(upstreams, hold_ttl_seconds=1)
+    account = await make_account(credits_="100")
+    body = {"model": "gpt-4", "messages": SHORT}
+    reply = asyncio.ensure_future(asyncio.to_thread(post_chat, service, account.key, body))
+    while not upstreams["openai"].requests:
+        await asyncio.sleep(0.01)
+
+    await asyncio.sleep(1.5)
+    await pool.execute("SELECT expire_credit_holds()")
+
+    assert (await hold_of(pool, account.user_id))["status"] == "held"
+    assert (await reply).status_code == 200
+    assert (await hold_of(pool, account.user_id))["status"] == "settled"
+
+
 async def test_an_expired_metered_hold_leaves_a_usage_row(pool, make_user):
     user = await make_user(credits="10")
     usage = {"request_id": "req_lost", "user_id": str(user), "model": "gpt-4", "provider": "openai"}
