@@ -216,6 +216,30 @@ async def test_malformed_sse_events_are_skipped_without_cutting_the_stream(
     assert row["success"] and row["credits_used"] == gpt4_credits(5, 3)
 
 
+async def test_n_streamed_choices_are_floored_choice_by_choice(pool, upstreams, start_service, make_account):
+    base = {"id": "c1", "object": "chat.completion.chunk", "created": 1, "model": "gpt-4"}
+    events = []
+    for word in ("alpha", " beta", " gamma"):  # two choices interleaved: 6 words in all
+        for index in (0, 1):
+            events.append(sse({**base, "choices": [{"index": index, "delta": {"content": word}}]}))
+    usage = {"prompt_tokens": 0, "completion_tokens": 0}
+    upstreams["openai"].raw_stream = [*events, sse({**base, "choices": [], "usage": usage}), b"data: [DONE]\n\n"]
+    service = start_service(upstreams)
+    account = await make_account(credits_="100")
+
+    chunks = list(
+        service.client(account.key).chat.completions.create(
+            model="gpt-4", messages=SHORT, n=2, max_tokens=2, stream=True, stream_options={"include_usage": True}
+        )
+    )
+
+    assert upstreams["openai"].requests[0]["body"]["n"] == 2
+    # 6 words delivered, but 2 choices of at most 2 tokens were asked for: the ceiling (4) wins
+    assert chunks[-1].usage.completion_tokens == 4
+    (row,) = await wait_for_row(pool, account.user_id)
+    assert row["completion_tokens"] == 4 and row["credits_used"] == gpt4_credits(3, 4)
+
+
 async def test_tool_call_deltas_are_metered(pool, upstreams, start_service, make_account):
     base = {"id": "c1", "object": "chat.completion.chunk", "created": 1, "model": "gpt-4"}
     call = {"index": 0, "id": "call_1", "type": "function", "function": {"name": "lookup", "arguments": ""}}
