@@ -20,6 +20,7 @@ from ledger.catalog import Catalog
 from ledger.database import create_pool
 from ledger.demo_provider import MOUNT_PATH, create_demo_app
 from ledger.maintenance import run_forever
+from ledger.metering import wait_for_background_writes
 from ledger.settings import ProviderConfig, Settings
 from ledger.stripe_checkout import stripe_client
 
@@ -91,6 +92,10 @@ def create_app(settings: Settings, database_url: str, *, port: int | None = None
                 with contextlib.suppress(asyncio.CancelledError):
                     await maintenance
             await http.aclose()
+            # settles retried through a database outage get a last chance (else their holds expire
+            # with a usage row); bounded so a shutdown never hangs on a dead database
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wait_for_background_writes(), 10)
             await pool.close()
 
     app = Starlette(

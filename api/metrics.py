@@ -22,6 +22,12 @@ class Metrics:
         self.credits_debited = Counter(
             "ledger_credits_debited", "Credits charged for LLM requests", registry=self.registry
         )
+        self.usage_anomalies = Counter(
+            "ledger_usage_anomalies",
+            "Upstream answers whose reported usage (or stream) was outside the request's bounds",
+            ["provider"],
+            registry=self.registry,
+        )
         self.insufficient = Counter("ledger_insufficient_credits", "Requests refused with 402", registry=self.registry)
         self.upstream_latency = Histogram(
             "ledger_upstream_latency_seconds",

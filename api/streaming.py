@@ -3,15 +3,22 @@
 Starlette's StreamingResponse leaves an abandoned generator to be finalised whenever the
 garbage collector gets to it; a metered stream must settle at once, whether it ended, the client
 went away, or the upstream broke. So the finish callback runs in a shielded finally.
+
+While the stream lives, `keepalive` runs every `keepalive_every` seconds (it extends the request's
+hold, so a hold never expires under a live request). A client that reads nothing for
+`send_timeout` seconds is cut: a slow reader cannot pin the service, nor the upstream.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 
 import anyio
 from starlette.responses import Response
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
+
+log = logging.getLogger("ledger.proxy")
 
 
 class MeteredStream(Response):
@@ -22,6 +29,10 @@ class MeteredStream(Response):
         events: AsyncGenerator[bytes, None],
         finish: Callable[[bool], Awaitable[None]],
         headers: Mapping[str, str] | None = None,
+        *,
+        keepalive: Callable[[], Awaitable[None]] | None = None,
+        keepalive_every: float = 60.0,
+        send_timeout: float = 60.0,
     ) -> None:
         # Response.__init__ would declare Content-Length: 0 for the empty body; a stream has none.
         self.status_code = 200
@@ -29,16 +40,43 @@ class MeteredStream(Response):
         self.init_headers({"cache-control": "no-cache", **(headers or {})})
         self.events = events
         self.finish = finish
+        self.keepalive = keepalive
+        self.keepalive_every = keepalive_every
+        self.send_timeout = send_timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         disconnected = False
 
         async def relay(cancel: anyio.CancelScope) -> None:
-            await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
-            async for chunk in self.events:
-                await send({"type": "http.response.body", "body": chunk, "more_body": True})
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
+            nonlocal disconnected
+
+            async def timed(message: Message) -> bool:
+                with anyio.move_on_after(self.send_timeout) as sending:
+                    await send(message)
+                if sending.cancelled_caught:
+                    log.warning("a streaming client read nothing for %s s: cut", self.send_timeout)
+                return not sending.cancelled_caught
+
+            if await timed({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}):
+                async for chunk in self.events:
+                    if not await timed({"type": "http.response.body", "body": chunk, "more_body": True}):
+                        break
+                else:
+                    if await timed({"type": "http.response.body", "body": b"", "more_body": False}):
+                        cancel.cancel()
+                        return
+            disconnected = True  # cut for not reading
             cancel.cancel()
+
+        async def keep() -> None:
+            if self.keepalive is None:
+                return
+            while True:
+                await anyio.sleep(self.keepalive_every)
+                try:
+                    await self.keepalive()
+                except Exception:
+                    log.exception("could not extend a live stream's hold; trying again next time")
 
         async def watch(cancel: anyio.CancelScope) -> None:
             nonlocal disconnected
@@ -51,6 +89,7 @@ class MeteredStream(Response):
             async with anyio.create_task_group() as group:
                 group.start_soon(relay, group.cancel_scope)
                 group.start_soon(watch, group.cancel_scope)
+                group.start_soon(keep)
         except* OSError:  # a task group raises its tasks' errors as a group
             disconnected = True  # the client went away while we were sending
         finally:

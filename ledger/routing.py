@@ -4,6 +4,11 @@ Order: the power level's preferred providers that are configured and price the m
 level's order; then any other configured provider that prices the model (by name), so a request
 is served rather than refused when the preferred ones cannot serve it. A provider the user holds
 an active BYOK key for is called with that key instead of the platform's.
+
+A cheaper level never buys another level's service: a fallback provider (one outside the
+request's level's preferred list) is charged at no less than its own level's multiplier, the
+lowest multiplier among the levels that prefer it (a provider no level prefers is charged at
+the request's level). The hold is computed with the same multipliers.
 """
 
 from __future__ import annotations
@@ -24,6 +29,8 @@ class Route:
     config: ProviderConfig
     price: ModelPrice
     byok_key: ProviderKey | None
+    # the least multiplier this provider is sold at (its own level's), when it is a fallback
+    multiplier_floor: Decimal | None = None
 
     @property
     def is_byok(self) -> bool:
@@ -45,7 +52,18 @@ def plan_routes(
     servable = [name for name in providers if name in priced]
     preferred = [name for name in power_level.preferred_providers if name in servable]
     others = sorted(name for name in servable if name not in preferred)
-    return [Route(name, providers[name], priced[name], byok_keys.get(name)) for name in preferred + others]
+
+    def own_level(name: str) -> Decimal | None:
+        owners = [
+            Decimal(level.cost_multiplier)
+            for level in snapshot.power_levels.values()
+            if name in level.preferred_providers
+        ]
+        return min(owners) if owners else None
+
+    return [Route(name, providers[name], priced[name], byok_keys.get(name)) for name in preferred] + [
+        Route(name, providers[name], priced[name], byok_keys.get(name), own_level(name)) for name in others
+    ]
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,17 +77,30 @@ class Tariff:
     def usd(self, route: Route, prompt_tokens: int, completion_tokens: int) -> Decimal:
         return cost_usd(route.price, prompt_tokens, completion_tokens)
 
+    def multiplier_for(self, route: Route) -> Decimal:
+        if route.multiplier_floor is None:
+            return self.multiplier
+        return max(self.multiplier, route.multiplier_floor)
+
     def credits(self, route: Route, usd: Decimal) -> Decimal:
         billable = usd * self.byok_fee_ratio if route.is_byok else usd
-        return credits_for(billable, usd_per_credit=self.usd_per_credit, multiplier=self.multiplier)
+        return credits_for(billable, usd_per_credit=self.usd_per_credit, multiplier=self.multiplier_for(route))
 
     def most_it_can_cost(
         self, routes: list[Route], prompt_tokens: int, max_tokens: int | None, replies: int = 1
     ) -> Decimal:
-        """The hold: the dearest route with the longest replies (`n` of them) its model allows."""
+        """The hold: the dearest route with the longest replies (`n` of them) its model allows, and
+        the longest prompt it accepts (its context window)."""
         worst = Decimal(0)
         for route in routes:
-            limit = route.price.max_output_tokens
-            reply = limit if max_tokens is None else min(max_tokens, limit)
-            worst = max(worst, self.credits(route, self.usd(route, prompt_tokens, reply * replies)))
+            prompt = min(prompt_tokens, route.price.context_window)
+            reply = reply_cap(route, max_tokens)
+            worst = max(worst, self.credits(route, self.usd(route, prompt, reply * replies)))
         return worst
+
+
+def reply_cap(route: Route, max_tokens: int | None) -> int:
+    """The max_tokens sent to this route: the client's, never above the model's output limit, and
+    the model's limit when the client sent none (so the hold and the upstream agree)."""
+    limit = route.price.max_output_tokens
+    return limit if max_tokens is None else min(max_tokens, limit)

@@ -41,6 +41,8 @@ class Settings(BaseSettings):
 
     usd_per_credit: Decimal = Field(default=Decimal("0.10"), gt=0)
     hold_ttl_seconds: int = Field(default=900, gt=0)
+    # A streaming client that reads nothing for this long is cut (and billed for what was generated).
+    stream_send_timeout_seconds: float = Field(default=60.0, gt=0)
 
     # Bearer token of the admin API; None turns the admin API off.
     admin_token: SecretStr | None = None

@@ -1,27 +1,119 @@
-"""Token counts the service makes itself, when no tokenizer's word is available.
+"""Token counts the service makes itself: bounds, floors and estimates, with no tokenizer.
 
-No tokenizer is shipped (the usual ones download their vocabularies at run time), so counts are
-estimates from UTF-8 length: English runs near 4 bytes a token, and no common text runs below 3
-bytes a token (a CJK character is 3 bytes and at most one token). The reservation uses the
-upper bound so a hold covers the prompt; billing from a local count (an upstream that reported no
-usage, or a stream that broke) uses the usual 4 bytes a token.
+No tokenizer is shipped (the usual ones download their vocabularies at run time), so the service
+reasons from what it can see:
+
+- Upper bound of a prompt (the hold, and the most an upstream's `prompt_tokens` is believed):
+  one token per UTF-8 byte of the messages' JSON (byte-level BPE tokenizers never make a token of
+  less than one byte), plus per-message and reply-priming overhead, plus a fixed allowance when
+  tools are declared (providers add a tool-use system prompt), plus a documented bound per
+  non-text part (`PART_TOKENS`), and never more than the model's context window.
+- Lower bound of a text (the floor under what an upstream reports): the number of
+  whitespace-separated words. Every major tokenizer (tiktoken's regex, SentencePiece with
+  whitespace splitting, Anthropic's) splits on whitespace before merging, so each word is at
+  least one token; an honest upstream's count is never below it.
+- Estimates (when nothing usable was reported): the usual 4 bytes a token, kept between the floor
+  and the bound.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import math
+from dataclasses import dataclass
 from typing import Any
 
 MESSAGE_OVERHEAD = 4  # role and separators per chat message
 REPLY_PRIMING = 3  # tokens that start the assistant's reply
+TOOLS_OVERHEAD = 1000  # the tool-use system prompt some providers add when tools are declared
+
+# The most one non-text content part can add to a prompt. Images: gpt-4o-mini bills a low-detail
+# image as 2,833 tokens and a high-detail one up to 2,833 + 8 x 5,667 = 48,169; other models
+# bill less. Audio: 10 tokens a second at no less than 2.5 kB a second of encoded audio.
+IMAGE_LOW_TOKENS = 3_000
+IMAGE_HIGH_TOKENS = 50_000
+AUDIO_BYTES_PER_TOKEN = 250
+AUDIO_TOKENS_MIN = 100
+
+
+class UnboundedPart(ValueError):
+    """A content part whose token count cannot be bounded before the upstream reads it."""
+
+    def __init__(self, message: str, param: str) -> None:
+        super().__init__(message)
+        self.param = param
+
+
+def _part_tokens(part: dict[str, Any], where: str) -> int:
+    """Token bound of one non-text content part; raises UnboundedPart for parts with none."""
+    kind = part.get("type")
+    if kind == "image_url":
+        image = part.get("image_url")
+        detail = image.get("detail", "auto") if isinstance(image, dict) else "auto"
+        if detail not in ("low", "high", "auto", None):
+            raise UnboundedPart(f"{where}: image detail must be 'low', 'high' or 'auto'.", where)
+        return IMAGE_LOW_TOKENS if detail == "low" else IMAGE_HIGH_TOKENS
+    if kind == "input_audio":
+        audio = part.get("input_audio")
+        data = audio.get("data") if isinstance(audio, dict) else None
+        if not isinstance(data, str):
+            raise UnboundedPart(f"{where}: input_audio needs its base64 'data'.", where)
+        try:
+            size = len(base64.b64decode(data, validate=True))
+        except (binascii.Error, ValueError):
+            raise UnboundedPart(f"{where}: input_audio 'data' is not valid base64.", where) from None
+        return AUDIO_TOKENS_MIN + math.ceil(size / AUDIO_BYTES_PER_TOKEN)
+    raise UnboundedPart(
+        f"{where}: content parts of type {json.dumps(kind)[:40]} cannot be metered before the provider"
+        " reads them (files and unknown types are refused); send text, image_url or input_audio.",
+        where,
+    )
+
+
+def _strip_parts(message: dict[str, Any], index: int) -> tuple[dict[str, Any], int]:
+    """The message without its non-text parts, and the token bound of those parts."""
+    content = message.get("content")
+    if not isinstance(content, list):
+        return message, 0
+    kept, extra = [], 0
+    for number, part in enumerate(content):
+        if isinstance(part, dict) and part.get("type") in ("text", "refusal"):
+            kept.append(part)
+        elif isinstance(part, dict):
+            extra += _part_tokens(part, f"messages[{index}].content[{number}]")
+        else:
+            kept.append(part)  # a bare string or other JSON: counted by its bytes
+    return {**message, "content": kept}, extra
+
+
+def check_parts(messages: list[Any]) -> None:
+    """Raises UnboundedPart for a part the service cannot bound (before anything is held)."""
+    for index, message in enumerate(messages):
+        if isinstance(message, dict):
+            _strip_parts(message, index)
+
+
+def prompt_tokens_upper_bound(messages: list[Any], extra: object = None, context_window: int | None = None) -> int:
+    """The most tokens the prompt can be. `extra`: prompt material beside the messages (tools,
+    functions, a response schema), counted by its JSON."""
+    total = REPLY_PRIMING
+    if extra:
+        total += len(json.dumps(extra, ensure_ascii=False).encode()) + TOOLS_OVERHEAD
+    for index, message in enumerate(messages):
+        if isinstance(message, dict):
+            stripped, parts = _strip_parts(message, index)
+            total += len(json.dumps(stripped, ensure_ascii=False).encode()) + parts
+        total += MESSAGE_OVERHEAD
+    return total if context_window is None else min(total, context_window)
 
 
 def _text_of(content: Any) -> str:
     if isinstance(content, str):
         return content
     if isinstance(content, list):  # content parts: [{"type": "text", "text": ...}, ...]
-        return "".join(str(part.get("text", "")) for part in content if isinstance(part, dict))
+        return "\n".join(str(part.get("text", "")) for part in content if isinstance(part, dict))
     return "" if content is None else str(content)
 
 
@@ -36,16 +128,104 @@ def _messages_bytes(messages: list[Any], extra: object) -> tuple[int, int]:
     return size, len(messages)
 
 
-def prompt_tokens_upper_bound(messages: list[Any], extra: object = None) -> int:
-    """`extra`: prompt material beside the messages (tool definitions), counted by its JSON."""
-    size, count = _messages_bytes(messages, extra)
-    return math.ceil(size / 3) + MESSAGE_OVERHEAD * count + REPLY_PRIMING
-
-
 def prompt_tokens_estimate(messages: list[Any], extra: object = None) -> int:
     size, count = _messages_bytes(messages, extra)
     return math.ceil(size / 4) + MESSAGE_OVERHEAD * count + REPLY_PRIMING
 
 
+def prompt_tokens_floor(messages: list[Any]) -> int:
+    """The fewest tokens the prompt can be: the words of its text."""
+    return sum(
+        words(_text_of(message.get("content"))) + 1  # the role is at least a token
+        for message in messages
+        if isinstance(message, dict)
+    )
+
+
 def completion_tokens_estimate(text: str) -> int:
     return math.ceil(len(text.encode()) / 4)
+
+
+def words(text: str) -> int:
+    """Whitespace-separated words: a lower bound of any major tokenizer's count."""
+    return len(text.split())
+
+
+@dataclass(frozen=True, slots=True)
+class TokenBounds:
+    """What the request implies about its token counts."""
+
+    prompt_floor: int
+    prompt_ceiling: int
+    completion_floor: int
+    completion_ceiling: int
+    prompt_estimate: int
+    completion_estimate: int
+
+
+@dataclass(frozen=True, slots=True)
+class CountedUsage:
+    prompt_tokens: int
+    completion_tokens: int
+    anomaly: str | None  # why the reported usage was not taken as it came; None = it was (or none came)
+    reported: str | None  # the reported usage as JSON text, for the usage row
+
+
+def _reported_text(reported: Any) -> str | None:
+    if reported is None:
+        return None
+    try:
+        return json.dumps(reported, default=str)[:2000]
+    except (ValueError, TypeError, RecursionError):
+        return repr(reported)[:2000]
+
+
+def _count(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+
+
+def bounded_usage(reported: Any, bounds: TokenBounds) -> CountedUsage:
+    """The token counts to charge: the upstream's, when they are whole non-negative numbers within
+    the request's bounds; otherwise clamped into [floor, ceiling] (or the local estimate, clamped,
+    for a count that is missing or not a count), with the reason recorded as an anomaly."""
+    anomalies: list[str] = []
+    usage: dict[str, Any] = {}
+    if isinstance(reported, dict):
+        usage = reported
+    elif reported is not None:
+        anomalies.append(f"usage is a {type(reported).__name__}, not an object")
+
+    def one(key: str, floor: int, ceiling: int, estimate: int) -> int:
+        floor = min(floor, ceiling)
+        raw = usage.get(key)
+        value = _count(raw)
+        if value is None:
+            if raw is not None:
+                anomalies.append(f"{key} {str(raw)[:40]!r} is not a count")
+            elif isinstance(reported, dict):
+                anomalies.append(f"{key} missing")
+            return min(max(estimate, floor), ceiling)
+        if value > ceiling:
+            anomalies.append(f"{key} {value} above the request's bound {ceiling}")
+            return ceiling
+        if value < floor:
+            anomalies.append(f"{key} {value} below the {floor} words delivered")
+            return floor
+        return value
+
+    prompt = one("prompt_tokens", bounds.prompt_floor, bounds.prompt_ceiling, bounds.prompt_estimate)
+    completion = one(
+        "completion_tokens", bounds.completion_floor, bounds.completion_ceiling, bounds.completion_estimate
+    )
+    return CountedUsage(prompt, completion, "; ".join(anomalies) or None, _reported_text(reported))
+
+
+def _bounded_int(text: str) -> int | float:
+    # Python refuses to convert integers over 4300 digits; such a count is absurd anyway.
+    return int(text) if len(text) <= 100 else float("inf")
+
+
+def upstream_json(text: str | bytes) -> Any:
+    """json.loads for an upstream's answer: absurdly long integers become infinity (a non-count)
+    instead of raising; NaN and Infinity are read as floats (non-counts too)."""
+    return json.loads(text, parse_int=_bounded_int)

@@ -68,6 +68,16 @@ class FakeUpstream:
     words: list[str] = field(default_factory=lambda: ["Hello", "from", "the", "fake", "upstream."])
     chunk_delay: float = 0.0
     drop_after: int | None = None
+    # the `usage` value as literal JSON text (NaN, 1e400, 10^5000, "12", [] ...); overrides `usage`
+    usage_json: str | None = None
+    # answer this body as is (non-streamed), with this content type
+    raw_body: bytes | None = None
+    raw_content_type: str = "application/json"
+    # stream these bytes as is instead of well-formed chunks
+    raw_stream: list[bytes] | None = None
+    # seconds to wait before the first streamed chunk; after `stall_after` words, wait forever
+    first_delay: float = 0.0
+    stall_after: int | None = None
     requests: list[dict[str, Any]] = field(default_factory=list)
     server: ServerThread | None = None
 
@@ -79,7 +89,15 @@ class FakeUpstream:
     def received_models(self) -> list[str]:
         return [r["body"].get("model") for r in self.requests]
 
+    def _dump(self, payload: dict[str, Any]) -> str:
+        """The payload's JSON, with `usage_json` spliced in verbatim as its usage."""
+        if self.usage_json is None:
+            return json.dumps(payload)
+        return json.dumps({**payload, "usage": "__USAGE__"}).replace('"__USAGE__"', self.usage_json)
+
     def _usage(self) -> dict[str, int] | None:
+        if self.usage_json is not None:
+            return {}  # replaced by _dump
         if self.usage is None:
             return None
         prompt, completion = self.usage
@@ -94,6 +112,8 @@ class FakeUpstream:
             error = {"error": {"message": f"{self.name} says {self.status}", "type": "upstream", "code": None}}
             return JSONResponse(error, status_code=self.status)
         text = " ".join(self.words)
+        if self.raw_body is not None:
+            return Response(self.raw_body, media_type=self.raw_content_type)
         if not body.get("stream"):
             payload: dict[str, Any] = {
                 "id": "chatcmpl-fake",
@@ -104,7 +124,7 @@ class FakeUpstream:
             }
             if (usage := self._usage()) is not None:
                 payload["usage"] = usage
-            return JSONResponse(payload)
+            return Response(self._dump(payload), media_type="application/json")
         return StreamingResponse(self._chunks(body), media_type="text/event-stream")
 
     async def _chunks(self, body: dict[str, Any]) -> AsyncIterator[bytes]:
@@ -115,7 +135,15 @@ class FakeUpstream:
             "model": body.get("model"),
         }
         wants_usage = (body.get("stream_options") or {}).get("include_usage") is True
+        if self.first_delay:
+            await asyncio.sleep(self.first_delay)
+        if self.raw_stream is not None:
+            for piece in self.raw_stream:
+                yield piece
+            return
         for index, word in enumerate(self.words):
+            if self.stall_after is not None and index == self.stall_after:
+                await asyncio.sleep(3600)
             if self.drop_after is not None and index == self.drop_after:
                 raise DroppedConnection(self.name)
             piece = word if index == 0 else " " + word
@@ -126,7 +154,7 @@ class FakeUpstream:
         stop = {"index": 0, "delta": {}, "finish_reason": "stop"}
         yield f"data: {json.dumps({**base, 'choices': [stop]})}\n\n".encode()
         if wants_usage and (usage := self._usage()) is not None:
-            yield f"data: {json.dumps({**base, 'choices': [], 'usage': usage})}\n\n".encode()
+            yield f"data: {self._dump({**base, 'choices': [], 'usage': usage})}\n\n".encode()
         yield b"data: [DONE]\n\n"
 
     def app(self) -> Starlette:

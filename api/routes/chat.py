@@ -1,14 +1,18 @@
 """POST /v1/chat/completions: reserve, route, forward, settle.
 
 1. The most the request can cost is held in one SQL call before any upstream call; not enough
-   credits is a 402 and the upstream is never called.
+   credits is a 402 and the upstream is never called. The max_tokens each upstream receives is the
+   one its hold was computed for.
 2. Providers are tried in routing order; connect errors, timeouts, 429s and 5xx fall over.
-3. The actual cost (upstream usage, else a local count) is settled in one SQL call that also
-   writes the usage row; any failure releases the hold and logs the failure, charging nothing.
+3. The actual cost is settled in one SQL call that also writes the usage row. The upstream's usage
+   is believed only within the bounds the request implies (ledger.tokens.bounded_usage); what falls
+   outside is charged at the bound and recorded as an anomaly. The charge never exceeds the hold.
+   A failure before anything was delivered releases the hold and logs the failure, charging nothing.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -30,12 +34,33 @@ from api.params import json_object
 from api.streaming import MeteredStream
 from ledger import byok
 from ledger.gateway_keys import KeyOwner
-from ledger.holds import Reservation, reserve_credits
+from ledger.holds import Reservation
 from ledger.logs import request_id_var
-from ledger.metering import Charge, UsageRecord, fail_request, settle_request
-from ledger.routing import Route, Tariff, plan_routes
-from ledger.tokens import completion_tokens_estimate, prompt_tokens_estimate, prompt_tokens_upper_bound
-from ledger.upstream import AllProvidersFailed, StreamMeter, open_first
+from ledger.metering import (
+    CONNECTION_ERRORS,
+    Charge,
+    UsageRecord,
+    extend_hold,
+    fail_request,
+    reserve_request,
+    retry_in_background,
+    settle_request,
+)
+from ledger.routing import Route, Tariff, plan_routes, reply_cap
+from ledger.tokens import (
+    CountedUsage,
+    TokenBounds,
+    UnboundedPart,
+    bounded_usage,
+    check_parts,
+    completion_tokens_estimate,
+    prompt_tokens_estimate,
+    prompt_tokens_floor,
+    prompt_tokens_upper_bound,
+    upstream_json,
+    words,
+)
+from ledger.upstream import AllProvidersFailed, StreamMeter, finite, open_first, sse_lines
 
 log = logging.getLogger("ledger.proxy")
 
@@ -53,6 +78,13 @@ class ChatRequest:
     extra_prompt: dict[str, Any]
 
 
+def _positive_int(body: dict[str, Any], key: str) -> int | None:
+    value = body.get(key)
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+        raise ApiError(400, f"'{key}' must be a positive integer.", param=key, code="invalid_max_tokens")
+    return value
+
+
 def parse_chat_request(raw: bytes) -> ChatRequest:
     body = json_object(raw)
     model = body.get("model")
@@ -66,52 +98,76 @@ def parse_chat_request(raw: bytes) -> ChatRequest:
             param="messages",
             code="invalid_messages",
         )
+    try:
+        check_parts(messages)
+    except UnboundedPart as exc:
+        raise ApiError(400, str(exc), param=exc.param, code="unsupported_content_part") from None
     stream = body.get("stream", False)
     if not isinstance(stream, bool):
         raise ApiError(400, "'stream' must be a boolean.", param="stream", code="invalid_stream")
-    max_tokens = body.get("max_completion_tokens", body.get("max_tokens"))
-    if max_tokens is not None and (isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1):
-        raise ApiError(400, "'max_tokens' must be a positive integer.", param="max_tokens", code="invalid_max_tokens")
+    completion_cap = _positive_int(body, "max_completion_tokens")
+    legacy_cap = _positive_int(body, "max_tokens")
+    # both sent: the smaller binds (the upstream receives the smaller in both fields)
+    caps = [cap for cap in (completion_cap, legacy_cap) if cap is not None]
+    max_tokens = min(caps) if caps else None
     replies = body.get("n", 1)
     if replies is None:
         replies = 1
     if isinstance(replies, bool) or not isinstance(replies, int) or not 1 <= replies <= 128:
         raise ApiError(400, "'n' must be a whole number from 1 to 128.", param="n", code="invalid_n")
-    options = body.get("stream_options") or {}
-    wants_usage = stream and isinstance(options, dict) and options.get("include_usage") is True
+    options = body.get("stream_options")
+    if options is not None and not isinstance(options, dict):
+        raise ApiError(
+            400, "'stream_options' must be an object.", param="stream_options", code="invalid_stream_options"
+        )
+    include_usage = (options or {}).get("include_usage")
+    if include_usage is not None and not isinstance(include_usage, bool):
+        raise ApiError(
+            400,
+            "'stream_options.include_usage' must be a boolean.",
+            param="stream_options.include_usage",
+            code="invalid_stream_options",
+        )
+    wants_usage = stream and include_usage is True
     extra = {key: body[key] for key in ("tools", "functions", "response_format") if body.get(key)}
     return ChatRequest(body, model, messages, stream, max_tokens, wants_usage, replies, extra)
 
 
-def _upstream_body(chat: ChatRequest) -> dict[str, Any]:
-    if not chat.stream:
-        return chat.body
-    options = chat.body.get("stream_options") or {}
-    return {**chat.body, "stream_options": {**options, "include_usage": True}}
+def _upstream_body(chat: ChatRequest, route: Route) -> dict[str, Any]:
+    """The body for one route: its max_tokens is the hold's, in the field(s) the client used
+    (`max_tokens` when the client sent neither: the field every OpenAI-compatible server reads)."""
+    body = dict(chat.body)
+    cap = reply_cap(route, chat.max_tokens)
+    fields = [key for key in ("max_completion_tokens", "max_tokens") if body.get(key) is not None]
+    for key in fields or ["max_tokens"]:
+        body[key] = cap
+    if chat.stream:
+        body["stream_options"] = {**(body.get("stream_options") or {}), "include_usage": True}
+    return body
 
 
-def _reply_text(payload: dict[str, Any]) -> str:
-    parts = []
-    for choice in payload.get("choices") or []:
-        message = choice.get("message") or {}
-        if isinstance(message.get("content"), str):
-            parts.append(message["content"])
-        for call in message.get("tool_calls") or []:
-            parts.append(str((call.get("function") or {}).get("arguments", "")))
-    return "".join(parts)
-
-
-def _tokens(reported: dict[str, Any] | None, key: str, fallback: int) -> int:
-    value = (reported or {}).get(key)
-    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else fallback
+def _reply_texts(payload: dict[str, Any]) -> list[str]:
+    texts = []
+    choices = payload.get("choices")
+    for choice in choices if isinstance(choices, list) else []:
+        message = choice.get("message") if isinstance(choice, dict) else None
+        if not isinstance(message, dict):
+            continue
+        parts = [message[key] for key in ("content", "refusal") if isinstance(message.get(key), str)]
+        calls = message.get("tool_calls")
+        for call in calls if isinstance(calls, list) else []:
+            function = call.get("function") if isinstance(call, dict) else None
+            if isinstance(function, dict):
+                parts.extend(str(function.get(key, "")) for key in ("name", "arguments"))
+        texts.append(" ".join(parts))
+    return texts
 
 
 def _credit_headers(request_id: str, charge: Charge) -> dict[str, str]:
-    return {
-        "x-request-id": request_id,
-        "x-credits-charged": str(charge.charged),
-        "x-credits-remaining": "unlimited" if charge.available is None else str(charge.available),
-    }
+    remaining = "unlimited" if charge.available is None else str(charge.available)
+    if charge.pending:
+        remaining = "pending"
+    return {"x-request-id": request_id, "x-credits-charged": str(charge.charged), "x-credits-remaining": remaining}
 
 
 class MeteredRequest:
@@ -128,12 +184,15 @@ class MeteredRequest:
     ) -> None:
         self.app = request.app
         self.pool = request.app.state.pool
+        self.settings = request.app.state.settings
         self.chat = chat
         self.tariff = tariff
         self.routes = routes
         self.request_id = request_id_var.get() or f"req_{uuid.uuid4().hex}"
         self.metrics = request.app.state.metrics
         self.hold_id: uuid.UUID | None = None
+        self.held = Decimal(0)
+        self.ended = False  # settled or failed: a request ends once
         self.started = time.monotonic()  # reset when the request goes upstream
         self.usage = UsageRecord(
             request_id=self.request_id,
@@ -147,6 +206,10 @@ class MeteredRequest:
 
     def _elapsed_ms(self) -> int:
         return int((time.monotonic() - self.started) * 1000)
+
+    @property
+    def ttl(self) -> timedelta:
+        return timedelta(seconds=self.settings.hold_ttl_seconds)
 
     async def reserve(self) -> None:
         """Hold the most the request can cost. A user who cannot afford the platform's providers but
@@ -170,6 +233,7 @@ class MeteredRequest:
                 headers={"x-should-retry": "false"},
             )
         self.hold_id = reservation.hold_id
+        self.held = self._most(self.routes)
 
     def _most(self, routes: list[Route]) -> Decimal:
         prompt = prompt_tokens_upper_bound(self.chat.messages, self.chat.extra_prompt)
@@ -179,44 +243,128 @@ class MeteredRequest:
         most = self._most(routes)
         if most == 0:
             return None
-        return await reserve_credits(
-            self.pool,
-            self.owner.user_id,
-            most,
-            self.request_id,
-            ttl=timedelta(seconds=self.app.state.settings.hold_ttl_seconds),
-            description=f"{self.chat.model} request in flight",
+        return await reserve_request(
+            self.pool, self.owner.user_id, most, self.ttl, f"{self.chat.model} request in flight", self.usage
         )
 
+    async def keep_hold(self) -> None:
+        """Keeps the hold open while the request lives (called every third of the hold's TTL)."""
+        if self.hold_id is None or self.ended:
+            return
+        if not await extend_hold(self.pool, self.hold_id, self.ttl):
+            log.warning("hold %s of %s was no longer open to extend", self.hold_id, self.request_id)
+
+    async def _keep_hold_every_third_of_its_ttl(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.hold_ttl_seconds / 3)
+            try:
+                await self.keep_hold()
+            except Exception:
+                log.exception("could not extend the hold of %s; trying again next time", self.request_id)
+
     async def fail(self, status_code: int, error: str) -> None:
+        if self.ended:
+            return
+        self.ended = True
         self.usage.latency_ms = self._elapsed_ms()
         self.usage.status_code = status_code
         self.usage.error_message = error[:1000]
+        self.usage.success = False
+        hold_id, usage = self.hold_id, self.usage
         with anyio.CancelScope(shield=True):
-            await fail_request(self.pool, self.hold_id, self.usage)
+            try:
+                await fail_request(self.pool, hold_id, usage)
+            except CONNECTION_ERRORS as exc:
+                log.warning("releasing %s lost the database (%s); retrying", self.request_id, type(exc).__name__)
+                retry_in_background(
+                    f"release of {self.request_id}",
+                    lambda: fail_request(self.pool, hold_id, usage),
+                    give_up_after=self.settings.hold_ttl_seconds,
+                )
         self.metrics.request_done(self.chat.model, self.usage.provider, status_code, Decimal(0), None)
 
-    async def settle(self, route: Route, reported: dict[str, Any] | None, reply_text: str) -> Charge:
-        prompt = _tokens(reported, "prompt_tokens", prompt_tokens_estimate(self.chat.messages, self.chat.extra_prompt))
-        completion = _tokens(reported, "completion_tokens", completion_tokens_estimate(reply_text))
-        usd = self.tariff.usd(route, prompt, completion)
-        self.usage.prompt_tokens, self.usage.completion_tokens, self.usage.cost_usd = prompt, completion, usd
-        self.usage.latency_ms = self._elapsed_ms()
-        self.usage.status_code = self.usage.status_code or 200
+    def bounds(self, route: Route, completion_floor: int, reply_text: str) -> TokenBounds:
+        messages, extra = self.chat.messages, self.chat.extra_prompt
+        return TokenBounds(
+            prompt_floor=prompt_tokens_floor(messages),
+            prompt_ceiling=prompt_tokens_upper_bound(messages, extra, route.price.context_window),
+            completion_floor=completion_floor,
+            completion_ceiling=self.chat.replies * reply_cap(route, self.chat.max_tokens),
+            prompt_estimate=prompt_tokens_estimate(messages, extra),
+            completion_estimate=completion_tokens_estimate(reply_text),
+        )
+
+    async def settle(self, route: Route, reported: Any, reply_text: str, delivered_words: int) -> Charge:
+        """Charge what the request used, within its bounds and never above its hold; always ends
+        with one usage row and the hold settled or released (or, if the database is down, a
+        settle retried in the background: the Charge says `pending`)."""
+        self.ended = True
+        counted = bounded_usage(reported, self.bounds(route, delivered_words, reply_text))
+        if counted.anomaly:
+            self.metrics.usage_anomalies.labels(route.provider).inc()
+            log.warning("usage anomaly on %s from %s: %s", self.request_id, route.provider, counted.anomaly)
+        usd = self.tariff.usd(route, counted.prompt_tokens, counted.completion_tokens)
+        credits = self.tariff.credits(route, usd)
+        if self.hold_id is None:
+            credits = Decimal(0)
+        elif credits > self.held:  # cannot happen while the hold and the bounds agree; kept as a fuse
+            counted = CountedUsage(
+                counted.prompt_tokens,
+                counted.completion_tokens,
+                "; ".join(filter(None, [counted.anomaly, f"cost {credits} above the hold {self.held}"])),
+                counted.reported,
+            )
+            credits = self.held
+        usage = self.usage
+        usage.prompt_tokens, usage.completion_tokens, usage.cost_usd = (
+            counted.prompt_tokens,
+            counted.completion_tokens,
+            usd,
+        )
+        usage.usage_anomaly, usage.reported_usage = counted.anomaly, counted.reported
+        usage.cost_multiplier = self.tariff.multiplier_for(route)
+        usage.latency_ms = self._elapsed_ms()
+        usage.status_code = usage.status_code or 200
+        hold_id = self.hold_id
         with anyio.CancelScope(shield=True):
-            charge = await settle_request(self.pool, self.hold_id, self.tariff.credits(route, usd), self.usage)
+            try:
+                charge = await settle_request(self.pool, hold_id, credits, usage)
+            except CONNECTION_ERRORS as exc:
+                log.warning("settling %s lost the database (%s); retrying", self.request_id, type(exc).__name__)
+                retry_in_background(
+                    f"settle of {self.request_id}",
+                    lambda: settle_request(self.pool, hold_id, credits, usage),
+                    give_up_after=self.settings.hold_ttl_seconds,
+                )
+                charge = Charge(credits, Decimal(0), Decimal(0), None, None, pending=True)
+            except Exception:
+                log.exception("settling %s failed; releasing its hold instead", self.request_id)
+                usage.success, usage.error_message = False, "the settle failed; nothing was charged"
+                try:
+                    await fail_request(self.pool, hold_id, usage)
+                except Exception:
+                    log.exception("releasing %s failed too; its hold's expiry writes its usage row", self.request_id)
+                charge = Charge(Decimal(0), Decimal(0), Decimal(0), None, None, pending=True)
             if route.byok_key is not None:
-                await byok.mark_used(self.pool, route.byok_key.id)
+                try:
+                    await byok.mark_used(self.pool, route.byok_key.id)
+                except Exception:
+                    log.exception("could not mark the BYOK key of %s used", self.request_id)
         self.metrics.request_done(
-            self.chat.model, route.provider, self.usage.status_code, charge.charged, self.usage.latency_ms / 1000
+            self.chat.model, route.provider, usage.status_code or 200, charge.charged, usage.latency_ms / 1000
         )
         return charge
 
     async def forward(self) -> Response:
         self.started = time.monotonic()  # latency is the upstream's: from the first attempt to the answer's end
+        # the hold must outlive a slow upstream too (a provider timeout above the hold's TTL)
+        keeping = asyncio.create_task(self._keep_hold_every_third_of_its_ttl())
         try:
             route, response = await open_first(
-                self.app.state.http, self.routes, _upstream_body(self.chat), stream=self.chat.stream
+                self.app.state.http,
+                self.routes,
+                lambda route: _upstream_body(self.chat, route),
+                stream=self.chat.stream,
             )
         except AllProvidersFailed as exc:
             await self.fail(502, f"all providers failed: {exc}")
@@ -229,6 +377,8 @@ class MeteredRequest:
         except BaseException:
             await self.fail(500, "request aborted before an upstream answered")
             raise
+        finally:
+            keeping.cancel()
         self.usage.provider, self.usage.is_byok = route.provider, route.is_byok
         if response.status_code in (401, 403) and route.is_byok:
             await self.fail(response.status_code, f"{route.provider} refused the user's own key")
@@ -252,10 +402,12 @@ class MeteredRequest:
 
     async def _complete(self, route: Route, response: httpx.Response) -> Response:
         try:
-            payload = response.json()
+            raw = upstream_json(response.content)
+            payload = finite(raw)
             if not isinstance(payload, dict):
                 raise TypeError("not an object")
-        except (ValueError, TypeError):
+            json.dumps(payload)  # what cannot be sent back (nested too deep) is refused before any charge
+        except (ValueError, TypeError, RecursionError):
             await self.fail(502, f"{route.provider} answered 200 with a body that is not a JSON object")
             raise ApiError(
                 502,
@@ -263,10 +415,11 @@ class MeteredRequest:
                 type="upstream_error",
                 code="upstream_invalid_response",
             ) from None
-        reported = payload.get("usage") if isinstance(payload.get("usage"), dict) else None
-        charge = await self.settle(route, reported, _reply_text(payload))
+        reported = raw.get("usage")  # as reported (NaN included): judged by the settle
+        texts = _reply_texts(payload)
+        charge = await self.settle(route, reported, "\n".join(texts), sum(words(text) for text in texts))
         payload["usage"] = {
-            **(reported or {}),
+            **(finite(reported) if isinstance(reported, dict) else {}),
             "prompt_tokens": self.usage.prompt_tokens,
             "completion_tokens": self.usage.completion_tokens,
             "total_tokens": self.usage.prompt_tokens + self.usage.completion_tokens,
@@ -275,19 +428,13 @@ class MeteredRequest:
         return LedgerJSONResponse(payload, headers=_credit_headers(self.request_id, charge))
 
     def _stream(self, route: Route, response: httpx.Response) -> Response:
-        meter = StreamMeter(
-            client_wants_usage=self.chat.wants_usage,
-            cost_of=lambda usage: self.tariff.credits(
-                route,
-                self.tariff.usd(route, _tokens(usage, "prompt_tokens", 0), _tokens(usage, "completion_tokens", 0)),
-            ),
-        )
+        meter = StreamMeter(client_wants_usage=self.chat.wants_usage)
         broke: list[str] = []
 
         async def events() -> Any:
             lines: list[str] = []
             try:
-                async for line in response.aiter_lines():
+                async for line in sse_lines(response):
                     if line:
                         lines.append(line)
                         continue
@@ -307,23 +454,43 @@ class MeteredRequest:
                     }
                 }
                 yield f"data: {json.dumps(error)}\n\n".encode()
+                return
+            if meter.chunks == 0:
+                return  # nothing was generated: `finish` releases the hold
+            # the upstream is done: settle, then tell the client what was charged
+            charge = await self.settle(route, meter.usage, meter.generated_text, meter.words)
+            if meter.skipped:
+                self.metrics.usage_anomalies.labels(route.provider).inc()
+            if self.chat.wants_usage:
+                yield meter.usage_chunk(self.usage.prompt_tokens, self.usage.completion_tokens, str(charge.charged))
+            yield b"data: [DONE]\n\n"
 
         async def finish(disconnected: bool) -> None:
             await response.aclose()
+            if self.ended:
+                return
             if broke:
                 status, reason = 502, f"upstream stream broke: {broke[0]}"
-            elif disconnected and not meter.done:
-                status, reason = 499, "client disconnected mid-stream"
+            elif disconnected:
+                status, reason = 499, "client disconnected or stopped reading mid-stream"
             else:
-                status, reason = 200, None
-            if meter.chunks == 0:  # nothing reached us, so nothing was delivered: charge nothing
-                await self.fail(status if reason else 502, reason or "stream ended with no data")
+                status, reason = 502, "stream ended with no data"
+            if meter.chunks == 0 and not (disconnected and not broke):
+                # nothing reached us and the upstream failed: nothing was delivered, nothing is charged
+                await self.fail(status, reason)
                 return
-            if reason:
-                self.usage.success, self.usage.status_code, self.usage.error_message = False, status, reason
-            await self.settle(route, meter.usage, meter.generated_text)
+            # the upstream accepted the request: a client that leaves pays at least the prompt
+            self.usage.success, self.usage.status_code, self.usage.error_message = False, status, reason
+            await self.settle(route, meter.usage, meter.generated_text, meter.words)
 
-        return MeteredStream(events(), finish, headers={"x-request-id": self.request_id})
+        return MeteredStream(
+            events(),
+            finish,
+            headers={"x-request-id": self.request_id},
+            keepalive=self.keep_hold if self.hold_id is not None else None,
+            keepalive_every=self.settings.hold_ttl_seconds / 3,
+            send_timeout=self.settings.stream_send_timeout_seconds,
+        )
 
 
 async def chat_completions(request: Request) -> Response:

@@ -6,7 +6,8 @@ import httpx
 
 from ledger.credits import add_user_credits
 
-MESSAGES = [{"role": "user", "content": "Hi"}]
+# long enough in bytes that the fake's reported 1000 prompt tokens are within the request's bound
+MESSAGES = [{"role": "user", "content": "Hi " + "0123456789" * 100}]
 
 
 async def test_the_balance_shows_balance_allowance_quota_tier_and_power_level(

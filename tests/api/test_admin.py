@@ -7,7 +7,8 @@ import uuid
 import openai
 import pytest
 
-MESSAGES = [{"role": "user", "content": "Hi"}]
+# long enough in bytes that the fake's reported 1000 prompt tokens are within the request's bound
+MESSAGES = [{"role": "user", "content": "Hi " + "0123456789" * 100}]
 
 
 async def test_an_operator_creates_a_user_and_a_key_that_works(pool, upstreams, start_service):

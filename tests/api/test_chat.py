@@ -11,7 +11,8 @@ import pytest
 
 from ledger.tokens import completion_tokens_estimate, prompt_tokens_estimate, prompt_tokens_upper_bound
 
-MESSAGES = [{"role": "user", "content": "Say hello."}]
+# long enough in bytes that the fake's reported 1000 prompt tokens are within the request's bound
+MESSAGES = [{"role": "user", "content": "Say hello." + " " + "0123456789" * 100}]
 
 
 async def balance(pool, user_id) -> Decimal:
@@ -321,7 +322,8 @@ async def test_the_demo_provider_serves_when_no_provider_is_configured(pool, sta
     account = await make_account()
     await pool.execute("UPDATE user_credits SET monthly_allowance = 100 WHERE user_id = $1", account.user_id)
 
-    completion = service.client(account.key).chat.completions.create(model="gpt-3.5-turbo", messages=MESSAGES)
+    say_hello = [{"role": "user", "content": "Say hello."}]
+    completion = service.client(account.key).chat.completions.create(model="gpt-3.5-turbo", messages=say_hello)
 
     assert completion.choices[0].message.content == "Hello from the demo provider. You said: Say hello."
     (row,) = await usage_rows(pool, account.user_id)
@@ -346,19 +348,20 @@ async def test_a_slow_upstream_does_not_block_other_requests(pool, upstreams, st
 
 async def test_the_hold_covers_every_requested_choice_and_the_tools(pool, upstreams, start_service, make_account):
     upstreams["openai"].usage = (10, 5)  # each served request costs 0.006 credits
+    short = [{"role": "user", "content": "Say hello."}]
     service = start_service(upstreams)
-    prompt = prompt_tokens_upper_bound(MESSAGES)
+    prompt = prompt_tokens_upper_bound(short)
     one_reply = ((prompt * 30 + 100 * 60) / Decimal(1_000_000) / Decimal("0.1")).quantize(Decimal("0.000001"))
     account = await make_account(credits_=str(one_reply * 2 + Decimal("0.006")))
     client = service.client(account.key)
     tool = {"type": "function", "function": {"name": "lookup", "description": "x" * 400, "parameters": {}}}
 
-    client.chat.completions.create(model="gpt-4", messages=MESSAGES, max_tokens=100, n=2)  # exactly 2 replies left
+    client.chat.completions.create(model="gpt-4", messages=short, max_tokens=100, n=2)  # exactly 2 replies left
     with pytest.raises(openai.APIStatusError) as three:
-        client.chat.completions.create(model="gpt-4", messages=MESSAGES, max_tokens=100, n=3)
+        client.chat.completions.create(model="gpt-4", messages=short, max_tokens=100, n=3)
     with pytest.raises(openai.APIStatusError) as tools:
-        client.chat.completions.create(model="gpt-4", messages=MESSAGES, max_tokens=100, n=2, tools=[tool])
-    client.chat.completions.create(model="gpt-4", messages=MESSAGES, max_tokens=100, n=2)
+        client.chat.completions.create(model="gpt-4", messages=short, max_tokens=100, n=2, tools=[tool])
+    client.chat.completions.create(model="gpt-4", messages=short, max_tokens=100, n=2)
 
     assert three.value.status_code == 402 and tools.value.status_code == 402
     assert len(upstreams["openai"].requests) == 2

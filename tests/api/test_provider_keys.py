@@ -9,7 +9,8 @@ import httpx
 import openai
 import pytest
 
-MESSAGES = [{"role": "user", "content": "Hi"}]
+# long enough in bytes that the fake's reported 1000 prompt tokens are within the request's bound
+MESSAGES = [{"role": "user", "content": "Hi " + "0123456789" * 100}]
 BYOK_KEY = "sk-users-own-openai-key-0123456789"
 
 

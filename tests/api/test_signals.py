@@ -12,7 +12,8 @@ import pytest
 from tests.fake_stripe import event
 from tests.service import running_service
 
-MESSAGES = [{"role": "user", "content": "Hi"}]
+# long enough in bytes that the fake's reported 1000 prompt tokens are within the request's bound
+MESSAGES = [{"role": "user", "content": "Hi " + "0123456789" * 100}]
 
 
 def metric(text: str, name: str, **labels: str) -> float:
@@ -90,8 +91,10 @@ async def test_an_unexpected_failure_is_a_logged_500_in_openais_shape_that_charg
 ):
     service = start_service(upstreams)
     account = await make_account(credits_="10")
-    # a database that lost the function that writes usage rows: the service cannot settle
-    await pool.execute("ALTER FUNCTION settle_llm_request(uuid, numeric, jsonb) RENAME TO settle_llm_request_gone")
+    # a database that lost the function that holds credits: the service cannot reserve
+    await pool.execute(
+        "ALTER FUNCTION reserve_llm_request(uuid, numeric, text, interval, text, jsonb) RENAME TO reserve_gone"
+    )
 
     with pytest.raises(openai.InternalServerError) as raised:
         service.client(account.key).chat.completions.create(model="gpt-4", messages=MESSAGES)
@@ -99,6 +102,7 @@ async def test_an_unexpected_failure_is_a_logged_500_in_openais_shape_that_charg
     response = raised.value.response
     assert response.json()["error"]["code"] == "internal_error"
     (failure,) = [r for r in caplog.records if r.getMessage() == "unhandled error"]
-    assert failure.request_id == response.headers["x-request-id"] and "settle_llm_request" in caplog.text
+    assert failure.request_id == response.headers["x-request-id"] and "reserve_llm_request" in caplog.text
     assert await pool.fetchval("SELECT balance FROM user_credits WHERE user_id = $1", account.user_id) == 10
-    assert await pool.fetchval("SELECT status FROM credit_holds WHERE user_id = $1", account.user_id) == "held"
+    assert await pool.fetchval("SELECT count(*) FROM credit_holds WHERE user_id = $1", account.user_id) == 0
+    assert not upstreams["openai"].requests

@@ -10,7 +10,8 @@ import pytest
 
 from ledger.tokens import completion_tokens_estimate, prompt_tokens_estimate
 
-MESSAGES = [{"role": "user", "content": "Stream to me."}]
+# long enough in bytes that the fake's reported 1000 prompt tokens are within the request's bound
+MESSAGES = [{"role": "user", "content": "Stream to me." + " " + "0123456789" * 100}]
 
 
 async def wait_for_usage_row(pool, user_id, timeout: float = 10.0):

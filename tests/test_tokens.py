@@ -1,0 +1,77 @@
+"""The token bounds and the clamp of reported usage (ledger.tokens), as properties."""
+
+from __future__ import annotations
+
+import json
+import math
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from ledger.tokens import TokenBounds, bounded_usage, prompt_tokens_upper_bound, upstream_json, words
+
+json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**70), max_value=2**70)
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.text(max_size=20),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=20), children, max_size=4),
+    max_leaves=12,
+)
+counts = st.one_of(json_values, st.integers(min_value=-10, max_value=10**15))
+usages = st.one_of(
+    json_values,
+    st.fixed_dictionaries({}, optional={"prompt_tokens": counts, "completion_tokens": counts, "total_tokens": counts}),
+)
+bounds = st.builds(
+    lambda pf, pc, cf, cc, pe, ce: TokenBounds(pf, pc, cf, cc, pe, ce),
+    st.integers(0, 10_000),
+    st.integers(0, 10_000),
+    st.integers(0, 10_000),
+    st.integers(0, 10_000),
+    st.integers(0, 10_000),
+    st.integers(0, 10_000),
+)
+
+
+@given(usages, bounds)
+def test_the_charged_counts_are_always_within_the_requests_bounds(reported, limits):
+    counted = bounded_usage(reported, limits)
+
+    assert min(limits.prompt_floor, limits.prompt_ceiling) <= counted.prompt_tokens <= limits.prompt_ceiling
+    assert (
+        min(limits.completion_floor, limits.completion_ceiling)
+        <= counted.completion_tokens
+        <= limits.completion_ceiling
+    )
+    assert type(counted.prompt_tokens) is int and type(counted.completion_tokens) is int
+    assert counted.reported is None or len(counted.reported) <= 2000
+
+
+@given(st.integers(0, 10_000), st.integers(0, 10_000), bounds)
+def test_an_honest_count_within_bounds_is_charged_as_reported_with_no_anomaly(prompt, completion, limits):
+    counted = bounded_usage({"prompt_tokens": prompt, "completion_tokens": completion}, limits)
+
+    # a floor above its ceiling (more words delivered than allowed) yields to the ceiling
+    honest = (
+        min(limits.prompt_floor, limits.prompt_ceiling) <= prompt <= limits.prompt_ceiling
+        and min(limits.completion_floor, limits.completion_ceiling) <= completion <= limits.completion_ceiling
+    )
+    assert (counted.anomaly is None) == honest
+    if honest:
+        assert (counted.prompt_tokens, counted.completion_tokens) == (prompt, completion)
+
+
+@given(st.text(max_size=200))
+def test_the_word_floor_never_exceeds_the_byte_bound(text):
+    messages = [{"role": "user", "content": text}]
+    assert words(text) <= len(text.encode()) <= prompt_tokens_upper_bound(messages)
+
+
+def test_upstream_json_reads_absurd_numbers_as_non_counts():
+    usage = upstream_json('{"a": ' + "9" * 5000 + ', "b": NaN, "c": Infinity}')
+    assert math.isinf(usage["a"]) and math.isnan(usage["b"]) and math.isinf(usage["c"])
+    counted = bounded_usage(usage | {"prompt_tokens": usage["a"]}, TokenBounds(1, 10, 1, 10, 5, 5))
+    assert counted.prompt_tokens == 5 and "not a count" in counted.anomaly
+    json.loads(json.dumps(counted.reported))  # storable as text
