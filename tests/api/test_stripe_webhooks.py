@@ -134,30 +134,52 @@ async def test_a_bad_missing_or_stale_signature_is_a_400_and_writes_nothing(
     [
         "{not json",
         json.dumps(["an", "array"]),
-        json.dumps({"id": "evt_1", "type": "checkout.session.completed"}),
-        json.dumps(
-            event(
-                "checkout.session.completed",
-                {
-                    "id": "cs_1",
-                    "mode": "payment",
-                    "payment_status": "paid",
-                    "payment_intent": "pi_9",
-                    "amount_total": 1000,
-                },
-            )
-        ),
-        json.dumps(event("charge.refunded", {"id": "ch_1", "payment_intent": "pi_9", "amount": 1000})),
+        json.dumps({"type": "checkout.session.completed", "data": {"object": {}}}),
+        json.dumps({"id": "evt_" + "x" * 5000, "type": "checkout.session.completed", "data": {"object": {}}}),
+        json.dumps({"id": {"nested": 1}, "type": "checkout.session.completed"}),
+        json.dumps({"id": "evt_no_type", "type": ["a"]}),
     ],
-    ids=["malformed-json", "not-an-object", "no-data", "no-metadata", "no-amount-refunded"],
+    ids=["malformed-json", "not-an-object", "no-id", "huge-id", "id-not-a-string", "type-not-a-string"],
 )
-async def test_malformed_events_are_4xx_and_write_nothing(pool, service, make_account, body):
+async def test_events_without_a_usable_id_are_400_and_write_nothing(pool, service, make_account, body):
     account = await make_account(credits_="10")
 
     response = service.webhook(body)
 
     assert 400 <= response.status_code < 500
     assert await pool.fetchval("SELECT count(*) FROM stripe_events") == 0
+    assert await balance(pool, account.user_id) == 10
+
+
+@pytest.mark.parametrize(
+    ("event_type", "obj", "reason"),
+    [
+        ("checkout.session.completed", None, "no data.object"),
+        (
+            "checkout.session.completed",
+            {"id": "cs_1", "mode": "payment", "payment_status": "paid", "payment_intent": "pi_9", "amount_total": 1000},
+            "user_id",
+        ),
+        ("charge.refunded", {"id": "ch_1", "payment_intent": "pi_9", "amount": 1000}, "amount_refunded"),
+    ],
+    ids=["no-data", "no-metadata", "no-amount-refunded"],
+)
+async def test_signed_events_that_can_never_apply_are_stored_rejected_and_answered_2xx(
+    pool, service, make_account, event_type, obj, reason
+):
+    """Issue 8: these were 400s that wrote nothing, so Stripe retried them for days; now each is
+    kept with its reason and answered 2xx."""
+    account = await make_account(credits_="10")
+    signed = event(event_type, obj) if obj is not None else {**event(event_type, {}), "data": {}}
+
+    response = service.webhook(signed)
+    again = service.webhook(signed)
+
+    assert response.status_code == 200 and response.json()["status"] == "rejected"
+    assert reason in response.json()["detail"]
+    assert again.status_code == 200 and again.json()["status"] == "duplicate"
+    stored = await pool.fetchrow("SELECT status, last_error FROM stripe_events WHERE id = $1", signed["id"])
+    assert stored["status"] == "rejected" and reason in stored["last_error"]
     assert await balance(pool, account.user_id) == 10
 
 
