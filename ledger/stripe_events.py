@@ -381,6 +381,9 @@ async def dispute_created(conn: asyncpg.Connection, dispute: dict[str, Any], eve
     )
     if isinstance(payment, Outcome):
         return payment
+    currency = _currency(dispute, required=False)
+    if currency is not None and currency != payment["currency"]:
+        return Outcome("review", f"dispute in {currency} of a purchase in {payment['currency']}")
     if await conn.fetchval("SELECT 1 FROM stripe_disputes WHERE dispute_id = $1", dispute_id):
         return Outcome("stale", f"dispute {dispute_id} is already recorded (closed before it was opened here?)")
     amount, disputed = _disputed(payment, disputed_cents)
@@ -421,7 +424,7 @@ async def dispute_closed(conn: asyncpg.Connection, dispute: dict[str, Any], even
         await conn.execute(
             """INSERT INTO stripe_disputes (dispute_id, payment_intent_id, user_id, amount_cents, credits, status,
                                             closed_at)
-               VALUES ($1, $2, $3, $4, $5, 'open', now())""",
+               VALUES ($1, $2, $3, $4, $5, 'open', now()) ON CONFLICT (dispute_id) DO NOTHING""",
             dispute_id,
             payment["payment_intent_id"],
             payment["user_id"],
@@ -595,7 +598,10 @@ async def invoice_paid(conn: asyncpg.Connection, invoice: dict[str, Any], event:
         _at(start),
         _at(end) if end is not None else None,
     )
-    await _apply_user_tier(conn, user_id, _at(start))
+    # the cycle only moves forward: also never before the user's current cycle (another
+    # subscription's, or one the calendar rolled to already), which set_user_tier refuses too
+    current_cycle = await conn.fetchval("SELECT billing_cycle_start FROM user_credits WHERE user_id = $1", user_id)
+    await _apply_user_tier(conn, user_id, _at(start) if _at(start) > current_cycle else None)
     return None
 
 

@@ -172,6 +172,20 @@ async def test_an_invoice_for_the_same_period_again_resets_nothing(pool, service
     assert (await user_state(pool, account.user_id))["credits_used_this_month"] == 30
 
 
+async def test_another_subscriptions_invoice_for_an_older_period_resets_nothing(pool, service, make_account):
+    account = await make_account()
+    period_1, period_2 = recent_periods()
+    service.webhook(event("invoice.paid", invoice(account, "sub_a", "starter", period_2)))
+    await debit_user_credits(pool, account.user_id, 30, "usage", "req_1")
+
+    response = service.webhook(event("invoice.paid", invoice(account, "sub_b", "professional", period_1)))
+
+    assert response.json()["status"] == "processed"
+    state = await user_state(pool, account.user_id)
+    assert state["billing_cycle_start"].timestamp() == period_2 and state["credits_used_this_month"] == 30
+    assert state["tier"] == "professional"
+
+
 async def test_an_invoice_period_far_in_the_future_is_rejected(pool, service, make_account):
     account = await make_account()
 
@@ -392,6 +406,18 @@ async def test_a_refund_in_another_currency_is_kept_for_review(pool, service, fa
     assert await balance(pool, account.user_id) == 500
 
 
+async def test_a_dispute_in_another_currency_is_kept_for_review(pool, service, fake_stripe, make_account):
+    account = await make_account()
+    service.webhook(event("checkout.session.completed", paid(await checkout(pool, service, fake_stripe, account))))
+
+    response = service.webhook(
+        event("charge.dispute.created", {**dispute("dp_1", "pi_1", 4500, "needs_response"), "currency": "gbp"})
+    )
+
+    assert response.json()["status"] == "review"
+    assert await pool.fetchval("SELECT credits_held FROM user_credits WHERE user_id = $1", account.user_id) == 0
+
+
 @pytest.mark.parametrize(
     "change",
     [
@@ -487,12 +513,13 @@ async def test_no_field_of_any_wrong_shape_makes_a_500(pool, service, fake_strip
     await assert_reconciled(pool)
 
 
-async def test_nul_characters_and_non_finite_numbers_are_stored_not_a_500(pool, service, make_account):
+async def test_nul_characters_are_stored_not_a_500(pool, service, make_account):
+    """jsonb has no NUL character: the event is stored with U+FFFD in its place and rejected."""
     account = await make_account()
     body = (
-        '{"id": "evt_nul", "type": "customer.subscription.updated", "created": NaN, "data": {"object": '
+        '{"id": "evt_nul", "type": "customer.subscription.updated", "created": 1790000000, "data": {"object": '
         '{"id": "sub_\\u0000", "status": "active", "metadata": {"user_id": "' + str(account.user_id) + '",'
-        ' "tier": "enterprise\\u0000"}, "amount": Infinity}}}'
+        ' "tier": "enterprise\\u0000"}}}}'
     )
 
     response = service.webhook(body)
@@ -500,6 +527,22 @@ async def test_nul_characters_and_non_finite_numbers_are_stored_not_a_500(pool, 
     assert response.status_code == 200 and response.json()["status"] == "rejected"
     assert (await user_state(pool, account.user_id))["tier"] == "trial"
     assert await pool.fetchval("SELECT status FROM stripe_events WHERE id = 'evt_nul'") == "rejected"
+
+
+async def test_non_finite_numbers_are_never_a_500(pool, service, make_account):
+    """NaN and Infinity are not JSON: refused as a bad body, or stored (as text) and rejected."""
+    account = await make_account()
+    body = (
+        '{"id": "evt_nan", "type": "charge.refunded", "created": NaN, "data": {"object": '
+        '{"id": "ch_1", "payment_intent": "pi_1", "amount": Infinity, "amount_refunded": NaN}}}'
+    )
+
+    response = service.webhook(body)
+
+    assert response.status_code in (200, 400), response.text
+    if response.status_code == 200:
+        assert response.json()["status"] == "rejected"
+    assert await balance(pool, account.user_id) == 0
 
 
 async def test_rejections_are_counted_in_the_metric(pool, service, make_account):
