@@ -188,18 +188,19 @@ async def checkout_completed(conn: asyncpg.Connection, session: dict[str, Any], 
     user_id = _user_id(metadata.get("user_id") or session.get("client_reference_id"), "metadata user_id")
     package_id = _user_id(metadata.get("package_id"), "metadata package_id")
     session_id = _ref(session.get("id"), "the session's id")
-    payment_intent = _ref(session.get("payment_intent"), "the session's payment_intent")
     amount = _cents(session, "amount_total")
     currency = _currency(session)
     payment_status = session.get("payment_status")
     if payment_status not in ("paid", "unpaid", "no_payment_required"):
         raise MalformedEvent(f"payment_status {str(payment_status)[:40]!r} is not one Stripe sends")
+    if amount == 0 or payment_status == "no_payment_required":
+        # this service never offers a free checkout: one that took no payment is not ours to credit
+        raise MalformedEvent("the session took no payment (amount_total 0 or no_payment_required)")
+    payment_intent = _ref(session.get("payment_intent"), "the session's payment_intent")
     shown = _shown_price(metadata)
     package = await conn.fetchrow("SELECT name, credits, price_usd FROM credit_packages WHERE id = $1", package_id)
     if package is None:
         raise MalformedEvent(f"unknown credit package {package_id}")
-    if amount == 0 or payment_status == "no_payment_required":
-        raise MalformedEvent("the session took no payment (amount_total 0 or no_payment_required)")
 
     problems = []
     if currency != CURRENCY:
