@@ -511,13 +511,25 @@ async def _tier_of(conn: asyncpg.Connection, price_ids: list[str], metadata: dic
     return tier
 
 
+TIER_ORDER = "t.monthly_allowance IS NULL DESC, t.monthly_allowance DESC, t.price_usd DESC"  # best first
+
+
+async def _ranks_higher(conn: asyncpg.Connection, tier: str, than: str) -> bool:
+    best = await conn.fetchval(
+        f"SELECT t.tier FROM subscription_tiers t WHERE t.tier IN ($1, $2) ORDER BY {TIER_ORDER}, t.tier LIMIT 1",  # noqa: S608
+        tier,
+        than,
+    )
+    return tier != than and best == tier
+
+
 async def _apply_user_tier(conn: asyncpg.Connection, user_id: uuid.UUID, cycle_start: datetime | None) -> None:
     """The user's tier is the best tier among their subscriptions in a paid status (trial when none),
     so ending an old subscription never takes away a newer one's tier."""
     tier = await conn.fetchval(
         f"""SELECT s.tier FROM stripe_subscriptions s JOIN subscription_tiers t ON t.tier = s.tier
              WHERE s.user_id = $1 AND s.status IN {PAID_STATUSES!r}
-             ORDER BY t.monthly_allowance IS NULL DESC, t.monthly_allowance DESC, t.price_usd DESC LIMIT 1""",  # noqa: S608 - constants
+             ORDER BY {TIER_ORDER} LIMIT 1""",  # noqa: S608 - constants
         user_id,
     )
     await users.set_user_tier(conn, user_id, str(tier or "trial"), cycle_start=cycle_start)
@@ -583,6 +595,20 @@ async def invoice_paid(conn: asyncpg.Connection, invoice: dict[str, Any], event:
         raise MalformedEvent(f"the invoice's period starts in the future ({_at(start).isoformat()})")
     row = await _locked_subscription(conn, subscription_id, user_id)
     if row is not None and row["current_period_start"] is not None and _at(start) <= row["current_period_start"]:
+        if (
+            _at(start) == row["current_period_start"]
+            and row["last_event_created"] is None
+            and await _ranks_higher(conn, tier, str(row["tier"]))
+        ):
+            # no subscription event yet: of two invoices paid for one period (an upgrade's proration),
+            # the better tier holds, whichever came first; the cycle stays
+            await conn.execute(
+                "UPDATE stripe_subscriptions SET tier = $2, updated_at = now() WHERE subscription_id = $1",
+                subscription_id,
+                tier,
+            )
+            await _apply_user_tier(conn, user_id, None)
+            return None
         return Outcome("stale", f"period {_at(start).isoformat()} is not newer than the one paid")
     await conn.execute(
         """INSERT INTO stripe_subscriptions AS s (subscription_id, user_id, tier, status, current_period_start,
