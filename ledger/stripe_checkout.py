@@ -18,6 +18,7 @@ from ledger.settings import Settings
 from ledger.values import Executor, to_uuid
 
 PAID_TIERS = ("starter", "professional", "enterprise")
+CURRENCY = "usd"  # catalog prices are US dollars; the webhook checks Stripe charged in it
 
 
 def stripe_client(settings: Settings) -> stripe.StripeClient | None:
@@ -66,7 +67,11 @@ def _line_item(stripe_price_id: str | None, price_usd: Decimal, name: str, *, mo
     """The operator's Stripe Price when set, else an inline price in cents."""
     if stripe_price_id:
         return {"price": stripe_price_id, "quantity": 1}
-    price_data: dict[str, Any] = {"currency": "usd", "unit_amount": to_cents(price_usd), "product_data": {"name": name}}
+    price_data: dict[str, Any] = {
+        "currency": CURRENCY,
+        "unit_amount": to_cents(price_usd),
+        "product_data": {"name": name},
+    }
     if monthly:
         price_data["recurring"] = {"interval": "month"}
     return {"quantity": 1, "price_data": price_data}
@@ -114,6 +119,9 @@ async def credit_checkout(
         "user_id": str(owner),
         "package_id": str(package["id"]),
         "credits": str(package["credits"]),
+        # what the user is shown: the webhook accepts this price even if the package's changes meanwhile
+        "price_cents": str(to_cents(package["price_usd"])),
+        "currency": CURRENCY,
         "kind": "credits",
     }
     line_item = _line_item(package["stripe_price_id"], package["price_usd"], name, monthly=False)

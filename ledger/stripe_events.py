@@ -1,30 +1,50 @@
-"""Applying Stripe webhook events to the ledger, each exactly once.
+"""Applying Stripe webhook events to the ledger, each exactly once, in whatever order they come.
 
-An event is stored by its id and applied in one transaction that also marks it processed; the
-event's row is locked first, so two deliveries of one event serialise and the second finds it
-done. An event whose target is not known yet (a refund before its checkout) is deferred: nothing
-is applied, the event is kept, and the webhook answers non-2xx so Stripe delivers it again.
+An event is stored by its id and applied in one transaction that also marks it with its outcome;
+the event's row is locked first, so two deliveries of one event serialise and the second finds it
+done. Outcomes:
+
+- processed / ignored: applied, or a type with no effect here.
+- deferred: its target is not known yet (a refund before its checkout); nothing applied, the event
+  kept, answered non-2xx so Stripe delivers it again.
+- stale: older than what was already applied to its subscription; kept, changes nothing.
+- rejected: signed, but it can never be applied (unknown package, zero amount, bad ids, wrong
+  types, missing metadata); kept with its reason.
+- review: real money that does not match what was sold (currency, amount); nothing credited, kept
+  for a human.
+
+Every outcome but deferred is final and answered 2xx, so Stripe stops retrying it. Only an event
+without a usable id (nothing to key it by) is refused with a 400.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
+import re
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 import asyncpg
 
 from ledger import credits, holds, users
-from ledger.errors import InvalidAmount, InvalidId
+from ledger.errors import LedgerError
 from ledger.pricing import CREDIT_QUANTUM
 from ledger.values import to_credits, to_uuid
 
 log = logging.getLogger("ledger.stripe")
+
+CURRENCY = "usd"  # the catalog's prices (price_usd) are US dollars, sent to Stripe in cents
+MAX_CENTS = 10**11  # a billion dollars: anything above is not a real payment
+FINAL = ("processed", "ignored", "stale", "rejected", "review")
+_STRIPE_ID = re.compile(r"[A-Za-z0-9_]{1,255}")
+_EVENT_TYPE = re.compile(r"[a-z0-9_.]{1,100}")
+_CURRENCY = re.compile(r"[a-z]{3}")
 
 
 class Deferred(Exception):
@@ -32,83 +52,205 @@ class Deferred(Exception):
 
 
 class MalformedEvent(Exception):
-    """A signed event that lacks what this service needs to apply it."""
+    """A signed event that this service can never apply (stored as rejected with this reason)."""
 
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    status: str  # processed, ignored, duplicate, deferred
+    status: str  # processed, ignored, duplicate, deferred, stale, rejected, review
     detail: str = ""
+    reference: str | None = None  # the payment intent a rejected checkout concerned
 
 
-Handler = Callable[[asyncpg.Connection, dict[str, Any]], Awaitable[None]]
+@dataclass(frozen=True, slots=True)
+class EventInfo:
+    id: str
+    type: str
+    created: Any  # Stripe's unix seconds, unchecked until a handler needs it
 
 
-def _id(value: Any) -> str | None:
-    """A Stripe reference, expanded (an object with an id) or not (the id itself)."""
+Handler = Callable[[asyncpg.Connection, dict[str, Any], EventInfo], Awaitable[Outcome | None]]
+
+
+# -- reading Stripe's objects: every field checked, a wrong one is a MalformedEvent -------------
+
+
+def _ref(value: Any, what: str, *, required: bool = True) -> str | None:
+    """A Stripe id, expanded (an object with an id) or not (the id itself)."""
     if isinstance(value, dict):
         value = value.get("id")
-    return value if isinstance(value, str) and value else None
-
-
-def _require(obj: dict[str, Any], key: str) -> Any:
-    value = obj.get(key)
     if value is None or value == "":
-        raise MalformedEvent(f"the event's object has no {key}")
+        if required:
+            raise MalformedEvent(f"{what} is missing")
+        return None
+    if not isinstance(value, str) or not _STRIPE_ID.fullmatch(value):
+        raise MalformedEvent(f"{what} is not a Stripe id: {str(value)[:80]!r}")
     return value
 
 
-def _cents(obj: dict[str, Any], key: str) -> int:
-    value = _require(obj, key)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise MalformedEvent(f"{key} must be a whole number of cents, got {value!r}")
+def _dict(value: Any, what: str) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise MalformedEvent(f"{what} must be an object, got {type(value).__name__}")
     return value
 
 
-def _timestamp(value: Any) -> datetime | None:
-    return datetime.fromtimestamp(value, UTC) if isinstance(value, int) else None
+def _list(value: Any, what: str) -> list[dict[str, Any]]:
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+        raise MalformedEvent(f"{what} must be a list of objects")
+    return value
+
+
+def _cents(obj: dict[str, Any], key: str, *, required: bool = True) -> int | None:
+    value = obj.get(key)
+    if value is None and not required:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_CENTS:
+        raise MalformedEvent(f"{key} must be a whole number of cents from 0 to {MAX_CENTS}, got {str(value)[:80]}")
+    return value
+
+
+def _currency(obj: dict[str, Any], *, required: bool = True) -> str | None:
+    value = obj.get("currency")
+    if value is None and not required:
+        return None
+    if not isinstance(value, str) or not _CURRENCY.fullmatch(value.lower()):
+        raise MalformedEvent(f"currency must be a three-letter code, got {str(value)[:80]!r}")
+    return value.lower()
+
+
+def _unix(value: Any, what: str) -> int:
+    """Unix seconds from 2000 to 2200: Stripe's times, and nothing a datetime cannot hold."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 946_684_800 <= value <= 7_258_118_400:
+        raise MalformedEvent(f"{what} must be Unix seconds, got {str(value)[:80]}")
+    return value
+
+
+def _at(seconds: int) -> datetime:
+    return datetime.fromtimestamp(seconds, UTC)
+
+
+def _user_id(value: Any, what: str) -> uuid.UUID:
+    if not isinstance(value, str):
+        raise MalformedEvent(f"{what} must be a UUID string, got {type(value).__name__}")
+    try:
+        return to_uuid(value, what)
+    except LedgerError as exc:
+        raise MalformedEvent(exc.message) from None
 
 
 def _share(total: Decimal, part: int, whole: int) -> Decimal:
     return (total * part / whole).quantize(CREDIT_QUANTUM, rounding=ROUND_HALF_UP)
 
 
+def _storable(value: Any) -> Any:
+    """The event as jsonb can hold it: NUL characters and non-finite numbers have no jsonb form."""
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {_storable(k): _storable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_storable(v) for v in value]
+    return value
+
+
 # -- credit purchases ---------------------------------------------------------------------------
 
 
-async def checkout_completed(conn: asyncpg.Connection, session: dict[str, Any]) -> None:
-    """A paid payment-mode checkout credits its package once (keyed by its payment intent); an unpaid
-    one (delayed payment methods) is recorded and credited when async_payment_succeeded arrives."""
+def _shown_price(metadata: dict[str, Any]) -> int | None:
+    """The price in cents this service showed when it created the session (absent on sessions
+    created before it recorded one)."""
+    value = metadata.get("price_cents")
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.isdigit() or len(value) > 12:
+        raise MalformedEvent(f"metadata price_cents must be whole cents, got {str(value)[:80]!r}")
+    return int(value)
+
+
+async def checkout_completed(conn: asyncpg.Connection, session: dict[str, Any], event: EventInfo) -> Outcome | None:
+    """A paid payment-mode checkout credits its package's credits once (keyed by its payment intent),
+    after checking that Stripe took the package's price in the service's currency. An unpaid one
+    (delayed payment methods) is recorded and credited when async_payment_succeeded arrives.
+
+    The price accepted is the package's price now or the one the session says the user was shown
+    (metadata price_cents, set by this service), so a price change between checkout and payment
+    does not strand a paid order. The credits are always the package's: a session whose credits
+    differ (the package was changed since) goes to review rather than guessing."""
     if session.get("mode") != "payment":
-        return  # subscriptions are applied from invoice.paid
-    metadata = session.get("metadata") or {}
-    try:
-        user_id = to_uuid(metadata.get("user_id") or session.get("client_reference_id"), "user_id")
-        credit_amount = to_credits(metadata.get("credits"))
-    except (InvalidId, InvalidAmount) as exc:
-        raise MalformedEvent(f"checkout session without this service's metadata: {exc.message}") from None
-    payment_intent = _id(session.get("payment_intent"))
-    if payment_intent is None:
-        raise MalformedEvent("checkout session without a payment intent")
-    package_id = metadata.get("package_id")
+        return Outcome("ignored", "subscription checkouts are applied from invoice.paid")
+    metadata = _dict(session.get("metadata"), "metadata")
+    user_id = _user_id(metadata.get("user_id") or session.get("client_reference_id"), "metadata user_id")
+    package_id = _user_id(metadata.get("package_id"), "metadata package_id")
+    session_id = _ref(session.get("id"), "the session's id")
+    amount = _cents(session, "amount_total")
+    currency = _currency(session)
+    payment_status = session.get("payment_status")
+    if payment_status not in ("paid", "unpaid", "no_payment_required"):
+        raise MalformedEvent(f"payment_status {str(payment_status)[:40]!r} is not one Stripe sends")
+    if amount == 0 or payment_status == "no_payment_required":
+        # this service never offers a free checkout: one that took no payment is not ours to credit
+        raise MalformedEvent("the session took no payment (amount_total 0 or no_payment_required)")
+    payment_intent = _ref(session.get("payment_intent"), "the session's payment_intent")
+    shown = _shown_price(metadata)
+    package = await conn.fetchrow("SELECT name, credits, price_usd FROM credit_packages WHERE id = $1", package_id)
+    if package is None:
+        raise MalformedEvent(f"unknown credit package {package_id}")
+
+    problems = []
+    if currency != CURRENCY:
+        problems.append(f"currency {currency}, the service charges in {CURRENCY}")
+    accepted = {int(package["price_usd"] * 100)} | ({shown} if shown is not None else set())
+    if amount not in accepted:
+        problems.append(f"amount_total {amount} is not the package's price ({' or '.join(map(str, sorted(accepted)))})")
+    if "credits" in metadata:
+        try:
+            sold = to_credits(metadata["credits"])
+        except LedgerError:
+            raise MalformedEvent(f"metadata credits {str(metadata['credits'])[:40]!r} is not an amount") from None
+        if sold != package["credits"]:
+            problems.append(f"the session sold {sold} credits, the package now has {package['credits']}")
+
     await users.lock_account(conn, user_id)
     await conn.execute(
         """INSERT INTO stripe_payments (payment_intent_id, checkout_session_id, user_id, package_id, credits,
-                                        amount_cents, currency)
-           VALUES ($1, $2, $3, $4::uuid, $5, $6, $7) ON CONFLICT (payment_intent_id) DO NOTHING""",
+                                        amount_cents, currency, status, review_reason)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (payment_intent_id) DO NOTHING""",
         payment_intent,
-        _require(session, "id"),
+        session_id,
         user_id,
         package_id,
-        credit_amount,
-        _cents(session, "amount_total"),
-        str(session.get("currency") or "usd"),
+        package["credits"],
+        amount,
+        currency,
+        "review" if problems else "pending",
+        "; ".join(problems) or None,
     )
-    if session.get("payment_status") != "paid":
-        return
-    name = await conn.fetchval("SELECT name FROM credit_packages WHERE id = $1::uuid", package_id) or "credits"
+    payment = await conn.fetchrow(
+        "SELECT * FROM stripe_payments WHERE payment_intent_id = $1 FOR UPDATE", payment_intent
+    )
+    if payment["user_id"] != user_id or payment["checkout_session_id"] != session_id:
+        raise MalformedEvent(f"payment intent {payment_intent} belongs to another session or user")
+    if problems and payment["status"] == "pending":
+        await conn.execute(
+            "UPDATE stripe_payments SET status = 'review', review_reason = $2, updated_at = now()"
+            " WHERE payment_intent_id = $1",
+            payment_intent,
+            "; ".join(problems),
+        )
+    if problems or payment["status"] == "review":
+        reason = "; ".join(problems) or payment["review_reason"] or "the purchase is under review"
+        log.warning("stripe checkout %s kept for review: %s", session_id, reason)
+        return Outcome("review", reason)
+    if payment_status != "paid" or payment["status"] != "pending":
+        return None
     result = await credits.add_user_credits(
-        conn, user_id, credit_amount, "purchase", payment_intent, f"Purchased {name}"
+        conn, user_id, package["credits"], "purchase", payment_intent, f"Purchased {package['name']}"
     )
     await conn.execute(
         """UPDATE stripe_payments SET status = 'paid', transaction_id = $2, paid_at = coalesce(paid_at, now()),
@@ -117,10 +259,14 @@ async def checkout_completed(conn: asyncpg.Connection, session: dict[str, Any]) 
         payment_intent,
         result.transaction_id,
     )
+    return None
 
 
-async def _paid_payment(conn: asyncpg.Connection, payment_intent: str | None, charge_id: str | None) -> asyncpg.Record:
-    """The credited purchase, locked after its user (the order every money writer follows)."""
+async def _payment(
+    conn: asyncpg.Connection, payment_intent: str | None, charge_id: str | None
+) -> asyncpg.Record | Outcome:
+    """The purchase a refund or dispute is about, locked after its user (the order every money
+    writer follows); an Outcome when its checkout was rejected (nothing was credited to take back)."""
     found = "payment_intent_id = $1 OR ($2::text IS NOT NULL AND charge_id = $2)"
     user_id = await conn.fetchval(
         f"SELECT user_id FROM stripe_payments WHERE {found}",  # noqa: S608 - constant
@@ -128,6 +274,10 @@ async def _paid_payment(conn: asyncpg.Connection, payment_intent: str | None, ch
         charge_id,
     )
     if user_id is None:
+        if payment_intent is not None and await conn.fetchval(
+            "SELECT 1 FROM stripe_events WHERE reference = $1 AND status = 'rejected'", payment_intent
+        ):
+            return Outcome("ignored", f"the checkout of payment intent {payment_intent} was rejected: no credits")
         raise Deferred(f"no credited purchase for payment intent {payment_intent} yet")
     await users.lock_account(conn, user_id)
     payment = await conn.fetchrow(
@@ -138,6 +288,11 @@ async def _paid_payment(conn: asyncpg.Connection, payment_intent: str | None, ch
     if payment["status"] == "pending":
         raise Deferred(f"the purchase for payment intent {payment_intent} is not paid yet")
     return payment
+
+
+def _credited(payment: asyncpg.Record) -> Decimal:
+    """The credits the purchase actually put on the balance (none while it is under review)."""
+    return Decimal(0) if payment["status"] == "review" else payment["credits"]
 
 
 async def _take_back(
@@ -165,21 +320,33 @@ async def _take_back(
     return result
 
 
-async def charge_refunded(conn: asyncpg.Connection, charge: dict[str, Any]) -> None:
+async def charge_refunded(conn: asyncpg.Connection, charge: dict[str, Any], event: EventInfo) -> Outcome | None:
     """Credits in proportion to the newly refunded amount. Stripe's amount_refunded is cumulative:
     only what exceeds the cents already turned into refunds is new, so nothing counts twice. Each
     refund takes share(refunded so far) - share(refunded before), so partial refunds add up to
-    exactly the share of their total, and a full refund to exactly the package's credits."""
-    charge_id = _require(charge, "id")
+    exactly the share of their total, and a full refund to exactly the package's credits. A charge
+    in another currency or for another amount than the purchase is kept for review."""
+    charge_id = _ref(charge.get("id"), "the charge's id")
     refunded_total = _cents(charge, "amount_refunded")
-    payment = await _paid_payment(conn, _id(charge.get("payment_intent")), charge_id)
+    charged = _cents(charge, "amount", required=False)
+    currency = _currency(charge, required=False)
+    if charged is not None and refunded_total > charged:
+        raise MalformedEvent(f"amount_refunded {refunded_total} exceeds the charge's amount {charged}")
+    payment = await _payment(conn, _ref(charge.get("payment_intent"), "payment_intent", required=False), charge_id)
+    if isinstance(payment, Outcome):
+        return payment
+    if currency is not None and currency != payment["currency"]:
+        return Outcome("review", f"refund in {currency} of a purchase in {payment['currency']}")
+    if charged is not None and charged != payment["amount_cents"]:
+        return Outcome("review", f"charge of {charged} cents for a purchase of {payment['amount_cents']}")
     amount, before = payment["amount_cents"], payment["refunded_cents"]
     after = min(refunded_total, amount)
     if after <= before:
-        return
+        return None
+    credited = _credited(payment)
     credit_amount = min(
-        _share(payment["credits"], after, amount) - _share(payment["credits"], before, amount),
-        payment["credits"] - payment["credits_refunded"],
+        _share(credited, after, amount) - _share(credited, before, amount),
+        credited - payment["credits_refunded"],
     )
     if credit_amount > 0:
         await _take_back(
@@ -187,32 +354,47 @@ async def charge_refunded(conn: asyncpg.Connection, charge: dict[str, Any]) -> N
         )
     await conn.execute(
         """UPDATE stripe_payments SET refunded_cents = $2, charge_id = $3, updated_at = now(),
-                                      status = CASE WHEN $4 THEN 'refunded' ELSE 'partially_refunded' END
+                                      status = CASE WHEN status = 'review' THEN 'review'
+                                                    WHEN $4 THEN 'refunded' ELSE 'partially_refunded' END
             WHERE payment_intent_id = $1""",
         payment["payment_intent_id"],
         after,
         charge_id,
         after == amount,
     )
+    return None
 
 
-async def dispute_created(conn: asyncpg.Connection, dispute: dict[str, Any]) -> None:
+def _disputed(payment: asyncpg.Record, cents: int) -> tuple[int, Decimal]:
+    amount = min(cents, payment["amount_cents"])
+    credited = _credited(payment)
+    return amount, min(_share(credited, amount, payment["amount_cents"]), credited - payment["credits_refunded"])
+
+
+async def dispute_created(conn: asyncpg.Connection, dispute: dict[str, Any], event: EventInfo) -> Outcome | None:
     """The disputed share of the purchase's credits is held until the dispute closes."""
-    dispute_id = _require(dispute, "id")
+    dispute_id = _ref(dispute.get("id"), "the dispute's id")
     disputed_cents = _cents(dispute, "amount")
-    payment = await _paid_payment(conn, _id(dispute.get("payment_intent")), _id(dispute.get("charge")))
-    amount = min(disputed_cents, payment["amount_cents"])
-    disputed = min(
-        _share(payment["credits"], amount, payment["amount_cents"]),
-        payment["credits"] - payment["credits_refunded"],
+    payment = await _payment(
+        conn,
+        _ref(dispute.get("payment_intent"), "payment_intent", required=False),
+        _ref(dispute.get("charge"), "charge", required=False),
     )
+    if isinstance(payment, Outcome):
+        return payment
+    currency = _currency(dispute, required=False)
+    if currency is not None and currency != payment["currency"]:
+        return Outcome("review", f"dispute in {currency} of a purchase in {payment['currency']}")
+    if await conn.fetchval("SELECT 1 FROM stripe_disputes WHERE dispute_id = $1", dispute_id):
+        return Outcome("stale", f"dispute {dispute_id} is already recorded (closed before it was opened here?)")
+    amount, disputed = _disputed(payment, disputed_cents)
     hold_id, held = (None, Decimal(0))
     if disputed > 0:
         hold_id, held = await holds.hold_disputed_credits(conn, payment["user_id"], disputed, dispute_id)
     await conn.execute(
         """INSERT INTO stripe_disputes (dispute_id, payment_intent_id, user_id, amount_cents, credits, hold_id,
                                         credits_held)
-           VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (dispute_id) DO NOTHING""",
+           VALUES ($1, $2, $3, $4, $5, $6, $7)""",
         dispute_id,
         payment["payment_intent_id"],
         payment["user_id"],
@@ -221,38 +403,88 @@ async def dispute_created(conn: asyncpg.Connection, dispute: dict[str, Any]) -> 
         hold_id,
         held,
     )
+    return None
 
 
-async def dispute_closed(conn: asyncpg.Connection, dispute: dict[str, Any]) -> None:
-    """Won: the held credits are released. Lost: released, then refunded (never below zero)."""
-    dispute_id = _require(dispute, "id")
+async def dispute_closed(conn: asyncpg.Connection, dispute: dict[str, Any], event: EventInfo) -> Outcome | None:
+    """Won: the held credits are released. Lost: released, then refunded (never below zero). A
+    dispute closed before its created event arrived is applied from the closed event alone (its
+    amount and payment are in it), so the late created event finds it closed and holds nothing."""
+    dispute_id = _ref(dispute.get("id"), "the dispute's id")
+    outcome = {"won": "won", "lost": "lost"}.get(str(dispute.get("status")), "closed")
     user_id = await conn.fetchval("SELECT user_id FROM stripe_disputes WHERE dispute_id = $1", dispute_id)
     if user_id is None:
-        raise Deferred(f"dispute {dispute_id} has not been opened here yet")
+        payment = await _payment(
+            conn,
+            _ref(dispute.get("payment_intent"), "payment_intent", required=False),
+            _ref(dispute.get("charge"), "charge", required=False),
+        )
+        if isinstance(payment, Outcome):
+            return payment
+        amount, disputed = _disputed(payment, _cents(dispute, "amount"))
+        await conn.execute(
+            """INSERT INTO stripe_disputes (dispute_id, payment_intent_id, user_id, amount_cents, credits, status,
+                                            closed_at)
+               VALUES ($1, $2, $3, $4, $5, 'open', now()) ON CONFLICT (dispute_id) DO NOTHING""",
+            dispute_id,
+            payment["payment_intent_id"],
+            payment["user_id"],
+            amount,
+            disputed,
+        )
+        user_id = payment["user_id"]
     await users.lock_account(conn, user_id)
     row = await conn.fetchrow("SELECT * FROM stripe_disputes WHERE dispute_id = $1 FOR UPDATE", dispute_id)
     if row["status"] != "open":
-        return
+        return None
     if row["hold_id"] is not None:
         await holds.release_credit_hold(conn, row["hold_id"])
-    outcome = {"won": "won", "lost": "lost"}.get(str(dispute.get("status")), "closed")
     if outcome == "lost" and row["credits"] > 0:
-        payment = await _paid_payment(conn, row["payment_intent_id"], None)
-        await _take_back(conn, payment, row["credits"], f"dispute:{dispute_id}", f"Stripe dispute {dispute_id} lost")
+        payment = await _payment(conn, row["payment_intent_id"], None)
+        if not isinstance(payment, Outcome):
+            await _take_back(
+                conn, payment, row["credits"], f"dispute:{dispute_id}", f"Stripe dispute {dispute_id} lost"
+            )
     await conn.execute(
         "UPDATE stripe_disputes SET status = $2, closed_at = now() WHERE dispute_id = $1", dispute_id, outcome
     )
+    return None
 
 
 # -- subscriptions ------------------------------------------------------------------------------
 
+# What each Stripe subscription status gives the user (README, "Decisions"): a paid tier only while
+# Stripe says the subscription is paid for (active, trialing) or within its dunning grace
+# (past_due, until Stripe moves it on to unpaid or canceled). Everything else is the trial tier.
+PAID_STATUSES = ("active", "trialing", "past_due")
+# canceled and incomplete_expired are final in Stripe (a new subscription gets a new id): once one
+# is applied, no later event of that subscription brings it back.
+TERMINAL = ("canceled", "incomplete_expired")
+# The tie-break for events of one subscription created in the same second: the later state of a
+# subscription's life wins (incomplete -> trialing -> active -> past_due -> unpaid -> paused ->
+# ended); a final status beats every other whatever its time.
+STATUS_RANK = {
+    "incomplete": 0,
+    "trialing": 1,
+    "active": 2,
+    "past_due": 3,
+    "unpaid": 4,
+    "paused": 5,
+    "incomplete_expired": 6,
+    "canceled": 7,
+}
+
+
+def _order_key(status: str, created: int | None, rank: int | None, event_id: str | None) -> tuple[Any, ...]:
+    """Events of one subscription are applied in this order, whatever order they arrive in."""
+    return (status in TERMINAL, created if created is not None else -1, rank or 0, event_id or "")
+
 
 async def _subscriber(conn: asyncpg.Connection, metadata: dict[str, Any], customer: str | None) -> uuid.UUID:
     if metadata.get("user_id"):
-        try:
-            return to_uuid(metadata["user_id"], "user_id")
-        except InvalidId as exc:
-            raise MalformedEvent(exc.message) from None
+        return _user_id(metadata["user_id"], "metadata user_id")
+    if customer is None:
+        raise MalformedEvent("neither a user_id in the metadata nor a customer")
     user_id = await conn.fetchval("SELECT user_id FROM user_credits WHERE stripe_customer_id = $1", customer)
     if user_id is None:
         raise Deferred(f"no user for Stripe customer {customer} yet")
@@ -260,89 +492,191 @@ async def _subscriber(conn: asyncpg.Connection, metadata: dict[str, Any], custom
 
 
 async def _tier_of(conn: asyncpg.Connection, price_ids: list[str], metadata: dict[str, Any]) -> str:
+    """The paid tier a subscription is for: its Stripe price's tier, else the tier in its metadata."""
     if price_ids:
         tier = await conn.fetchval(
-            "SELECT tier FROM subscription_tiers WHERE stripe_price_id = ANY($1::text[])", price_ids
+            "SELECT tier FROM subscription_tiers WHERE stripe_price_id = ANY($1::text[]) AND tier <> 'trial'"
+            " ORDER BY price_usd DESC LIMIT 1",
+            price_ids,
         )
         if tier:
             return str(tier)
     tier = metadata.get("tier")
     if not tier:
         raise MalformedEvent("subscription with neither a known price nor a tier in its metadata")
-    return str(tier)
+    if not isinstance(tier, str) or not await conn.fetchval(
+        "SELECT 1 FROM subscription_tiers WHERE tier = $1 AND tier <> 'trial'", tier
+    ):
+        raise MalformedEvent(f"unknown paid tier {str(tier)[:40]!r}")
+    return tier
 
 
-async def _record_subscription(
-    conn: asyncpg.Connection,
-    subscription_id: str,
-    user_id: uuid.UUID,
-    tier: str,
-    status: str,
-    start: datetime | None,
-    end: datetime | None,
-) -> None:
+TIER_ORDER = "t.monthly_allowance IS NULL DESC, t.monthly_allowance DESC, t.price_usd DESC"  # best first
+
+
+async def _ranks_higher(conn: asyncpg.Connection, tier: str, than: str) -> bool:
+    best = await conn.fetchval(
+        f"SELECT t.tier FROM subscription_tiers t WHERE t.tier IN ($1, $2) ORDER BY {TIER_ORDER}, t.tier LIMIT 1",  # noqa: S608
+        tier,
+        than,
+    )
+    return tier != than and best == tier
+
+
+async def _apply_user_tier(conn: asyncpg.Connection, user_id: uuid.UUID, cycle_start: datetime | None) -> None:
+    """The user's tier is the best tier among their subscriptions in a paid status (trial when none),
+    so ending an old subscription never takes away a newer one's tier."""
+    tier = await conn.fetchval(
+        f"""SELECT s.tier FROM stripe_subscriptions s JOIN subscription_tiers t ON t.tier = s.tier
+             WHERE s.user_id = $1 AND s.status IN {PAID_STATUSES!r}
+             ORDER BY {TIER_ORDER} LIMIT 1""",  # noqa: S608 - constants
+        user_id,
+    )
+    await users.set_user_tier(conn, user_id, str(tier or "trial"), cycle_start=cycle_start)
+
+
+async def _locked_subscription(
+    conn: asyncpg.Connection, subscription_id: str, user_id: uuid.UUID
+) -> asyncpg.Record | None:
+    await users.lock_account(conn, user_id)
+    row = await conn.fetchrow(
+        "SELECT * FROM stripe_subscriptions WHERE subscription_id = $1 FOR UPDATE", subscription_id
+    )
+    if row is not None and row["user_id"] != user_id:
+        raise MalformedEvent(f"subscription {subscription_id} belongs to another user")
+    return row
+
+
+def _invoice_subscription(invoice: dict[str, Any], lines: list[dict[str, Any]]) -> str | None:
+    parent = _dict(invoice.get("parent"), "parent")
+    details = _dict(parent.get("subscription_details") or invoice.get("subscription_details"), "subscription_details")
+    found = _ref(invoice.get("subscription"), "subscription", required=False) or _ref(
+        details.get("subscription"), "subscription", required=False
+    )
+    for line in lines:
+        if found:
+            break
+        line_parent = _dict(line.get("parent"), "line parent")
+        item = _dict(line_parent.get("subscription_item_details"), "subscription_item_details")
+        found = _ref(item.get("subscription"), "subscription", required=False)
+    return found
+
+
+async def invoice_paid(conn: asyncpg.Connection, invoice: dict[str, Any], event: EventInfo) -> Outcome | None:
+    """A paid subscription invoice (first or renewal) starts a new billing cycle at its period's
+    start, once: only an invoice whose period is newer than the newest period already paid for
+    this subscription moves the cycle; a late or replayed one is stale. It sets the subscription's
+    status only when no subscription event has been seen yet (the payment proves it active)."""
+    lines = _list(_dict(invoice.get("lines"), "lines").get("data"), "lines.data")
+    subscription_id = _invoice_subscription(invoice, lines)
+    if subscription_id is None:
+        return Outcome("ignored", "a one-off invoice: nothing to do with tiers")
+    parent = _dict(invoice.get("parent"), "parent")
+    details = _dict(parent.get("subscription_details") or invoice.get("subscription_details"), "subscription_details")
+    first_line = lines[0] if lines else {}
+    metadata = {**_dict(first_line.get("metadata"), "line metadata"), **_dict(details.get("metadata"), "metadata")}
+    user_id = await _subscriber(conn, metadata, _ref(invoice.get("customer"), "customer", required=False))
+    price_ids = []
+    for line in lines:
+        pricing = _dict(_dict(line.get("pricing"), "pricing").get("price_details"), "price_details")
+        price = _ref(pricing.get("price"), "price", required=False) or _ref(line.get("price"), "price", required=False)
+        if price:
+            price_ids.append(price)
+    tier = await _tier_of(conn, price_ids, metadata)
+    period = _dict(first_line.get("period"), "period")
+    start = _unix(
+        period.get("start") if period.get("start") is not None else invoice.get("period_start"), "period start"
+    )
+    end_value = period.get("end") if period.get("end") is not None else invoice.get("period_end")
+    end = _unix(end_value, "period end") if end_value is not None else None
+    if end is not None and end < start:
+        raise MalformedEvent("the invoice's period ends before it starts")
+    if _at(start) > datetime.now(UTC) + timedelta(days=1):
+        raise MalformedEvent(f"the invoice's period starts in the future ({_at(start).isoformat()})")
+    row = await _locked_subscription(conn, subscription_id, user_id)
+    if row is not None and row["current_period_start"] is not None and _at(start) <= row["current_period_start"]:
+        if (
+            _at(start) == row["current_period_start"]
+            and row["last_event_created"] is None
+            and await _ranks_higher(conn, tier, str(row["tier"]))
+        ):
+            # no subscription event yet: of two invoices paid for one period (an upgrade's proration),
+            # the better tier holds, whichever came first; the cycle stays
+            await conn.execute(
+                "UPDATE stripe_subscriptions SET tier = $2, updated_at = now() WHERE subscription_id = $1",
+                subscription_id,
+                tier,
+            )
+            await _apply_user_tier(conn, user_id, None)
+            return None
+        return Outcome("stale", f"period {_at(start).isoformat()} is not newer than the one paid")
     await conn.execute(
         """INSERT INTO stripe_subscriptions AS s (subscription_id, user_id, tier, status, current_period_start,
-                                             current_period_end)
-           VALUES ($1, $2, $3, $4, $5, $6)
+                                                  current_period_end)
+           VALUES ($1, $2, $3, 'active', $4, $5)
            ON CONFLICT (subscription_id) DO UPDATE
-              SET tier = EXCLUDED.tier, status = EXCLUDED.status, updated_at = now(),
-                  current_period_start = coalesce(EXCLUDED.current_period_start, s.current_period_start),
-                  current_period_end = coalesce(EXCLUDED.current_period_end, s.current_period_end)""",
+              SET current_period_start = EXCLUDED.current_period_start,
+                  current_period_end = EXCLUDED.current_period_end,
+                  tier = CASE WHEN s.last_event_created IS NULL THEN EXCLUDED.tier ELSE s.tier END,
+                  updated_at = now()""",
+        subscription_id,
+        user_id,
+        tier,
+        _at(start),
+        _at(end) if end is not None else None,
+    )
+    # the cycle only moves forward: also never before the user's current cycle (another
+    # subscription's, or one the calendar rolled to already), which set_user_tier refuses too
+    current_cycle = await conn.fetchval("SELECT billing_cycle_start FROM user_credits WHERE user_id = $1", user_id)
+    await _apply_user_tier(conn, user_id, _at(start) if _at(start) > current_cycle else None)
+    return None
+
+
+async def subscription_changed(conn: asyncpg.Connection, sub: dict[str, Any], event: EventInfo) -> Outcome | None:
+    """The subscription's status and plan as of this event, unless a later event (by Stripe's
+    created time, then status rank, then event id; a final status beats all) was applied already:
+    then the event is stale and changes nothing. The cycle goes on; only invoice.paid starts one."""
+    subscription_id = _ref(sub.get("id"), "the subscription's id")
+    status = "canceled" if event.type == "customer.subscription.deleted" else sub.get("status")
+    if not isinstance(status, str) or status not in STATUS_RANK:
+        raise MalformedEvent(f"unknown subscription status {str(status)[:40]!r}")
+    created = _unix(event.created, "the event's created")
+    metadata = _dict(sub.get("metadata"), "metadata")
+    user_id = await _subscriber(conn, metadata, _ref(sub.get("customer"), "customer", required=False))
+    items = _list(_dict(sub.get("items"), "items").get("data"), "items.data")
+    price_ids = [p for item in items if (p := _ref(item.get("price"), "price", required=False))]
+    try:
+        tier: str | None = await _tier_of(conn, price_ids, metadata)
+    except MalformedEvent:
+        if status in PAID_STATUSES:
+            raise
+        tier = None  # an ended subscription needs no plan to end: it must never be kept alive by a missing one
+    row = await _locked_subscription(conn, subscription_id, user_id)
+    if tier is None:
+        tier = str(row["tier"]) if row is not None else "trial"
+    key = _order_key(status, created, STATUS_RANK[status], event.id)
+    if row is not None and row["last_event_created"] is not None:
+        applied = _order_key(row["status"], row["last_event_created"], row["last_event_rank"], row["last_event_id"])
+        if key <= applied:
+            return Outcome("stale", f"event {row['last_event_id']} ({row['status']}) of this subscription is newer")
+    await conn.execute(
+        """INSERT INTO stripe_subscriptions AS s (subscription_id, user_id, tier, status, last_event_created,
+                                                  last_event_rank, last_event_id)
+           VALUES ($1, $2, $3, $4, $5, $6, $7)
+           ON CONFLICT (subscription_id) DO UPDATE
+              SET tier = EXCLUDED.tier, status = EXCLUDED.status, last_event_created = EXCLUDED.last_event_created,
+                  last_event_rank = EXCLUDED.last_event_rank, last_event_id = EXCLUDED.last_event_id,
+                  updated_at = now()""",
         subscription_id,
         user_id,
         tier,
         status,
-        start,
-        end,
+        created,
+        STATUS_RANK[status],
+        event.id,
     )
-
-
-async def invoice_paid(conn: asyncpg.Connection, invoice: dict[str, Any]) -> None:
-    """A paid subscription invoice (first or renewal): the tier, its allowance, a new billing cycle."""
-    details = (invoice.get("parent") or {}).get("subscription_details") or invoice.get("subscription_details") or {}
-    subscription_id = _id(invoice.get("subscription")) or _id(details.get("subscription"))
-    if subscription_id is None:
-        return  # a one-off invoice: nothing to do with tiers
-    lines = (invoice.get("lines") or {}).get("data") or []
-    metadata = {**(lines[0].get("metadata") or {} if lines else {}), **(details.get("metadata") or {})}
-    user_id = await _subscriber(conn, metadata, _id(invoice.get("customer")))
-    price_ids = [
-        p
-        for line in lines
-        if (p := _id((line.get("pricing") or {}).get("price_details", {}).get("price")) or _id(line.get("price")))
-    ]
-    tier = await _tier_of(conn, price_ids, metadata)
-    period = (lines[0].get("period") or {}) if lines else {}
-    start = _timestamp(period.get("start")) or _timestamp(invoice.get("period_start")) or datetime.now(UTC)
-    end = _timestamp(period.get("end")) or _timestamp(invoice.get("period_end"))
-    await users.set_user_tier(conn, user_id, tier, cycle_start=start)
-    await _record_subscription(conn, subscription_id, user_id, tier, "active", start, end)
-
-
-ENDED = ("canceled", "unpaid", "incomplete_expired")
-
-
-async def subscription_updated(conn: asyncpg.Connection, subscription: dict[str, Any]) -> None:
-    """A plan change moves the user to the new tier (the cycle goes on); an ended one to trial."""
-    subscription_id = _require(subscription, "id")
-    metadata = subscription.get("metadata") or {}
-    user_id = await _subscriber(conn, metadata, _id(subscription.get("customer")))
-    items = (subscription.get("items") or {}).get("data") or []
-    tier = await _tier_of(conn, [p for item in items if (p := _id(item.get("price")))], metadata)
-    status = str(subscription.get("status") or "active")
-    await users.set_user_tier(conn, user_id, "trial" if status in ENDED else tier)
-    await _record_subscription(conn, subscription_id, user_id, tier, status, None, None)
-
-
-async def subscription_deleted(conn: asyncpg.Connection, subscription: dict[str, Any]) -> None:
-    subscription_id = _require(subscription, "id")
-    user_id = await _subscriber(conn, subscription.get("metadata") or {}, _id(subscription.get("customer")))
-    await users.set_user_tier(conn, user_id, "trial")
-    await conn.execute(
-        "UPDATE stripe_subscriptions SET status = 'canceled', updated_at = now() WHERE subscription_id = $1",
-        subscription_id,
-    )
+    await _apply_user_tier(conn, user_id, None)
+    return None
 
 
 HANDLERS: dict[str, Handler] = {
@@ -352,60 +686,131 @@ HANDLERS: dict[str, Handler] = {
     "charge.dispute.created": dispute_created,
     "charge.dispute.closed": dispute_closed,
     "invoice.paid": invoice_paid,
-    "customer.subscription.updated": subscription_updated,
-    "customer.subscription.deleted": subscription_deleted,
+    "customer.subscription.created": subscription_changed,
+    "customer.subscription.updated": subscription_changed,
+    "customer.subscription.paused": subscription_changed,
+    "customer.subscription.resumed": subscription_changed,
+    "customer.subscription.deleted": subscription_changed,
 }
 
 
 # -- receiving ----------------------------------------------------------------------------------
 
+# What a handler raises for an event it can never apply: its own checks, the ledger's (an unknown
+# user, a bad amount), and the database refusing a value. Connection failures are not among them:
+# those propagate, the webhook answers 5xx, and Stripe retries.
+REJECTIONS = (
+    MalformedEvent,
+    LedgerError,
+    asyncpg.DataError,
+    asyncpg.IntegrityConstraintViolationError,
+    ArithmeticError,
+    ValueError,
+    TypeError,
+    KeyError,
+    AttributeError,
+)
+
+
+async def _store_unapplied(
+    conn: asyncpg.Connection, event: EventInfo, payload: str, livemode: bool, outcome: Outcome
+) -> None:
+    """Keep an event that was not applied (deferred or rejected) with its reason; an event already
+    final stays as it is."""
+    await conn.execute(
+        """INSERT INTO stripe_events (id, type, payload, livemode, status, attempts, last_error, created, reference)
+           VALUES ($1, $2, $3::jsonb, $4, $5, 1, $6, $7, $8)
+           ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, attempts = stripe_events.attempts + 1,
+                                          last_error = EXCLUDED.last_error, reference = EXCLUDED.reference
+           WHERE stripe_events.status NOT IN ('processed', 'ignored', 'stale', 'rejected', 'review')""",
+        event.id,
+        event.type,
+        payload,
+        livemode,
+        outcome.status,
+        outcome.detail[:2000],
+        _created_at(event.created),
+        outcome.reference,
+    )
+
+
+def _created_at(created: Any) -> datetime | None:
+    try:
+        return _at(_unix(created, "created"))
+    except MalformedEvent:
+        return None
+
+
+def _rejected_reference(event: EventInfo, obj: Any) -> str | None:
+    """The payment intent of a rejected checkout: its refunds and disputes then have nothing to wait for."""
+    if not event.type.startswith("checkout.session.") or not isinstance(obj, dict):
+        return None
+    try:
+        return _ref(obj.get("payment_intent"), "payment_intent", required=False)
+    except MalformedEvent:
+        return None
+
 
 async def receive_event(pool: asyncpg.Pool, event: dict[str, Any]) -> Outcome:
-    """Store and apply one verified event. Raises MalformedEvent (nothing written) for an event
-    that cannot be applied; returns a deferred Outcome (event kept, nothing applied) when its
-    target is not known yet."""
+    """Store and apply one verified event. Raises MalformedEvent (nothing written) only for an event
+    without a usable id or type; anything else it cannot apply is stored as rejected. Returns a
+    deferred Outcome (event kept, nothing applied) when its target is not known yet."""
     event_id, event_type = event.get("id"), event.get("type")
-    obj = (event.get("data") or {}).get("object")
-    if not isinstance(event_id, str) or not isinstance(event_type, str) or not isinstance(obj, dict):
-        raise MalformedEvent("an event needs id, type and data.object")
-    payload = json.dumps(event)
+    if not isinstance(event_id, str) or not _STRIPE_ID.fullmatch(event_id):
+        raise MalformedEvent("an event needs an id (a Stripe id)")
+    if not isinstance(event_type, str) or not _EVENT_TYPE.fullmatch(event_type):
+        raise MalformedEvent("an event needs a type")
+    info = EventInfo(event_id, event_type, event.get("created"))
+    data = event.get("data")
+    obj = data.get("object") if isinstance(data, dict) else None
+    try:
+        payload = json.dumps(_storable(event))
+    except (RecursionError, ValueError):
+        raise MalformedEvent("the event cannot be stored") from None
+    livemode = event.get("livemode") is True
     async with pool.acquire() as conn:
         try:
             async with conn.transaction():
                 await conn.execute(
-                    "INSERT INTO stripe_events (id, type, payload, livemode) VALUES ($1, $2, $3::jsonb, $4)"
-                    " ON CONFLICT (id) DO NOTHING",
+                    "INSERT INTO stripe_events (id, type, payload, livemode, created)"
+                    " VALUES ($1, $2, $3::jsonb, $4, $5) ON CONFLICT (id) DO NOTHING",
                     event_id,
                     event_type,
                     payload,
-                    bool(event.get("livemode")),
+                    livemode,
+                    _created_at(info.created),
                 )
                 status = await conn.fetchval("SELECT status FROM stripe_events WHERE id = $1 FOR UPDATE", event_id)
-                if status in ("processed", "ignored"):
-                    return Outcome("duplicate")
+                if status in FINAL:
+                    return Outcome("duplicate", status)
                 handler = HANDLERS.get(event_type)
-                if handler is not None:
-                    await handler(conn, obj)
-                outcome = "processed" if handler is not None else "ignored"
+                if handler is None:
+                    outcome = Outcome("ignored")
+                else:
+                    if not isinstance(obj, dict):
+                        raise MalformedEvent("the event has no data.object")
+                    outcome = await handler(conn, obj, info) or Outcome("processed")
                 await conn.execute(
-                    "UPDATE stripe_events SET status = $2, attempts = attempts + 1, last_error = NULL,"
+                    "UPDATE stripe_events SET status = $2, attempts = attempts + 1, last_error = $3,"
                     " processed_at = now() WHERE id = $1",
                     event_id,
-                    outcome,
+                    outcome.status,
+                    outcome.detail[:2000] or None,
                 )
-                return Outcome(outcome)
+                if outcome.status in ("stale", "review"):
+                    log.info("stripe event %s (%s) %s: %s", event_id, event_type, outcome.status, outcome.detail)
+                return outcome
         except Deferred as exc:
-            await conn.execute(
-                """INSERT INTO stripe_events (id, type, payload, livemode, status, attempts, last_error)
-                   VALUES ($1, $2, $3::jsonb, $4, 'deferred', 1, $5)
-                   ON CONFLICT (id) DO UPDATE SET status = 'deferred', attempts = stripe_events.attempts + 1,
-                                                  last_error = EXCLUDED.last_error
-                   WHERE stripe_events.status NOT IN ('processed', 'ignored')""",
-                event_id,
-                event_type,
-                payload,
-                bool(event.get("livemode")),
-                str(exc),
-            )
+            outcome = Outcome("deferred", str(exc))
+            await _store_unapplied(conn, info, payload, livemode, outcome)
             log.info("stripe event %s (%s) deferred: %s", event_id, event_type, exc)
-            return Outcome("deferred", str(exc))
+            return outcome
+        except REJECTIONS as exc:
+            reason = exc.message if isinstance(exc, LedgerError) else str(exc) or type(exc).__name__
+            if not isinstance(exc, MalformedEvent | LedgerError):
+                log.exception("stripe event %s (%s) could not be applied", event_id, event_type)
+                reason = f"{type(exc).__name__}: {reason}"
+            outcome = Outcome("rejected", reason, _rejected_reference(info, obj))
+            await _store_unapplied(conn, info, payload, livemode, outcome)
+            log.warning("stripe event %s (%s) rejected: %s", event_id, event_type, reason)
+            return outcome

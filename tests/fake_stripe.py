@@ -118,7 +118,10 @@ class FakeStripe:
             "payment_status": "unpaid",
             "status": "open",
             "amount_total": amount,
-            "currency": "usd",
+            "currency": next(
+                (item["price_data"]["currency"] for item in params.get("line_items", []) if "price_data" in item),
+                "usd",
+            ),
             "payment_intent": None,
             "subscription": None,
             "success_url": params.get("success_url"),

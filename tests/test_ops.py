@@ -124,6 +124,7 @@ def test_every_query_says_what_it_answers_and_what_it_needs():
         "spend_by_provider",
         "failed_requests",
         "stripe_events",
+        "stripe_payments_review",
         "check_user_balance",
         "recent_transactions",
         "usage_stats_24h",
@@ -175,7 +176,53 @@ async def test_balance_transactions_and_usage_of_a_user(database_url, seeded):
 async def test_revenue_by_package_counts_what_stripe_charged_and_refunded(database_url, seeded):
     (value_pack,) = rows(database_url, "revenue_by_package")
 
-    assert value_pack == ["Value Pack", "1", "4500", "1500", "3000", "30.00", "500.000000", "166.666667", "0.000000"]
+    assert value_pack == [
+        "Value Pack",
+        "usd",
+        "1",
+        "4500",
+        "1500",
+        "3000",
+        "30.00",
+        "500.000000",
+        "166.666667",
+        "0.000000",
+    ]
+
+
+async def test_revenue_is_grouped_by_currency_and_leaves_out_payments_under_review(database_url, pool, seeded):
+    """Cents of two currencies never add up; money kept for review was not sold."""
+    value_pack = await pool.fetchval("SELECT id FROM credit_packages WHERE name = 'Value Pack'")
+    for payment_intent, currency, status in (("pi_eur", "eur", "paid"), ("pi_rev", "usd", "review")):
+        await pool.execute(
+            """INSERT INTO stripe_payments (payment_intent_id, user_id, package_id, credits, amount_cents, currency,
+                                            status, paid_at)
+               VALUES ($1, $2::uuid, $3, 500, 4200, $4, $5, now())""",
+            payment_intent,
+            seeded["alice"],
+            value_pack,
+            currency,
+            status,
+        )
+
+    revenue = rows(database_url, "revenue_by_package")
+    review = rows(database_url, "stripe_payments_review")
+
+    assert [(r[0], r[1], r[3]) for r in revenue] == [("Value Pack", "eur", "4200"), ("Value Pack", "usd", "4500")]
+    assert [(r[0], r[4], r[5]) for r in review] == [("pi_rev", "4200", "usd")]
+
+
+async def test_stripe_events_lists_rejected_and_review_events_with_their_reason(database_url, pool, seeded):
+    rejected = {"id": "ch_x", "payment_intent": "pi_1", "amount": 4500}  # no amount_refunded
+    await receive_event(pool, {"id": "evt_rejected", "type": "charge.refunded", "data": {"object": rejected}})
+    eur = {"id": "ch_1", "payment_intent": "pi_1", "amount": 4500, "amount_refunded": 4500, "currency": "eur"}
+    await receive_event(pool, {"id": "evt_review", "type": "charge.refunded", "data": {"object": eur}})
+
+    listed = {r[0]: r for r in rows(database_url, "stripe_events")}
+
+    assert set(listed) == {"evt_early", "evt_rejected", "evt_review"}
+    assert listed["evt_rejected"][2] == "rejected" and "amount_refunded" in listed["evt_rejected"][4]
+    assert listed["evt_review"][2] == "review" and "eur" in listed["evt_review"][4]
 
 
 async def test_spend_by_power_level_and_provider(database_url, seeded):

@@ -9,7 +9,6 @@ from starlette.responses import Response
 from api.errors import ApiError
 from api.jsonresponse import LedgerJSONResponse
 from api.params import json_object
-from ledger.errors import LedgerError
 from ledger.stripe_events import MalformedEvent, receive_event
 
 
@@ -36,15 +35,20 @@ async def stripe_webhook(request: Request) -> Response:
         raise ApiError(400, "Invalid Stripe signature.", code="invalid_signature") from None
     event = json_object(payload)
     metrics = request.app.state.metrics
-    event_type = str(event.get("type"))
+    event_type = event.get("type") if isinstance(event.get("type"), str) else "unknown"
     try:
         outcome = await receive_event(request.app.state.pool, event)
-    except (MalformedEvent, LedgerError) as exc:
-        metrics.webhook_events.labels(event_type, "invalid").inc()
-        message = exc.message if isinstance(exc, LedgerError) else str(exc)
-        raise ApiError(400, f"The event cannot be applied: {message}", code="invalid_event") from None
+    except MalformedEvent as exc:
+        # only an event with no usable id or type: there is nothing to store it under
+        metrics.webhook_events.labels(event_type[:100], "invalid").inc()
+        raise ApiError(400, f"The event cannot be applied: {exc}", code="invalid_event") from None
     metrics.webhook_events.labels(event_type, outcome.status).inc()
     if outcome.status == "deferred":
         # non-2xx: Stripe delivers the event again later, when its target should exist
         raise ApiError(409, f"Not applied yet: {outcome.detail}. Stripe will retry.", code="event_deferred")
-    return LedgerJSONResponse({"received": True, "status": outcome.status})
+    # stale, rejected and review are final too: stored with their reason (the stripe_events ops
+    # query lists them) and answered 2xx so Stripe stops retrying what can never be applied
+    body = {"received": True, "status": outcome.status}
+    if outcome.detail and outcome.status != "duplicate":
+        body["detail"] = outcome.detail
+    return LedgerJSONResponse(body)

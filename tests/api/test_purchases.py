@@ -48,6 +48,8 @@ async def test_a_credit_checkout_is_a_payment_session_carrying_the_user_and_pack
         "user_id": str(account.user_id),
         "package_id": value_pack,
         "credits": "500.000000",
+        "price_cents": "4500",
+        "currency": "usd",
         "kind": "credits",
     }
     customer = await pool.fetchval("SELECT stripe_customer_id FROM user_credits WHERE user_id = $1", account.user_id)

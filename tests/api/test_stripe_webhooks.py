@@ -18,6 +18,12 @@ SUCCESS = {"success_url": "https://app.example/ok", "cancel_url": "https://app.e
 PERIOD_1, PERIOD_2 = 1_790_000_000, 1_792_592_000  # two monthly periods, as Unix times
 
 
+def recent_periods() -> tuple[int, int]:
+    """Two paid periods that start after a user created now: the cycle only moves forward."""
+    now = int(time.time())
+    return now + 60, now + 120
+
+
 @pytest.fixture
 def service(upstreams, start_service, fake_stripe):
     return start_service(upstreams, stripe_secret_key="sk_test_123", stripe_api_base=fake_stripe.api_base)
@@ -134,30 +140,52 @@ async def test_a_bad_missing_or_stale_signature_is_a_400_and_writes_nothing(
     [
         "{not json",
         json.dumps(["an", "array"]),
-        json.dumps({"id": "evt_1", "type": "checkout.session.completed"}),
-        json.dumps(
-            event(
-                "checkout.session.completed",
-                {
-                    "id": "cs_1",
-                    "mode": "payment",
-                    "payment_status": "paid",
-                    "payment_intent": "pi_9",
-                    "amount_total": 1000,
-                },
-            )
-        ),
-        json.dumps(event("charge.refunded", {"id": "ch_1", "payment_intent": "pi_9", "amount": 1000})),
+        json.dumps({"type": "checkout.session.completed", "data": {"object": {}}}),
+        json.dumps({"id": "evt_" + "x" * 5000, "type": "checkout.session.completed", "data": {"object": {}}}),
+        json.dumps({"id": {"nested": 1}, "type": "checkout.session.completed"}),
+        json.dumps({"id": "evt_no_type", "type": ["a"]}),
     ],
-    ids=["malformed-json", "not-an-object", "no-data", "no-metadata", "no-amount-refunded"],
+    ids=["malformed-json", "not-an-object", "no-id", "huge-id", "id-not-a-string", "type-not-a-string"],
 )
-async def test_malformed_events_are_4xx_and_write_nothing(pool, service, make_account, body):
+async def test_events_without_a_usable_id_are_400_and_write_nothing(pool, service, make_account, body):
     account = await make_account(credits_="10")
 
     response = service.webhook(body)
 
     assert 400 <= response.status_code < 500
     assert await pool.fetchval("SELECT count(*) FROM stripe_events") == 0
+    assert await balance(pool, account.user_id) == 10
+
+
+@pytest.mark.parametrize(
+    ("event_type", "obj", "reason"),
+    [
+        ("checkout.session.completed", None, "no data.object"),
+        (
+            "checkout.session.completed",
+            {"id": "cs_1", "mode": "payment", "payment_status": "paid", "payment_intent": "pi_9", "amount_total": 1000},
+            "user_id",
+        ),
+        ("charge.refunded", {"id": "ch_1", "payment_intent": "pi_9", "amount": 1000}, "amount_refunded"),
+    ],
+    ids=["no-data", "no-metadata", "no-amount-refunded"],
+)
+async def test_signed_events_that_can_never_apply_are_stored_rejected_and_answered_2xx(
+    pool, service, make_account, event_type, obj, reason
+):
+    """Issue 8: these were 400s that wrote nothing, so Stripe retried them for days; now each is
+    kept with its reason and answered 2xx."""
+    account = await make_account(credits_="10")
+    signed = event(event_type, obj) if obj is not None else {**event(event_type, {}), "data": {}}
+
+    response = service.webhook(signed)
+    again = service.webhook(signed)
+
+    assert response.status_code == 200 and response.json()["status"] == "rejected"
+    assert reason in response.json()["detail"]
+    assert again.status_code == 200 and again.json()["status"] == "duplicate"
+    stored = await pool.fetchrow("SELECT status, last_error FROM stripe_events WHERE id = $1", signed["id"])
+    assert stored["status"] == "rejected" and reason in stored["last_error"]
     assert await balance(pool, account.user_id) == 10
 
 
@@ -278,6 +306,7 @@ def subscription(account, subscription_id: str, tier: str, status: str = "active
 
 async def test_a_subscription_paid_upgraded_renewed_and_cancelled(pool, service, make_account):
     account = await make_account()
+    period_1, period_2 = recent_periods()
 
     async def state():
         return await pool.fetchrow(
@@ -286,26 +315,26 @@ async def test_a_subscription_paid_upgraded_renewed_and_cancelled(pool, service,
             account.user_id,
         )
 
-    service.webhook(event("invoice.paid", invoice(account, "sub_1", "starter", PERIOD_1)))
+    service.webhook(event("invoice.paid", invoice(account, "sub_1", "starter", period_1)))
     first = await state()
     await pool.execute("UPDATE user_credits SET billing_cycle_start = now() WHERE user_id = $1", account.user_id)
     await debit_user_credits(pool, account.user_id, 300, "usage", "req_month_1")
     service.webhook(event("customer.subscription.updated", subscription(account, "sub_1", "professional")))
     upgraded = await state()
-    service.webhook(event("invoice.paid", invoice(account, "sub_1", "professional", PERIOD_2)))
+    service.webhook(event("invoice.paid", invoice(account, "sub_1", "professional", period_2)))
     renewed = await state()
     during = service.get("/v1/credits/balance", account.key).json()
     service.webhook(event("customer.subscription.deleted", subscription(account, "sub_1", "professional", "canceled")))
     cancelled = await state()
 
     assert (first["tier"], first["monthly_allowance"]) == ("starter", 1000)
-    assert first["billing_cycle_start"].timestamp() == PERIOD_1
+    assert first["billing_cycle_start"].timestamp() == period_1
     assert (upgraded["tier"], upgraded["monthly_allowance"], upgraded["credits_used_this_month"]) == (
         "professional",
         10000,
         300,
     ), "an upgrade keeps the cycle and what was used in it"
-    assert renewed["credits_used_this_month"] == 0 and renewed["billing_cycle_start"].timestamp() == PERIOD_2
+    assert renewed["credits_used_this_month"] == 0 and renewed["billing_cycle_start"].timestamp() == period_2
     assert (cancelled["tier"], cancelled["monthly_allowance"]) == ("trial", 100)
     assert during["subscription"]["tier"] == "professional" and during["subscription"]["status"] == "active"
     assert during["monthly_allowance"] == "10000.000000" and during["allowance_remaining"] == "10000.000000"
