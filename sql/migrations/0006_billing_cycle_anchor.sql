@@ -191,7 +191,8 @@ BEGIN
          ORDER BY user_id
          LIMIT p_max_users
     LOOP
-        SELECT billing_cycle_start INTO v_before FROM user_credits WHERE user_id = v_user_id;
+        -- read under the row lock: a writer that rolled the user meanwhile is seen, not counted again
+        SELECT billing_cycle_start INTO v_before FROM user_credits WHERE user_id = v_user_id FOR UPDATE;
         v_after := (ledger_lock_user(v_user_id)).billing_cycle_start;
         IF v_after > v_before THEN
             v_count := v_count + 1;
