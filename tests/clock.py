@@ -13,6 +13,7 @@ own server process, and the service has no code that sets a clock.
 from __future__ import annotations
 
 import asyncio
+import calendar
 import os
 import shutil
 import time
@@ -41,6 +42,15 @@ def libfaketime() -> str | None:
     if path := os.environ.get("LEDGER_TEST_LIBFAKETIME"):
         return path
     return next((p for p in LIBFAKETIME_CANDIDATES if Path(p).exists()), None)
+
+
+def add_months(anchor: datetime, months: int) -> datetime:
+    """anchor + months on anchor's calendar (UTC for the tests), the day clamped to the month's
+    last day: the reference the SQL cycle definition is checked against."""
+    year, month0 = divmod(anchor.month - 1 + months, 12)
+    year += anchor.year
+    day = min(anchor.day, calendar.monthrange(year, month0 + 1)[1])
+    return anchor.replace(year=year, month=month0 + 1, day=day)
 
 
 class ServerClock:

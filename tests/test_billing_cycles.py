@@ -19,22 +19,13 @@ from hypothesis import strategies as st
 from ledger import errors
 from ledger.credits import get_quota_usage_percentage
 from ledger.users import get_account, set_user_tier
-from tests.clock import ClockServer, ServerClock, create_clock_database, drop_clock_database
+from tests.clock import ClockServer, ServerClock, add_months, create_clock_database, drop_clock_database
 
 HOUR = timedelta(hours=1)
 
 
 def utc(*args: int) -> datetime:
     return datetime(*args, tzinfo=UTC)
-
-
-def add_months(anchor: datetime, months: int) -> datetime:
-    """anchor + months on the UTC calendar, the day clamped to the month's last day (the reference
-    the SQL is checked against)."""
-    year, month0 = divmod(anchor.month - 1 + months, 12)
-    year += anchor.year
-    day = min(anchor.day, calendar.monthrange(year, month0 + 1)[1])
-    return anchor.replace(year=year, month=month0 + 1, day=day)
 
 
 @pytest.fixture
