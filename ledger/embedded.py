@@ -61,10 +61,19 @@ def _port_is_free(port: int) -> bool:
 class EmbeddedPostgres:
     """One PostgreSQL cluster kept in `data_dir` (pgdata, password, log)."""
 
-    def __init__(self, data_dir: Path, *, durable: bool = True, bin_dir: Path | None = None) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        durable: bool = True,
+        bin_dir: Path | None = None,
+        extra_env: dict[str, str] | None = None,
+    ) -> None:
         self.data_dir = data_dir.expanduser().resolve()
-        # another PostgreSQL's binaries (the tests run the faked-clock server on PostgreSQL 15 too)
+        # Tests only: another PostgreSQL's binaries (PostgreSQL 15) and an environment for the
+        # server's processes (libfaketime); the service never passes either.
         self.bin_dir = bin_dir
+        self.extra_env = dict(extra_env or {})
         self.pgdata = self.data_dir / "pgdata"
         self.password_file = self.data_dir / "password"
         # Test servers trade crash safety for speed; a real data directory never does.
@@ -207,7 +216,7 @@ class EmbeddedPostgres:
         self._run("pg_ctl", "-D", str(self.pgdata), *args)
 
     def _run(self, program: str, *args: str, env_password: bool = False) -> None:
-        env = dict(os.environ, LC_ALL="C")
+        env = dict(os.environ, LC_ALL="C", **self.extra_env)
         if env_password:
             env["PGPASSWORD"] = self.password_file.read_text().strip()
         result = subprocess.run(

@@ -91,31 +91,20 @@ class ServerClock:
 
 class FakeTimePostgres(EmbeddedPostgres):
     """The embedded server with libfaketime preloaded into pg_ctl and so into every server process
-    (the environment goes through `su`-less subprocess.run(user=...), which keeps it)."""
+    (as root the server runs as a system user through subprocess.run(user=...), which keeps the
+    environment); only the server's own subprocesses get it, never this test process."""
 
     def __init__(self, data_dir: Path, library: str, time_file: Path) -> None:
         # scripts/test-pg15 points this at PostgreSQL 15's binaries; else the embedded wheel's
         bin_dir = os.environ.get("LEDGER_TEST_CLOCK_PG_BINDIR")
-        super().__init__(data_dir, durable=False, bin_dir=Path(bin_dir) if bin_dir else None)
-        self.fake_env = {
+        fake_env = {
             "LD_PRELOAD": library,
             "FAKETIME_TIMESTAMP_FILE": str(time_file),
             "FAKETIME_NO_CACHE": "1",
             "FAKETIME_DONT_FAKE_MONOTONIC": "1",
             "TZ": "UTC",
         }
-
-    def _run(self, program: str, *args: str, env_password: bool = False) -> None:
-        saved = {key: os.environ.get(key) for key in self.fake_env}
-        os.environ.update(self.fake_env)
-        try:
-            super()._run(program, *args, env_password=env_password)
-        finally:
-            for key, value in saved.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
+        super().__init__(data_dir, durable=False, bin_dir=Path(bin_dir) if bin_dir else None, extra_env=fake_env)
 
 
 @dataclass
