@@ -7,7 +7,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import platformdirs
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -17,6 +17,9 @@ def default_data_dir() -> Path:
 
 class ProviderConfig(BaseModel):
     """One upstream that speaks the OpenAI chat API."""
+
+    # a refused value is not echoed: it may be the very secret being refused
+    model_config = ConfigDict(hide_input_in_errors=True)
 
     base_url: str
     api_key: SecretStr = SecretStr("")
@@ -39,7 +42,9 @@ class ProviderConfig(BaseModel):
 
 class Settings(BaseSettings):
     # An empty variable counts as unset (docker compose passes `VAR: ${VAR:-}` through as "").
-    model_config = SettingsConfigDict(env_prefix="LEDGER_", extra="ignore", env_ignore_empty=True)
+    model_config = SettingsConfigDict(
+        env_prefix="LEDGER_", extra="ignore", env_ignore_empty=True, hide_input_in_errors=True
+    )
 
     # Empty: the embedded PostgreSQL under data_dir.
     database_url: SecretStr | None = None
