@@ -15,6 +15,7 @@ from starlette.routing import Mount, Route
 from api.errors import EXCEPTION_HANDLERS
 from api.metrics import Metrics, metrics_endpoint
 from api.middleware import InputGuard, RequestContext
+from api.openapi import openapi_json
 from api.routes import account, admin, chat, health, models, provider_keys, purchases, webhooks
 from ledger.byok import KeyCipher
 from ledger.catalog import Catalog
@@ -28,6 +29,7 @@ ROUTES = [
     Route("/healthz", health.healthz),
     Route("/readyz", health.readyz),
     Route("/metrics", metrics_endpoint),
+    Route("/openapi.json", openapi_json, methods=["GET"]),
     Route("/v1/chat/completions", chat.chat_completions, methods=["POST"]),
     Route("/v1/models", models.list_models),
     Route("/v1/credits/balance", account.balance),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from ledger.errors import UnknownUser, translate_errors
@@ -35,7 +36,7 @@ async def get_account(db: Executor, user_id: object) -> dict[str, Any]:
     account = dict(row)
     allowance = account["monthly_allowance"]
     account["allowance_remaining"] = (
-        None if allowance is None else max(allowance - account["credits_used_this_month"], 0)
+        None if allowance is None else max(allowance - account["credits_used_this_month"], Decimal(0))
     )
     return account
 
