@@ -457,3 +457,24 @@ async def test_admin_changes_out_of_range_are_400s(pool, service):
         assert_error_shape(response, 400)
     ok = service.admin("PATCH", f"/admin/packages/{package_id}", json={"sort_order": 2**31 - 1})
     assert ok.status_code == 200
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"{", b"[]", b'{"messages": "x"}', b'{"messages": [], "stream": true, "stream_options": 1}', DEEP, b"NaN"],
+)
+def test_the_public_demo_provider_answers_malformed_input_with_a_400(start_service, body):
+    service = start_service()  # no providers: the built-in demo one is mounted
+    response = httpx.post(f"{service.url}/demo/v1/chat/completions", content=body, timeout=HTTP_TIMEOUT)
+    assert_error_shape(response, 400)
+
+
+@pytest.mark.parametrize("signature", [b"t=\xff,v1=\xfe", b"\xff" * 3000, b"t=,v1=", b"v1=" + b"0" * 64])
+def test_odd_stripe_signature_headers_are_400(pool, service, signature):
+    head = (
+        b"POST /webhooks/stripe HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 2\r\nStripe-Signature: "
+        + signature
+        + b"\r\n"
+    )
+    status, data = raw_http(service.url, head, b"{}")
+    assert status == 400, data[:300]
