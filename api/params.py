@@ -68,6 +68,8 @@ def check_text(value: str, where: str) -> str:
     """A string bound for the database or a header: no NUL, valid UTF-8 (no lone surrogate)."""
     if "\x00" in value:
         raise ApiError(400, f"{where}: text may not contain NUL (\\u0000) characters.", code="invalid_text")
+    if value.isascii():  # the common case, without copying a large string (a base64 image)
+        return value
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
