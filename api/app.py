@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+import logging
+from collections.abc import AsyncIterator, Callable
 
 import httpx
 from starlette.applications import Starlette
@@ -13,7 +14,8 @@ from starlette.routing import Mount, Route
 
 from api.errors import EXCEPTION_HANDLERS
 from api.metrics import Metrics, metrics_endpoint
-from api.middleware import RequestContext
+from api.middleware import InputGuard, RequestContext
+from api.openapi import openapi_json
 from api.routes import account, admin, chat, health, models, provider_keys, purchases, webhooks
 from ledger.byok import KeyCipher
 from ledger.catalog import Catalog
@@ -28,6 +30,7 @@ ROUTES = [
     Route("/healthz", health.healthz),
     Route("/readyz", health.readyz),
     Route("/metrics", metrics_endpoint),
+    Route("/openapi.json", openapi_json, methods=["GET"]),
     Route("/v1/chat/completions", chat.chat_completions, methods=["POST"]),
     Route("/v1/models", models.list_models),
     Route("/v1/credits/balance", account.balance),
@@ -59,6 +62,19 @@ ROUTES = [
 def demo_base_url(host: str, port: int) -> str:
     reachable = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104
     return f"http://{reachable}:{port}{MOUNT_PATH}"
+
+
+def body_limits(settings: Settings) -> Callable[[str], int]:
+    """The most bytes a request body may have, by path (InputGuard checks it before reading)."""
+
+    def limit_for(path: str) -> int:
+        if path == "/v1/chat/completions" or path.startswith(MOUNT_PATH + "/"):
+            return settings.max_chat_body_bytes
+        if path.startswith("/webhooks/"):
+            return settings.max_webhook_body_bytes
+        return settings.max_body_bytes
+
+    return limit_for
 
 
 def create_app(settings: Settings, database_url: str, *, port: int | None = None) -> Starlette:
@@ -98,9 +114,11 @@ def create_app(settings: Settings, database_url: str, *, port: int | None = None
                 await asyncio.wait_for(wait_for_background_writes(), 10)
             await pool.close()
 
-    app = Starlette(
-        routes=routes, exception_handlers=EXCEPTION_HANDLERS, lifespan=lifespan, middleware=[Middleware(RequestContext)]
-    )
+    # httpx logs every request's URL at INFO: a URL is no place for a secret, but keep it out anyway
+    for noisy in ("httpx", "httpcore"):
+        logging.getLogger(noisy).setLevel(max(logging.getLogger(noisy).level, logging.WARNING))
+    middleware = [Middleware(RequestContext), Middleware(InputGuard, limit_for=body_limits(settings))]
+    app = Starlette(routes=routes, exception_handlers=EXCEPTION_HANDLERS, lifespan=lifespan, middleware=middleware)
     app.state.metrics = Metrics()
     app.state.settings = settings
     app.state.providers = providers

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+import asyncpg
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
@@ -69,6 +70,44 @@ def internal_error() -> Response:
             code="internal_error",
         )
     )
+
+
+# Seconds a client is asked to wait when the database is unreachable: the pool reconnects by itself.
+RETRY_AFTER_SECONDS = 5
+
+
+def is_database_outage(exc: BaseException) -> bool:
+    """The database cannot be reached or is going away: not this request's fault, nor a bug."""
+    if isinstance(
+        exc,
+        asyncpg.PostgresConnectionError  # lost connections, refused connects (08xxx)
+        | asyncpg.exceptions.OperatorInterventionError  # shutdown, restart, cancelled statements (57xxx)
+        | asyncpg.exceptions.InsufficientResourcesError  # too many connections, disk full (53xxx)
+        | OSError  # refused, reset, unreachable: socket errors
+        | TimeoutError,  # pool acquire or statement timeout
+    ):
+        return True
+    # asyncpg raises a bare InterfaceError for an operation on a connection that was closed
+    return isinstance(exc, asyncpg.InterfaceError) and "closed" in str(exc).lower()
+
+
+def unexpected_error(exc: BaseException) -> Response:
+    """The answer to an exception no route handled: the one place that decides 503 vs 500."""
+    if is_database_outage(exc):
+        return error_response(
+            ApiError(
+                503,
+                "The ledger's database is unreachable right now; nothing was charged. Retry shortly.",
+                type="service_unavailable",
+                code="database_unavailable",
+                headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+            )
+        )
+    if isinstance(exc, asyncpg.DataError):
+        # a value PostgreSQL cannot store (22xxx: overflow, bad encoding...); the route's own checks
+        # should have refused it, this keeps it a 400 where one was missed
+        return error_response(ApiError(400, f"A value in the request is out of range: {exc}.", code="invalid_request"))
+    return internal_error()
 
 
 EXCEPTION_HANDLERS = {ApiError: api_error, LedgerError: ledger_error, HTTPException: http_error}

@@ -1,17 +1,23 @@
 """Every request gets an id: in the logs, in the x-request-id response header, and as the
 metered request's id. A client's own x-request-id is logged beside it, never trusted as ours.
-An unexpected error is logged with that id and answered as a 500 in OpenAI's error shape."""
+An unexpected error is logged with that id and answered in OpenAI's error shape: a 503 with
+Retry-After when the database is unreachable, a 500 otherwise.
+
+InputGuard refuses, before a route runs: a body larger than the route's limit (by its
+Content-Length up front, or counted as a chunked body streams in, so nothing big is buffered),
+a NUL character in the path or the query string, and a Content-Length that is not a number."""
 
 from __future__ import annotations
 
 import logging
 import time
 import uuid
+from collections.abc import Callable
 
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.errors import internal_error
+from api.errors import ApiError, error_response, unexpected_error
 from ledger.logs import request_id_var
 
 log = logging.getLogger("ledger.access")
@@ -42,11 +48,15 @@ class RequestContext:
 
         try:
             await self.app(scope, receive, send_with_id)
-        except Exception:
-            log.exception("unhandled error")
+        except Exception as exc:
+            response = unexpected_error(exc)
+            if response.status_code >= 500 and response.status_code != 503:
+                log.exception("unhandled error")
+            else:
+                log.warning("request failed: %s: %s", type(exc).__name__, exc)
             if responded:
                 raise
-            await internal_error()(scope, receive, send_with_id)
+            await response(scope, receive, send_with_id)
         finally:
             client_id = next((v.decode("latin-1")[:200] for k, v in scope["headers"] if k == b"x-request-id"), None)
             log.info(
@@ -60,3 +70,54 @@ class RequestContext:
                 },
             )
             request_id_var.reset(token)
+
+
+def too_large(limit: int) -> ApiError:
+    return ApiError(
+        413,
+        f"The request body is larger than this endpoint accepts ({limit} bytes).",
+        code="request_too_large",
+    )
+
+
+class InputGuard:
+    """`limit_for(path)` is the most bytes a request body to that path may have."""
+
+    def __init__(self, app: ASGIApp, limit_for: Callable[[str], int]) -> None:
+        self.app = app
+        self.limit_for = limit_for
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        refusal = self.refusal(scope)
+        if refusal is not None:
+            await error_response(refusal)(scope, receive, send)
+            return
+        limit = self.limit_for(scope["path"])
+        received = 0
+
+        async def counted() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    # raised inside the route's body read: answered by the route's error handler
+                    raise too_large(limit)
+            return message
+
+        await self.app(scope, counted, send)
+
+    def refusal(self, scope: Scope) -> ApiError | None:
+        if "\x00" in scope["path"] or b"%00" in scope["query_string"].lower() or b"\x00" in scope["query_string"]:
+            return ApiError(400, "The path or query string contains a NUL character.", code="invalid_parameter")
+        lengths = [v for k, v in scope["headers"] if k == b"content-length"]
+        if lengths:
+            if len(lengths) > 1 or not lengths[0].isdigit() or len(lengths[0]) > 18:
+                return ApiError(400, "Content-Length must be one whole number.", code="invalid_request")
+            limit = self.limit_for(scope["path"])
+            if int(lengths[0]) > limit:
+                return too_large(limit)
+        return None

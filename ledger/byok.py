@@ -9,18 +9,25 @@ from __future__ import annotations
 
 import base64
 import binascii
+import logging
 import os
+import re
 import uuid
 from dataclasses import dataclass
 from typing import Any
 
+import asyncpg
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from ledger.errors import InvalidArgument, UnknownUser, translate_errors
+from ledger.errors import InvalidArgument, NameTaken, UnknownUser, translate_errors
 from ledger.values import Executor, to_uuid
 
+log = logging.getLogger("ledger.byok")
+
 NONCE_BYTES = 12
+# What a provider key may contain: visible ASCII, as an HTTP header value carries it.
+KEY_CHARACTERS = re.compile(r"[\x21-\x7e]+")
 
 
 class KeyCipher:
@@ -74,10 +81,33 @@ async def add_key(
     owner = to_uuid(user_id, "user_id")
     if not provider or not api_key.strip():
         raise InvalidArgument("provider and api_key are required")
-    blob = cipher.encrypt(api_key.strip(), owner, provider)
-    hint = "..." + api_key.strip()[-4:]
+    api_key = api_key.strip()
+    if not KEY_CHARACTERS.fullmatch(api_key):
+        # it becomes an Authorization header on every request to the provider: a character a header
+        # cannot carry would fail each of the user's requests instead of this one
+        raise InvalidArgument(
+            "api_key must be printable ASCII with no spaces or control characters",
+            hint="Paste the key exactly as the provider shows it.",
+        )
+    blob = cipher.encrypt(api_key, owner, provider)
+    hint = "..." + api_key[-4:]
+    try:
+        row = await _insert_key(db, owner, provider, key_name or f"{provider} key", blob, hint, is_default)
+    except asyncpg.UniqueViolationError:
+        raise NameTaken(
+            f"you already have an active {provider} key named {key_name or f'{provider} key'!r}",
+            hint="Choose another name, or delete that key first.",
+        ) from None
+    if row is None:
+        raise UnknownUser(f"unknown user {user_id}")
+    return dict(row)
+
+
+async def _insert_key(
+    db: Executor, owner: uuid.UUID, provider: str, key_name: str, blob: bytes, hint: str, is_default: bool
+) -> Any:
     with translate_errors():
-        row = await db.fetchrow(
+        return await db.fetchrow(
             f"""
             WITH cleared AS (
                 UPDATE user_provider_keys SET is_default = false, updated_at = now()
@@ -89,14 +119,11 @@ async def add_key(
             """,  # noqa: S608 - the interpolated text is a constant column list
             owner,
             provider,
-            key_name or f"{provider} key",
+            key_name,
             blob,
             hint,
             is_default,
         )
-    if row is None:
-        raise UnknownUser(f"unknown user {user_id}")
-    return dict(row)
 
 
 async def list_keys(db: Executor, user_id: object) -> list[dict[str, Any]]:
@@ -126,10 +153,16 @@ async def active_keys(db: Executor, cipher: KeyCipher, user_id: uuid.UUID) -> di
         " WHERE user_id = $1 AND is_active ORDER BY provider, is_default DESC, created_at DESC",
         user_id,
     )
-    return {
-        r["provider"]: ProviderKey(r["id"], r["provider"], cipher.decrypt(r["encrypted_key"], user_id, r["provider"]))
-        for r in rows
-    }
+    keys = {}
+    for r in rows:
+        plain = cipher.decrypt(r["encrypted_key"], user_id, r["provider"])
+        if not KEY_CHARACTERS.fullmatch(plain):
+            # stored before keys were checked: it cannot be sent as a header, so the platform's
+            # key serves that provider instead of every request of this user failing
+            log.warning("BYOK key %s cannot be sent in a header; skipped", r["id"])
+            continue
+        keys[r["provider"]] = ProviderKey(r["id"], r["provider"], plain)
+    return keys
 
 
 async def mark_used(db: Executor, key_id: uuid.UUID) -> None:

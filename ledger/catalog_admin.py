@@ -52,6 +52,8 @@ async def _checked(call: Any) -> Any:
         raise InvalidArgument("that name is taken") from None
     except asyncpg.CheckViolationError as exc:
         raise InvalidArgument(f"out of range: {exc.constraint_name}") from None
+    except asyncpg.DataError as exc:  # numeric overflow: a price past numeric(12,2), a percentage past 999.99
+        raise InvalidArgument(f"out of range: {exc}") from None
 
 
 async def list_packages(db: Executor, include_inactive: bool = False) -> list[dict[str, Any]]:

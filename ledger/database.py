@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterator
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 import asyncpg
 
@@ -32,3 +34,32 @@ async def create_pool(
     )
     assert pool is not None
     return pool
+
+
+def without_password(url: str) -> tuple[str, str | None]:
+    """The URL with its password taken out (of the user part or a `password=` parameter), and the
+    password. A child process gets the password in its environment (PGPASSWORD), never on its
+    command line, where any user of the machine can read it (ps, /proc/PID/cmdline)."""
+    parts = urlsplit(url)
+    password = None
+    netloc = parts.netloc
+    if "@" in netloc:
+        userinfo, _, hostport = netloc.rpartition("@")
+        user, sep, secret = userinfo.partition(":")
+        if sep:
+            password = unquote(secret)
+        netloc = f"{user}@{hostport}" if user else hostport
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    kept = [(k, v) for k, v in query if k != "password"]
+    if len(kept) != len(query):
+        password = next(v for k, v in query if k == "password")
+    return urlunsplit(parts._replace(netloc=netloc, query=urlencode(kept))), password
+
+
+def psql_environment(url: str) -> tuple[str, dict[str, str]]:
+    """What to run psql with: a URL that carries no password, and an environment that does."""
+    bare, password = without_password(url)
+    env = dict(os.environ)
+    if password is not None:
+        env["PGPASSWORD"] = password
+    return bare, env

@@ -34,9 +34,21 @@ def _usage(messages: list[Any], text: str) -> dict[str, int]:
     return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
 
 
+def _not_json(name: str) -> object:
+    raise ValueError(f"{name} is not JSON")
+
+
 async def chat_completions(request: Request) -> Response:
-    body = await request.json()
-    messages = body.get("messages") or []
+    # reachable by anyone at MOUNT_PATH: malformed input is a 400, like a real provider's
+    try:
+        body = json.loads(await request.body(), parse_constant=_not_json)
+    except (ValueError, RecursionError):
+        body = None
+    messages = body.get("messages") if isinstance(body, dict) else None
+    options = body.get("stream_options") if isinstance(body, dict) else None
+    if not isinstance(body, dict) or not isinstance(messages, list) or not isinstance(options or {}, dict):
+        error = {"message": "expected a JSON chat request", "type": "invalid_request_error", "param": None}
+        return JSONResponse({"error": {**error, "code": "invalid_request"}}, status_code=400)
     text = reply_to(messages)
     completion_id, created, model = (
         f"chatcmpl-demo-{uuid.uuid4().hex[:12]}",
@@ -54,7 +66,7 @@ async def chat_completions(request: Request) -> Response:
                 "usage": _usage(messages, text),
             }
         )
-    wants_usage = (body.get("stream_options") or {}).get("include_usage") is True
+    wants_usage = (options or {}).get("include_usage") is True
 
     async def chunks() -> AsyncIterator[bytes]:
         base = {"id": completion_id, "object": "chat.completion.chunk", "created": created, "model": model}

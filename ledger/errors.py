@@ -92,6 +92,13 @@ class InvalidBillingCycle(LedgerError):
     code = "invalid_billing_cycle"
 
 
+class NameTaken(LedgerError):
+    """A unique name (a BYOK key's, per user and provider) already in use; raised in Python."""
+
+    http_status = 409
+    code = "name_taken"
+
+
 class InvalidId(LedgerError):
     """A user or hold id that is not a UUID; raised before any SQL runs."""
 

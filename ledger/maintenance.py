@@ -44,6 +44,8 @@ async def run_forever(pool: asyncpg.Pool, interval_seconds: float) -> None:
     while True:
         try:
             await run_once(pool)
-        except (asyncpg.PostgresError, OSError):
+        except Exception:
+            # whatever failed (a killed backend is an InterfaceError, not a PostgresError), the task
+            # must outlive it: the run rolled back whole and the next turn does the work
             log.exception("maintenance run failed; retrying in %s s", interval_seconds)
         await asyncio.sleep(interval_seconds)

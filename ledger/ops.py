@@ -11,6 +11,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from ledger.database import psql_environment
 from ledger.embedded import binaries_dir
 
 VARIABLES_LINE = re.compile(r"^--\s*Variables:\s*(?P<spec>.*)$", re.MULTILINE)
@@ -62,15 +63,18 @@ def find_query(name: str, directory: Path | None = None) -> OpsQuery:
     raise OpsError(f"no ops query named {name!r}; known: {known}")
 
 
-def psql_command(url: str, query: OpsQuery, variables: dict[str, str], *extra: str) -> list[str]:
+def psql_command(url: str, query: OpsQuery, variables: dict[str, str], *extra: str) -> tuple[list[str], dict[str, str]]:
+    """psql's argv (no password in it) and its environment (PGPASSWORD, when the URL has one)."""
     missing = [name for name in query.variables if name not in variables]
     if missing:
         raise OpsError(f"{query.name} needs " + ", ".join(f"--var {name}=..." for name in missing))
-    command = [str(binaries_dir() / "psql"), url, "-X", "-v", "ON_ERROR_STOP=1"]
+    bare, env = psql_environment(url)
+    command = [str(binaries_dir() / "psql"), bare, "-X", "-v", "ON_ERROR_STOP=1"]
     for name, value in variables.items():
         command += ["-v", f"{name}={value}"]
-    return [*command, *extra, "-f", str(query.path)]
+    return [*command, *extra, "-f", str(query.path)], env
 
 
 def run_query(url: str, query: OpsQuery, variables: dict[str, str], *extra: str) -> int:
-    return subprocess.call(psql_command(url, query, variables, *extra))
+    command, env = psql_command(url, query, variables, *extra)
+    return subprocess.call(command, env=env)

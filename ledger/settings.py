@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from decimal import Decimal
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import platformdirs
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -17,14 +18,33 @@ def default_data_dir() -> Path:
 class ProviderConfig(BaseModel):
     """One upstream that speaks the OpenAI chat API."""
 
+    # a refused value is not echoed: it may be the very secret being refused
+    model_config = ConfigDict(hide_input_in_errors=True)
+
     base_url: str
     api_key: SecretStr = SecretStr("")
     timeout_s: float = Field(default=60.0, gt=0)
 
+    @field_validator("base_url")
+    @classmethod
+    def _no_credentials(cls, value: str) -> str:
+        """A URL is logged and shown (errors, metrics, httpx): it must never carry a secret. The
+        provider's key goes in api_key, sent as a header."""
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("base_url must be an http(s) URL with a host")
+        if parts.username is not None or parts.password is not None or "@" in parts.netloc:
+            raise ValueError("base_url must not carry credentials (user:password@); put the key in api_key")
+        if parts.query or parts.fragment:
+            raise ValueError("base_url must not carry a query string or fragment (keys do not belong in URLs)")
+        return value
+
 
 class Settings(BaseSettings):
     # An empty variable counts as unset (docker compose passes `VAR: ${VAR:-}` through as "").
-    model_config = SettingsConfigDict(env_prefix="LEDGER_", extra="ignore", env_ignore_empty=True)
+    model_config = SettingsConfigDict(
+        env_prefix="LEDGER_", extra="ignore", env_ignore_empty=True, hide_input_in_errors=True
+    )
 
     # Empty: the embedded PostgreSQL under data_dir.
     database_url: SecretStr | None = None
@@ -62,3 +82,8 @@ class Settings(BaseSettings):
     maintenance_interval_seconds: float = Field(default=60.0, ge=0)
     # How long model prices and power levels are cached in memory before being read again.
     catalog_ttl_seconds: float = Field(default=10.0, ge=0)
+    # Largest request body, in bytes, per kind of route; a larger one is refused with a 413 before
+    # it is read. Chat requests carry base64 images, so theirs is larger.
+    max_body_bytes: int = Field(default=1024 * 1024, gt=0)
+    max_chat_body_bytes: int = Field(default=32 * 1024 * 1024, gt=0)
+    max_webhook_body_bytes: int = Field(default=1024 * 1024, gt=0)

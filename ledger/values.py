@@ -12,6 +12,8 @@ from typing import Any, Protocol
 from ledger.errors import InvalidAmount, InvalidId
 
 CREDIT_PLACES = 6
+# Credit columns are numeric(20,6): 14 digits before the point.
+MAX_CREDITS = Decimal("99999999999999.999999")
 
 
 class Executor(Protocol):
@@ -31,13 +33,15 @@ def to_credits(value: object, *, allow_zero: bool = False) -> Decimal:
     try:
         amount = Decimal(value.strip() if isinstance(value, str) else value)
     except InvalidOperation:
-        raise InvalidAmount(f"amount must be a number, got {value!r}") from None
+        raise InvalidAmount(f"amount must be a number, got {value!r:.40}") from None
     if not amount.is_finite():
-        raise InvalidAmount(f"amount must be a finite number, got {value!r}")
+        raise InvalidAmount(f"amount must be a finite number, got {value!r:.40}")
     if amount < 0 or (amount == 0 and not allow_zero):
-        raise InvalidAmount(f"amount must be greater than 0, got {amount}")
-    if amount != round(amount, CREDIT_PLACES):
-        raise InvalidAmount(f"amount {amount} has more than {CREDIT_PLACES} decimal places")
+        raise InvalidAmount(f"amount must be greater than 0, got {str(amount)[:40]}")
+    if amount > MAX_CREDITS:
+        raise InvalidAmount(f"amount {str(amount)[:40]} is too large: credit amounts are at most {MAX_CREDITS}")
+    if amount != amount.quantize(Decimal(1).scaleb(-CREDIT_PLACES), rounding="ROUND_DOWN"):
+        raise InvalidAmount(f"amount {str(amount)[:40]} has more than {CREDIT_PLACES} decimal places")
     return amount
 
 

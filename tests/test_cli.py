@@ -154,3 +154,53 @@ def test_cli_errors_are_one_clear_line(database_url):
     assert bad_tier.returncode == 1 and "unknown tier 'platinum'" in bad_tier.stderr
     assert bad_price.returncode == 1 and "input_usd_per_mtok must be a decimal" in bad_price.stderr
     assert "Traceback" not in bad_amount.stderr + bad_tier.stderr + bad_price.stderr
+
+
+def test_psql_children_get_the_password_in_their_environment_not_their_command_line():
+    from ledger.cli.service import psql_invocation
+    from ledger.ops import find_query, psql_command
+
+    url = "postgresql://ledger:s3cr%40t-pw@db.example:5432/ledger?sslmode=require"
+    for argv, env in (psql_invocation(url, "-c", "SELECT 1"), psql_command(url, find_query("schema_version"), {})):
+        assert not any("s3cr" in arg for arg in argv), argv
+        assert "postgresql://ledger@db.example:5432/ledger?sslmode=require" in argv
+        assert env["PGPASSWORD"] == "s3cr@t-pw"
+    argv, env = psql_invocation("postgresql://u@h/db?password=pw2&sslmode=disable")
+    assert "pw2" not in " ".join(argv) and env["PGPASSWORD"] == "pw2"
+
+
+@pytest.mark.parametrize("command", [("db", "psql", "-X", "-c"), ("ops-shell",)])
+def test_the_running_psql_has_no_password_on_its_command_line(database_url, command):
+    """Read from /proc: what `ps` shows every user of the machine. psql's `\\!` runs a shell whose
+    parent is psql itself."""
+    from urllib.parse import urlsplit
+
+    password = urlsplit(database_url).password
+    if not password:
+        pytest.skip("the test server's URL has no password")
+    show_argv = "\\! tr '\\0' ' ' < /proc/$PPID/cmdline"
+    if command == ("ops-shell",):
+        # `ledger ops` runs psql on a query file: run_query, its runner, on a file that shows the argv
+        from ledger.ops import OpsQuery, run_query
+
+        query_file = Path(os.environ.get("TMPDIR", "/tmp")) / f"argv_{uuid.uuid4().hex}.sql"  # noqa: S108
+        query_file.write_text(show_argv + "\n")
+        try:
+            read, write = os.pipe()
+            saved = os.dup(1)
+            os.dup2(write, 1)
+            try:
+                code = run_query(database_url, OpsQuery("argv", query_file, "argv", ()), {})
+            finally:
+                os.dup2(saved, 1)
+                os.close(write)
+            out = os.read(read, 65536).decode()
+            os.close(read)
+        finally:
+            query_file.unlink()
+        assert code == 0
+    else:
+        result = ledger(*command, show_argv, env={"LEDGER_DATABASE_URL": database_url})
+        assert result.returncode == 0, result.stderr
+        out = result.stdout
+    assert "psql" in out and password not in out, out

@@ -77,3 +77,66 @@ async def test_the_background_loop_keeps_running(pool, make_user):
     finally:
         task.cancel()
     assert await pool.fetchval("SELECT status FROM credit_holds WHERE request_id = 'req_stuck'") == "expired"
+
+
+async def test_the_loop_survives_its_backend_being_killed_mid_run(pool, make_user, caplog):
+    """A terminated backend (an operator's pg_terminate_backend, a failover) fails that run only."""
+    user = await make_user(credits="10")
+    await reserve_credits(pool, user, 10, "req_stuck", ttl=timedelta(milliseconds=10))
+    await asyncio.sleep(0.05)
+    locker = await pool.acquire()
+    blocking = locker.transaction()
+    await blocking.start()
+    await locker.execute("SELECT 1 FROM user_credits WHERE user_id = $1 FOR UPDATE", user)
+    task = asyncio.create_task(run_forever(pool, 0.05))
+    try:
+        victim = None
+        for _ in range(200):  # the run waits on the user's row lock: mid-run
+            victim = await pool.fetchval(
+                "SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()"
+            )
+            if victim is not None:
+                break
+            await asyncio.sleep(0.02)
+        assert victim is not None
+        assert await pool.fetchval("SELECT pg_terminate_backend($1)", victim)
+        await asyncio.sleep(0.2)
+        await blocking.rollback()
+        await pool.release(locker)
+        for _ in range(200):
+            if await pool.fetchval("SELECT status FROM credit_holds WHERE request_id = 'req_stuck'") == "expired":
+                break
+            await asyncio.sleep(0.05)
+        assert not task.done(), "the loop ended"
+    finally:
+        task.cancel()
+    assert await pool.fetchval("SELECT status FROM credit_holds WHERE request_id = 'req_stuck'") == "expired"
+    assert "maintenance run failed" in caplog.text
+
+
+async def test_the_loop_survives_any_exception(pool, make_user, caplog, monkeypatch):
+    """Not only database errors: whatever a run raises is logged and the next turn runs."""
+    import ledger.maintenance
+
+    calls = 0
+    real = ledger.maintenance.expire_credit_holds
+
+    async def flaky(conn, batch):
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise RuntimeError("boom")
+        return await real(conn, batch)
+
+    monkeypatch.setattr(ledger.maintenance, "expire_credit_holds", flaky)
+    task = asyncio.create_task(run_forever(pool, 0.01))
+    try:
+        for _ in range(300):
+            if calls >= 2:
+                break
+            await asyncio.sleep(0.01)
+        assert not task.done(), "the loop ended"
+    finally:
+        task.cancel()
+    assert calls >= 2
+    assert "maintenance run failed" in caplog.text and "boom" in caplog.text

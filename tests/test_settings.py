@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
+
+import pytest
+from pydantic import ValidationError
 
 from ledger.settings import Settings
 
@@ -35,3 +39,31 @@ def test_providers_are_json_and_secrets_stay_hidden(monkeypatch):
     assert settings.providers["openai"].base_url == "https://api.openai.com/v1"
     assert settings.providers["openai"].timeout_s == 60
     assert "sk-x1" not in repr(settings) and "admin-secret" not in repr(settings)
+
+
+@pytest.mark.parametrize(
+    "base_url",
+    [
+        "https://user:pass@api.example.com/v1",
+        "https://sk-secret@api.example.com/v1",
+        "https://api.example.com/v1?key=sk-secret",
+        "ftp://api.example.com/v1",
+        "api.example.com/v1",
+    ],
+)
+def test_a_provider_url_carrying_credentials_is_refused_at_load(monkeypatch, base_url):
+    monkeypatch.setenv("LEDGER_PROVIDERS", json.dumps({"openai": {"base_url": base_url, "api_key": "sk-x"}}))
+
+    with pytest.raises(ValidationError) as refused:
+        Settings()
+
+    # the refusal says why without echoing the secret it refuses
+    assert "pass@" not in str(refused.value) and "sk-secret" not in str(refused.value)
+    assert "base_url" in str(refused.value)
+
+
+def test_body_limits_have_sane_defaults(monkeypatch):
+    monkeypatch.setenv("LEDGER_MAX_WEBHOOK_BODY_BYTES", "2048")
+    settings = Settings()
+    assert settings.max_body_bytes == 1024 * 1024 and settings.max_chat_body_bytes == 32 * 1024 * 1024
+    assert settings.max_webhook_body_bytes == 2048

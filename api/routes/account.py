@@ -8,7 +8,7 @@ from starlette.responses import Response
 
 from api.auth import gateway_owner
 from api.jsonresponse import LedgerJSONResponse
-from api.params import page, query_datetime, query_int
+from api.params import page, query_datetime, query_int, query_text
 from ledger.users import get_account
 
 MAX_PAGE = 500
@@ -73,7 +73,7 @@ async def _own_rows(request: Request, query: str, *, filter_param: str) -> Respo
         owner.user_id,
         query_datetime(request, "from"),
         query_datetime(request, "to"),
-        request.query_params.get(filter_param),
+        query_text(request, filter_param),
         _cursor(request),
         limit + 1,
     )

@@ -3,7 +3,6 @@ model prices: the same operations as the `ledger` CLI."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, Field
@@ -13,19 +12,19 @@ from starlette.responses import Response
 from api.auth import require_admin
 from api.errors import ApiError
 from api.jsonresponse import LedgerJSONResponse
-from api.params import DecimalText, parse_body
+from api.params import INT32_MAX, DecimalText, UtcDatetime, parse_body, query_text
 from ledger import catalog_admin, credits, gateway_keys, users
 
 
 class NewUser(BaseModel):
     email: str | None = Field(default=None, max_length=320)
-    tier: str = "trial"
-    power_level: str = "balanced"
+    tier: str = Field(default="trial", min_length=1, max_length=64)
+    power_level: str = Field(default="balanced", min_length=1, max_length=64)
 
 
 class NewKey(BaseModel):
     name: str | None = Field(default=None, max_length=200)
-    expires_at: datetime | None = None
+    expires_at: UtcDatetime | None = None
 
 
 class CreditGrant(BaseModel):
@@ -85,8 +84,8 @@ async def grant_credits(request: Request) -> Response:
 
 
 class UserChange(BaseModel):
-    tier: str | None = None
-    power_level: str | None = None
+    tier: str | None = Field(default=None, min_length=1, max_length=64)
+    power_level: str | None = Field(default=None, min_length=1, max_length=64)
 
 
 async def show_user(request: Request) -> Response:
@@ -108,9 +107,8 @@ async def change_user(request: Request) -> Response:
 
 async def list_keys(request: Request) -> Response:
     require_admin(request)
-    params = request.query_params
     rows = await gateway_keys.list_keys(
-        request.app.state.pool, user_id=params.get("user_id"), prefix=params.get("prefix")
+        request.app.state.pool, user_id=query_text(request, "user_id"), prefix=query_text(request, "prefix")
     )
     return LedgerJSONResponse({"object": "list", "data": rows})
 
@@ -120,17 +118,17 @@ class NewPackage(BaseModel):
     credits: DecimalText
     price_usd: DecimalText
     discount_percentage: DecimalText = 0
-    description: str | None = None
+    description: str | None = Field(default=None, max_length=1000)
 
 
 class PackageChange(BaseModel):
-    name: str | None = None
+    name: str | None = Field(default=None, min_length=1, max_length=200)
     credits: DecimalText | None = None
     price_usd: DecimalText | None = None
     discount_percentage: DecimalText | None = None
-    description: str | None = None
-    stripe_price_id: str | None = None
-    sort_order: int | None = None
+    description: str | None = Field(default=None, max_length=1000)
+    stripe_price_id: str | None = Field(default=None, max_length=200)
+    sort_order: int | None = Field(default=None, ge=-INT32_MAX - 1, le=INT32_MAX)
     is_active: bool | None = None
 
 
@@ -139,15 +137,15 @@ class NewPrice(BaseModel):
     model: str = Field(min_length=1, max_length=200)
     input_usd_per_mtok: DecimalText
     output_usd_per_mtok: DecimalText
-    context_window: int = Field(default=128000, gt=0)
-    max_output_tokens: int = Field(default=4096, gt=0)
+    context_window: int = Field(default=128000, gt=0, le=INT32_MAX)
+    max_output_tokens: int = Field(default=4096, gt=0, le=INT32_MAX)
 
 
 class PriceChange(BaseModel):
     input_usd_per_mtok: DecimalText | None = None
     output_usd_per_mtok: DecimalText | None = None
-    context_window: int | None = Field(default=None, gt=0)
-    max_output_tokens: int | None = Field(default=None, gt=0)
+    context_window: int | None = Field(default=None, gt=0, le=INT32_MAX)
+    max_output_tokens: int | None = Field(default=None, gt=0, le=INT32_MAX)
     is_active: bool | None = None
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from api.errors import is_database_outage
 from ledger.migrations import MigrationError, pending
 
 
@@ -18,7 +19,9 @@ async def readyz(request: Request) -> JSONResponse:
             todo = await pending(conn)
     except MigrationError as exc:
         return JSONResponse({"status": "unavailable", "reason": str(exc)}, status_code=503)
-    except (OSError, TimeoutError) as exc:
+    except Exception as exc:
+        if not is_database_outage(exc):
+            raise
         return JSONResponse({"status": "unavailable", "reason": f"database unreachable: {exc}"}, status_code=503)
     if todo:
         names = [m.path.name for m in todo]

@@ -23,6 +23,12 @@ async def stripe_webhook(request: Request) -> Response:
         )
     payload = await request.body()
     try:
+        # the SDK decodes the body as UTF-8 itself, and fails with an error of its own when it is not
+        payload.decode("utf-8")
+    except UnicodeDecodeError:
+        request.app.state.metrics.webhook_events.labels("unverified", "bad_body").inc()
+        raise ApiError(400, "The request body is not UTF-8 JSON.", code="invalid_json") from None
+    try:
         # verify_header checks a signature's age only when given a tolerance: the SDK's default, 5 minutes
         stripe.WebhookSignature.verify_header(
             payload,

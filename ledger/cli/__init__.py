@@ -23,7 +23,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:2] == ["db", "psql"]:
+        # everything after is psql's own, options included (argparse would take `-c` as ours)
+        args = build_parser().parse_args(argv[:2])
+        args.psql_args = argv[2:]
+    else:
+        args = build_parser().parse_args(argv)
     settings = Settings()
     try:
         return int(args.func(settings, args))

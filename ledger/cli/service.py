@@ -8,7 +8,7 @@ import subprocess
 import sys
 from typing import Any
 
-from ledger.database import database_url
+from ledger.database import database_url, psql_environment
 from ledger.embedded import EmbeddedPostgres, binaries_dir
 from ledger.migrations import migrate_url
 from ledger.settings import Settings
@@ -45,7 +45,14 @@ def cmd_db_stop(settings: Settings, _args: argparse.Namespace) -> int:
 
 def cmd_db_psql(settings: Settings, args: argparse.Namespace) -> int:
     with database_url(settings) as url:
-        return subprocess.call([str(binaries_dir() / "psql"), url, *args.psql_args])
+        command, env = psql_invocation(url, *args.psql_args)
+        return subprocess.call(command, env=env)
+
+
+def psql_invocation(url: str, *psql_args: str) -> tuple[list[str], dict[str, str]]:
+    """`ledger db psql`'s child: the password goes in its environment, never on its command line."""
+    bare, env = psql_environment(url)
+    return [str(binaries_dir() / "psql"), bare, *psql_args], env
 
 
 def first_call_help(base: str) -> str:

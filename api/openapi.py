@@ -1,0 +1,437 @@
+"""GET /openapi.json: the OpenAPI 3.1 document of every endpoint, written beside the routes.
+
+Request bodies come from the routes' own pydantic models where they have one, so the document
+cannot drift from what is validated; response shapes are written out here and kept true by
+tests/api/test_openapi.py (every route documented, every documented path served, the suite's
+responses and a schemathesis run validated against them)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel
+from starlette.requests import Request
+from starlette.responses import Response
+
+from api.jsonresponse import LedgerJSONResponse
+from api.routes import admin, provider_keys, purchases
+
+Schema = dict[str, Any]
+
+DECIMAL: Schema = {"type": "string", "pattern": r"^-?[0-9]+(\.[0-9]+)?$", "description": "a decimal, as text"}
+UUID: Schema = {"type": "string", "format": "uuid"}
+TIME: Schema = {"type": "string", "format": "date-time"}
+
+
+def nullable(schema: Schema) -> Schema:
+    return {"anyOf": [schema, {"type": "null"}]}
+
+
+def obj(required: dict[str, Schema], optional: dict[str, Schema] | None = None) -> Schema:
+    """An object with these fields; more may follow (a new column is not a breaking change)."""
+    return {"type": "object", "required": list(required), "properties": {**required, **(optional or {})}}
+
+
+ERROR: Schema = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["message", "type", "param", "code"],
+            "properties": {
+                "message": {"type": "string"},
+                "type": {"type": "string"},
+                "param": {"type": ["string", "null"]},
+                "code": {"type": ["string", "null"]},
+            },
+        }
+    },
+}
+
+ERROR_MEANING = {
+    400: "Invalid request: malformed JSON, a field out of range, a bad parameter. Nothing is written.",
+    401: "Missing or wrong key or token.",
+    402: "Not enough credits for the most this request can cost (code insufficient_quota).",
+    404: "No such thing (or the admin API is off).",
+    409: "Conflicts with the current state (a name taken, a replayed reference, an event not applicable yet).",
+    413: "The body is larger than this endpoint accepts; refused before it is read.",
+    499: "The client went away mid-stream (logged, never sent).",
+    502: "Every upstream (LLM provider, Stripe) failed.",
+    503: "A dependency is unavailable: the database (with Retry-After), or a feature the operator has not configured.",
+}
+
+# Every endpoint may answer these: bad input or size (400, 413) and the database being away (503).
+COMMON_ERRORS = (400, 413, 503)
+
+
+def json_body(schema: Schema, description: str) -> Schema:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def responses(ok: dict[int, Schema], *errors: int, ok_description: str = "Success") -> Schema:
+    out: Schema = {str(status): json_body(schema, ok_description) for status, schema in ok.items()}
+    for status in sorted({*COMMON_ERRORS, *errors}):
+        out[str(status)] = {
+            "description": ERROR_MEANING[status],
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+        }
+        if status == 503:
+            out[str(status)]["headers"] = {
+                "Retry-After": {"description": "seconds, when the database is away", "schema": {"type": "string"}}
+            }
+    return out
+
+
+def model_body(model: type[BaseModel]) -> Schema:
+    schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+    return {"required": True, "content": {"application/json": {"schema": schema}}}
+
+
+def query(name: str, schema: Schema, description: str) -> Schema:
+    return {"name": name, "in": "query", "required": False, "schema": schema, "description": description}
+
+
+def path(name: str, schema: Schema | None = None) -> Schema:
+    return {"name": name, "in": "path", "required": True, "schema": schema or {"type": "string"}}
+
+
+def page_of(row: Schema) -> Schema:
+    return obj(
+        {
+            "object": {"const": "list"},
+            "data": {"type": "array", "items": row},
+            "has_more": {"type": "boolean"},
+            "next_cursor": {"type": ["integer", "null"]},
+        }
+    )
+
+
+def list_of(row: Schema) -> Schema:
+    return obj({"object": {"const": "list"}, "data": {"type": "array", "items": row}})
+
+
+ACCOUNT = obj(
+    {
+        "user_id": UUID,
+        "tier": {"type": "string"},
+        "power_level": {"type": "string"},
+        "balance": DECIMAL,
+        "credits_held": DECIMAL,
+        "monthly_allowance": nullable(DECIMAL),
+    },
+    {"email": {"type": ["string", "null"]}, "allowance_remaining": nullable(DECIMAL)},
+)
+TRANSACTION = obj(
+    {
+        "id": {"type": "integer"},
+        "transaction_type": {"enum": ["purchase", "usage", "refund", "admin_adjustment", "bonus"]},
+        "amount": DECIMAL,
+        "balance_after": DECIMAL,
+        "created_at": TIME,
+    }
+)
+USAGE_ROW = obj(
+    {
+        "id": {"type": "integer"},
+        "request_id": {"type": "string"},
+        "model": {"type": "string"},
+        "credits_used": DECIMAL,
+        "success": {"type": "boolean"},
+        "created_at": TIME,
+    }
+)
+PROVIDER_KEY = obj(
+    {
+        "id": UUID,
+        "provider": {"type": "string"},
+        "key_name": {"type": "string"},
+        "key_hint": {"type": ["string", "null"]},
+        "is_default": {"type": "boolean"},
+        "is_active": {"type": "boolean"},
+    }
+)
+PACKAGE = obj(
+    {"id": UUID, "name": {"type": "string"}, "credits": DECIMAL, "price_usd": DECIMAL},
+    {"discount_percentage": DECIMAL, "is_active": {"type": "boolean"}},
+)
+PRICE = obj(
+    {
+        "provider": {"type": "string"},
+        "model": {"type": "string"},
+        "input_usd_per_mtok": DECIMAL,
+        "output_usd_per_mtok": DECIMAL,
+        "max_output_tokens": {"type": "integer"},
+    }
+)
+GATEWAY_KEY = obj({"id": UUID, "user_id": UUID, "prefix": {"type": "string"}, "is_active": {"type": "boolean"}})
+GRANT = obj({"success": {"type": "boolean"}, "new_balance": DECIMAL, "transaction_id": {"type": ["integer", "null"]}})
+CHAT_REQUEST: Schema = {
+    "type": "object",
+    "required": ["model", "messages"],
+    "properties": {
+        "model": {"type": "string", "minLength": 1},
+        "messages": {
+            "type": "array",
+            "minItems": 1,
+            "items": {
+                "type": "object",
+                "required": ["role", "content"],
+                "properties": {
+                    "role": {"enum": ["system", "user", "assistant"]},
+                    "content": {"type": "string"},
+                },
+            },
+        },
+        "stream": {"type": "boolean"},
+        "max_tokens": {"type": "integer", "minimum": 1},
+        "max_completion_tokens": {"type": "integer", "minimum": 1},
+        "n": {"type": "integer", "minimum": 1, "maximum": 128},
+        "stream_options": {"type": "object", "properties": {"include_usage": {"type": "boolean"}}},
+    },
+    "description": "OpenAI's chat completion request; other OpenAI fields are passed to the provider.",
+}
+CHAT_RESPONSE = obj({"id": {"type": "string"}, "choices": {"type": "array"}}, {"usage": {"type": "object"}})
+PAGE_PARAMS = [
+    query("limit", {"type": "integer", "minimum": 1, "maximum": 500}, "rows per page (default 50)"),
+    query("after", {"type": "integer", "minimum": 1}, "cursor: the next_cursor of the previous page"),
+    query("from", TIME, "rows created at or after"),
+    query("to", TIME, "rows created before"),
+]
+ADMIN = [{"adminToken": []}]
+GATEWAY = [{"gatewayKey": []}]
+
+
+def op(summary: str, resp: Schema, *, security: list[Any] | None = None, **more: Any) -> Schema:
+    operation: Schema = {"summary": summary, "responses": resp, **more}
+    if security is not None:
+        operation["security"] = security
+    return operation
+
+
+def v1(summary: str, ok: dict[int, Schema], *errors: int, **more: Any) -> Schema:
+    return op(summary, responses(ok, 401, *errors), security=GATEWAY, **more)
+
+
+def adm(summary: str, ok: dict[int, Schema], *errors: int, **more: Any) -> Schema:
+    return op(summary, responses(ok, 401, 404, *errors), security=ADMIN, **more)
+
+
+def build_document() -> Schema:
+    paths: Schema = {
+        "/healthz": {"get": op("The process answers", {"200": json_body(obj({"status": {"const": "ok"}}), "Up")})},
+        "/readyz": {
+            "get": op(
+                "The database answers and no migration is pending",
+                {
+                    "200": json_body(obj({"status": {"const": "ready"}}), "Ready"),
+                    "503": json_body(
+                        obj({"status": {"const": "unavailable"}, "reason": {"type": "string"}}), "Not ready"
+                    ),
+                },
+            )
+        },
+        "/metrics": {
+            "get": op(
+                "Prometheus metrics",
+                {"200": {"description": "Prometheus text", "content": {"text/plain": {"schema": {"type": "string"}}}}},
+            )
+        },
+        "/openapi.json": {"get": op("This document", {"200": json_body({"type": "object"}, "OpenAPI 3.1")})},
+        "/v1/chat/completions": {
+            "post": op(
+                "The metered chat completion (OpenAI's API), streamed or not",
+                {
+                    "200": {
+                        "description": "The completion, with usage.cost in credits; or its server-sent events",
+                        "content": {
+                            "application/json": {"schema": CHAT_RESPONSE},
+                            "text/event-stream": {"schema": {"type": "string"}},
+                        },
+                    },
+                    **responses({}, 401, 402, 404, 502),
+                    "4XX": {
+                        "description": "The provider's own refusal of the request, passed through; nothing charged",
+                        "content": {"application/json": {"schema": {"type": "object"}}},
+                    },
+                },
+                security=GATEWAY,
+                requestBody={"required": True, "content": {"application/json": {"schema": CHAT_REQUEST}}},
+                parameters=[
+                    {
+                        "name": "X-Power-Level",
+                        "in": "header",
+                        "required": False,
+                        "schema": {"type": "string"},
+                        "description": "a power level other than the account's",
+                    }
+                ],
+            )
+        },
+        "/v1/models": {"get": v1("Models some configured provider serves", {200: list_of({"type": "object"})})},
+        "/v1/credits/balance": {"get": v1("The caller's balance, allowance, holds and subscription", {200: ACCOUNT})},
+        "/v1/credits/transactions": {
+            "get": v1(
+                "The caller's transactions, newest first",
+                {200: page_of(TRANSACTION)},
+                parameters=[*PAGE_PARAMS, query("type", {"type": "string"}, "one transaction type")],
+            )
+        },
+        "/v1/usage": {
+            "get": v1(
+                "The caller's metered requests, newest first",
+                {200: page_of(USAGE_ROW)},
+                parameters=[*PAGE_PARAMS, query("model", {"type": "string"}, "one model")],
+            )
+        },
+        "/v1/provider-keys": {
+            "get": v1("The caller's BYOK keys (hints only)", {200: list_of(PROVIDER_KEY)}),
+            "post": v1(
+                "Store a BYOK key, encrypted",
+                {201: PROVIDER_KEY},
+                409,
+                requestBody=model_body(provider_keys.NewProviderKey),
+            ),
+        },
+        "/v1/provider-keys/{key_id}": {
+            "delete": v1(
+                "Delete one of the caller's BYOK keys",
+                {200: obj({"id": {"type": "string"}, "deleted": {"const": True}})},
+                404,
+                parameters=[path("key_id")],
+            )
+        },
+        "/v1/credits/packages": {"get": v1("Credit packages on sale", {200: list_of(PACKAGE)})},
+        "/v1/credits/checkout": {
+            "post": v1(
+                "A Stripe Checkout session for a credit package",
+                {201: obj({"id": {"type": "string"}, "url": {"type": "string"}})},
+                404,
+                502,
+                requestBody=model_body(purchases.CreditCheckout),
+            )
+        },
+        "/v1/subscriptions/checkout": {
+            "post": v1(
+                "A Stripe Checkout session for a monthly subscription",
+                {201: obj({"id": {"type": "string"}, "url": {"type": "string"}})},
+                404,
+                502,
+                requestBody=model_body(purchases.SubscriptionCheckout),
+            )
+        },
+        "/webhooks/stripe": {
+            "post": op(
+                "Stripe's events, signed (Stripe-Signature)",
+                responses({200: obj({"received": {"const": True}, "status": {"type": "string"}})}, 409),
+                requestBody={"required": True, "content": {"application/json": {"schema": {"type": "object"}}}},
+                parameters=[
+                    {"name": "Stripe-Signature", "in": "header", "required": True, "schema": {"type": "string"}}
+                ],
+            )
+        },
+        "/admin/users": {
+            "post": adm("Create an account", {201: ACCOUNT}, requestBody=model_body(admin.NewUser)),
+        },
+        "/admin/users/{user_id}/keys": {
+            "post": adm(
+                "Create a gateway key (shown once)",
+                {201: obj({"id": UUID, "key": {"type": "string"}, "prefix": {"type": "string"}})},
+                parameters=[path("user_id", UUID)],
+                requestBody=model_body(admin.NewKey),
+            )
+        },
+        "/admin/users/{user_id}/credits": {
+            "post": adm(
+                "Grant (or, a negative admin_adjustment, remove) credits",
+                {200: GRANT},
+                409,
+                parameters=[path("user_id", UUID)],
+                requestBody=model_body(admin.CreditGrant),
+            )
+        },
+        "/admin/users/{user_id}": {
+            "get": adm("An account", {200: ACCOUNT}, parameters=[path("user_id", UUID)]),
+            "patch": adm(
+                "Change an account's tier or power level",
+                {200: ACCOUNT},
+                parameters=[path("user_id", UUID)],
+                requestBody=model_body(admin.UserChange),
+            ),
+        },
+        "/admin/keys": {
+            "get": adm(
+                "Gateway keys by owner or visible prefix",
+                {200: list_of(GATEWAY_KEY)},
+                parameters=[
+                    query("user_id", UUID, "the owner"),
+                    query("prefix", {"type": "string"}, "the start of the visible part"),
+                ],
+            )
+        },
+        "/admin/keys/{key_id}": {
+            "delete": adm(
+                "Revoke a gateway key",
+                {200: obj({"id": {"type": "string"}, "revoked": {"const": True}})},
+                parameters=[path("key_id", UUID)],
+            )
+        },
+        "/admin/packages": {
+            "get": adm(
+                "Credit packages",
+                {200: list_of(PACKAGE)},
+                parameters=[query("all", {"type": "string"}, "present: inactive ones too")],
+            ),
+            "post": adm("Add a credit package", {201: PACKAGE}, 409, requestBody=model_body(admin.NewPackage)),
+        },
+        "/admin/packages/{package_id}": {
+            "patch": adm(
+                "Change a credit package",
+                {200: PACKAGE},
+                409,
+                parameters=[path("package_id", UUID)],
+                requestBody=model_body(admin.PackageChange),
+            )
+        },
+        "/admin/model-prices": {
+            "get": adm(
+                "Model prices",
+                {200: list_of(PRICE)},
+                parameters=[query("all", {"type": "string"}, "present: inactive ones too")],
+            ),
+            "post": adm("Add a model price", {201: PRICE}, 409, requestBody=model_body(admin.NewPrice)),
+        },
+        "/admin/model-prices/{provider}/{model}": {
+            "patch": adm(
+                "Change a model price",
+                {200: PRICE},
+                409,
+                parameters=[path("provider"), path("model")],
+                requestBody=model_body(admin.PriceChange),
+            )
+        },
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Credit ledger",
+            "version": "1",
+            "description": "Prepaid credits for an LLM gateway. Amounts are decimal strings; errors are OpenAI's "
+            "shape. Every endpoint may answer 503 with Retry-After while its database is unreachable.",
+        },
+        "paths": paths,
+        "components": {
+            "schemas": {"Error": ERROR},
+            "securitySchemes": {
+                "gatewayKey": {"type": "http", "scheme": "bearer", "description": "a gateway key, sk-lg-..."},
+                "adminToken": {"type": "http", "scheme": "bearer", "description": "LEDGER_ADMIN_TOKEN"},
+            },
+        },
+    }
+
+
+DOCUMENT = build_document()
+
+
+async def openapi_json(_request: Request) -> Response:
+    return LedgerJSONResponse(DOCUMENT)
