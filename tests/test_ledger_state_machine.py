@@ -253,8 +253,7 @@ class LedgerMachine(RuleBasedStateMachine):
         args = (user_id, credits, self._ref("re"))
         row = fetchrow(sql, *args)
         assert row["success"] and row["refunded"] + row["shortfall"] == credits
-        if row["transaction_id"] is not None:  # a refund that took nothing is no reference yet (see the README)
-            self._remember(sql, args, row, user_id)
+        self._remember(sql, args, row, user_id)
 
     @rule(data=st.data(), amount=AMOUNTS)
     def dispute(self, data: st.DataObject, amount: Decimal) -> None:
@@ -263,8 +262,7 @@ class LedgerMachine(RuleBasedStateMachine):
         args = (user.user_id, amount, self._ref("dp"))
         row = fetchrow(sql, *args)
         assert row["held"] <= amount
-        if row["hold_id"] is not None:  # a dispute that held nothing is no reference yet (see the README)
-            self._remember(sql, args, row, user.user_id)
+        self._remember(sql, args, row, user.user_id)
 
     @rule(
         data=st.data(),
