@@ -46,9 +46,10 @@ def _refuse_constant(name: str) -> object:
     raise ValueError(f"{name} is not JSON")
 
 
-def _check_strings(data: object) -> None:
-    """Every string (keys too) must be storable text: no NUL (PostgreSQL's text refuses it) and no
-    lone surrogate (it has no UTF-8 encoding). Walked without recursion, to a bounded depth."""
+def _check_strings(data: object, *, text: bool = True) -> None:
+    """Every string (keys too) must be storable text (when `text`): no NUL (PostgreSQL's text
+    refuses it) and no lone surrogate (it has no UTF-8 encoding). Walked without recursion, to a
+    bounded depth."""
     stack: list[tuple[object, int]] = [(data, 1)]
     while stack:
         value, depth = stack.pop()
@@ -60,7 +61,7 @@ def _check_strings(data: object) -> None:
                 stack.append((item, depth + 1))
         elif isinstance(value, list):
             stack.extend((item, depth + 1) for item in value)
-        elif isinstance(value, str):
+        elif text and isinstance(value, str):
             check_text(value, "body")
 
 
@@ -77,11 +78,12 @@ def check_text(value: str, where: str) -> str:
     return value
 
 
-def json_object(raw: bytes) -> dict[str, Any]:
+def json_object(raw: bytes, *, storable_text: bool = True) -> dict[str, Any]:
     """A request body that must be a JSON object (an empty body is an empty object).
 
     Refused with a 400, never a 500: invalid UTF-8, NaN and Infinity (not JSON, and never money),
-    integers longer than Python converts (4300 digits), nesting deeper than MAX_JSON_DEPTH, NUL
+    integers longer than Python converts (4300 digits), nesting deeper than MAX_JSON_DEPTH, and
+    (unless `storable_text` is off, for a caller that stores such text its own way) NUL
     characters and lone surrogates in strings."""
     try:
         data = json.loads(raw or b"{}", parse_constant=_refuse_constant)
@@ -93,7 +95,7 @@ def json_object(raw: bytes) -> dict[str, Any]:
         raise ApiError(400, "The request body is not valid JSON.", code="invalid_json") from None
     if not isinstance(data, dict):
         raise ApiError(400, "The request body must be a JSON object.", code="invalid_json")
-    _check_strings(data)
+    _check_strings(data, text=storable_text)
     return data
 
 

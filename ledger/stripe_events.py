@@ -147,9 +147,10 @@ def _share(total: Decimal, part: int, whole: int) -> Decimal:
 
 
 def _storable(value: Any) -> Any:
-    """The event as jsonb can hold it: NUL characters and non-finite numbers have no jsonb form."""
+    """The event as jsonb can hold it: NUL characters, lone surrogates and non-finite numbers have
+    no jsonb form."""
     if isinstance(value, str):
-        return value.replace("\x00", "\ufffd")
+        return value.replace("\x00", "\ufffd").encode("utf-8", "replace").decode("utf-8")
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)
     if isinstance(value, dict):

@@ -513,13 +513,15 @@ async def test_no_field_of_any_wrong_shape_makes_a_500(pool, service, fake_strip
     await assert_reconciled(pool)
 
 
-async def test_nul_characters_are_stored_not_a_500(pool, service, make_account):
-    """jsonb has no NUL character: the event is stored with U+FFFD in its place and rejected."""
+@pytest.mark.parametrize("character", ["\\u0000", "\\ud800"], ids=["NUL", "lone surrogate"])
+async def test_text_jsonb_cannot_hold_is_stored_not_a_500(pool, service, make_account, character):
+    """jsonb has no NUL character and no lone surrogate: the signed event is stored with a
+    replacement in its place and rejected (2xx: Stripe stops retrying), never refused or a 500."""
     account = await make_account()
     body = (
         '{"id": "evt_nul", "type": "customer.subscription.updated", "created": 1790000000, "data": {"object": '
-        '{"id": "sub_\\u0000", "status": "active", "metadata": {"user_id": "' + str(account.user_id) + '",'
-        ' "tier": "enterprise\\u0000"}}}}'
+        '{"id": "sub_' + character + '", "status": "active", "metadata": {"user_id": "' + str(account.user_id) + '",'
+        ' "tier": "enterprise' + character + '"}}}}'
     )
 
     response = service.webhook(body)
