@@ -326,3 +326,26 @@ async def test_the_seed_user_queries_on_known_data(database_url, pool, seeded):
 async def test_the_maintenance_commands_run(database_url, seeded):
     assert rows(database_url, "vacuum_tables") == []
     assert rows(database_url, "rebuild_indexes") == []
+
+
+async def test_this_month_is_the_utc_month_whatever_the_sessions_time_zone(pool, database_url, make_user):
+    """Pacific/Kiritimati is UTC+14: its month starts 14 hours before UTC's, so a session there
+    would count the last hours of the previous UTC month as this month's."""
+    user = await make_user()
+    await pool.execute(
+        """INSERT INTO llm_usage_log (request_id, user_id, model, success, created_at)
+           VALUES ('req_last_month', $1, 'last-month-model', true,
+                   date_trunc('month', now(), 'UTC') - interval '6 hours')""",
+        user,
+    )
+    await pool.execute(
+        """INSERT INTO stripe_payments (payment_intent_id, user_id, credits, amount_cents, currency, status, paid_at)
+           VALUES ('pi_last_month', $1, 100, 1000, 'usd', 'paid',
+                   date_trunc('month', now(), 'UTC') - interval '6 hours')""",
+        user,
+    )
+    kiritimati = f"{database_url}?options=-c%20TimeZone%3DPacific/Kiritimati"
+
+    assert psql(kiritimati, sql="SHOW TimeZone").strip() == "Pacific/Kiritimati"
+    assert rows(kiritimati, "top_models_this_month") == []
+    assert rows(kiritimati, "revenue_by_package") == []

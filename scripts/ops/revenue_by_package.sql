@@ -1,4 +1,4 @@
--- This month's revenue per credit package and currency, from what Stripe actually charged and
+-- This (UTC) month's revenue per credit package and currency, from what Stripe actually charged and
 -- refunded (stripe_payments, in the currency's minor unit), with the credits sold and taken back.
 -- Purchases under review (not credited) are left out; stripe_payments_review lists them.
 -- Variables: none
@@ -16,6 +16,6 @@ SELECT
 FROM stripe_payments s
 LEFT JOIN credit_packages p ON p.id = s.package_id
 WHERE s.status NOT IN ('pending', 'review')
-  AND s.paid_at >= date_trunc('month', now())
+  AND s.paid_at >= date_trunc('month', now(), 'UTC')
 GROUP BY p.name, p.sort_order, s.currency
 ORDER BY p.sort_order NULLS LAST, s.currency;

@@ -1,4 +1,4 @@
--- The 10 most requested models this month (seed 003).
+-- The 10 most requested models this month, a UTC month (seed 003).
 -- Variables: none
 SELECT
   model,
@@ -7,7 +7,7 @@ SELECT
   SUM(credits_used) as total_credits,
   AVG(latency_ms) as avg_latency
 FROM llm_usage_log
-WHERE created_at >= DATE_TRUNC('month', NOW())
+WHERE created_at >= date_trunc('month', now(), 'UTC')
 GROUP BY model
 ORDER BY requests DESC
 LIMIT 10;
