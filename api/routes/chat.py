@@ -397,8 +397,21 @@ class MeteredRequest:
                 headers={"x-request-id": self.request_id},
             )
         if self.chat.stream:
-            return self._stream(route, response)
+            return await self._stream(route, response)
         return await self._complete(route, response)
+
+    async def _not_a_stream(self, route: Route, response: httpx.Response, what: str) -> ApiError:
+        """A streamed request the provider did not answer with an SSE chat stream (an empty body,
+        HTML, a plain JSON completion from a provider that ignores `stream`): nothing reached the
+        client, so it is a 502 and nothing is charged."""
+        await response.aclose()
+        await self.fail(502, f"{route.provider} answered a streamed request with {what}")
+        return ApiError(
+            502,
+            f"The provider answered the streamed request with {what}, not an event stream. Nothing was charged.",
+            type="upstream_error",
+            code="upstream_invalid_response",
+        )
 
     async def _complete(self, route: Route, response: httpx.Response) -> Response:
         try:
@@ -427,11 +440,16 @@ class MeteredRequest:
         }
         return LedgerJSONResponse(payload, headers=_credit_headers(self.request_id, charge))
 
-    def _stream(self, route: Route, response: httpx.Response) -> Response:
+    async def _stream(self, route: Route, response: httpx.Response) -> Response:
+        media_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
+        if media_type and media_type != "text/event-stream":
+            raise await self._not_a_stream(route, response, f"a {media_type[:60]} body")
         meter = StreamMeter(client_wants_usage=self.chat.wants_usage)
         broke: list[str] = []
+        yielded = False
 
         async def events() -> Any:
+            nonlocal yielded
             lines: list[str] = []
             try:
                 async for line in sse_lines(response):
@@ -439,12 +457,23 @@ class MeteredRequest:
                         lines.append(line)
                         continue
                     if (out := meter.event(lines)) is not None:
+                        yielded = True
                         yield out
                     lines = []
                 if lines and (out := meter.event(lines)) is not None:
+                    yielded = True
                     yield out
             except httpx.TransportError as exc:
                 broke.append(type(exc).__name__)
+                if not yielded and meter.chunks == 0:  # nothing committed: a plain 502, nothing charged
+                    await response.aclose()
+                    await self.fail(502, f"upstream stream broke before its first chunk: {broke[0]}")
+                    raise ApiError(
+                        502,
+                        f"The provider's stream broke ({broke[0]}) before its first chunk. Nothing was charged.",
+                        type="upstream_error",
+                        code="upstream_stream_broken",
+                    ) from None
                 error = {
                     "error": {
                         "message": f"The provider's stream broke ({type(exc).__name__}); "
@@ -455,8 +484,9 @@ class MeteredRequest:
                 }
                 yield f"data: {json.dumps(error)}\n\n".encode()
                 return
-            if meter.chunks == 0:
-                return  # nothing was generated: `finish` releases the hold
+            if meter.chunks == 0:  # nothing was generated: no 200, and the hold is released
+                what = f"{meter.skipped} events that are not chat chunks" if meter.skipped else "no chat chunk"
+                raise await self._not_a_stream(route, response, what)
             # the upstream is done: settle, then tell the client what was charged
             charge = await self.settle(route, meter.usage, meter.generated_text, meter.words)
             if meter.skipped:

@@ -520,24 +520,61 @@ async def test_a_stream_the_client_cuts_before_the_first_token_pays_its_prompt(
     service = start_service(upstreams)
     account = await make_account(credits_="100")
 
-    async with (
-        httpx.AsyncClient(timeout=30) as client,
-        client.stream(
-            "POST",
-            f"{service.url}/v1/chat/completions",
-            headers={"Authorization": f"Bearer {account.key}"},
-            json={"model": "gpt-4", "messages": SHORT, "stream": True},
-        ) as response,
-    ):
-        assert response.status_code == 200
-        while not upstreams["openai"].requests:
-            await asyncio.sleep(0.01)
-    # the client left before any token
+    async def ask() -> None:
+        async with (
+            httpx.AsyncClient(timeout=30) as client,
+            client.stream(
+                "POST",
+                f"{service.url}/v1/chat/completions",
+                headers={"Authorization": f"Bearer {account.key}"},
+                json={"model": "gpt-4", "messages": SHORT, "stream": True},
+            ),
+        ):
+            raise AssertionError("the 200 waits for the first chunk")
+
+    asking = asyncio.create_task(ask())
+    while not upstreams["openai"].requests:
+        await asyncio.sleep(0.01)
+    asking.cancel()  # the client leaves after the upstream accepted the request, before any token
+    with pytest.raises(asyncio.CancelledError):
+        await asking
 
     (row,) = await wait_for_row(pool, account.user_id)
     assert row["status_code"] == 499 and not row["success"]
     assert row["prompt_tokens"] > 0 and row["completion_tokens"] == 0 and row["credits_used"] > 0
     assert (await hold_of(pool, account.user_id))["status"] == "settled"
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        {"raw_stream": []},  # 200, text/event-stream, and nothing in it
+        {"raw_stream": [b"data: {not json\n\n", b"data: [1, 2]\n\n", b"data: [DONE]\n\n"]},
+        {"raw_stream": [b"<html><body>Bad gateway</body></html>"]},
+        {"raw_body": b"<html><body>Bad gateway</body></html>", "raw_content_type": "text/html"},
+        {"raw_body": b"", "raw_content_type": "application/json"},
+        {"ignore_stream": True},  # a plain JSON completion: the provider ignored `stream`
+    ],
+    ids=["empty", "invalid-json", "html-as-sse", "html", "empty-json", "json-completion"],
+)
+async def test_a_streamed_request_answered_without_a_stream_is_a_502_and_free(
+    pool, upstreams, start_service, make_account, answer
+):
+    for key, value in answer.items():
+        setattr(upstreams["openai"], key, value)
+    service = start_service(upstreams)
+    account = await make_account(credits_="100")
+
+    response = post_chat(service, account.key, {"model": "gpt-4", "messages": SHORT, "stream": True})
+
+    assert response.status_code == 502, response.text
+    assert response.json()["error"]["code"] == "upstream_invalid_response"
+    assert response.headers["x-request-id"].startswith("req_")
+    (row,) = await wait_for_row(pool, account.user_id)
+    assert (row["success"], row["status_code"], row["credits_used"]) == (False, 502, 0)
+    assert (await hold_of(pool, account.user_id))["status"] == "released"
+    assert await pool.fetchval("SELECT balance FROM user_credits WHERE user_id = $1", account.user_id) == 100
+    await assert_reconciled(pool)
 
 
 async def test_an_upstream_failure_before_the_first_token_stays_free(pool, upstreams, start_service, make_account):
