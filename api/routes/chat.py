@@ -85,8 +85,89 @@ def _positive_int(body: dict[str, Any], key: str) -> int | None:
     return value
 
 
-def parse_chat_request(raw: bytes) -> ChatRequest:
+# The OpenAI chat-completions fields the service can bound (what they cost is within the hold and
+# the settle's bounds). Any other field is refused: passed through, it could buy an unpriced model
+# (OpenRouter's `models`, `route`), paid tools (`plugins`, `web_search_options`), a dearer tier
+# (`service_tier: priority`), audio output, or unbilled tokens (`prediction`, `best_of`).
+ALLOWED_FIELDS = frozenset(
+    {
+        "model",
+        "messages",
+        "stream",
+        "stream_options",
+        "max_tokens",
+        "max_completion_tokens",
+        "n",
+        "temperature",
+        "top_p",
+        "stop",
+        "presence_penalty",
+        "frequency_penalty",
+        "logit_bias",
+        "logprobs",
+        "top_logprobs",
+        "user",
+        "seed",
+        "tools",
+        "tool_choice",
+        "parallel_tool_calls",
+        "functions",
+        "function_call",
+        "response_format",
+        "reasoning_effort",
+        "metadata",
+        "store",
+        "prompt_cache_key",
+        "safety_identifier",
+        "verbosity",
+        "service_tier",
+        "modalities",
+    }
+)
+# Fields allowed only with these values (None: the field sent as null).
+ALLOWED_VALUES: dict[str, list[Any]] = {
+    "service_tier": [None, "auto", "default"],
+    "modalities": [None, ["text"]],
+}
+STREAM_OPTIONS = frozenset({"include_usage", "include_obfuscation"})
+
+
+def _unsupported(param: str, why: str) -> ApiError:
+    return ApiError(400, f"Unsupported parameter: '{param}' {why}.", param=param, code="unsupported_parameter")
+
+
+def _check_fields(body: dict[str, Any]) -> None:
+    for key in body:
+        if key not in ALLOWED_FIELDS:
+            raise _unsupported(key, "is not supported by this gateway: its cost could not be metered")
+    for key, allowed in ALLOWED_VALUES.items():
+        if key in body and body[key] not in allowed:
+            shown = ", ".join(json.dumps(value) for value in allowed if value is not None)
+            raise _unsupported(key, f"may only be {shown} here")
+    options = body.get("stream_options")
+    if isinstance(options, dict):
+        for key in options:
+            if key not in STREAM_OPTIONS:
+                raise _unsupported(f"stream_options.{key}"[:200], "is not supported by this gateway")
+
+
+def _check_size(raw: bytes, most: int) -> None:
+    """Refuses, before it is parsed, a body with more JSON values than any real prompt has: parsing
+    16 million tiny values takes seconds of the event loop and gigabytes. Counting separators is
+    done at C speed; a long text prompt has about one comma per 60 bytes."""
+    separators = raw.count(b",") + raw.count(b":")
+    if separators > most:
+        raise ApiError(
+            413,
+            f"The request body has {separators} JSON separators (',' and ':'); at most {most} are accepted.",
+            code="request_too_complex",
+        )
+
+
+def parse_chat_request(raw: bytes, max_separators: int) -> ChatRequest:
+    _check_size(raw, max_separators)
     body = json_object(raw)
+    _check_fields(body)
     model = body.get("model")
     if not isinstance(model, str) or not model:
         raise ApiError(400, "'model' is required and must be a string.", param="model", code="missing_model")
@@ -526,7 +607,7 @@ class MeteredRequest:
 async def chat_completions(request: Request) -> Response:
     state = request.app.state
     owner = await gateway_owner(request)
-    chat = parse_chat_request(await request.body())
+    chat = parse_chat_request(await request.body(), state.settings.max_chat_json_separators)
 
     level_name = request.headers.get("x-power-level") or owner.power_level
     snapshot = await state.catalog.get(state.pool)
