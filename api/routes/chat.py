@@ -60,7 +60,7 @@ from ledger.tokens import (
     upstream_json,
     words,
 )
-from ledger.upstream import AllProvidersFailed, StreamMeter, finite, open_first, sse_lines
+from ledger.upstream import AllProvidersFailed, StreamMeter, UpstreamBodyTooLarge, finite, open_first, sse_lines
 
 log = logging.getLogger("ledger.proxy")
 
@@ -446,7 +446,17 @@ class MeteredRequest:
                 self.routes,
                 lambda route: _upstream_body(self.chat, route),
                 stream=self.chat.stream,
+                max_body=self.settings.max_upstream_body_bytes,
             )
+        except UpstreamBodyTooLarge as exc:
+            self.usage.provider, self.usage.is_byok = exc.route.provider, exc.route.is_byok
+            await self.fail(502, str(exc))
+            raise ApiError(
+                502,
+                "The provider's answer was larger than this gateway reads. Nothing was charged.",
+                type="upstream_error",
+                code="upstream_invalid_response",
+            ) from None
         except AllProvidersFailed as exc:
             await self.fail(502, f"all providers failed: {exc}")
             raise ApiError(

@@ -283,6 +283,39 @@ async def test_an_answer_nested_too_deep_to_read_is_a_502_and_free(pool, upstrea
     assert (await hold_of(pool, account.user_id))["status"] == "released"
 
 
+@pytest.mark.parametrize(
+    "answer",
+    [
+        {"repeat": 2000},  # a JSON completion of ~40 KB, with its Content-Length
+        {"raw_chunks": [b'{"choices": [], "pad": "'] + [b"x" * 1024] * 40 + [b'"}']},  # chunked, no length
+        {"status": 400, "raw_chunks": [b"x" * 1024] * 40},  # an error body is bounded too
+    ],
+    ids=["declared", "chunked", "error"],
+)
+async def test_an_answer_over_the_upstream_body_limit_is_a_502_and_free(
+    pool, upstreams, start_service, make_account, answer
+):
+    for key, value in answer.items():
+        setattr(upstreams["openai"], key, value)
+    if "status" in answer:  # the fake answers its error status before any body: serve the chunks as the error
+        upstreams["openai"].status = 200
+        upstreams["openai"].raw_status = answer["status"]
+    service = start_service(upstreams, max_upstream_body_bytes=16 * 1024)
+    account = await make_account(credits_="100")
+
+    response = post_chat(service, account.key, {"model": "gpt-4", "messages": SHORT})
+
+    assert response.status_code == 502 and response.json()["error"]["code"] == "upstream_invalid_response"
+    (row,) = await wait_for_row(pool, account.user_id)
+    assert (row["success"], row["status_code"], row["credits_used"]) == (False, 502, 0)
+    assert row["provider"] == "openai"
+    assert (await hold_of(pool, account.user_id))["status"] == "released"
+    await assert_reconciled(pool)
+    # within the limit, the same answer is served
+    upstreams["openai"].repeat, upstreams["openai"].raw_chunks, upstreams["openai"].raw_status = 1, None, 200
+    assert post_chat(service, account.key, {"model": "gpt-4", "messages": SHORT}).status_code == 200
+
+
 async def test_nan_elsewhere_in_the_answer_is_not_a_500(pool, upstreams, start_service, make_account):
     payload = '{"id": "x", "object": "chat.completion", "created": 1, "model": "gpt-4", "logprobs": NaN,'
     payload += ' "choices": [{"index": 0, "message": {"role": "assistant", "content": "hi there"}}],'
