@@ -4,6 +4,7 @@ a hold lives as long as its request. Issue 8, sections 3 to 5, through the real 
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 from decimal import Decimal
 
@@ -434,6 +435,26 @@ async def test_images_are_held_by_their_per_part_bound(pool, upstreams, start_se
     assert hold["charged"] == Decimal(response.json()["usage"]["cost"]) <= hold["amount"]
     row = (await wait_for_row(pool, account.user_id))[0]
     assert row["prompt_tokens"] == 40 * 1445 and row["usage_anomaly"] is None
+
+
+async def test_low_bitrate_audio_is_held_and_charged_by_its_per_part_bound(
+    pool, upstreams, start_service, make_account
+):
+    # 100 s of 6 kbit/s audio: 75,000 bytes, ~1,000 audio tokens (75 bytes a token, not 250)
+    audio = base64.b64encode(bytes(75_000)).decode()
+    upstreams["openai"].usage = (1000 + 20, 5)
+    service = start_service(upstreams)
+    account = await make_account(credits_="1000")
+    part = {"type": "input_audio", "input_audio": {"data": audio, "format": "wav"}}
+    messages = [{"role": "user", "content": [{"type": "text", "text": "Transcribe this."}, part]}]
+
+    response = post_chat(service, account.key, {"model": "gpt-4", "messages": messages, "max_tokens": 10})
+
+    assert response.status_code == 200
+    row = (await wait_for_row(pool, account.user_id))[0]
+    assert row["prompt_tokens"] == 1020 and row["usage_anomaly"] is None
+    assert prompt_tokens_upper_bound(messages) >= len(audio) // 16
+    assert Decimal(response.json()["usage"]["cost"]) == gpt4_credits(1020, 5)
 
 
 @pytest.mark.parametrize(
