@@ -144,6 +144,14 @@ def _check_fields(body: dict[str, Any]) -> None:
         if key in body and body[key] not in allowed:
             shown = ", ".join(json.dumps(value) for value in allowed if value is not None)
             raise _unsupported(key, f"may only be {shown} here")
+    tools = body.get("tools")
+    for index, tool in enumerate(tools if isinstance(tools, list) else []):
+        # a provider's built-in tools (web search, code interpreter) are billed per call: only the
+        # caller's own functions, which cost their tokens
+        if not isinstance(tool, dict) or tool.get("type") not in ("function", "custom"):
+            raise _unsupported(
+                f"tools[{index}].type", "must be 'function' or 'custom' (built-in tools cannot be metered)"
+            )
     options = body.get("stream_options")
     if isinstance(options, dict):
         for key in options:

@@ -527,6 +527,8 @@ PASSTHROUGH = {
         ("modalities", ["text", "audio"]),
         ("modalities", ["audio"]),
         ("stream_options", {"include_usage": True, "x": 1}),
+        ("tools", [{"type": "web_search_preview"}]),
+        ("tools", [{"type": "function", "function": {"name": "f"}}, {"type": "code_interpreter"}]),
     ],
 )
 async def test_a_chat_field_whose_cost_cannot_be_metered_is_a_400_that_holds_nothing(
