@@ -187,9 +187,45 @@ CHAT_REQUEST: Schema = {
         "max_tokens": {"type": "integer", "minimum": 1},
         "max_completion_tokens": {"type": "integer", "minimum": 1},
         "n": {"type": "integer", "minimum": 1, "maximum": 128},
-        "stream_options": {"type": "object", "properties": {"include_usage": {"type": "boolean"}}},
+        "stream_options": {
+            "type": "object",
+            "properties": {"include_usage": {"type": "boolean"}, "include_obfuscation": {"type": "boolean"}},
+            "additionalProperties": False,
+        },
+        "service_tier": {"enum": ["auto", "default", None]},
+        "modalities": {"anyOf": [{"const": ["text"]}, {"type": "null"}]},
+        **{
+            name: {}
+            for name in (
+                "temperature",
+                "top_p",
+                "stop",
+                "presence_penalty",
+                "frequency_penalty",
+                "logit_bias",
+                "logprobs",
+                "top_logprobs",
+                "user",
+                "seed",
+                "tools",
+                "tool_choice",
+                "parallel_tool_calls",
+                "functions",
+                "function_call",
+                "response_format",
+                "reasoning_effort",
+                "metadata",
+                "store",
+                "prompt_cache_key",
+                "safety_identifier",
+                "verbosity",
+            )
+        },
     },
-    "description": "OpenAI's chat completion request; other OpenAI fields are passed to the provider.",
+    "additionalProperties": False,
+    "description": "OpenAI's chat completion request. Only the fields listed are accepted (passed to the"
+    " provider as OpenAI defines them); any other is a 400 `unsupported_parameter`, since its cost"
+    " could not be metered.",
 }
 CHAT_RESPONSE = obj({"id": {"type": "string"}, "choices": {"type": "array"}}, {"usage": {"type": "object"}})
 PAGE_PARAMS = [

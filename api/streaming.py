@@ -4,6 +4,11 @@ Starlette's StreamingResponse leaves an abandoned generator to be finalised when
 garbage collector gets to it; a metered stream must settle at once, whether it ended, the client
 went away, or the upstream broke. So the finish callback runs in a shielded finally.
 
+Nothing is committed before the upstream has proved to be streaming: the first chunk is awaited
+before the 200 is sent, and an `ApiError` the events raise before their first chunk (the upstream's
+body is not an SSE chat stream) is answered as that error, in OpenAI's shape, instead of a 200.
+A client that leaves while the first chunk is awaited is still seen (and billed as one that left).
+
 While the stream lives, `keepalive` runs every `keepalive_every` seconds (it extends the request's
 hold, so a hold never expires under a live request). A client that reads nothing for
 `send_timeout` seconds is cut: a slow reader cannot pin the service, nor the upstream.
@@ -17,6 +22,8 @@ from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 import anyio
 from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
+
+from api.errors import ApiError, error_response
 
 log = logging.getLogger("ledger.proxy")
 
@@ -38,6 +45,7 @@ class MeteredStream(Response):
         self.status_code = 200
         self.background = None
         self.init_headers({"cache-control": "no-cache", **(headers or {})})
+        self.extra_headers = dict(headers or {})
         self.events = events
         self.finish = finish
         self.keepalive = keepalive
@@ -46,9 +54,10 @@ class MeteredStream(Response):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         disconnected = False
+        completed = False  # the response was sent whole: a disconnect after it is no client leaving
 
         async def relay(cancel: anyio.CancelScope) -> None:
-            nonlocal disconnected
+            nonlocal disconnected, completed
 
             async def timed(message: Message) -> bool:
                 with anyio.move_on_after(self.send_timeout) as sending:
@@ -57,14 +66,27 @@ class MeteredStream(Response):
                     log.warning("a streaming client read nothing for %s s: cut", self.send_timeout)
                 return not sending.cancelled_caught
 
+            try:
+                first: bytes | None = await self.events.__anext__()
+            except StopAsyncIteration:
+                first = None
+            except ApiError as refused:  # not a stream: nothing was committed, answer the error
+                refused.headers = {**refused.headers, **self.extra_headers}
+                completed = True
+                await error_response(refused)(scope, receive, send)
+                cancel.cancel()
+                return
             if await timed({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}):
-                async for chunk in self.events:
-                    if not await timed({"type": "http.response.body", "body": chunk, "more_body": True}):
-                        break
-                else:
-                    if await timed({"type": "http.response.body", "body": b"", "more_body": False}):
-                        cancel.cancel()
-                        return
+                sent = first is None or await timed({"type": "http.response.body", "body": first, "more_body": True})
+                if sent:
+                    async for chunk in self.events:
+                        if not await timed({"type": "http.response.body", "body": chunk, "more_body": True}):
+                            break
+                    else:
+                        completed = True  # set first: uvicorn wakes `watch` with a disconnect as it completes
+                        if await timed({"type": "http.response.body", "body": b"", "more_body": False}):
+                            cancel.cancel()
+                            return
             disconnected = True  # cut for not reading
             cancel.cancel()
 
@@ -82,7 +104,8 @@ class MeteredStream(Response):
             nonlocal disconnected
             while (await receive())["type"] != "http.disconnect":
                 pass
-            disconnected = True
+            if not completed:  # uvicorn also reports a disconnect once the response is complete
+                disconnected = True
             cancel.cancel()
 
         try:
@@ -91,7 +114,7 @@ class MeteredStream(Response):
                 group.start_soon(watch, group.cancel_scope)
                 group.start_soon(keep)
         except* OSError:  # a task group raises its tasks' errors as a group
-            disconnected = True  # the client went away while we were sending
+            disconnected = not completed  # the client went away while we were sending
         finally:
             with anyio.CancelScope(shield=True):
                 await self.events.aclose()

@@ -86,4 +86,9 @@ class Settings(BaseSettings):
     # it is read. Chat requests carry base64 images, so theirs is larger.
     max_body_bytes: int = Field(default=1024 * 1024, gt=0)
     max_chat_body_bytes: int = Field(default=32 * 1024 * 1024, gt=0)
+    # Most JSON separators (',' and ':') in a chat body, counted before it is parsed: 16 million
+    # tiny values fit in 32 MiB and take seconds and gigabytes to parse.
+    max_chat_json_separators: int = Field(default=1_000_000, gt=0)
+    # Largest non-streamed upstream answer read; a larger one is a 502, read no further.
+    max_upstream_body_bytes: int = Field(default=32 * 1024 * 1024, gt=0)
     max_webhook_body_bytes: int = Field(default=1024 * 1024, gt=0)

@@ -31,10 +31,12 @@ TOOLS_OVERHEAD = 1000  # the tool-use system prompt some providers add when tool
 
 # The most one non-text content part can add to a prompt. Images: gpt-4o-mini bills a low-detail
 # image as 2,833 tokens and a high-detail one up to 2,833 + 8 x 5,667 = 48,169; other models
-# bill less. Audio: 10 tokens a second at no less than 2.5 kB a second of encoded audio.
+# bill less. Audio: about 10 tokens a second, and a low-bitrate codec (Opus, AMR at 6 kbit/s) packs
+# a second into 750 bytes, 75 bytes a token: the bound is 1 token per 16 characters of the base64
+# data (12 bytes of audio), over 6x that, plus 100; always within the model's context window.
 IMAGE_LOW_TOKENS = 3_000
 IMAGE_HIGH_TOKENS = 50_000
-AUDIO_BYTES_PER_TOKEN = 250
+AUDIO_BASE64_CHARS_PER_TOKEN = 16
 AUDIO_TOKENS_MIN = 100
 
 
@@ -61,10 +63,10 @@ def _part_tokens(part: dict[str, Any], where: str) -> int:
         if not isinstance(data, str):
             raise UnboundedPart(f"{where}: input_audio needs its base64 'data'.", where)
         try:
-            size = len(base64.b64decode(data, validate=True))
+            base64.b64decode(data, validate=True)
         except (binascii.Error, ValueError):
             raise UnboundedPart(f"{where}: input_audio 'data' is not valid base64.", where) from None
-        return AUDIO_TOKENS_MIN + math.ceil(size / AUDIO_BYTES_PER_TOKEN)
+        return AUDIO_TOKENS_MIN + math.ceil(len(data) / AUDIO_BASE64_CHARS_PER_TOKEN)
     raise UnboundedPart(
         f"{where}: content parts of type {json.dumps(kind)[:40]} cannot be metered before the provider"
         " reads them (files and unknown types are refused); send text, image_url or input_audio.",

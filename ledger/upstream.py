@@ -24,6 +24,32 @@ class AllProvidersFailed(Exception):
         self.status_code = status_code
 
 
+class UpstreamBodyTooLarge(Exception):
+    """A provider's non-streamed answer is larger than the service reads (it is not a chat reply)."""
+
+    def __init__(self, route: Route, most: int) -> None:
+        super().__init__(f"{route.provider} answered with a body over {most} bytes")
+        self.route = route
+
+
+async def read_capped(route: Route, response: httpx.Response, most: int) -> httpx.Response:
+    """The response read whole, never buffering more than `most` bytes (decoded): what is over is
+    UpstreamBodyTooLarge, and the rest of the body is never read. The caller closes `response`."""
+    declared = response.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > most and "content-encoding" not in response.headers:
+        raise UpstreamBodyTooLarge(route, most)
+    chunks: list[bytes] = []
+    size = 0
+    async for data in response.aiter_bytes():
+        size += len(data)
+        if size > most:
+            raise UpstreamBodyTooLarge(route, most)
+        chunks.append(data)
+    return httpx.Response(
+        response.status_code, headers=response.headers, content=b"".join(chunks), request=response.request
+    )
+
+
 def is_retryable(route: Route, status_code: int) -> bool:
     """429 and 5xx mean "try the next provider", and so does a provider refusing the platform's own
     key (401/403: the operator's problem, not the caller's); any other error is the request's own."""
@@ -41,13 +67,18 @@ def _api_key(route: Route) -> str:
 
 
 async def open_first(
-    client: httpx.AsyncClient, routes: list[Route], body_for: Callable[[Route], dict[str, Any]], *, stream: bool
+    client: httpx.AsyncClient,
+    routes: list[Route],
+    body_for: Callable[[Route], dict[str, Any]],
+    *,
+    stream: bool,
+    max_body: int = 32 * 1024 * 1024,
 ) -> tuple[Route, httpx.Response]:
     """The first route that answers without a connect error, timeout, 429, 5xx or platform-key refusal.
 
     `body_for(route)` is the body sent to that route (its max_tokens is the one its hold allows).
     A successful streamed response comes back open (the caller reads and closes it); any other
-    response is read whole and closed.
+    response is read whole (at most `max_body` bytes: else UpstreamBodyTooLarge) and closed.
     """
     failures: list[str] = []
     last_status: int | None = None
@@ -66,13 +97,14 @@ async def open_first(
             log.warning("provider %s failed: %s; trying the next", route.provider, type(exc).__name__)
             continue
         if not stream or response.status_code >= 400:
+            opened = response
             try:
-                await response.aread()
+                response = await read_capped(route, opened, max_body)
             except httpx.TransportError as exc:
                 failures.append(f"{route.provider}: {type(exc).__name__} while reading")
                 continue
             finally:
-                await response.aclose()
+                await opened.aclose()
         if is_retryable(route, response.status_code):
             last_status = response.status_code
             failures.append(f"{route.provider}: HTTP {response.status_code}")

@@ -75,6 +75,13 @@ class FakeUpstream:
     raw_content_type: str = "application/json"
     # stream these bytes as is instead of well-formed chunks
     raw_stream: list[bytes] | None = None
+    # answer these pieces as is, chunked (no Content-Length), with `raw_content_type`
+    raw_chunks: list[bytes] | None = None
+    raw_status: int = 200  # the status `raw_chunks` are answered with
+    # answer a streamed request with a plain JSON completion (a provider that ignores `stream`)
+    ignore_stream: bool = False
+    # repeat the reply's words this many times (a huge non-streamed answer)
+    repeat: int = 1
     # seconds to wait before the first streamed chunk; after `stall_after` words, wait forever
     first_delay: float = 0.0
     stall_after: int | None = None
@@ -111,10 +118,18 @@ class FakeUpstream:
         if self.status != 200:
             error = {"error": {"message": f"{self.name} says {self.status}", "type": "upstream", "code": None}}
             return JSONResponse(error, status_code=self.status)
-        text = " ".join(self.words)
+        text = " ".join(self.words * self.repeat)
         if self.raw_body is not None:
             return Response(self.raw_body, media_type=self.raw_content_type)
-        if not body.get("stream"):
+        if self.raw_chunks is not None:
+            pieces = self.raw_chunks
+
+            async def chunked() -> AsyncIterator[bytes]:
+                for piece in pieces:
+                    yield piece
+
+            return StreamingResponse(chunked(), status_code=self.raw_status, media_type=self.raw_content_type)
+        if not body.get("stream") or self.ignore_stream:
             payload: dict[str, Any] = {
                 "id": "chatcmpl-fake",
                 "object": "chat.completion",

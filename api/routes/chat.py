@@ -60,7 +60,7 @@ from ledger.tokens import (
     upstream_json,
     words,
 )
-from ledger.upstream import AllProvidersFailed, StreamMeter, finite, open_first, sse_lines
+from ledger.upstream import AllProvidersFailed, StreamMeter, UpstreamBodyTooLarge, finite, open_first, sse_lines
 
 log = logging.getLogger("ledger.proxy")
 
@@ -85,8 +85,97 @@ def _positive_int(body: dict[str, Any], key: str) -> int | None:
     return value
 
 
-def parse_chat_request(raw: bytes) -> ChatRequest:
+# The OpenAI chat-completions fields the service can bound (what they cost is within the hold and
+# the settle's bounds). Any other field is refused: passed through, it could buy an unpriced model
+# (OpenRouter's `models`, `route`), paid tools (`plugins`, `web_search_options`), a dearer tier
+# (`service_tier: priority`), audio output, or unbilled tokens (`prediction`, `best_of`).
+ALLOWED_FIELDS = frozenset(
+    {
+        "model",
+        "messages",
+        "stream",
+        "stream_options",
+        "max_tokens",
+        "max_completion_tokens",
+        "n",
+        "temperature",
+        "top_p",
+        "stop",
+        "presence_penalty",
+        "frequency_penalty",
+        "logit_bias",
+        "logprobs",
+        "top_logprobs",
+        "user",
+        "seed",
+        "tools",
+        "tool_choice",
+        "parallel_tool_calls",
+        "functions",
+        "function_call",
+        "response_format",
+        "reasoning_effort",
+        "metadata",
+        "store",
+        "prompt_cache_key",
+        "safety_identifier",
+        "verbosity",
+        "service_tier",
+        "modalities",
+    }
+)
+# Fields allowed only with these values (None: the field sent as null).
+ALLOWED_VALUES: dict[str, list[Any]] = {
+    "service_tier": [None, "auto", "default"],
+    "modalities": [None, ["text"]],
+}
+STREAM_OPTIONS = frozenset({"include_usage", "include_obfuscation"})
+
+
+def _unsupported(param: str, why: str) -> ApiError:
+    return ApiError(400, f"Unsupported parameter: '{param}' {why}.", param=param, code="unsupported_parameter")
+
+
+def _check_fields(body: dict[str, Any]) -> None:
+    for key in body:
+        if key not in ALLOWED_FIELDS:
+            raise _unsupported(key, "is not supported by this gateway: its cost could not be metered")
+    for key, allowed in ALLOWED_VALUES.items():
+        if key in body and body[key] not in allowed:
+            shown = ", ".join(json.dumps(value) for value in allowed if value is not None)
+            raise _unsupported(key, f"may only be {shown} here")
+    tools = body.get("tools")
+    for index, tool in enumerate(tools if isinstance(tools, list) else []):
+        # a provider's built-in tools (web search, code interpreter) are billed per call: only the
+        # caller's own functions, which cost their tokens
+        if not isinstance(tool, dict) or tool.get("type") not in ("function", "custom"):
+            raise _unsupported(
+                f"tools[{index}].type", "must be 'function' or 'custom' (built-in tools cannot be metered)"
+            )
+    options = body.get("stream_options")
+    if isinstance(options, dict):
+        for key in options:
+            if key not in STREAM_OPTIONS:
+                raise _unsupported(f"stream_options.{key}"[:200], "is not supported by this gateway")
+
+
+def _check_size(raw: bytes, most: int) -> None:
+    """Refuses, before it is parsed, a body with more JSON values than any real prompt has: parsing
+    16 million tiny values takes seconds of the event loop and gigabytes. Counting separators is
+    done at C speed; a long text prompt has about one comma per 60 bytes."""
+    separators = raw.count(b",") + raw.count(b":")
+    if separators > most:
+        raise ApiError(
+            413,
+            f"The request body has {separators} JSON separators (',' and ':'); at most {most} are accepted.",
+            code="request_too_complex",
+        )
+
+
+def parse_chat_request(raw: bytes, max_separators: int) -> ChatRequest:
+    _check_size(raw, max_separators)
     body = json_object(raw)
+    _check_fields(body)
     model = body.get("model")
     if not isinstance(model, str) or not model:
         raise ApiError(400, "'model' is required and must be a string.", param="model", code="missing_model")
@@ -365,7 +454,17 @@ class MeteredRequest:
                 self.routes,
                 lambda route: _upstream_body(self.chat, route),
                 stream=self.chat.stream,
+                max_body=self.settings.max_upstream_body_bytes,
             )
+        except UpstreamBodyTooLarge as exc:
+            self.usage.provider, self.usage.is_byok = exc.route.provider, exc.route.is_byok
+            await self.fail(502, str(exc))
+            raise ApiError(
+                502,
+                "The provider's answer was larger than this gateway reads. Nothing was charged.",
+                type="upstream_error",
+                code="upstream_invalid_response",
+            ) from None
         except AllProvidersFailed as exc:
             await self.fail(502, f"all providers failed: {exc}")
             raise ApiError(
@@ -397,8 +496,21 @@ class MeteredRequest:
                 headers={"x-request-id": self.request_id},
             )
         if self.chat.stream:
-            return self._stream(route, response)
+            return await self._stream(route, response)
         return await self._complete(route, response)
+
+    async def _not_a_stream(self, route: Route, response: httpx.Response, what: str) -> ApiError:
+        """A streamed request the provider did not answer with an SSE chat stream (an empty body,
+        HTML, a plain JSON completion from a provider that ignores `stream`): nothing reached the
+        client, so it is a 502 and nothing is charged."""
+        await response.aclose()
+        await self.fail(502, f"{route.provider} answered a streamed request with {what}")
+        return ApiError(
+            502,
+            f"The provider answered the streamed request with {what}, not an event stream. Nothing was charged.",
+            type="upstream_error",
+            code="upstream_invalid_response",
+        )
 
     async def _complete(self, route: Route, response: httpx.Response) -> Response:
         try:
@@ -427,11 +539,16 @@ class MeteredRequest:
         }
         return LedgerJSONResponse(payload, headers=_credit_headers(self.request_id, charge))
 
-    def _stream(self, route: Route, response: httpx.Response) -> Response:
+    async def _stream(self, route: Route, response: httpx.Response) -> Response:
+        media_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
+        if media_type and media_type != "text/event-stream":
+            raise await self._not_a_stream(route, response, f"a {media_type[:60]} body")
         meter = StreamMeter(client_wants_usage=self.chat.wants_usage)
         broke: list[str] = []
+        yielded = False
 
         async def events() -> Any:
+            nonlocal yielded
             lines: list[str] = []
             try:
                 async for line in sse_lines(response):
@@ -439,12 +556,23 @@ class MeteredRequest:
                         lines.append(line)
                         continue
                     if (out := meter.event(lines)) is not None:
+                        yielded = True
                         yield out
                     lines = []
                 if lines and (out := meter.event(lines)) is not None:
+                    yielded = True
                     yield out
             except httpx.TransportError as exc:
                 broke.append(type(exc).__name__)
+                if not yielded and meter.chunks == 0:  # nothing committed: a plain 502, nothing charged
+                    await response.aclose()
+                    await self.fail(502, f"upstream stream broke before its first chunk: {broke[0]}")
+                    raise ApiError(
+                        502,
+                        f"The provider's stream broke ({broke[0]}) before its first chunk. Nothing was charged.",
+                        type="upstream_error",
+                        code="upstream_stream_broken",
+                    ) from None
                 error = {
                     "error": {
                         "message": f"The provider's stream broke ({type(exc).__name__}); "
@@ -455,8 +583,9 @@ class MeteredRequest:
                 }
                 yield f"data: {json.dumps(error)}\n\n".encode()
                 return
-            if meter.chunks == 0:
-                return  # nothing was generated: `finish` releases the hold
+            if meter.chunks == 0:  # nothing was generated: no 200, and the hold is released
+                what = f"{meter.skipped} events that are not chat chunks" if meter.skipped else "no chat chunk"
+                raise await self._not_a_stream(route, response, what)
             # the upstream is done: settle, then tell the client what was charged
             charge = await self.settle(route, meter.usage, meter.generated_text, meter.words)
             if meter.skipped:
@@ -496,7 +625,7 @@ class MeteredRequest:
 async def chat_completions(request: Request) -> Response:
     state = request.app.state
     owner = await gateway_owner(request)
-    chat = parse_chat_request(await request.body())
+    chat = parse_chat_request(await request.body(), state.settings.max_chat_json_separators)
 
     level_name = request.headers.get("x-power-level") or owner.power_level
     snapshot = await state.catalog.get(state.pool)

@@ -478,3 +478,107 @@ def test_odd_stripe_signature_headers_are_400(pool, service, signature):
     )
     status, data = raw_http(service.url, head, b"{}")
     assert status == 400, data[:300]
+
+
+# --- the chat body: bounded parsing, and only the fields whose cost can be metered -------------------
+
+
+async def test_a_chat_body_of_millions_of_tiny_values_is_refused_before_it_is_parsed(
+    pool, upstreams, start_service, make_account
+):
+    service = start_service(upstreams, max_chat_json_separators=1000)
+    account = await make_account(credits_="10")
+    before = await written(pool)
+    headers = {"Authorization": f"Bearer {account.key}", "Content-Type": "application/json"}
+    body = b'{"model": "gpt-4", "messages": [{"role": "user", "content": "Hi"}], "x": [' + b"0," * 1000 + b"0]}"
+
+    refused = httpx.post(f"{service.url}/v1/chat/completions", content=body, headers=headers, timeout=HTTP_TIMEOUT)
+
+    assert_error_shape(refused, 413)
+    assert refused.json()["error"]["code"] == "request_too_complex"
+    assert await written(pool) == before and not upstreams["openai"].requests
+    # a long text prompt is not a pile of values: its commas are far below the default bound
+    prose = {"model": "gpt-4", "messages": [{"role": "user", "content": "one, two: three. " * 5000}]}
+    assert start_service(upstreams).client(account.key).chat.completions.create(**prose).choices
+
+
+PASSTHROUGH = {
+    "models": ["anthropic/claude-3-opus", "openai/gpt-4"],
+    "route": "fallback",
+    "plugins": [{"id": "web", "max_results": 50}],
+    "web_search_options": {"search_context_size": "high"},
+    "prediction": {"type": "content", "content": "x " * 50},
+    "audio": {"voice": "alloy", "format": "wav"},
+    "reasoning": {"effort": "high", "max_tokens": 100000},
+    "provider": {"order": ["OpenAI"]},
+    "transforms": ["middle-out"],
+    "best_of": 20,
+    "extra_body": {"x": 1},
+    "anything": None,
+}
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        *PASSTHROUGH.items(),
+        ("service_tier", "priority"),
+        ("service_tier", "flex"),
+        ("modalities", ["text", "audio"]),
+        ("modalities", ["audio"]),
+        ("stream_options", {"include_usage": True, "x": 1}),
+        ("tools", [{"type": "web_search_preview"}]),
+        ("tools", [{"type": "function", "function": {"name": "f"}}, {"type": "code_interpreter"}]),
+    ],
+)
+async def test_a_chat_field_whose_cost_cannot_be_metered_is_a_400_that_holds_nothing(
+    pool, upstreams, service, make_account, field, value
+):
+    account = await make_account(credits_="10")
+    before = await written(pool)
+
+    refused = httpx.post(
+        f"{service.url}/v1/chat/completions",
+        json={"model": "gpt-4", "messages": MESSAGES, "max_tokens": 10, field: value},
+        headers={"Authorization": f"Bearer {account.key}"},
+        timeout=HTTP_TIMEOUT,
+    )
+
+    assert_error_shape(refused, 400)
+    error = refused.json()["error"]
+    assert error["code"] == "unsupported_parameter" and error["param"].startswith(field)
+    assert field in error["message"]
+    assert await written(pool) == before and not upstreams["openai"].requests
+
+
+async def test_every_meterable_openai_field_reaches_the_upstream(pool, upstreams, service, make_account):
+    account = await make_account(credits_="10")
+    fields = {
+        "temperature": 0.5,
+        "top_p": 0.9,
+        "stop": ["END"],
+        "presence_penalty": 0.1,
+        "frequency_penalty": 0.1,
+        "logit_bias": {"50256": -100},
+        "logprobs": True,
+        "top_logprobs": 2,
+        "user": "u-1",
+        "seed": 7,
+        "tools": [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}],
+        "tool_choice": "auto",
+        "parallel_tool_calls": False,
+        "response_format": {"type": "text"},
+        "reasoning_effort": "low",
+        "metadata": {"a": "b"},
+        "store": False,
+        "prompt_cache_key": "k",
+        "safety_identifier": "s",
+        "verbosity": "low",
+        "service_tier": "auto",
+        "modalities": ["text"],
+    }
+
+    service.client(account.key).chat.completions.create(model="gpt-4", messages=MESSAGES, max_tokens=10, **fields)
+
+    sent = upstreams["openai"].requests[-1]["body"]
+    assert {key: sent[key] for key in fields} == fields

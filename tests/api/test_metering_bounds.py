@@ -4,6 +4,7 @@ a hold lives as long as its request. Issue 8, sections 3 to 5, through the real 
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 from decimal import Decimal
 
@@ -283,6 +284,39 @@ async def test_an_answer_nested_too_deep_to_read_is_a_502_and_free(pool, upstrea
     assert (await hold_of(pool, account.user_id))["status"] == "released"
 
 
+@pytest.mark.parametrize(
+    "answer",
+    [
+        {"repeat": 2000},  # a JSON completion of ~40 KB, with its Content-Length
+        {"raw_chunks": [b'{"choices": [], "pad": "'] + [b"x" * 1024] * 40 + [b'"}']},  # chunked, no length
+        {"status": 400, "raw_chunks": [b"x" * 1024] * 40},  # an error body is bounded too
+    ],
+    ids=["declared", "chunked", "error"],
+)
+async def test_an_answer_over_the_upstream_body_limit_is_a_502_and_free(
+    pool, upstreams, start_service, make_account, answer
+):
+    for key, value in answer.items():
+        setattr(upstreams["openai"], key, value)
+    if "status" in answer:  # the fake answers its error status before any body: serve the chunks as the error
+        upstreams["openai"].status = 200
+        upstreams["openai"].raw_status = answer["status"]
+    service = start_service(upstreams, max_upstream_body_bytes=16 * 1024)
+    account = await make_account(credits_="100")
+
+    response = post_chat(service, account.key, {"model": "gpt-4", "messages": SHORT})
+
+    assert response.status_code == 502 and response.json()["error"]["code"] == "upstream_invalid_response"
+    (row,) = await wait_for_row(pool, account.user_id)
+    assert (row["success"], row["status_code"], row["credits_used"]) == (False, 502, 0)
+    assert row["provider"] == "openai"
+    assert (await hold_of(pool, account.user_id))["status"] == "released"
+    await assert_reconciled(pool)
+    # within the limit, the same answer is served
+    upstreams["openai"].repeat, upstreams["openai"].raw_chunks, upstreams["openai"].raw_status = 1, None, 200
+    assert post_chat(service, account.key, {"model": "gpt-4", "messages": SHORT}).status_code == 200
+
+
 async def test_nan_elsewhere_in_the_answer_is_not_a_500(pool, upstreams, start_service, make_account):
     payload = '{"id": "x", "object": "chat.completion", "created": 1, "model": "gpt-4", "logprobs": NaN,'
     payload += ' "choices": [{"index": 0, "message": {"role": "assistant", "content": "hi there"}}],'
@@ -403,6 +437,26 @@ async def test_images_are_held_by_their_per_part_bound(pool, upstreams, start_se
     assert row["prompt_tokens"] == 40 * 1445 and row["usage_anomaly"] is None
 
 
+async def test_low_bitrate_audio_is_held_and_charged_by_its_per_part_bound(
+    pool, upstreams, start_service, make_account
+):
+    # 100 s of 6 kbit/s audio: 75,000 bytes, ~1,000 audio tokens (75 bytes a token, not 250)
+    audio = base64.b64encode(bytes(75_000)).decode()
+    upstreams["openai"].usage = (1000 + 20, 5)
+    service = start_service(upstreams)
+    account = await make_account(credits_="1000")
+    part = {"type": "input_audio", "input_audio": {"data": audio, "format": "wav"}}
+    messages = [{"role": "user", "content": [{"type": "text", "text": "Transcribe this."}, part]}]
+
+    response = post_chat(service, account.key, {"model": "gpt-4", "messages": messages, "max_tokens": 10})
+
+    assert response.status_code == 200
+    row = (await wait_for_row(pool, account.user_id))[0]
+    assert row["prompt_tokens"] == 1020 and row["usage_anomaly"] is None
+    assert prompt_tokens_upper_bound(messages) >= len(audio) // 16
+    assert Decimal(response.json()["usage"]["cost"]) == gpt4_credits(1020, 5)
+
+
 @pytest.mark.parametrize(
     "part",
     [
@@ -520,24 +574,61 @@ async def test_a_stream_the_client_cuts_before_the_first_token_pays_its_prompt(
     service = start_service(upstreams)
     account = await make_account(credits_="100")
 
-    async with (
-        httpx.AsyncClient(timeout=30) as client,
-        client.stream(
-            "POST",
-            f"{service.url}/v1/chat/completions",
-            headers={"Authorization": f"Bearer {account.key}"},
-            json={"model": "gpt-4", "messages": SHORT, "stream": True},
-        ) as response,
-    ):
-        assert response.status_code == 200
-        while not upstreams["openai"].requests:
-            await asyncio.sleep(0.01)
-    # the client left before any token
+    async def ask() -> None:
+        async with (
+            httpx.AsyncClient(timeout=30) as client,
+            client.stream(
+                "POST",
+                f"{service.url}/v1/chat/completions",
+                headers={"Authorization": f"Bearer {account.key}"},
+                json={"model": "gpt-4", "messages": SHORT, "stream": True},
+            ),
+        ):
+            raise AssertionError("the 200 waits for the first chunk")
+
+    asking = asyncio.create_task(ask())
+    while not upstreams["openai"].requests:
+        await asyncio.sleep(0.01)
+    asking.cancel()  # the client leaves after the upstream accepted the request, before any token
+    with pytest.raises(asyncio.CancelledError):
+        await asking
 
     (row,) = await wait_for_row(pool, account.user_id)
     assert row["status_code"] == 499 and not row["success"]
     assert row["prompt_tokens"] > 0 and row["completion_tokens"] == 0 and row["credits_used"] > 0
     assert (await hold_of(pool, account.user_id))["status"] == "settled"
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        {"raw_stream": []},  # 200, text/event-stream, and nothing in it
+        {"raw_stream": [b"data: {not json\n\n", b"data: [1, 2]\n\n", b"data: [DONE]\n\n"]},
+        {"raw_stream": [b"<html><body>Bad gateway</body></html>"]},
+        {"raw_body": b"<html><body>Bad gateway</body></html>", "raw_content_type": "text/html"},
+        {"raw_body": b"", "raw_content_type": "application/json"},
+        {"ignore_stream": True},  # a plain JSON completion: the provider ignored `stream`
+    ],
+    ids=["empty", "invalid-json", "html-as-sse", "html", "empty-json", "json-completion"],
+)
+async def test_a_streamed_request_answered_without_a_stream_is_a_502_and_free(
+    pool, upstreams, start_service, make_account, answer
+):
+    for key, value in answer.items():
+        setattr(upstreams["openai"], key, value)
+    service = start_service(upstreams)
+    account = await make_account(credits_="100")
+
+    response = post_chat(service, account.key, {"model": "gpt-4", "messages": SHORT, "stream": True})
+
+    assert response.status_code == 502, response.text
+    assert response.json()["error"]["code"] == "upstream_invalid_response"
+    assert response.headers["x-request-id"].startswith("req_")
+    (row,) = await wait_for_row(pool, account.user_id)
+    assert (row["success"], row["status_code"], row["credits_used"]) == (False, 502, 0)
+    assert (await hold_of(pool, account.user_id))["status"] == "released"
+    assert await pool.fetchval("SELECT balance FROM user_credits WHERE user_id = $1", account.user_id) == 100
+    await assert_reconciled(pool)
 
 
 async def test_an_upstream_failure_before_the_first_token_stays_free(pool, upstreams, start_service, make_account):
