@@ -344,15 +344,14 @@ async def charge_refunded(conn: asyncpg.Connection, charge: dict[str, Any], even
     after = min(refunded_total, amount)
     if after <= before:
         return None
-    credited = _credited(payment)
-    credit_amount = min(
-        _share(credited, after, amount) - _share(credited, before, amount),
-        credited - payment["credits_refunded"],
+    await conn.execute(
+        "UPDATE stripe_payments SET refunded_cents = $2 WHERE payment_intent_id = $1",
+        payment["payment_intent_id"],
+        after,
     )
-    if credit_amount > 0:
-        await _take_back(
-            conn, payment, credit_amount, f"{charge_id}:refunded:{after}", f"Stripe refund of {after - before} cents"
-        )
+    await _settle(
+        conn, payment["payment_intent_id"], f"{charge_id}:refunded:{after}", f"Stripe refund of {after - before} cents"
+    )
     await conn.execute(
         """UPDATE stripe_payments SET refunded_cents = $2, charge_id = $3, updated_at = now(),
                                       status = CASE WHEN status = 'review' THEN 'review'
@@ -366,10 +365,45 @@ async def charge_refunded(conn: asyncpg.Connection, charge: dict[str, Any], even
     return None
 
 
-def _disputed(payment: asyncpg.Record, cents: int) -> tuple[int, Decimal]:
-    amount = min(cents, payment["amount_cents"])
-    credited = _credited(payment)
-    return amount, min(_share(credited, amount, payment["amount_cents"]), credited - payment["credits_refunded"])
+async def _claims(conn: asyncpg.Connection, payment_intent: str) -> tuple[asyncpg.Record, int, int, Decimal]:
+    """The purchase (locked already by the caller), the cents of its lost disputes, the cents of its
+    open disputes and the credits its open disputes hold."""
+    payment = await conn.fetchrow("SELECT * FROM stripe_payments WHERE payment_intent_id = $1", payment_intent)
+    sums = await conn.fetchrow(
+        """SELECT coalesce(sum(amount_cents) FILTER (WHERE status = 'lost'), 0) AS lost,
+                  coalesce(sum(amount_cents) FILTER (WHERE status = 'open'), 0) AS open,
+                  coalesce(sum(credits_held) FILTER (WHERE status = 'open'), 0) AS held
+             FROM stripe_disputes WHERE payment_intent_id = $1""",
+        payment_intent,
+    )
+    return payment, int(sums["lost"]), int(sums["open"]), sums["held"]
+
+
+async def _settle(conn: asyncpg.Connection, payment_intent: str, reference: str, description: str) -> None:
+    """Take back what the purchase's refunds and lost disputes together owe, once.
+
+    Refunds and disputes of one payment share one cap: the credits taken back in total are always
+    share(refunded cents + lost-disputed cents, at most the amount charged), computed on the
+    running total, so several disputes, a dispute after a refund or a refund after a dispute never
+    take more than the purchase credited. What open disputes hold is not taken twice: the take
+    stops short of it, and the dispute's closing settles the rest (won or lost)."""
+    payment, lost, _, held = await _claims(conn, payment_intent)
+    credited, amount = _credited(payment), payment["amount_cents"]
+    target = _share(credited, min(payment["refunded_cents"] + lost, amount), amount)
+    take = min(target, credited - held) - payment["credits_refunded"]
+    if take > 0:
+        await _take_back(conn, payment, take, reference, description)
+
+
+async def _to_hold(conn: asyncpg.Connection, payment_intent: str, cents: int) -> Decimal:
+    """The credits a new dispute of these cents holds: the share its cents add on top of what was
+    refunded, lost or is disputed already (all capped together at the amount charged), and never
+    more than the purchase credited minus what was taken back and is held."""
+    payment, lost, opened, held = await _claims(conn, payment_intent)
+    credited, amount = _credited(payment), payment["amount_cents"]
+    claimed = payment["refunded_cents"] + lost + opened
+    share = _share(credited, min(claimed + cents, amount), amount) - _share(credited, min(claimed, amount), amount)
+    return max(Decimal(0), min(share, credited - payment["credits_refunded"] - held))
 
 
 async def dispute_created(conn: asyncpg.Connection, dispute: dict[str, Any], event: EventInfo) -> Outcome | None:
@@ -388,7 +422,8 @@ async def dispute_created(conn: asyncpg.Connection, dispute: dict[str, Any], eve
         return Outcome("review", f"dispute in {currency} of a purchase in {payment['currency']}")
     if await conn.fetchval("SELECT 1 FROM stripe_disputes WHERE dispute_id = $1", dispute_id):
         return Outcome("stale", f"dispute {dispute_id} is already recorded (closed before it was opened here?)")
-    amount, disputed = _disputed(payment, disputed_cents)
+    amount = min(disputed_cents, payment["amount_cents"])
+    disputed = await _to_hold(conn, payment["payment_intent_id"], amount)
     hold_id, held = (None, Decimal(0))
     if disputed > 0:
         hold_id, held = await holds.hold_disputed_credits(conn, payment["user_id"], disputed, dispute_id)
@@ -422,7 +457,8 @@ async def dispute_closed(conn: asyncpg.Connection, dispute: dict[str, Any], even
         )
         if isinstance(payment, Outcome):
             return payment
-        amount, disputed = _disputed(payment, _cents(dispute, "amount"))
+        amount = min(_cents(dispute, "amount"), payment["amount_cents"])
+        disputed = _share(_credited(payment), amount, payment["amount_cents"])
         await conn.execute(
             """INSERT INTO stripe_disputes (dispute_id, payment_intent_id, user_id, amount_cents, credits, status,
                                             closed_at)
@@ -440,15 +476,14 @@ async def dispute_closed(conn: asyncpg.Connection, dispute: dict[str, Any], even
         return None
     if row["hold_id"] is not None:
         await holds.release_credit_hold(conn, row["hold_id"])
-    if outcome == "lost" and row["credits"] > 0:
-        payment = await _payment(conn, row["payment_intent_id"], None)
-        if not isinstance(payment, Outcome):
-            await _take_back(
-                conn, payment, row["credits"], f"dispute:{dispute_id}", f"Stripe dispute {dispute_id} lost"
-            )
+    payment = await _payment(conn, row["payment_intent_id"], None)
     await conn.execute(
         "UPDATE stripe_disputes SET status = $2, closed_at = now() WHERE dispute_id = $1", dispute_id, outcome
     )
+    if not isinstance(payment, Outcome):
+        # won or lost, the hold is gone: settle what refunds and lost disputes owe in total (a lost
+        # dispute adds its cents; a refund that stopped short of this dispute's hold gets its rest)
+        await _settle(conn, row["payment_intent_id"], f"dispute:{dispute_id}", f"Stripe dispute {dispute_id} {outcome}")
     return None
 
 
