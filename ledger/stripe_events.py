@@ -218,6 +218,15 @@ async def checkout_completed(conn: asyncpg.Connection, session: dict[str, Any], 
             problems.append(f"the session sold {sold} credits, the package now has {package['credits']}")
 
     await users.lock_account(conn, user_id)
+    # a session is paid once: the same session with another payment intent is not a second purchase
+    # (checked here, under the user's lock, rather than left to the unique constraint's error)
+    other = await conn.fetchval(
+        "SELECT payment_intent_id FROM stripe_payments WHERE checkout_session_id = $1 AND payment_intent_id <> $2",
+        session_id,
+        payment_intent,
+    )
+    if other is not None:
+        raise MalformedEvent(f"checkout session {session_id} was already paid with payment intent {other}")
     await conn.execute(
         """INSERT INTO stripe_payments (payment_intent_id, checkout_session_id, user_id, package_id, credits,
                                         amount_cents, currency, status, review_reason)
@@ -844,8 +853,10 @@ async def receive_event(pool: asyncpg.Pool, event: dict[str, Any]) -> Outcome:
         except REJECTIONS as exc:
             reason = exc.message if isinstance(exc, LedgerError) else str(exc) or type(exc).__name__
             if not isinstance(exc, MalformedEvent | LedgerError):
+                # a bug or a database refusal: the details (SQL, constraint names) go to the log,
+                # never into the answer or the stored reason
                 log.exception("stripe event %s (%s) could not be applied", event_id, event_type)
-                reason = f"{type(exc).__name__}: {reason}"
+                reason = f"the event could not be applied ({type(exc).__name__}; see the service's log)"
             outcome = Outcome("rejected", reason, _rejected_reference(info, obj))
             await _store_unapplied(conn, info, payload, livemode, outcome)
             log.warning("stripe event %s (%s) rejected: %s", event_id, event_type, reason)

@@ -300,6 +300,22 @@ async def test_several_disputes_in_parallel_never_take_more_than_the_purchase(po
     await assert_reconciled(pool)
 
 
+async def test_a_session_paid_again_with_another_payment_intent_is_rejected_with_a_reason(
+    pool, service, fake_stripe, make_account, caplog
+):
+    account = await make_account()
+    session = await checkout(pool, service, fake_stripe, account, "Starter Pack")
+    service.webhook(event("checkout.session.completed", paid(session, "pi_1")))
+
+    response = service.webhook(event("checkout.session.completed", paid(session, "pi_2")))
+
+    assert response.status_code == 200 and response.json()["status"] == "rejected"
+    assert response.json()["detail"] == f"checkout session {session['id']} was already paid with payment intent pi_1"
+    assert await balance(pool, account.user_id) == 100
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
+    await assert_reconciled(pool)
+
+
 def invoice(account, subscription_id: str, tier: str, period_start: int) -> dict:
     return {
         "id": f"in_{period_start}",
