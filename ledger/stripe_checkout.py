@@ -125,7 +125,32 @@ async def credit_checkout(
         "kind": "credits",
     }
     line_item = _line_item(package["stripe_price_id"], package["price_usd"], name, monthly=False)
-    return await _session(db, client, owner, "payment", line_item, metadata, success_url, cancel_url)
+    session = await _session(db, client, owner, "payment", line_item, metadata, success_url, cancel_url)
+    await record_session(db, session["id"], owner, package["id"], package["credits"], to_cents(package["price_usd"]))
+    return session
+
+
+async def record_session(
+    db: Executor,
+    session_id: str,
+    user_id: uuid.UUID,
+    package_id: uuid.UUID,
+    credits: Decimal,
+    price_cents: int,
+    currency: str = CURRENCY,
+) -> None:
+    """What this service sold in a Checkout Session: the webhook credits a completed session only
+    when it is recorded here and Stripe took this price in this currency (sql 0011)."""
+    await db.fetchval(
+        """INSERT INTO stripe_checkout_sessions (session_id, user_id, package_id, credits, price_cents, currency)
+           VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (session_id) DO NOTHING""",
+        session_id,
+        user_id,
+        package_id,
+        credits,
+        price_cents,
+        currency,
+    )
 
 
 async def subscription_checkout(

@@ -163,26 +163,14 @@ def _storable(value: Any) -> Any:
 # -- credit purchases ---------------------------------------------------------------------------
 
 
-def _shown_price(metadata: dict[str, Any]) -> int | None:
-    """The price in cents this service showed when it created the session (absent on sessions
-    created before it recorded one)."""
-    value = metadata.get("price_cents")
-    if value is None:
-        return None
-    if not isinstance(value, str) or not value.isdigit() or len(value) > 12:
-        raise MalformedEvent(f"metadata price_cents must be whole cents, got {str(value)[:80]!r}")
-    return int(value)
-
-
 async def checkout_completed(conn: asyncpg.Connection, session: dict[str, Any], event: EventInfo) -> Outcome | None:
-    """A paid payment-mode checkout credits its package's credits once (keyed by its payment intent),
-    after checking that Stripe took the package's price in the service's currency. An unpaid one
-    (delayed payment methods) is recorded and credited when async_payment_succeeded arrives.
-
-    The price accepted is the package's price now or the one the session says the user was shown
-    (metadata price_cents, set by this service), so a price change between checkout and payment
-    does not strand a paid order. The credits are always the package's: a session whose credits
-    differ (the package was changed since) goes to review rather than guessing."""
+    """A paid payment-mode checkout credits, once (keyed by its payment intent), what this service
+    recorded when it created the session (sql 0011): that user, those credits, after checking that
+    Stripe took the recorded price in the recorded currency. A session the service did not create
+    (another integration or a payment link on the same account, whatever its metadata says) or one
+    whose amount, currency or metadata differ from the record is kept for review, crediting nothing.
+    An unpaid one (delayed payment methods) is recorded and credited when async_payment_succeeded
+    arrives."""
     if session.get("mode") != "payment":
         return Outcome("ignored", "subscription checkouts are applied from invoice.paid")
     metadata = _dict(session.get("metadata"), "metadata")
@@ -198,24 +186,30 @@ async def checkout_completed(conn: asyncpg.Connection, session: dict[str, Any], 
         # this service never offers a free checkout: one that took no payment is not ours to credit
         raise MalformedEvent("the session took no payment (amount_total 0 or no_payment_required)")
     payment_intent = _ref(session.get("payment_intent"), "the session's payment_intent")
-    shown = _shown_price(metadata)
     package = await conn.fetchrow("SELECT name, credits, price_usd FROM credit_packages WHERE id = $1", package_id)
     if package is None:
         raise MalformedEvent(f"unknown credit package {package_id}")
+    sold = await conn.fetchrow("SELECT * FROM stripe_checkout_sessions WHERE session_id = $1", session_id)
 
     problems = []
-    if currency != CURRENCY:
-        problems.append(f"currency {currency}, the service charges in {CURRENCY}")
-    accepted = {int(package["price_usd"] * 100)} | ({shown} if shown is not None else set())
-    if amount not in accepted:
-        problems.append(f"amount_total {amount} is not the package's price ({' or '.join(map(str, sorted(accepted)))})")
+    credits_sold = package["credits"]
+    if sold is None:
+        problems.append(f"session {session_id} was not created by this service")
+    else:
+        credits_sold = sold["credits"]
+        if (sold["user_id"], sold["package_id"]) != (user_id, package_id):
+            problems.append("the session's user or package is not the one this service sold it to")
+        if currency != sold["currency"]:
+            problems.append(f"currency {currency}, the session was sold in {sold['currency']}")
+        if amount != sold["price_cents"]:
+            problems.append(f"amount_total {amount} is not the price the session was sold at ({sold['price_cents']})")
     if "credits" in metadata:
         try:
-            sold = to_credits(metadata["credits"])
+            claimed = to_credits(metadata["credits"])
         except LedgerError:
             raise MalformedEvent(f"metadata credits {str(metadata['credits'])[:40]!r} is not an amount") from None
-        if sold != package["credits"]:
-            problems.append(f"the session sold {sold} credits, the package now has {package['credits']}")
+        if claimed != credits_sold:
+            problems.append(f"the session's metadata says {claimed} credits, {credits_sold} were sold")
 
     await users.lock_account(conn, user_id)
     # a session is paid once: the same session with another payment intent is not a second purchase
@@ -235,7 +229,7 @@ async def checkout_completed(conn: asyncpg.Connection, session: dict[str, Any], 
         session_id,
         user_id,
         package_id,
-        package["credits"],
+        credits_sold,
         amount,
         currency,
         "review" if problems else "pending",
@@ -260,7 +254,7 @@ async def checkout_completed(conn: asyncpg.Connection, session: dict[str, Any], 
     if payment_status != "paid" or payment["status"] != "pending":
         return None
     result = await credits.add_user_credits(
-        conn, user_id, package["credits"], "purchase", payment_intent, f"Purchased {package['name']}"
+        conn, user_id, payment["credits"], "purchase", payment_intent, f"Purchased {package['name']}"
     )
     await conn.execute(
         """UPDATE stripe_payments SET status = 'paid', transaction_id = $2, paid_at = coalesce(paid_at, now()),

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ledger import credits as credits_module
-from ledger import users
+from ledger import stripe_checkout, users
 from ledger.stripe_events import PAID_STATUSES, STATUS_RANK, TERMINAL, receive_event
 
 PAID_TIERS = ("starter", "professional", "enterprise")
@@ -178,6 +178,7 @@ async def test_partial_refunds_in_any_order_sum_exactly(pool, package, cuts, dat
         "currency": "usd",
         "metadata": {"user_id": str(user_id), "package_id": str(package_id), "credits": str(credits)},
     }
+    await stripe_checkout.record_session(pool, session["id"], user_id, package_id, Decimal(credits), cents)
     completed = {"id": f"evt_{uuid.uuid4().hex}", "type": "checkout.session.completed", "data": {"object": session}}
     assert (await receive_event(pool, completed)).status == "processed"
     # Stripe's amount_refunded is cumulative: each refund event reports the total refunded so far
@@ -287,7 +288,9 @@ async def test_any_object_of_a_handled_type_is_stored_with_an_outcome_never_rais
     assert await pool.fetch("SELECT * FROM ledger_reconciliation") == []
 
 
-def paid_session(user_id: uuid.UUID, package_id: Any, payment_intent: str, cents: int, credits: int) -> dict[str, Any]:
+async def paid_session(
+    pool, user_id: uuid.UUID, package_id: Any, payment_intent: str, cents: int, credits: int
+) -> dict[str, Any]:
     session = {
         "id": f"cs_{uuid.uuid4().hex}",
         "mode": "payment",
@@ -297,6 +300,7 @@ def paid_session(user_id: uuid.UUID, package_id: Any, payment_intent: str, cents
         "currency": "usd",
         "metadata": {"user_id": str(user_id), "package_id": str(package_id), "credits": str(credits)},
     }
+    await stripe_checkout.record_session(pool, session["id"], user_id, package_id, Decimal(credits), cents)
     return {"id": f"evt_{uuid.uuid4().hex}", "type": "checkout.session.completed", "data": {"object": session}}
 
 
@@ -322,9 +326,9 @@ async def test_refunds_and_disputes_of_one_payment_share_one_cap(pool, package, 
     await credits_module.add_user_credits(pool, user_id, 100_000, "bonus", None, "enough to take back from")
     package_id = await pool.fetchval("SELECT id FROM credit_packages WHERE name = $1", name)
     payment_intent, charge_id = f"pi_{uuid.uuid4().hex}", f"ch_{uuid.uuid4().hex}"
-    assert (await receive_event(pool, paid_session(user_id, package_id, payment_intent, cents, credits))).status == (
-        "processed"
-    )
+    assert (
+        await receive_event(pool, await paid_session(pool, user_id, package_id, payment_intent, cents, credits))
+    ).status == ("processed")
     disputes = [f"dp_{uuid.uuid4().hex}" for _ in range(4)]
     disputed: dict[int, int] = {}  # a dispute's cents: the first event of it that is applied sets them
     closed: dict[int, str] = {}
