@@ -7,9 +7,11 @@ Amounts go to Stripe as integer cents.
 
 from __future__ import annotations
 
+import re
 import uuid
 from decimal import Decimal
 from typing import Any
+from urllib.parse import urlsplit
 
 import stripe
 
@@ -19,6 +21,38 @@ from ledger.values import Executor, to_uuid
 
 PAID_TIERS = ("starter", "professional", "enterprise")
 CURRENCY = "usd"  # catalog prices are US dollars; the webhook checks Stripe charged in it
+MAX_URL = 2048  # Stripe's checkout URLs are a few hundred characters; ours (success, cancel) too
+_CUSTOMER_ID = re.compile(r"cus_[A-Za-z0-9_]{1,250}", re.ASCII)
+_SESSION_ID = re.compile(r"cs_[A-Za-z0-9_]{1,250}", re.ASCII)
+# what a Stripe API key looks like (also Stripe's masked form sk_live_****1234): never echoed or logged
+_KEY_LIKE = re.compile(r"\b(?:sk|rk|pk|whsec)_[A-Za-z0-9_*]+")
+
+
+class StripeReplyInvalid(Exception):
+    """Stripe answered something that is not what its API returns: nothing of it is relayed."""
+
+
+def redact_keys(text: str) -> str:
+    return _KEY_LIKE.sub("[redacted]", text)
+
+
+def web_url(value: object) -> str | None:
+    """An http(s) URL with a host, of bounded length and without spaces or control characters;
+    None when it is not one."""
+    if not isinstance(value, str) or not 0 < len(value) <= MAX_URL or not value.isprintable() or " " in value:
+        return None
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        return None
+    return value if parts.scheme in ("http", "https") and parts.hostname else None
+
+
+def _stripe_id(obj: Any, pattern: re.Pattern[str], what: str) -> str:
+    value = getattr(obj, "id", None)
+    if not isinstance(value, str) or not pattern.fullmatch(value):
+        raise StripeReplyInvalid(f"Stripe's {what} has no valid id: {redact_keys(str(value)[:80])!r}")
+    return value
 
 
 def stripe_client(settings: Settings) -> stripe.StripeClient | None:
@@ -58,7 +92,7 @@ async def ensure_customer(db: Executor, client: stripe.StripeClient, user_id: uu
         "UPDATE user_credits SET stripe_customer_id = coalesce(stripe_customer_id, $2), updated_at = now()"
         " WHERE user_id = $1 RETURNING stripe_customer_id",
         user_id,
-        customer.id,
+        _stripe_id(customer, _CUSTOMER_ID, "new customer"),
     )
     return str(stored)
 
@@ -101,7 +135,10 @@ async def _session(
             "cancel_url": cancel_url,
         }
     )
-    return {"id": session.id, "url": session.url or ""}
+    url = web_url(getattr(session, "url", None))
+    if url is None:
+        raise StripeReplyInvalid("Stripe's checkout session has no usable http(s) url")
+    return {"id": _stripe_id(session, _SESSION_ID, "checkout session"), "url": url}
 
 
 async def credit_checkout(
