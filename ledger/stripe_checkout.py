@@ -13,6 +13,7 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import urlsplit
 
+import asyncpg
 import stripe
 
 from ledger.errors import InvalidArgument, UnknownUser
@@ -88,12 +89,17 @@ async def ensure_customer(db: Executor, client: stripe.StripeClient, user_id: uu
     if row["email"]:
         params["email"] = row["email"]
     customer = await client.v1.customers.create_async(params, {"idempotency_key": f"ledger-customer-{user_id}"})
-    stored = await db.fetchval(
-        "UPDATE user_credits SET stripe_customer_id = coalesce(stripe_customer_id, $2), updated_at = now()"
-        " WHERE user_id = $1 RETURNING stripe_customer_id",
-        user_id,
-        _stripe_id(customer, _CUSTOMER_ID, "new customer"),
-    )
+    customer_id = _stripe_id(customer, _CUSTOMER_ID, "new customer")
+    try:
+        stored = await db.fetchval(
+            "UPDATE user_credits SET stripe_customer_id = coalesce(stripe_customer_id, $2), updated_at = now()"
+            " WHERE user_id = $1 RETURNING stripe_customer_id",
+            user_id,
+            customer_id,
+        )
+    except asyncpg.UniqueViolationError:
+        # stripe_customer_id is unique: a customer already someone else's is never shared
+        raise StripeReplyInvalid(f"Stripe's new customer {customer_id} is another user's") from None
     return str(stored)
 
 
@@ -178,9 +184,9 @@ async def record_session(
 ) -> None:
     """What this service sold in a Checkout Session: the webhook credits a completed session only
     when it is recorded here and Stripe took this price in this currency (sql 0011)."""
-    await db.fetchval(
+    recorded = await db.fetchval(
         """INSERT INTO stripe_checkout_sessions (session_id, user_id, package_id, credits, price_cents, currency)
-           VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (session_id) DO NOTHING""",
+           VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (session_id) DO NOTHING RETURNING true""",
         session_id,
         user_id,
         package_id,
@@ -188,6 +194,9 @@ async def record_session(
         price_cents,
         currency,
     )
+    if not recorded:
+        # Stripe never reuses a session id: one already sold (to anyone) is not handed out again
+        raise StripeReplyInvalid(f"Stripe's new checkout session {session_id} is already recorded")
 
 
 async def subscription_checkout(

@@ -201,3 +201,25 @@ async def test_return_urls_must_be_web_urls(pool, stripe_service, make_account, 
     assert credit.status_code == tier.status_code == 400, credit.text
     assert credit.json()["error"]["param"] == field
     assert fake_stripe.sessions == {}
+
+
+async def test_a_stripe_answer_reusing_another_users_customer_or_session_is_a_502(
+    pool, stripe_service, make_account, fake_stripe
+):
+    """A customer id or session id already another user's is never shared (stripe_customer_id and
+    the recorded session are unique): a 502, not a 500 from the unique constraint."""
+    alice, bob, carol = await make_account(), await make_account(), await make_account()
+    body = {"package_id": await package_id(pool, "Starter Pack"), **SUCCESS}
+    first = stripe_service.post("/v1/credits/checkout", alice.key, body)
+    alices = await pool.fetchval("SELECT stripe_customer_id FROM user_credits WHERE user_id = $1", alice.user_id)
+
+    fake_stripe.customer_changes = {"id": alices}
+    same_customer = stripe_service.post("/v1/credits/checkout", bob.key, body)
+    fake_stripe.customer_changes, fake_stripe.session_changes = {}, {"id": first.json()["id"]}
+    same_session = stripe_service.post("/v1/credits/checkout", carol.key, body)
+
+    assert first.status_code == 201
+    assert same_customer.status_code == same_session.status_code == 502, same_customer.text
+    assert await pool.fetchval("SELECT stripe_customer_id FROM user_credits WHERE user_id = $1", bob.user_id) is None
+    recorded = await pool.fetch("SELECT user_id FROM stripe_checkout_sessions")
+    assert [r["user_id"] for r in recorded] == [alice.user_id]
