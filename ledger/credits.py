@@ -101,7 +101,11 @@ async def adjust_credits(
     if isinstance(amount, bool) or not isinstance(amount, Decimal | int | str):
         # the sign is read from the text, so check the type first: a float's text would pass as a number
         raise InvalidAmount(f"amount must be a decimal number or a decimal string, got {type(amount).__name__}")
-    text = str(amount).strip()
-    if transaction_type == "admin_adjustment" and text.startswith("-"):
-        return await debit_user_credits(db, user_id, text[1:], "admin_adjustment", reference, description)
-    return await add_user_credits(db, user_id, text, transaction_type, reference, description)
+    if isinstance(amount, str):
+        negative, magnitude = amount.startswith("-"), amount.removeprefix("-")
+    else:
+        negative, magnitude = amount < 0, abs(amount)
+    if transaction_type == "admin_adjustment" and negative:
+        return await debit_user_credits(db, user_id, magnitude, "admin_adjustment", reference, description)
+    # to_credits refuses what is left: a negative bonus, or text that is not a plain decimal
+    return await add_user_credits(db, user_id, amount, transaction_type, reference, description)

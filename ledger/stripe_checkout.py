@@ -7,10 +7,13 @@ Amounts go to Stripe as integer cents.
 
 from __future__ import annotations
 
+import re
 import uuid
 from decimal import Decimal
 from typing import Any
+from urllib.parse import urlsplit
 
+import asyncpg
 import stripe
 
 from ledger.errors import InvalidArgument, UnknownUser
@@ -19,6 +22,38 @@ from ledger.values import Executor, to_uuid
 
 PAID_TIERS = ("starter", "professional", "enterprise")
 CURRENCY = "usd"  # catalog prices are US dollars; the webhook checks Stripe charged in it
+MAX_URL = 2048  # Stripe's checkout URLs are a few hundred characters; ours (success, cancel) too
+_CUSTOMER_ID = re.compile(r"cus_[A-Za-z0-9_]{1,250}", re.ASCII)
+_SESSION_ID = re.compile(r"cs_[A-Za-z0-9_]{1,250}", re.ASCII)
+# what a Stripe API key looks like (also Stripe's masked form sk_live_****1234): never echoed or logged
+_KEY_LIKE = re.compile(r"\b(?:sk|rk|pk|whsec)_[A-Za-z0-9_*]+")
+
+
+class StripeReplyInvalid(Exception):
+    """Stripe answered something that is not what its API returns: nothing of it is relayed."""
+
+
+def redact_keys(text: str) -> str:
+    return _KEY_LIKE.sub("[redacted]", text)
+
+
+def web_url(value: object) -> str | None:
+    """An http(s) URL with a host, of bounded length and without spaces or control characters;
+    None when it is not one."""
+    if not isinstance(value, str) or not 0 < len(value) <= MAX_URL or not value.isprintable() or " " in value:
+        return None
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        return None
+    return value if parts.scheme in ("http", "https") and parts.hostname else None
+
+
+def _stripe_id(obj: Any, pattern: re.Pattern[str], what: str) -> str:
+    value = getattr(obj, "id", None)
+    if not isinstance(value, str) or not pattern.fullmatch(value):
+        raise StripeReplyInvalid(f"Stripe's {what} has no valid id: {redact_keys(str(value)[:80])!r}")
+    return value
 
 
 def stripe_client(settings: Settings) -> stripe.StripeClient | None:
@@ -54,12 +89,17 @@ async def ensure_customer(db: Executor, client: stripe.StripeClient, user_id: uu
     if row["email"]:
         params["email"] = row["email"]
     customer = await client.v1.customers.create_async(params, {"idempotency_key": f"ledger-customer-{user_id}"})
-    stored = await db.fetchval(
-        "UPDATE user_credits SET stripe_customer_id = coalesce(stripe_customer_id, $2), updated_at = now()"
-        " WHERE user_id = $1 RETURNING stripe_customer_id",
-        user_id,
-        customer.id,
-    )
+    customer_id = _stripe_id(customer, _CUSTOMER_ID, "new customer")
+    try:
+        stored = await db.fetchval(
+            "UPDATE user_credits SET stripe_customer_id = coalesce(stripe_customer_id, $2), updated_at = now()"
+            " WHERE user_id = $1 RETURNING stripe_customer_id",
+            user_id,
+            customer_id,
+        )
+    except asyncpg.UniqueViolationError:
+        # stripe_customer_id is unique: a customer already someone else's is never shared
+        raise StripeReplyInvalid(f"Stripe's new customer {customer_id} is another user's") from None
     return str(stored)
 
 
@@ -101,7 +141,10 @@ async def _session(
             "cancel_url": cancel_url,
         }
     )
-    return {"id": session.id, "url": session.url or ""}
+    url = web_url(getattr(session, "url", None))
+    if url is None:
+        raise StripeReplyInvalid("Stripe's checkout session has no usable http(s) url")
+    return {"id": _stripe_id(session, _SESSION_ID, "checkout session"), "url": url}
 
 
 async def credit_checkout(
@@ -125,7 +168,35 @@ async def credit_checkout(
         "kind": "credits",
     }
     line_item = _line_item(package["stripe_price_id"], package["price_usd"], name, monthly=False)
-    return await _session(db, client, owner, "payment", line_item, metadata, success_url, cancel_url)
+    session = await _session(db, client, owner, "payment", line_item, metadata, success_url, cancel_url)
+    await record_session(db, session["id"], owner, package["id"], package["credits"], to_cents(package["price_usd"]))
+    return session
+
+
+async def record_session(
+    db: Executor,
+    session_id: str,
+    user_id: uuid.UUID,
+    package_id: uuid.UUID,
+    credits: Decimal,
+    price_cents: int,
+    currency: str = CURRENCY,
+) -> None:
+    """What this service sold in a Checkout Session: the webhook credits a completed session only
+    when it is recorded here and Stripe took this price in this currency (sql 0011)."""
+    recorded = await db.fetchval(
+        """INSERT INTO stripe_checkout_sessions (session_id, user_id, package_id, credits, price_cents, currency)
+           VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (session_id) DO NOTHING RETURNING true""",
+        session_id,
+        user_id,
+        package_id,
+        credits,
+        price_cents,
+        currency,
+    )
+    if not recorded:
+        # Stripe never reuses a session id: one already sold (to anyone) is not handed out again
+        raise StripeReplyInvalid(f"Stripe's new checkout session {session_id} is already recorded")
 
 
 async def subscription_checkout(

@@ -163,26 +163,14 @@ def _storable(value: Any) -> Any:
 # -- credit purchases ---------------------------------------------------------------------------
 
 
-def _shown_price(metadata: dict[str, Any]) -> int | None:
-    """The price in cents this service showed when it created the session (absent on sessions
-    created before it recorded one)."""
-    value = metadata.get("price_cents")
-    if value is None:
-        return None
-    if not isinstance(value, str) or not value.isdigit() or len(value) > 12:
-        raise MalformedEvent(f"metadata price_cents must be whole cents, got {str(value)[:80]!r}")
-    return int(value)
-
-
 async def checkout_completed(conn: asyncpg.Connection, session: dict[str, Any], event: EventInfo) -> Outcome | None:
-    """A paid payment-mode checkout credits its package's credits once (keyed by its payment intent),
-    after checking that Stripe took the package's price in the service's currency. An unpaid one
-    (delayed payment methods) is recorded and credited when async_payment_succeeded arrives.
-
-    The price accepted is the package's price now or the one the session says the user was shown
-    (metadata price_cents, set by this service), so a price change between checkout and payment
-    does not strand a paid order. The credits are always the package's: a session whose credits
-    differ (the package was changed since) goes to review rather than guessing."""
+    """A paid payment-mode checkout credits, once (keyed by its payment intent), what this service
+    recorded when it created the session (sql 0011): that user, those credits, after checking that
+    Stripe took the recorded price in the recorded currency. A session the service did not create
+    (another integration or a payment link on the same account, whatever its metadata says) or one
+    whose amount, currency or metadata differ from the record is kept for review, crediting nothing.
+    An unpaid one (delayed payment methods) is recorded and credited when async_payment_succeeded
+    arrives."""
     if session.get("mode") != "payment":
         return Outcome("ignored", "subscription checkouts are applied from invoice.paid")
     metadata = _dict(session.get("metadata"), "metadata")
@@ -198,26 +186,41 @@ async def checkout_completed(conn: asyncpg.Connection, session: dict[str, Any], 
         # this service never offers a free checkout: one that took no payment is not ours to credit
         raise MalformedEvent("the session took no payment (amount_total 0 or no_payment_required)")
     payment_intent = _ref(session.get("payment_intent"), "the session's payment_intent")
-    shown = _shown_price(metadata)
     package = await conn.fetchrow("SELECT name, credits, price_usd FROM credit_packages WHERE id = $1", package_id)
     if package is None:
         raise MalformedEvent(f"unknown credit package {package_id}")
+    sold = await conn.fetchrow("SELECT * FROM stripe_checkout_sessions WHERE session_id = $1", session_id)
 
     problems = []
-    if currency != CURRENCY:
-        problems.append(f"currency {currency}, the service charges in {CURRENCY}")
-    accepted = {int(package["price_usd"] * 100)} | ({shown} if shown is not None else set())
-    if amount not in accepted:
-        problems.append(f"amount_total {amount} is not the package's price ({' or '.join(map(str, sorted(accepted)))})")
+    credits_sold = package["credits"]
+    if sold is None:
+        problems.append(f"session {session_id} was not created by this service")
+    else:
+        credits_sold = sold["credits"]
+        if (sold["user_id"], sold["package_id"]) != (user_id, package_id):
+            problems.append("the session's user or package is not the one this service sold it to")
+        if currency != sold["currency"]:
+            problems.append(f"currency {currency}, the session was sold in {sold['currency']}")
+        if amount != sold["price_cents"]:
+            problems.append(f"amount_total {amount} is not the price the session was sold at ({sold['price_cents']})")
     if "credits" in metadata:
         try:
-            sold = to_credits(metadata["credits"])
+            claimed = to_credits(metadata["credits"])
         except LedgerError:
             raise MalformedEvent(f"metadata credits {str(metadata['credits'])[:40]!r} is not an amount") from None
-        if sold != package["credits"]:
-            problems.append(f"the session sold {sold} credits, the package now has {package['credits']}")
+        if claimed != credits_sold:
+            problems.append(f"the session's metadata says {claimed} credits, {credits_sold} were sold")
 
     await users.lock_account(conn, user_id)
+    # a session is paid once: the same session with another payment intent is not a second purchase
+    # (checked here, under the user's lock, rather than left to the unique constraint's error)
+    other = await conn.fetchval(
+        "SELECT payment_intent_id FROM stripe_payments WHERE checkout_session_id = $1 AND payment_intent_id <> $2",
+        session_id,
+        payment_intent,
+    )
+    if other is not None:
+        raise MalformedEvent(f"checkout session {session_id} was already paid with payment intent {other}")
     await conn.execute(
         """INSERT INTO stripe_payments (payment_intent_id, checkout_session_id, user_id, package_id, credits,
                                         amount_cents, currency, status, review_reason)
@@ -226,7 +229,7 @@ async def checkout_completed(conn: asyncpg.Connection, session: dict[str, Any], 
         session_id,
         user_id,
         package_id,
-        package["credits"],
+        credits_sold,
         amount,
         currency,
         "review" if problems else "pending",
@@ -251,7 +254,7 @@ async def checkout_completed(conn: asyncpg.Connection, session: dict[str, Any], 
     if payment_status != "paid" or payment["status"] != "pending":
         return None
     result = await credits.add_user_credits(
-        conn, user_id, package["credits"], "purchase", payment_intent, f"Purchased {package['name']}"
+        conn, user_id, payment["credits"], "purchase", payment_intent, f"Purchased {package['name']}"
     )
     await conn.execute(
         """UPDATE stripe_payments SET status = 'paid', transaction_id = $2, paid_at = coalesce(paid_at, now()),
@@ -344,15 +347,14 @@ async def charge_refunded(conn: asyncpg.Connection, charge: dict[str, Any], even
     after = min(refunded_total, amount)
     if after <= before:
         return None
-    credited = _credited(payment)
-    credit_amount = min(
-        _share(credited, after, amount) - _share(credited, before, amount),
-        credited - payment["credits_refunded"],
+    await conn.execute(
+        "UPDATE stripe_payments SET refunded_cents = $2 WHERE payment_intent_id = $1",
+        payment["payment_intent_id"],
+        after,
     )
-    if credit_amount > 0:
-        await _take_back(
-            conn, payment, credit_amount, f"{charge_id}:refunded:{after}", f"Stripe refund of {after - before} cents"
-        )
+    await _settle(
+        conn, payment["payment_intent_id"], f"{charge_id}:refunded:{after}", f"Stripe refund of {after - before} cents"
+    )
     await conn.execute(
         """UPDATE stripe_payments SET refunded_cents = $2, charge_id = $3, updated_at = now(),
                                       status = CASE WHEN status = 'review' THEN 'review'
@@ -366,10 +368,45 @@ async def charge_refunded(conn: asyncpg.Connection, charge: dict[str, Any], even
     return None
 
 
-def _disputed(payment: asyncpg.Record, cents: int) -> tuple[int, Decimal]:
-    amount = min(cents, payment["amount_cents"])
-    credited = _credited(payment)
-    return amount, min(_share(credited, amount, payment["amount_cents"]), credited - payment["credits_refunded"])
+async def _claims(conn: asyncpg.Connection, payment_intent: str) -> tuple[asyncpg.Record, int, int, Decimal]:
+    """The purchase (locked already by the caller), the cents of its lost disputes, the cents of its
+    open disputes and the credits its open disputes hold."""
+    payment = await conn.fetchrow("SELECT * FROM stripe_payments WHERE payment_intent_id = $1", payment_intent)
+    sums = await conn.fetchrow(
+        """SELECT coalesce(sum(amount_cents) FILTER (WHERE status = 'lost'), 0) AS lost,
+                  coalesce(sum(amount_cents) FILTER (WHERE status = 'open'), 0) AS open,
+                  coalesce(sum(credits_held) FILTER (WHERE status = 'open'), 0) AS held
+             FROM stripe_disputes WHERE payment_intent_id = $1""",
+        payment_intent,
+    )
+    return payment, int(sums["lost"]), int(sums["open"]), sums["held"]
+
+
+async def _settle(conn: asyncpg.Connection, payment_intent: str, reference: str, description: str) -> None:
+    """Take back what the purchase's refunds and lost disputes together owe, once.
+
+    Refunds and disputes of one payment share one cap: the credits taken back in total are always
+    share(refunded cents + lost-disputed cents, at most the amount charged), computed on the
+    running total, so several disputes, a dispute after a refund or a refund after a dispute never
+    take more than the purchase credited. What open disputes hold is not taken twice: the take
+    stops short of it, and the dispute's closing settles the rest (won or lost)."""
+    payment, lost, _, held = await _claims(conn, payment_intent)
+    credited, amount = _credited(payment), payment["amount_cents"]
+    target = _share(credited, min(payment["refunded_cents"] + lost, amount), amount)
+    take = min(target, credited - held) - payment["credits_refunded"]
+    if take > 0:
+        await _take_back(conn, payment, take, reference, description)
+
+
+async def _to_hold(conn: asyncpg.Connection, payment_intent: str, cents: int) -> Decimal:
+    """The credits a new dispute of these cents holds: the share its cents add on top of what was
+    refunded, lost or is disputed already (all capped together at the amount charged), and never
+    more than the purchase credited minus what was taken back and is held."""
+    payment, lost, opened, held = await _claims(conn, payment_intent)
+    credited, amount = _credited(payment), payment["amount_cents"]
+    claimed = payment["refunded_cents"] + lost + opened
+    share = _share(credited, min(claimed + cents, amount), amount) - _share(credited, min(claimed, amount), amount)
+    return max(Decimal(0), min(share, credited - payment["credits_refunded"] - held))
 
 
 async def dispute_created(conn: asyncpg.Connection, dispute: dict[str, Any], event: EventInfo) -> Outcome | None:
@@ -388,7 +425,8 @@ async def dispute_created(conn: asyncpg.Connection, dispute: dict[str, Any], eve
         return Outcome("review", f"dispute in {currency} of a purchase in {payment['currency']}")
     if await conn.fetchval("SELECT 1 FROM stripe_disputes WHERE dispute_id = $1", dispute_id):
         return Outcome("stale", f"dispute {dispute_id} is already recorded (closed before it was opened here?)")
-    amount, disputed = _disputed(payment, disputed_cents)
+    amount = min(disputed_cents, payment["amount_cents"])
+    disputed = await _to_hold(conn, payment["payment_intent_id"], amount)
     hold_id, held = (None, Decimal(0))
     if disputed > 0:
         hold_id, held = await holds.hold_disputed_credits(conn, payment["user_id"], disputed, dispute_id)
@@ -422,7 +460,8 @@ async def dispute_closed(conn: asyncpg.Connection, dispute: dict[str, Any], even
         )
         if isinstance(payment, Outcome):
             return payment
-        amount, disputed = _disputed(payment, _cents(dispute, "amount"))
+        amount = min(_cents(dispute, "amount"), payment["amount_cents"])
+        disputed = _share(_credited(payment), amount, payment["amount_cents"])
         await conn.execute(
             """INSERT INTO stripe_disputes (dispute_id, payment_intent_id, user_id, amount_cents, credits, status,
                                             closed_at)
@@ -440,15 +479,14 @@ async def dispute_closed(conn: asyncpg.Connection, dispute: dict[str, Any], even
         return None
     if row["hold_id"] is not None:
         await holds.release_credit_hold(conn, row["hold_id"])
-    if outcome == "lost" and row["credits"] > 0:
-        payment = await _payment(conn, row["payment_intent_id"], None)
-        if not isinstance(payment, Outcome):
-            await _take_back(
-                conn, payment, row["credits"], f"dispute:{dispute_id}", f"Stripe dispute {dispute_id} lost"
-            )
+    payment = await _payment(conn, row["payment_intent_id"], None)
     await conn.execute(
         "UPDATE stripe_disputes SET status = $2, closed_at = now() WHERE dispute_id = $1", dispute_id, outcome
     )
+    if not isinstance(payment, Outcome):
+        # won or lost, the hold is gone: settle what refunds and lost disputes owe in total (a lost
+        # dispute adds its cents; a refund that stopped short of this dispute's hold gets its rest)
+        await _settle(conn, row["payment_intent_id"], f"dispute:{dispute_id}", f"Stripe dispute {dispute_id} {outcome}")
     return None
 
 
@@ -809,8 +847,10 @@ async def receive_event(pool: asyncpg.Pool, event: dict[str, Any]) -> Outcome:
         except REJECTIONS as exc:
             reason = exc.message if isinstance(exc, LedgerError) else str(exc) or type(exc).__name__
             if not isinstance(exc, MalformedEvent | LedgerError):
+                # a bug or a database refusal: the details (SQL, constraint names) go to the log,
+                # never into the answer or the stored reason
                 log.exception("stripe event %s (%s) could not be applied", event_id, event_type)
-                reason = f"{type(exc).__name__}: {reason}"
+                reason = f"the event could not be applied ({type(exc).__name__}; see the service's log)"
             outcome = Outcome("rejected", reason, _rejected_reference(info, obj))
             await _store_unapplied(conn, info, payload, livemode, outcome)
             log.warning("stripe event %s (%s) rejected: %s", event_id, event_type, reason)

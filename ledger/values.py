@@ -5,6 +5,7 @@ No float ever becomes money: amounts are Decimal, int, or decimal strings.
 
 from __future__ import annotations
 
+import re
 import uuid
 from decimal import Decimal, InvalidOperation
 from typing import Any, Protocol
@@ -14,6 +15,10 @@ from ledger.errors import InvalidAmount, InvalidId
 CREDIT_PLACES = 6
 # Credit columns are numeric(20,6): 14 digits before the point.
 MAX_CREDITS = Decimal("99999999999999.999999")
+# The only text an amount may be: ASCII digits, an optional point with digits after it, an optional
+# leading minus (refused below where negatives are not allowed). Python's Decimal() alone also reads
+# "1e5", "1_000", " 1", "+5" and non-ASCII digits: each would be a different number than it looks.
+AMOUNT_TEXT = re.compile(r"-?[0-9]+(?:\.[0-9]+)?", re.ASCII)
 
 
 class Executor(Protocol):
@@ -30,8 +35,10 @@ def to_credits(value: object, *, allow_zero: bool = False) -> Decimal:
     """A credit amount as Decimal: finite, > 0 (or >= 0), at most 6 decimal places."""
     if isinstance(value, bool) or not isinstance(value, Decimal | int | str):
         raise InvalidAmount(f"amount must be a decimal number or a decimal string, got {type(value).__name__}")
+    if isinstance(value, str) and not AMOUNT_TEXT.fullmatch(value):
+        raise InvalidAmount(f"amount must be a plain decimal like 12.5 (digits, at most one point), got {value!r:.40}")
     try:
-        amount = Decimal(value.strip() if isinstance(value, str) else value)
+        amount = Decimal(value)
     except InvalidOperation:
         raise InvalidAmount(f"amount must be a number, got {value!r:.40}") from None
     if not amount.is_finite():

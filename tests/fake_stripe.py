@@ -54,6 +54,10 @@ def unflatten(form: list[tuple[str, str]]) -> dict[str, Any]:
     return root
 
 
+def _changed(obj: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in {**obj, **changes}.items() if v is not None or k not in changes}
+
+
 @dataclass
 class FakeStripe:
     customers: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -63,6 +67,11 @@ class FakeStripe:
     counter: itertools.count = field(default_factory=lambda: itertools.count(1))
     api_base: str = ""  # where the SDK reaches it, once started
     secret_key: str = "sk_test_123"
+    # a misbehaving Stripe: fields merged into the next replies (None removes a field), the message
+    # of a refused key
+    customer_changes: dict[str, Any] = field(default_factory=dict)
+    session_changes: dict[str, Any] = field(default_factory=dict)
+    refusal: str = "Invalid API Key provided"
 
     async def _params(self, request: Request) -> dict[str, Any]:
         params = unflatten(parse_qsl((await request.body()).decode(), keep_blank_values=True))
@@ -71,7 +80,7 @@ class FakeStripe:
 
     def _refuse_key(self, request: Request) -> JSONResponse | None:
         if request.headers.get("authorization") != f"Bearer {self.secret_key}":
-            error = {"type": "invalid_request_error", "message": "Invalid API Key provided"}
+            error = {"type": "invalid_request_error", "message": self.refusal}
             return JSONResponse({"error": error}, status_code=401)
         return None
 
@@ -91,7 +100,7 @@ class FakeStripe:
         self.customers[customer["id"]] = customer
         if key:
             self.by_idempotency_key[key] = customer
-        return JSONResponse(customer)
+        return JSONResponse(_changed(customer, self.customer_changes))
 
     async def create_session(self, request: Request) -> JSONResponse:
         if (refused := self._refuse_key(request)) is not None:
@@ -127,7 +136,7 @@ class FakeStripe:
             "success_url": params.get("success_url"),
         }
         self.sessions[session["id"]] = session
-        return JSONResponse(session)
+        return JSONResponse(_changed(session, self.session_changes))
 
     def app(self) -> Starlette:
         return Starlette(

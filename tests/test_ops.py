@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from ledger import byok, users
+from ledger import byok, stripe_checkout, users
 from ledger.byok import KeyCipher
 from ledger.holds import reserve_credits
 from ledger.metering import UsageRecord, fail_request, settle_request
@@ -67,6 +67,7 @@ async def seeded(pool):
         "currency": "usd",
         "metadata": {"user_id": str(alice), "package_id": str(value_pack), "credits": "500"},
     }
+    await stripe_checkout.record_session(pool, session["id"], alice, value_pack, Decimal(500), 4500)
     await receive_event(pool, {"id": "evt_1", "type": "checkout.session.completed", "data": {"object": session}})
     charge = {"id": "ch_1", "payment_intent": "pi_1", "amount": 4500, "amount_refunded": 1500}
     await receive_event(pool, {"id": "evt_2", "type": "charge.refunded", "data": {"object": charge}})

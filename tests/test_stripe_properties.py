@@ -10,7 +10,8 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ledger import users
+from ledger import credits as credits_module
+from ledger import stripe_checkout, users
 from ledger.stripe_events import PAID_STATUSES, STATUS_RANK, TERMINAL, receive_event
 
 PAID_TIERS = ("starter", "professional", "enterprise")
@@ -177,6 +178,7 @@ async def test_partial_refunds_in_any_order_sum_exactly(pool, package, cuts, dat
         "currency": "usd",
         "metadata": {"user_id": str(user_id), "package_id": str(package_id), "credits": str(credits)},
     }
+    await stripe_checkout.record_session(pool, session["id"], user_id, package_id, Decimal(credits), cents)
     completed = {"id": f"evt_{uuid.uuid4().hex}", "type": "checkout.session.completed", "data": {"object": session}}
     assert (await receive_event(pool, completed)).status == "processed"
     # Stripe's amount_refunded is cumulative: each refund event reports the total refunded so far
@@ -283,4 +285,100 @@ async def test_any_object_of_a_handled_type_is_stored_with_an_outcome_never_rais
         ("TypeError", "ValueError", "KeyError", "AttributeError", "ArithmeticError", "Overflow", "Invalid")
     ), outcome.detail
     assert await pool.fetchval("SELECT status FROM stripe_events WHERE id = $1", evt["id"]) == outcome.status
+    assert await pool.fetch("SELECT * FROM ledger_reconciliation") == []
+
+
+async def paid_session(
+    pool, user_id: uuid.UUID, package_id: Any, payment_intent: str, cents: int, credits: int
+) -> dict[str, Any]:
+    session = {
+        "id": f"cs_{uuid.uuid4().hex}",
+        "mode": "payment",
+        "payment_status": "paid",
+        "payment_intent": payment_intent,
+        "amount_total": cents,
+        "currency": "usd",
+        "metadata": {"user_id": str(user_id), "package_id": str(package_id), "credits": str(credits)},
+    }
+    await stripe_checkout.record_session(pool, session["id"], user_id, package_id, Decimal(credits), cents)
+    return {"id": f"evt_{uuid.uuid4().hex}", "type": "checkout.session.completed", "data": {"object": session}}
+
+
+claim = st.one_of(
+    st.tuples(st.just("refund"), st.integers(1, 10_000)),  # basis points of the charge refunded in this refund
+    st.tuples(st.just("created"), st.integers(0, 3), st.integers(1, 10_000)),  # dispute, basis points disputed
+    st.tuples(st.just("closed"), st.integers(0, 3), st.sampled_from(["won", "lost"])),
+)
+
+
+@PROPERTY
+@given(
+    package=st.sampled_from([("Starter Pack", 1000, 100), ("Value Pack", 4500, 500)]),
+    claims=st.lists(claim, min_size=1, max_size=10),
+)
+async def test_refunds_and_disputes_of_one_payment_share_one_cap(pool, package, claims):
+    """However refunds and disputes (several, won or lost, before or after a refund) of one payment
+    come, the credits held and taken back together never exceed what the purchase credited, and once
+    no dispute is open, exactly the share of (refunded + lost-disputed cents, at most the charge) is
+    taken (the balance is large enough to allow it)."""
+    name, cents, credits = package
+    user_id = (await users.create_user(pool))["user_id"]
+    await credits_module.add_user_credits(pool, user_id, 100_000, "bonus", None, "enough to take back from")
+    package_id = await pool.fetchval("SELECT id FROM credit_packages WHERE name = $1", name)
+    payment_intent, charge_id = f"pi_{uuid.uuid4().hex}", f"ch_{uuid.uuid4().hex}"
+    assert (
+        await receive_event(pool, await paid_session(pool, user_id, package_id, payment_intent, cents, credits))
+    ).status == ("processed")
+    disputes = [f"dp_{uuid.uuid4().hex}" for _ in range(4)]
+    disputed: dict[int, int] = {}  # a dispute's cents: the first event of it that is applied sets them
+    closed: dict[int, str] = {}
+    refunded = 0
+
+    def dispute(i: int, status: str) -> dict[str, Any]:
+        return {
+            "id": disputes[i],
+            "amount": disputed[i],
+            "currency": "usd",
+            "charge": charge_id,
+            "payment_intent": payment_intent,
+            "status": status,
+        }
+
+    async def taken_and_held() -> tuple[Decimal, Decimal]:
+        taken = await pool.fetchval(
+            "SELECT coalesce(-sum(amount), 0) FROM credit_transactions"
+            " WHERE user_id = $1 AND transaction_type = 'refund'",
+            user_id,
+        )
+        held = await pool.fetchval("SELECT credits_held FROM user_credits WHERE user_id = $1", user_id)
+        return taken, held
+
+    for step in claims:
+        if step[0] == "refund":
+            refunded = min(cents, refunded + max(1, step[1] * cents // 10_000))
+            obj = {"id": charge_id, "payment_intent": payment_intent, "amount": cents, "currency": "usd"}
+            evt = {"type": "charge.refunded", "data": {"object": {**obj, "amount_refunded": refunded}}}
+        else:
+            i = step[1]
+            if i not in disputed:
+                disputed[i] = max(1, step[2] * cents // 10_000) if step[0] == "created" else cents
+            if step[0] == "created":
+                evt = {"type": "charge.dispute.created", "data": {"object": dispute(i, "needs_response")}}
+            else:
+                closed.setdefault(i, step[2])
+                evt = {"type": "charge.dispute.closed", "data": {"object": dispute(i, step[2])}}
+        outcome = await receive_event(pool, {"id": f"evt_{uuid.uuid4().hex}", **evt})
+        assert outcome.status in ("processed", "stale"), outcome
+        taken, held = await taken_and_held()
+        assert taken + held <= credits
+
+    for i in disputed:  # close what is still open (won): the holds go, the cap settles
+        if i not in closed:
+            closed[i] = "won"
+            evt = {"type": "charge.dispute.closed", "data": {"object": dispute(i, "won")}}
+            await receive_event(pool, {"id": f"evt_{uuid.uuid4().hex}", **evt})
+    lost = sum(disputed[i] for i, status in closed.items() if status == "lost")
+    taken, held = await taken_and_held()
+    assert held == 0
+    assert taken == share(Decimal(credits), min(refunded + lost, cents), cents) <= credits
     assert await pool.fetch("SELECT * FROM ledger_reconciliation") == []

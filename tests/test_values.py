@@ -15,7 +15,8 @@ from ledger.values import to_credits, to_uuid
     ("value", "expected"),
     [
         ("2.50", Decimal("2.50")),
-        (" 7 ", Decimal("7")),
+        ("7", Decimal("7")),
+        ("0.000001", Decimal("0.000001")),
         (3, Decimal("3")),
         (Decimal("0.000001"), Decimal("0.000001")),
     ],
@@ -28,6 +29,16 @@ def test_decimal_strings_ints_and_decimals_are_credit_amounts(value, expected):
 def test_anything_else_is_refused(value):
     with pytest.raises(InvalidAmount):
         to_credits(value)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["1e5", "1E+2", "1_000", "\u0661", "\uff11", " 1", "1 ", "+5", "0x10", "1.", ".5", "1,5", "--1", "-+1", "Infinity"],
+)
+def test_amount_text_must_be_a_plain_ascii_decimal(text):
+    """Decimal() reads all of these as numbers ("1e5" is 100000); none is what it looks like."""
+    with pytest.raises(InvalidAmount, match="plain decimal"):
+        to_credits(text)
 
 
 def test_zero_is_allowed_only_where_asked():

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable
-from typing import Literal
+from typing import Annotated, Literal
 
 import stripe
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -16,17 +17,29 @@ from api.jsonresponse import LedgerJSONResponse
 from api.params import parse_body
 from ledger import stripe_checkout
 
+log = logging.getLogger("ledger.stripe")
+
+
+def _web_url(value: str) -> str:
+    if stripe_checkout.web_url(value) is None:
+        raise ValueError("must be an http:// or https:// URL with a host, without spaces")
+    return value
+
+
+# where Stripe sends the user back: a web page, never javascript:, data: or ftp:
+ReturnUrl = Annotated[str, Field(min_length=1, max_length=2000), AfterValidator(_web_url)]
+
 
 class CreditCheckout(BaseModel):
     package_id: str
-    success_url: str = Field(min_length=1, max_length=2000)
-    cancel_url: str = Field(min_length=1, max_length=2000)
+    success_url: ReturnUrl
+    cancel_url: ReturnUrl
 
 
 class SubscriptionCheckout(BaseModel):
     tier: Literal["starter", "professional", "enterprise"]
-    success_url: str = Field(min_length=1, max_length=2000)
-    cancel_url: str = Field(min_length=1, max_length=2000)
+    success_url: ReturnUrl
+    cancel_url: ReturnUrl
 
 
 async def packages(request: Request) -> Response:
@@ -51,13 +64,17 @@ def _stripe(request: Request) -> stripe.StripeClient:
 
 
 async def _checkout(create: Awaitable[dict[str, str]]) -> Response:
-    """Stripe's refusal (bad key, Stripe down) is a 502 with Stripe's own words."""
+    """Stripe refusing (bad key, Stripe down) or answering nonsense is a 502 with a generic message:
+    Stripe's own words can name the account's key (sk_live_****1234) or its setup, so they go to
+    the log, with anything key-like redacted, and never to the end user."""
     try:
         session = await create
-    except stripe.StripeError as exc:
+    except (stripe.StripeError, stripe_checkout.StripeReplyInvalid) as exc:
+        detail = getattr(exc, "user_message", None) or str(exc)
+        log.warning("stripe checkout failed: %s: %s", type(exc).__name__, stripe_checkout.redact_keys(detail)[:500])
         raise ApiError(
             502,
-            f"Stripe refused the checkout: {exc.user_message or type(exc).__name__}.",
+            "The payment provider could not start the checkout. Try again later.",
             type="upstream_error",
             code="stripe_error",
         ) from None

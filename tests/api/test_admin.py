@@ -91,6 +91,10 @@ async def test_credit_grants_are_recorded_as_such_and_idempotent(pool, upstreams
         ({"amount": "-1", "transaction_type": "bonus"}, 400),
         ({"amount": "1", "transaction_type": "purchase"}, 400),
         ({"transaction_type": "bonus"}, 400),
+        # Decimal() reads these as numbers ("1e5" is 100000): amounts are plain ASCII decimals only
+        *(({"amount": a, "transaction_type": "bonus"}, 400) for a in ["1e5", "1E+2", "1_000", "\u0661", " 1", "+5"]),
+        ({"amount": "-1e2", "transaction_type": "admin_adjustment"}, 400),
+        ({"amount": "--1", "transaction_type": "admin_adjustment"}, 400),
     ],
 )
 async def test_bad_grants_are_refused_and_write_nothing(pool, upstreams, start_service, make_account, body, status):

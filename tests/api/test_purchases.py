@@ -121,9 +121,12 @@ async def test_checkout_needs_a_gateway_key(stripe_service):
     assert response.status_code == 401
 
 
-async def test_stripe_refusing_the_checkout_is_a_502_with_stripes_words(
-    pool, upstreams, start_service, make_account, fake_stripe
+async def test_stripe_refusing_the_checkout_is_a_502_that_does_not_relay_stripes_words(
+    pool, upstreams, start_service, make_account, fake_stripe, caplog
 ):
+    """Stripe's real message for a revoked key names the key's suffix: the user gets a generic 502,
+    the log gets Stripe's message with the key redacted."""
+    fake_stripe.refusal = "Invalid API Key provided: sk_live_****************wxyz"
     service = start_service(upstreams, stripe_secret_key="sk_test_revoked", stripe_api_base=fake_stripe.api_base)
     account = await make_account()
 
@@ -132,7 +135,91 @@ async def test_stripe_refusing_the_checkout_is_a_502_with_stripes_words(
     )
 
     assert response.status_code == 502 and response.json()["error"]["code"] == "stripe_error"
+    assert response.json()["error"]["message"] == "The payment provider could not start the checkout. Try again later."
+    assert "Invalid API Key provided: [redacted]" in caplog.text and "wxyz" not in caplog.text
     assert fake_stripe.sessions == {} and fake_stripe.customers == {}
     assert (
         await pool.fetchval("SELECT stripe_customer_id FROM user_credits WHERE user_id = $1", account.user_id) is None
     )
+
+
+@pytest.mark.parametrize(
+    ("customer_changes", "session_changes"),
+    [
+        ({"id": None}, {}),  # a customer without an id
+        ({"id": "cus_" + "x" * 300}, {}),
+        ({"id": 5}, {}),
+        ({}, {"id": None, "url": 5}),
+        ({}, {"url": None}),
+        ({}, {"url": "javascript:alert(1)"}),
+        ({}, {"url": "https://checkout.stripe.test/" + "x" * 3000}),
+        ({}, {"id": "pi_123"}),  # not a session's id
+    ],
+)
+async def test_a_malformed_stripe_answer_is_a_502_and_relays_nothing(
+    pool, stripe_service, make_account, fake_stripe, customer_changes, session_changes
+):
+    fake_stripe.customer_changes, fake_stripe.session_changes = customer_changes, session_changes
+    account = await make_account()
+
+    response = stripe_service.post(
+        "/v1/credits/checkout", account.key, {"package_id": await package_id(pool, "Starter Pack"), **SUCCESS}
+    )
+
+    assert response.status_code == 502, response.text
+    assert response.json()["error"] == {
+        "message": "The payment provider could not start the checkout. Try again later.",
+        "type": "upstream_error",
+        "param": None,
+        "code": "stripe_error",
+    }
+    assert await pool.fetchval("SELECT count(*) FROM stripe_checkout_sessions") == 0
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "javascript:alert(1)",
+        "ftp://app.example/ok",
+        "data:text/html,hi",
+        "https://",
+        "/relative",
+        "https://a b.example",
+    ],
+)
+@pytest.mark.parametrize("field", ["success_url", "cancel_url"])
+async def test_return_urls_must_be_web_urls(pool, stripe_service, make_account, fake_stripe, url, field):
+    account = await make_account()
+
+    credit = stripe_service.post(
+        "/v1/credits/checkout",
+        account.key,
+        {"package_id": await package_id(pool, "Starter Pack"), **SUCCESS, field: url},
+    )
+    tier = stripe_service.post("/v1/subscriptions/checkout", account.key, {"tier": "starter", **SUCCESS, field: url})
+
+    assert credit.status_code == tier.status_code == 400, credit.text
+    assert credit.json()["error"]["param"] == field
+    assert fake_stripe.sessions == {}
+
+
+async def test_a_stripe_answer_reusing_another_users_customer_or_session_is_a_502(
+    pool, stripe_service, make_account, fake_stripe
+):
+    """A customer id or session id already another user's is never shared (stripe_customer_id and
+    the recorded session are unique): a 502, not a 500 from the unique constraint."""
+    alice, bob, carol = await make_account(), await make_account(), await make_account()
+    body = {"package_id": await package_id(pool, "Starter Pack"), **SUCCESS}
+    first = stripe_service.post("/v1/credits/checkout", alice.key, body)
+    alices = await pool.fetchval("SELECT stripe_customer_id FROM user_credits WHERE user_id = $1", alice.user_id)
+
+    fake_stripe.customer_changes = {"id": alices}
+    same_customer = stripe_service.post("/v1/credits/checkout", bob.key, body)
+    fake_stripe.customer_changes, fake_stripe.session_changes = {}, {"id": first.json()["id"]}
+    same_session = stripe_service.post("/v1/credits/checkout", carol.key, body)
+
+    assert first.status_code == 201
+    assert same_customer.status_code == same_session.status_code == 502, same_customer.text
+    assert await pool.fetchval("SELECT stripe_customer_id FROM user_credits WHERE user_id = $1", bob.user_id) is None
+    recorded = await pool.fetch("SELECT user_id FROM stripe_checkout_sessions")
+    assert [r["user_id"] for r in recorded] == [alice.user_id]

@@ -310,19 +310,54 @@ async def test_a_price_change_between_checkout_and_payment_honours_the_price_sho
     assert await balance(pool, account.user_id) == 500
 
 
-async def test_a_session_without_the_price_shown_is_checked_against_the_packages_price(
+async def test_the_price_recorded_at_checkout_decides_not_the_sessions_metadata(
     pool, service, fake_stripe, make_account
 ):
-    """Sessions created before this release carry no price_cents: the package's price decides."""
+    """A session carrying its own price in its metadata (price_cents 1, amount_total 1) credits
+    nothing: the price this service recorded when it created the session decides."""
     account = await make_account()
     session = paid(await checkout(pool, service, fake_stripe, account))
-    session["metadata"] = {k: v for k, v in session["metadata"].items() if k not in ("price_cents", "currency")}
-    await pool.execute("UPDATE credit_packages SET price_usd = 55.00 WHERE name = 'Value Pack'")
+    session = {**session, "amount_total": 1, "metadata": {**session["metadata"], "price_cents": "1"}}
+
+    response = service.webhook(event("checkout.session.completed", session))
+
+    assert response.status_code == 200 and response.json()["status"] == "review"
+    assert "not the price the session was sold at (4500)" in response.json()["detail"]
+    assert await balance(pool, account.user_id) == 0
+
+
+async def test_a_session_this_service_did_not_create_credits_nothing(pool, service, fake_stripe, make_account):
+    """Another integration's session (or a payment link) on the same Stripe account, carrying our
+    metadata keys and the right price, is kept for review: only sessions recorded at creation count."""
+    account = await make_account()
+    recorded = paid(await checkout(pool, service, fake_stripe, account))
+    foreign = {**recorded, "id": "cs_not_ours", "payment_intent": "pi_foreign"}
+
+    response = service.webhook(event("checkout.session.completed", foreign))
+
+    assert response.status_code == 200 and response.json()["status"] == "review"
+    assert response.json()["detail"] == "session cs_not_ours was not created by this service"
+    assert await balance(pool, account.user_id) == 0
+    row = await pool.fetchrow("SELECT * FROM stripe_checkout_sessions WHERE session_id = $1", recorded["id"])
+    package = await pool.fetchrow("SELECT id, credits FROM credit_packages WHERE name = 'Value Pack'")
+    assert (row["user_id"], row["package_id"], row["credits"], row["price_cents"], row["currency"]) == (
+        account.user_id,
+        package["id"],
+        package["credits"],
+        4500,
+        "usd",
+    )
+
+
+async def test_a_recorded_session_sold_to_another_user_credits_nothing(pool, service, fake_stripe, make_account):
+    alice, bob = await make_account(), await make_account()
+    session = paid(await checkout(pool, service, fake_stripe, alice))
+    session = {**session, "metadata": {**session["metadata"], "user_id": str(bob.user_id)}}
 
     response = service.webhook(event("checkout.session.completed", session))
 
     assert response.json()["status"] == "review"
-    assert await balance(pool, account.user_id) == 0
+    assert await balance(pool, alice.user_id) == await balance(pool, bob.user_id) == 0
 
 
 @pytest.mark.parametrize(

@@ -275,6 +275,47 @@ async def test_a_lost_dispute_refunds_the_credits(pool, service, fake_stripe, ma
     await assert_reconciled(pool)
 
 
+async def test_several_disputes_in_parallel_never_take_more_than_the_purchase(pool, service, fake_stripe, make_account):
+    """Three disputes of one 100-credit purchase, sent at once, hold 100 in total and, all lost,
+    take back 100, not 300; a refund arriving after them takes nothing more."""
+    account = await make_account(credits_="500")
+    service.webhook(
+        event("checkout.session.completed", paid(await checkout(pool, service, fake_stripe, account, "Starter Pack")))
+    )
+    ids = ["dp_a", "dp_b", "dp_c"]
+
+    async def all_at_once(kind: str, status: str) -> None:
+        sends = (asyncio.to_thread(service.webhook, event(kind, dispute(d, "pi_1", 1000, status))) for d in ids)
+        assert all(r.status_code == 200 for r in await asyncio.gather(*sends))
+
+    await all_at_once("charge.dispute.created", "needs_response")
+    held = await pool.fetchval("SELECT credits_held FROM user_credits WHERE user_id = $1", account.user_id)
+    await all_at_once("charge.dispute.closed", "lost")
+    service.webhook(event("charge.refunded", charge("pi_1", 1000, 1000)))
+
+    assert held == 100
+    assert await balance(pool, account.user_id) == 500
+    taken = await pool.fetchval("SELECT -sum(amount) FROM credit_transactions WHERE transaction_type = 'refund'")
+    assert taken == 100
+    await assert_reconciled(pool)
+
+
+async def test_a_session_paid_again_with_another_payment_intent_is_rejected_with_a_reason(
+    pool, service, fake_stripe, make_account, caplog
+):
+    account = await make_account()
+    session = await checkout(pool, service, fake_stripe, account, "Starter Pack")
+    service.webhook(event("checkout.session.completed", paid(session, "pi_1")))
+
+    response = service.webhook(event("checkout.session.completed", paid(session, "pi_2")))
+
+    assert response.status_code == 200 and response.json()["status"] == "rejected"
+    assert response.json()["detail"] == f"checkout session {session['id']} was already paid with payment intent pi_1"
+    assert await balance(pool, account.user_id) == 100
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
+    await assert_reconciled(pool)
+
+
 def invoice(account, subscription_id: str, tier: str, period_start: int) -> dict:
     return {
         "id": f"in_{period_start}",
