@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from api.jsonresponse import LedgerJSONResponse
-from api.routes import admin, provider_keys, purchases
+from api.routes import admin, chat, provider_keys, purchases
 
 Schema = dict[str, Any]
 
@@ -166,6 +166,10 @@ PRICE = obj(
 )
 GATEWAY_KEY = obj({"id": UUID, "user_id": UUID, "prefix": {"type": "string"}, "is_active": {"type": "boolean"}})
 GRANT = obj({"success": {"type": "boolean"}, "new_balance": DECIMAL, "transaction_id": {"type": ["integer", "null"]}})
+_DESCRIBED_CHAT_FIELDS = {
+    "model", "messages", "stream", "max_tokens", "max_completion_tokens", "n", "stream_options", "service_tier",
+    "modalities",
+}  # fmt: skip
 CHAT_REQUEST: Schema = {
     "type": "object",
     "required": ["model", "messages"],
@@ -194,33 +198,8 @@ CHAT_REQUEST: Schema = {
         },
         "service_tier": {"enum": ["auto", "default", None]},
         "modalities": {"anyOf": [{"const": ["text"]}, {"type": "null"}]},
-        **{
-            name: {}
-            for name in (
-                "temperature",
-                "top_p",
-                "stop",
-                "presence_penalty",
-                "frequency_penalty",
-                "logit_bias",
-                "logprobs",
-                "top_logprobs",
-                "user",
-                "seed",
-                "tools",
-                "tool_choice",
-                "parallel_tool_calls",
-                "functions",
-                "function_call",
-                "response_format",
-                "reasoning_effort",
-                "metadata",
-                "store",
-                "prompt_cache_key",
-                "safety_identifier",
-                "verbosity",
-            )
-        },
+        # the other fields the proxy accepts, undescribed: the list is chat's own allowlist
+        **{name: {} for name in sorted(chat.ALLOWED_FIELDS) if name not in _DESCRIBED_CHAT_FIELDS},
     },
     "additionalProperties": False,
     "description": "OpenAI's chat completion request. Only the fields listed are accepted (passed to the"
