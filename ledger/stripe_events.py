@@ -409,15 +409,20 @@ async def _to_hold(conn: asyncpg.Connection, payment_intent: str, cents: int) ->
     return max(Decimal(0), min(share, credited - payment["credits_refunded"] - held))
 
 
-async def dispute_created(conn: asyncpg.Connection, dispute: dict[str, Any], event: EventInfo) -> Outcome | None:
-    """The disputed share of the purchase's credits is held until the dispute closes."""
-    dispute_id = _ref(dispute.get("id"), "the dispute's id")
-    disputed_cents = _cents(dispute, "amount")
-    payment = await _payment(
+async def _disputed_payment(conn: asyncpg.Connection, dispute: dict[str, Any]) -> asyncpg.Record | Outcome:
+    """The purchase a dispute is about, by its payment intent or charge (or the outcome when none is)."""
+    return await _payment(
         conn,
         _ref(dispute.get("payment_intent"), "payment_intent", required=False),
         _ref(dispute.get("charge"), "charge", required=False),
     )
+
+
+async def dispute_created(conn: asyncpg.Connection, dispute: dict[str, Any], event: EventInfo) -> Outcome | None:
+    """The disputed share of the purchase's credits is held until the dispute closes."""
+    dispute_id = _ref(dispute.get("id"), "the dispute's id")
+    disputed_cents = _cents(dispute, "amount")
+    payment = await _disputed_payment(conn, dispute)
     if isinstance(payment, Outcome):
         return payment
     currency = _currency(dispute, required=False)
@@ -453,11 +458,7 @@ async def dispute_closed(conn: asyncpg.Connection, dispute: dict[str, Any], even
     outcome = {"won": "won", "lost": "lost"}.get(str(dispute.get("status")), "closed")
     user_id = await conn.fetchval("SELECT user_id FROM stripe_disputes WHERE dispute_id = $1", dispute_id)
     if user_id is None:
-        payment = await _payment(
-            conn,
-            _ref(dispute.get("payment_intent"), "payment_intent", required=False),
-            _ref(dispute.get("charge"), "charge", required=False),
-        )
+        payment = await _disputed_payment(conn, dispute)
         if isinstance(payment, Outcome):
             return payment
         amount = min(_cents(dispute, "amount"), payment["amount_cents"])
