@@ -778,3 +778,33 @@ async def test_for_any_reported_usage_the_charge_is_within_the_hold_with_exactly
         assert 0 <= rows[0]["credits_used"] == hold["charged"] == Decimal(cost) <= hold["amount"]
     assert await pool.fetchval("SELECT credits_held FROM user_credits WHERE user_id = $1", account.user_id) == 0
     await assert_reconciled(pool)
+
+
+async def test_a_client_that_leaves_a_non_streamed_request_pays_what_the_upstream_did(
+    pool, upstreams, start_service, make_account
+):
+    """Leaving while the upstream works does not cancel the request: the answer that arrives is
+    settled as if it had been delivered (the provider did the work and bills for it)."""
+    upstreams["openai"].delay = 1.0
+    service = start_service(upstreams)
+    account = await make_account(credits_="100")
+
+    async def ask() -> None:
+        async with httpx.AsyncClient(timeout=30) as client:
+            await client.post(
+                f"{service.url}/v1/chat/completions",
+                headers={"Authorization": f"Bearer {account.key}"},
+                json={"model": "gpt-4", "messages": SHORT},
+            )
+
+    asking = asyncio.create_task(ask())
+    while not upstreams["openai"].requests:
+        await asyncio.sleep(0.01)
+    asking.cancel()  # the client leaves while the upstream is still working
+    with pytest.raises(asyncio.CancelledError):
+        await asking
+
+    (row,) = await wait_for_row(pool, account.user_id)
+    assert row["success"] and row["completion_tokens"] > 0 and row["credits_used"] > 0
+    assert (await hold_of(pool, account.user_id))["status"] == "settled"
+    await assert_reconciled(pool)
