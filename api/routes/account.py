@@ -9,15 +9,20 @@ from starlette.responses import Response
 from api.auth import gateway_owner
 from api.jsonresponse import LedgerJSONResponse
 from api.params import page, query_datetime, query_int, query_text
+from ledger.stripe_events import PAID_STATUSES
 from ledger.users import get_account
 
 MAX_PAGE = 500
 
 
-SUBSCRIPTION = """
-SELECT subscription_id AS id, tier, status, current_period_start, current_period_end
-  FROM stripe_subscriptions WHERE user_id = $1 ORDER BY updated_at DESC LIMIT 1
-"""
+# The subscription that gives the user their tier (one in a paid status on it), else the latest.
+SUBSCRIPTION = f"""
+SELECT s.subscription_id AS id, s.tier, s.status, s.current_period_start, s.current_period_end
+  FROM stripe_subscriptions s JOIN user_credits u USING (user_id)
+ WHERE s.user_id = $1
+ ORDER BY (s.tier = u.tier AND s.status IN {PAID_STATUSES!r}) DESC, s.updated_at DESC
+ LIMIT 1
+"""  # noqa: S608 - constants
 
 
 async def balance(request: Request) -> Response:

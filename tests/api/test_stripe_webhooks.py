@@ -453,3 +453,16 @@ async def test_partial_refunds_arriving_at_once_in_any_order_add_up_exactly(pool
     assert payment["credits_refunded"] == Decimal("333.333333")  # 500 x 3000 / 4500, rounded once
     assert await balance(pool, account.user_id) == Decimal("166.666667")
     await assert_reconciled(pool)
+
+
+async def test_the_balance_shows_the_subscription_that_gives_the_tier(pool, service, make_account):
+    account = await make_account()
+    service.webhook(event("customer.subscription.updated", subscription(account, "sub_old", "starter")))
+    service.webhook(event("customer.subscription.updated", subscription(account, "sub_new", "professional")))
+    # the old one ends last: it is the most recently updated, but no longer what the user has
+    service.webhook(event("customer.subscription.deleted", subscription(account, "sub_old", "starter", "canceled")))
+
+    body = service.get("/v1/credits/balance", account.key).json()
+
+    assert body["tier"] == "professional"
+    assert (body["subscription"]["id"], body["subscription"]["status"]) == ("sub_new", "active")
