@@ -169,17 +169,7 @@ async def test_partial_refunds_in_any_order_sum_exactly(pool, package, cuts, dat
     user_id = (await users.create_user(pool))["user_id"]
     package_id = await pool.fetchval("SELECT id FROM credit_packages WHERE name = $1", name)
     payment_intent, charge_id = f"pi_{uuid.uuid4().hex}", f"ch_{uuid.uuid4().hex}"
-    session = {
-        "id": f"cs_{uuid.uuid4().hex}",
-        "mode": "payment",
-        "payment_status": "paid",
-        "payment_intent": payment_intent,
-        "amount_total": cents,
-        "currency": "usd",
-        "metadata": {"user_id": str(user_id), "package_id": str(package_id), "credits": str(credits)},
-    }
-    await stripe_checkout.record_session(pool, session["id"], user_id, package_id, Decimal(credits), cents)
-    completed = {"id": f"evt_{uuid.uuid4().hex}", "type": "checkout.session.completed", "data": {"object": session}}
+    completed = await paid_session(pool, user_id, package_id, payment_intent, cents, credits)
     assert (await receive_event(pool, completed)).status == "processed"
     # Stripe's amount_refunded is cumulative: each refund event reports the total refunded so far
     totals = sorted({min(cents, c * cents // 10_000) for c in cuts} - {0}) or [1]
