@@ -458,20 +458,16 @@ class MeteredRequest:
             )
         except UpstreamBodyTooLarge as exc:
             self.usage.provider, self.usage.is_byok = exc.route.provider, exc.route.is_byok
-            await self.fail(502, str(exc))
-            raise ApiError(
-                502,
-                "The provider's answer was larger than this gateway reads. Nothing was charged.",
-                type="upstream_error",
-                code="upstream_invalid_response",
+            raise await self._upstream_failure(
+                str(exc),
+                "The provider's answer was larger than this gateway reads.",
+                "upstream_invalid_response",
             ) from None
         except AllProvidersFailed as exc:
-            await self.fail(502, f"all providers failed: {exc}")
-            raise ApiError(
-                502,
-                f"No provider could serve the request ({exc}). Nothing was charged.",
-                type="upstream_error",
-                code="upstream_unavailable",
+            raise await self._upstream_failure(
+                f"all providers failed: {exc}",
+                f"No provider could serve the request ({exc}).",
+                "upstream_unavailable",
             ) from None
         except BaseException:
             await self.fail(500, "request aborted before an upstream answered")
@@ -499,17 +495,21 @@ class MeteredRequest:
             return await self._stream(route, response)
         return await self._complete(route, response)
 
+    async def _upstream_failure(self, reason: str, message: str, code: str) -> ApiError:
+        """The provider failed before anything reached the client: the hold is released, a failed
+        usage row (502, `reason`) written, and the client gets a 502 saying nothing was charged."""
+        await self.fail(502, reason)
+        return ApiError(502, f"{message} Nothing was charged.", type="upstream_error", code=code)
+
     async def _not_a_stream(self, route: Route, response: httpx.Response, what: str) -> ApiError:
         """A streamed request the provider did not answer with an SSE chat stream (an empty body,
         HTML, a plain JSON completion from a provider that ignores `stream`): nothing reached the
         client, so it is a 502 and nothing is charged."""
         await response.aclose()
-        await self.fail(502, f"{route.provider} answered a streamed request with {what}")
-        return ApiError(
-            502,
-            f"The provider answered the streamed request with {what}, not an event stream. Nothing was charged.",
-            type="upstream_error",
-            code="upstream_invalid_response",
+        return await self._upstream_failure(
+            f"{route.provider} answered a streamed request with {what}",
+            f"The provider answered the streamed request with {what}, not an event stream.",
+            "upstream_invalid_response",
         )
 
     async def _complete(self, route: Route, response: httpx.Response) -> Response:
@@ -520,12 +520,10 @@ class MeteredRequest:
                 raise TypeError("not an object")
             json.dumps(payload)  # what cannot be sent back (nested too deep) is refused before any charge
         except (ValueError, TypeError, RecursionError):
-            await self.fail(502, f"{route.provider} answered 200 with a body that is not a JSON object")
-            raise ApiError(
-                502,
-                "The provider's answer was not valid JSON. Nothing was charged.",
-                type="upstream_error",
-                code="upstream_invalid_response",
+            raise await self._upstream_failure(
+                f"{route.provider} answered 200 with a body that is not a JSON object",
+                "The provider's answer was not valid JSON.",
+                "upstream_invalid_response",
             ) from None
         reported = raw.get("usage")  # as reported (NaN included): judged by the settle
         texts = _reply_texts(payload)
@@ -566,12 +564,10 @@ class MeteredRequest:
                 broke.append(type(exc).__name__)
                 if not yielded and meter.chunks == 0:  # nothing committed: a plain 502, nothing charged
                     await response.aclose()
-                    await self.fail(502, f"upstream stream broke before its first chunk: {broke[0]}")
-                    raise ApiError(
-                        502,
-                        f"The provider's stream broke ({broke[0]}) before its first chunk. Nothing was charged.",
-                        type="upstream_error",
-                        code="upstream_stream_broken",
+                    raise await self._upstream_failure(
+                        f"upstream stream broke before its first chunk: {broke[0]}",
+                        f"The provider's stream broke ({broke[0]}) before its first chunk.",
+                        "upstream_stream_broken",
                     ) from None
                 error = {
                     "error": {
