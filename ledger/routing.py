@@ -13,7 +13,6 @@ the request's level). The hold is computed with the same multipliers.
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -35,10 +34,6 @@ class Route:
     @property
     def is_byok(self) -> bool:
         return self.byok_key is not None
-
-    @property
-    def byok_key_id(self) -> uuid.UUID | None:
-        return None if self.byok_key is None else self.byok_key.id
 
 
 def plan_routes(
