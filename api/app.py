@@ -12,19 +12,19 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Mount, Route
 
+from api.demo_provider import MOUNT_PATH, create_demo_app
 from api.errors import EXCEPTION_HANDLERS
 from api.metrics import Metrics, metrics_endpoint
 from api.middleware import InputGuard, RequestContext
 from api.openapi import openapi_json
 from api.routes import account, admin, chat, health, models, provider_keys, purchases, webhooks
-from ledger.byok import KeyCipher
-from ledger.catalog import Catalog
-from ledger.database import create_pool
-from ledger.demo_provider import MOUNT_PATH, create_demo_app
-from ledger.maintenance import run_forever
-from ledger.metering import wait_for_background_writes
+from ledger.billing.checkout import stripe_client
+from ledger.db.pool import create_pool
+from ledger.gateway.byok import KeyCipher
+from ledger.gateway.catalog import Catalog
+from ledger.money.maintenance import run_forever
+from ledger.money.usage import wait_for_background_writes
 from ledger.settings import ProviderConfig, Settings
-from ledger.stripe_checkout import stripe_client
 
 ROUTES = [
     Route("/healthz", health.healthz),

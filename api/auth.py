@@ -7,7 +7,7 @@ import hmac
 from starlette.requests import Request
 
 from api.errors import ApiError
-from ledger.gateway_keys import KeyOwner, authenticate
+from ledger.gateway.keys import KeyOwner, authenticate
 
 
 def _bearer(request: Request) -> str | None:

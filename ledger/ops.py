@@ -11,8 +11,8 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from ledger.database import psql_environment
-from ledger.embedded import binaries_dir
+from ledger.db.embedded import binaries_dir
+from ledger.db.pool import psql_environment
 
 VARIABLES_LINE = re.compile(r"^--\s*Variables:\s*(?P<spec>.*)$", re.MULTILINE)
 

@@ -26,8 +26,8 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from ledger.embedded import EmbeddedPostgres
-from ledger.migrations import migrate_url
+from ledger.db.embedded import EmbeddedPostgres
+from ledger.db.migrations import migrate_url
 from tests.conftest import _admin, with_database
 
 LIBFAKETIME_CANDIDATES = (

@@ -17,8 +17,8 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import pytest
 
-from ledger.embedded import EmbeddedPostgres
-from ledger.migrations import migrate_url
+from ledger.db.embedded import EmbeddedPostgres
+from ledger.db.migrations import migrate_url
 
 
 def with_database(url: str, database: str) -> str:

@@ -6,7 +6,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from ledger.embedded import binaries_dir
+from ledger.db.embedded import binaries_dir
 
 
 def psql(url: str, *, file: Path | None = None, sql: str | None = None, variables: dict[str, str] | None = None) -> str:

@@ -10,9 +10,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ledger.credits import add_user_credits
 from ledger.errors import InvalidAmount
-from ledger.values import MAX_CREDITS, to_credits
+from ledger.money.credits import add_user_credits
+from ledger.money.values import MAX_CREDITS, to_credits
 
 AMOUNTS = st.one_of(
     st.decimals(allow_nan=True, allow_infinity=True),

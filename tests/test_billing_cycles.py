@@ -17,8 +17,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ledger import errors
-from ledger.credits import get_quota_usage_percentage
-from ledger.users import get_account, set_user_tier
+from ledger.money.accounts import get_account, set_user_tier
+from ledger.money.credits import get_quota_usage_percentage
 from tests.clock import ClockServer, ServerClock, add_months, create_clock_database, drop_clock_database
 
 HOUR = timedelta(hours=1)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from ledger.embedded import EmbeddedPostgres, binaries_dir
+from ledger.db.embedded import EmbeddedPostgres, binaries_dir
 from tests.psql import psql
 
 LEDGER = str(Path(sys.executable).parent / "ledger")

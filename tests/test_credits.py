@@ -10,7 +10,7 @@ import asyncpg
 import pytest
 
 from ledger import errors
-from ledger.credits import add_user_credits, adjust_credits, debit_user_credits, get_quota_usage_percentage
+from ledger.money.credits import add_user_credits, adjust_credits, debit_user_credits, get_quota_usage_percentage
 
 
 async def balance_of(pool: asyncpg.Pool, user_id: uuid.UUID) -> Decimal:

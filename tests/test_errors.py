@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 
+from ledger.db.migrations import discover
 from ledger.errors import BY_SQLSTATE, LedgerError
-from ledger.migrations import discover
 
 
 def test_every_sqlstate_the_migrations_raise_is_mapped():

@@ -10,8 +10,8 @@ from decimal import Decimal
 import pytest
 
 from ledger import errors
-from ledger.credits import debit_user_credits
-from ledger.holds import expire_credit_holds, release_credit_hold, reserve_credits, settle_credit_hold
+from ledger.money.credits import debit_user_credits
+from ledger.money.holds import expire_credit_holds, release_credit_hold, reserve_credits, settle_credit_hold
 
 
 async def account(pool, user_id):

@@ -8,9 +8,9 @@ from decimal import Decimal
 
 import pytest
 
-from ledger.credits import debit_user_credits
-from ledger.holds import reserve_credits
-from ledger.maintenance import LOCK_KEY, MaintenanceRun, run_forever, run_once
+from ledger.money.credits import debit_user_credits
+from ledger.money.holds import reserve_credits
+from ledger.money.maintenance import LOCK_KEY, MaintenanceRun, run_forever, run_once
 
 
 async def test_a_run_returns_expired_holds_and_starts_due_cycles(pool, make_user):
@@ -116,10 +116,10 @@ async def test_the_loop_survives_its_backend_being_killed_mid_run(pool, make_use
 
 async def test_the_loop_survives_any_exception(pool, make_user, caplog, monkeypatch):
     """Not only database errors: whatever a run raises is logged and the next turn runs."""
-    import ledger.maintenance
+    import ledger.money.maintenance
 
     calls = 0
-    real = ledger.maintenance.expire_credit_holds
+    real = ledger.money.maintenance.expire_credit_holds
 
     async def flaky(conn, batch):
         nonlocal calls
@@ -128,7 +128,7 @@ async def test_the_loop_survives_any_exception(pool, make_user, caplog, monkeypa
             raise RuntimeError("boom")
         return await real(conn, batch)
 
-    monkeypatch.setattr(ledger.maintenance, "expire_credit_holds", flaky)
+    monkeypatch.setattr(ledger.money.maintenance, "expire_credit_holds", flaky)
     task = asyncio.create_task(run_forever(pool, 0.01))
     try:
         for _ in range(300):

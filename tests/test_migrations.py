@@ -9,7 +9,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from ledger.migrations import MIGRATION_NAME, MigrationError, discover, migrate, migrations_dir, pending
+from ledger.db.migrations import MIGRATION_NAME, MigrationError, discover, migrate, migrations_dir, pending
 
 REPO = Path(__file__).resolve().parent.parent
 DESIGN_TABLES = {

@@ -12,13 +12,15 @@ from pathlib import Path
 
 import pytest
 
-from ledger import byok, stripe_checkout, users
-from ledger.byok import KeyCipher
-from ledger.holds import reserve_credits
-from ledger.metering import UsageRecord, fail_request, settle_request
-from ledger.migrations import discover
+from ledger.billing import checkout as stripe_checkout
+from ledger.billing.events import receive_event
+from ledger.db.migrations import discover
+from ledger.gateway import byok
+from ledger.gateway.byok import KeyCipher
+from ledger.money import accounts as users
+from ledger.money.holds import reserve_credits
+from ledger.money.usage import UsageRecord, fail_request, settle_request
 from ledger.ops import list_queries
-from ledger.stripe_events import receive_event
 from tests.psql import psql
 
 LEDGER = str(Path(sys.executable).parent / "ledger")

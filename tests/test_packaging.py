@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from ledger.migrations import discover
+from ledger.db.migrations import discover
 from ledger.ops import list_queries
 
 REPO = Path(__file__).resolve().parent.parent
@@ -37,7 +37,7 @@ def test_the_installed_package_reads_its_own_copies(wheel, tmp_path):
     site = tmp_path / "site"
     zipfile.ZipFile(wheel).extractall(site)
     program = (
-        "from ledger.migrations import migrations_dir; from ledger.ops import ops_dir;"
+        "from ledger.db.migrations import migrations_dir; from ledger.ops import ops_dir;"
         " print(migrations_dir()); print(ops_dir())"
     )
 

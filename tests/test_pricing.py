@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from ledger.pricing import ModelPrice, cost_usd, credits_for
+from ledger.gateway.pricing import ModelPrice, cost_usd, credits_for
 
 GPT4 = ModelPrice("openai", "gpt-4", Decimal(30), Decimal(60), 8192, 8192)
 HAIKU = ModelPrice("anthropic", "claude-3-haiku-20240307", Decimal("0.25"), Decimal("1.25"), 200000, 4096)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import uuid
 from decimal import Decimal
 
-from ledger.byok import ProviderKey
-from ledger.catalog import CatalogSnapshot, PowerLevel
-from ledger.pricing import ModelPrice
-from ledger.routing import Tariff, plan_routes
+from ledger.gateway.byok import ProviderKey
+from ledger.gateway.catalog import CatalogSnapshot, PowerLevel
+from ledger.gateway.pricing import ModelPrice
+from ledger.gateway.routing import Tariff, plan_routes
 from ledger.settings import ProviderConfig
 
 

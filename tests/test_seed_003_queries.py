@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from ledger.migrations import discover
+from ledger.db.migrations import discover
 from tests.psql import psql
 
 SEED_DIR = Path(__file__).parent / "seed_003"

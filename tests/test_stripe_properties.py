@@ -10,9 +10,10 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ledger import credits as credits_module
-from ledger import stripe_checkout, users
-from ledger.stripe_events import HANDLERS, PAID_STATUSES, STATUS_RANK, TERMINAL, receive_event
+from ledger.billing import checkout as stripe_checkout
+from ledger.billing.events import HANDLERS, PAID_STATUSES, STATUS_RANK, TERMINAL, receive_event
+from ledger.money import accounts as users
+from ledger.money import credits as credits_module
 
 PAID_TIERS = ("starter", "professional", "enterprise")
 PROPERTY = settings(

@@ -1,4 +1,4 @@
-"""The token bounds and the clamp of reported usage (ledger.tokens), as properties."""
+"""The token bounds and the clamp of reported usage (ledger.gateway.tokens), as properties."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import math
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ledger.tokens import TokenBounds, bounded_usage, prompt_tokens_upper_bound, upstream_json, words
+from ledger.gateway.tokens import TokenBounds, bounded_usage, prompt_tokens_upper_bound, upstream_json, words
 
 json_values = st.recursive(
     st.none()

@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 
 from ledger.errors import InvalidAmount, InvalidId
-from ledger.values import to_credits, to_uuid
+from ledger.money.values import to_credits, to_uuid
 
 
 @pytest.mark.parametrize(

@@ -9,8 +9,8 @@ from starlette.responses import Response
 from api.auth import gateway_owner
 from api.jsonresponse import LedgerJSONResponse
 from api.params import page, query_datetime, query_int, query_text
-from ledger.stripe_events import PAID_STATUSES
-from ledger.users import get_account
+from ledger.billing.events import PAID_STATUSES
+from ledger.money.accounts import get_account
 
 MAX_PAGE = 500
 

@@ -13,7 +13,11 @@ from api.auth import require_admin
 from api.errors import ApiError
 from api.jsonresponse import LedgerJSONResponse
 from api.params import INT32_MAX, DecimalText, UtcDatetime, parse_body, query_text
-from ledger import catalog_admin, credits, gateway_keys, users
+from ledger.billing import packages
+from ledger.gateway import keys as gateway_keys
+from ledger.gateway import prices
+from ledger.money import accounts as users
+from ledger.money import credits
 
 
 class NewUser(BaseModel):
@@ -156,14 +160,14 @@ def _catalog_changed(request: Request) -> None:
 
 async def list_packages(request: Request) -> Response:
     require_admin(request)
-    rows = await catalog_admin.list_packages(request.app.state.pool, "all" in request.query_params)
+    rows = await packages.list_packages(request.app.state.pool, "all" in request.query_params)
     return LedgerJSONResponse({"object": "list", "data": rows})
 
 
 async def add_package(request: Request) -> Response:
     require_admin(request)
     new = await parse_body(request, NewPackage)
-    row = await catalog_admin.add_package(
+    row = await packages.add_package(
         request.app.state.pool, new.name, new.credits, new.price_usd, new.discount_percentage, new.description
     )
     return LedgerJSONResponse(row, status_code=201)
@@ -172,7 +176,7 @@ async def add_package(request: Request) -> Response:
 async def change_package(request: Request) -> Response:
     require_admin(request)
     change = await parse_body(request, PackageChange)
-    row = await catalog_admin.change_package(
+    row = await packages.change_package(
         request.app.state.pool, request.path_params["package_id"], **change.model_dump(exclude_none=True)
     )
     return LedgerJSONResponse(row)
@@ -180,14 +184,14 @@ async def change_package(request: Request) -> Response:
 
 async def list_prices(request: Request) -> Response:
     require_admin(request)
-    rows = await catalog_admin.list_prices(request.app.state.pool, "all" in request.query_params)
+    rows = await prices.list_prices(request.app.state.pool, "all" in request.query_params)
     return LedgerJSONResponse({"object": "list", "data": rows})
 
 
 async def add_price(request: Request) -> Response:
     require_admin(request)
     new = await parse_body(request, NewPrice)
-    row = await catalog_admin.add_price(
+    row = await prices.add_price(
         request.app.state.pool,
         new.provider,
         new.model,
@@ -203,7 +207,7 @@ async def add_price(request: Request) -> Response:
 async def change_price(request: Request) -> Response:
     require_admin(request)
     change = await parse_body(request, PriceChange)
-    row = await catalog_admin.change_price(
+    row = await prices.change_price(
         request.app.state.pool,
         request.path_params["provider"],
         request.path_params["model"],

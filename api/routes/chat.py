@@ -5,7 +5,7 @@
    one its hold was computed for.
 2. Providers are tried in routing order; connect errors, timeouts, 429s and 5xx fall over.
 3. The actual cost is settled in one SQL call that also writes the usage row. The upstream's usage
-   is believed only within the bounds the request implies (ledger.tokens.bounded_usage); what falls
+   is believed only within the bounds the request implies (ledger.gateway.tokens.bounded_usage); what falls
    outside is charged at the bound and recorded as an anomaly. The charge never exceeds the hold.
    A failure before anything was delivered releases the hold and logs the failure, charging nothing.
 """
@@ -32,22 +32,10 @@ from api.errors import ApiError
 from api.jsonresponse import LedgerJSONResponse
 from api.params import json_object
 from api.streaming import MeteredStream
-from ledger import byok
-from ledger.gateway_keys import KeyOwner
-from ledger.holds import Reservation
-from ledger.logs import request_id_var
-from ledger.metering import (
-    CONNECTION_ERRORS,
-    Charge,
-    UsageRecord,
-    extend_hold,
-    fail_request,
-    reserve_request,
-    retry_in_background,
-    settle_request,
-)
-from ledger.routing import Route, Tariff, plan_routes, reply_cap
-from ledger.tokens import (
+from ledger.gateway import byok
+from ledger.gateway.keys import KeyOwner
+from ledger.gateway.routing import Route, Tariff, plan_routes, reply_cap
+from ledger.gateway.tokens import (
     CountedUsage,
     TokenBounds,
     UnboundedPart,
@@ -60,7 +48,19 @@ from ledger.tokens import (
     upstream_json,
     words,
 )
-from ledger.upstream import AllProvidersFailed, StreamMeter, UpstreamBodyTooLarge, finite, open_first, sse_lines
+from ledger.gateway.upstream import AllProvidersFailed, StreamMeter, UpstreamBodyTooLarge, finite, open_first, sse_lines
+from ledger.logs import request_id_var
+from ledger.money.holds import Reservation
+from ledger.money.usage import (
+    CONNECTION_ERRORS,
+    Charge,
+    UsageRecord,
+    extend_hold,
+    fail_request,
+    reserve_request,
+    retry_in_background,
+    settle_request,
+)
 
 log = logging.getLogger("ledger.proxy")
 

@@ -6,7 +6,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from api.errors import is_database_outage
-from ledger.migrations import MigrationError, pending
+from ledger.db.migrations import MigrationError, pending
 
 
 async def healthz(_request: Request) -> JSONResponse:

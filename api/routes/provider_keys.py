@@ -10,7 +10,7 @@ from api.auth import gateway_owner
 from api.errors import ApiError
 from api.jsonresponse import LedgerJSONResponse
 from api.params import parse_body
-from ledger import byok
+from ledger.gateway import byok
 
 
 class NewProviderKey(BaseModel):

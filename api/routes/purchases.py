@@ -15,7 +15,7 @@ from api.auth import gateway_owner
 from api.errors import ApiError
 from api.jsonresponse import LedgerJSONResponse
 from api.params import parse_body
-from ledger import stripe_checkout
+from ledger.billing import checkout as stripe_checkout
 
 log = logging.getLogger("ledger.stripe")
 

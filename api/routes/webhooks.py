@@ -9,7 +9,7 @@ from starlette.responses import Response
 from api.errors import ApiError
 from api.jsonresponse import LedgerJSONResponse
 from api.params import json_object
-from ledger.stripe_events import MalformedEvent, receive_event
+from ledger.billing.events import MalformedEvent, receive_event
 
 
 async def stripe_webhook(request: Request) -> Response:

@@ -7,8 +7,8 @@ import sys
 from collections.abc import Sequence
 
 from ledger.cli import admin, ops, service
+from ledger.db.migrations import MigrationError
 from ledger.errors import LedgerError
-from ledger.migrations import MigrationError
 from ledger.ops import OpsError
 from ledger.settings import Settings
 

@@ -6,9 +6,13 @@ import argparse
 import sys
 from typing import Any
 
-from ledger import catalog_admin, credits, gateway_keys, users
+from ledger.billing import packages
 from ledger.cli.context import with_connection
 from ledger.cli.output import emit
+from ledger.gateway import keys as gateway_keys
+from ledger.gateway import prices
+from ledger.money import accounts as users
+from ledger.money import credits
 from ledger.settings import Settings
 
 
@@ -81,12 +85,12 @@ def _changes(args: argparse.Namespace, fields: tuple[str, ...]) -> dict[str, Any
 
 
 # what `change` takes as options (is_active has its own command: deactivate)
-PACKAGE_CHANGES = tuple(sorted(catalog_admin.PACKAGE_FIELDS - {"is_active"}))
-PRICE_CHANGES = tuple(sorted(catalog_admin.PRICE_FIELDS - {"is_active"}))
+PACKAGE_CHANGES = tuple(sorted(packages.PACKAGE_FIELDS - {"is_active"}))
+PRICE_CHANGES = tuple(sorted(prices.PRICE_FIELDS - {"is_active"}))
 
 
 def cmd_packages_list(settings: Settings, args: argparse.Namespace) -> int:
-    return _show(args, with_connection(settings, lambda db: catalog_admin.list_packages(db, args.all)))
+    return _show(args, with_connection(settings, lambda db: packages.list_packages(db, args.all)))
 
 
 def cmd_packages_add(settings: Settings, args: argparse.Namespace) -> int:
@@ -94,7 +98,7 @@ def cmd_packages_add(settings: Settings, args: argparse.Namespace) -> int:
         args,
         with_connection(
             settings,
-            lambda db: catalog_admin.add_package(
+            lambda db: packages.add_package(
                 db, args.name, args.credits, args.price_usd, args.discount_percentage, args.description
             ),
         ),
@@ -105,19 +109,19 @@ def cmd_packages_change(settings: Settings, args: argparse.Namespace) -> int:
     return _show(
         args,
         with_connection(
-            settings, lambda db: catalog_admin.change_package(db, args.package_id, **_changes(args, PACKAGE_CHANGES))
+            settings, lambda db: packages.change_package(db, args.package_id, **_changes(args, PACKAGE_CHANGES))
         ),
     )
 
 
 def cmd_packages_deactivate(settings: Settings, args: argparse.Namespace) -> int:
     return _show(
-        args, with_connection(settings, lambda db: catalog_admin.change_package(db, args.package_id, is_active=False))
+        args, with_connection(settings, lambda db: packages.change_package(db, args.package_id, is_active=False))
     )
 
 
 def cmd_prices_list(settings: Settings, args: argparse.Namespace) -> int:
-    return _show(args, with_connection(settings, lambda db: catalog_admin.list_prices(db, args.all)))
+    return _show(args, with_connection(settings, lambda db: prices.list_prices(db, args.all)))
 
 
 def cmd_prices_add(settings: Settings, args: argparse.Namespace) -> int:
@@ -125,7 +129,7 @@ def cmd_prices_add(settings: Settings, args: argparse.Namespace) -> int:
         args,
         with_connection(
             settings,
-            lambda db: catalog_admin.add_price(
+            lambda db: prices.add_price(
                 db,
                 args.provider,
                 args.model,
@@ -143,7 +147,7 @@ def cmd_prices_change(settings: Settings, args: argparse.Namespace) -> int:
         args,
         with_connection(
             settings,
-            lambda db: catalog_admin.change_price(db, args.provider, args.model, **_changes(args, PRICE_CHANGES)),
+            lambda db: prices.change_price(db, args.provider, args.model, **_changes(args, PRICE_CHANGES)),
         ),
     )
 
@@ -151,9 +155,7 @@ def cmd_prices_change(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_prices_deactivate(settings: Settings, args: argparse.Namespace) -> int:
     return _show(
         args,
-        with_connection(
-            settings, lambda db: catalog_admin.change_price(db, args.provider, args.model, is_active=False)
-        ),
+        with_connection(settings, lambda db: prices.change_price(db, args.provider, args.model, is_active=False)),
     )
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import asyncpg
 
-from ledger.database import database_url
+from ledger.db.pool import database_url
 from ledger.settings import Settings
 
 

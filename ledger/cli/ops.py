@@ -6,7 +6,7 @@ import argparse
 from typing import Any
 
 from ledger.cli.output import table
-from ledger.database import database_url
+from ledger.db.pool import database_url
 from ledger.ops import OpsError, find_query, list_queries, run_query
 from ledger.settings import Settings
 

@@ -8,9 +8,9 @@ import subprocess
 import sys
 from typing import Any
 
-from ledger.database import database_url, psql_environment
-from ledger.embedded import EmbeddedPostgres, binaries_dir
-from ledger.migrations import migrate_url
+from ledger.db.embedded import EmbeddedPostgres, binaries_dir
+from ledger.db.migrations import migrate_url
+from ledger.db.pool import database_url, psql_environment
 from ledger.settings import Settings
 
 

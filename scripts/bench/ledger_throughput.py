@@ -20,12 +20,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from ledger import credits, users
-from ledger.database import create_pool
-from ledger.embedded import EmbeddedPostgres
-from ledger.holds import reserve_credits
-from ledger.metering import UsageRecord, settle_request
-from ledger.migrations import migrate_url
+from ledger.db.embedded import EmbeddedPostgres
+from ledger.db.migrations import migrate_url
+from ledger.db.pool import create_pool
+from ledger.money import accounts as users
+from ledger.money import credits
+from ledger.money.holds import reserve_credits
+from ledger.money.usage import UsageRecord, settle_request
 
 
 async def one_request(pool, user_id: uuid.UUID, latencies: list[float]) -> None:

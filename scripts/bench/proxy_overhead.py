@@ -25,10 +25,12 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from api.app import create_app
-from ledger import credits, gateway_keys, users
-from ledger.database import create_pool
-from ledger.embedded import EmbeddedPostgres
-from ledger.migrations import migrate_url
+from ledger.db.embedded import EmbeddedPostgres
+from ledger.db.migrations import migrate_url
+from ledger.db.pool import create_pool
+from ledger.gateway import keys as gateway_keys
+from ledger.money import accounts as users
+from ledger.money import credits
 from ledger.settings import ProviderConfig, Settings
 from tests.fake_upstream import FakeUpstream, ServerThread, free_port
 

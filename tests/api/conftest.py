@@ -19,7 +19,9 @@ import openai
 import pytest
 
 from api.app import create_app
-from ledger import credits, gateway_keys, users
+from ledger.gateway import keys as gateway_keys
+from ledger.money import accounts as users
+from ledger.money import credits
 from ledger.settings import ProviderConfig, Settings
 from tests.fake_stripe import WEBHOOK_SECRET, FakeStripe, sign
 from tests.fake_upstream import FakeUpstream, ServerThread, free_port

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from ledger.credits import add_user_credits
+from ledger.money.credits import add_user_credits
 
 # long enough in bytes that the fake's reported 1000 prompt tokens are within the request's bound
 MESSAGES = [{"role": "user", "content": "Hi " + "0123456789" * 100}]

@@ -9,7 +9,7 @@ import httpx
 import openai
 import pytest
 
-from ledger.tokens import completion_tokens_estimate, prompt_tokens_estimate, prompt_tokens_upper_bound
+from ledger.gateway.tokens import completion_tokens_estimate, prompt_tokens_estimate, prompt_tokens_upper_bound
 
 # long enough in bytes that the fake's reported 1000 prompt tokens are within the request's bound
 MESSAGES = [{"role": "user", "content": "Say hello." + " " + "0123456789" * 100}]

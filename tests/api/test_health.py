@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from ledger.embedded import EmbeddedPostgres
+from ledger.db.embedded import EmbeddedPostgres
 from tests.service import running_service
 
 

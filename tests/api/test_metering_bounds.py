@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ledger.tokens import IMAGE_HIGH_TOKENS, prompt_tokens_upper_bound
+from ledger.gateway.tokens import IMAGE_HIGH_TOKENS, prompt_tokens_upper_bound
 
 SHORT = [{"role": "user", "content": "Say hello."}]
 LIMIT = 8192  # gpt-4's max_output_tokens and context window in the catalog

@@ -8,7 +8,7 @@ from decimal import Decimal
 import openai
 import pytest
 
-from ledger.tokens import completion_tokens_estimate, prompt_tokens_estimate
+from ledger.gateway.tokens import completion_tokens_estimate, prompt_tokens_estimate
 
 # long enough in bytes that the fake's reported 1000 prompt tokens are within the request's bound
 MESSAGES = [{"role": "user", "content": "Stream to me." + " " + "0123456789" * 100}]

@@ -10,8 +10,8 @@ from typing import Any
 import httpx
 import pytest
 
-from ledger.credits import debit_user_credits
-from ledger.stripe_events import HANDLERS
+from ledger.billing.events import HANDLERS
+from ledger.money.credits import debit_user_credits
 from tests.api.test_signals import metric
 from tests.api.test_stripe_webhooks import (
     assert_reconciled,

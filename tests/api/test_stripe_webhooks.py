@@ -10,8 +10,8 @@ from decimal import Decimal
 import httpx
 import pytest
 
-from ledger.credits import debit_user_credits
-from ledger.holds import reserve_credits
+from ledger.money.credits import debit_user_credits
+from ledger.money.holds import reserve_credits
 from tests.fake_stripe import event, sign
 
 SUCCESS = {"success_url": "https://app.example/ok", "cancel_url": "https://app.example/cancel"}

@@ -11,8 +11,8 @@ import time
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from ledger.pricing import ModelPrice
-from ledger.values import Executor
+from ledger.db.executor import Executor
+from ledger.gateway.pricing import ModelPrice
 
 
 @dataclass(frozen=True, slots=True)

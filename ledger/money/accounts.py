@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from ledger.db.executor import Executor
 from ledger.errors import UnknownUser, translate_errors
-from ledger.values import Executor, to_uuid
+from ledger.money.values import to_uuid
 
 
 async def create_user(

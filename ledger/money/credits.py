@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
+from ledger.db.executor import Executor
 from ledger.errors import InvalidAmount, translate_errors
-from ledger.values import Executor, to_credits, to_uuid
+from ledger.money.values import to_credits, to_uuid
 
 
 @dataclass(frozen=True, slots=True)

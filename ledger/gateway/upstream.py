@@ -11,8 +11,8 @@ from typing import Any
 
 import httpx
 
-from ledger.routing import Route
-from ledger.tokens import upstream_json, words
+from ledger.gateway.routing import Route
+from ledger.gateway.tokens import upstream_json, words
 
 log = logging.getLogger("ledger.upstream")
 

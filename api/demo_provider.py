@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from ledger.tokens import completion_tokens_estimate, prompt_tokens_estimate
+from ledger.gateway.tokens import completion_tokens_estimate, prompt_tokens_estimate
 
 MOUNT_PATH = "/demo/v1"
 

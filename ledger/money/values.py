@@ -8,27 +8,17 @@ from __future__ import annotations
 import re
 import uuid
 from decimal import Decimal, InvalidOperation
-from typing import Any, Protocol
 
-from ledger.errors import InvalidAmount, InvalidId
+from ledger.errors import InvalidAmount, InvalidArgument, InvalidId
 
 CREDIT_PLACES = 6
+CREDIT_QUANTUM = Decimal(1).scaleb(-CREDIT_PLACES)
 # Credit columns are numeric(20,6): 14 digits before the point.
 MAX_CREDITS = Decimal("99999999999999.999999")
 # The only text an amount may be: ASCII digits, an optional point with digits after it, an optional
 # leading minus (refused below where negatives are not allowed). Python's Decimal() alone also reads
 # "1e5", "1_000", " 1", "+5" and non-ASCII digits: each would be a different number than it looks.
 AMOUNT_TEXT = re.compile(r"-?[0-9]+(?:\.[0-9]+)?", re.ASCII)
-
-
-class Executor(Protocol):
-    """An asyncpg pool or connection: what a wrapper needs to call one function."""
-
-    async def fetch(self, query: str, *args: Any) -> Any: ...
-
-    async def fetchrow(self, query: str, *args: Any) -> Any: ...
-
-    async def fetchval(self, query: str, *args: Any) -> Any: ...
 
 
 def to_credits(value: object, *, allow_zero: bool = False) -> Decimal:
@@ -59,3 +49,11 @@ def to_uuid(value: object, what: str = "id") -> uuid.UUID:
         return uuid.UUID(str(value))
     except ValueError:
         raise InvalidId(f"{what} must be a UUID, got {value!r}") from None
+
+
+def to_price(value: object, what: str) -> Decimal:
+    """A price or percentage an operator typed: a decimal >= 0 with at most 6 places."""
+    try:
+        return to_credits(value, allow_zero=True)
+    except Exception:
+        raise InvalidArgument(f"{what} must be a decimal number >= 0 with at most 6 places, got {value!r}") from None

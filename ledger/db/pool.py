@@ -9,7 +9,7 @@ from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 import asyncpg
 
-from ledger.embedded import EmbeddedPostgres
+from ledger.db.embedded import EmbeddedPostgres
 from ledger.settings import Settings
 
 

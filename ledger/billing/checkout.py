@@ -16,9 +16,10 @@ from urllib.parse import urlsplit
 import asyncpg
 import stripe
 
+from ledger.db.executor import Executor
 from ledger.errors import InvalidArgument, UnknownUser
+from ledger.money.values import to_uuid
 from ledger.settings import Settings
-from ledger.values import Executor, to_uuid
 
 PAID_TIERS = ("starter", "professional", "enterprise")
 CURRENCY = "usd"  # catalog prices are US dollars; the webhook checks Stripe charged in it

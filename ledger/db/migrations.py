@@ -46,11 +46,11 @@ class Migration:
 
 def migrations_dir() -> Path:
     """The packaged copy in an installed wheel, else the repository's sql/ (editable installs)."""
-    here = Path(__file__).resolve().parent
-    for candidate in (here / "sql" / "migrations", here.parent / "sql" / "migrations"):
+    package = Path(__file__).resolve().parent.parent  # ledger/
+    for candidate in (package / "sql" / "migrations", package.parent / "sql" / "migrations"):
         if candidate.is_dir():
             return candidate
-    raise MigrationError(f"no sql/migrations directory next to {here}")
+    raise MigrationError(f"no sql/migrations directory in or next to {package}")
 
 
 def discover(directory: Path | None = None) -> list[Migration]:

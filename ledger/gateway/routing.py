@@ -16,9 +16,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from ledger.byok import ProviderKey
-from ledger.catalog import CatalogSnapshot, PowerLevel
-from ledger.pricing import ModelPrice, cost_usd, credits_for
+from ledger.gateway.byok import ProviderKey
+from ledger.gateway.catalog import CatalogSnapshot, PowerLevel
+from ledger.gateway.pricing import ModelPrice, cost_usd, credits_for
 from ledger.settings import ProviderConfig
 
 

@@ -20,8 +20,9 @@ import asyncpg
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from ledger.db.executor import Executor
 from ledger.errors import InvalidArgument, NameTaken, UnknownUser, translate_errors
-from ledger.values import Executor, to_uuid
+from ledger.money.values import to_uuid
 
 log = logging.getLogger("ledger.byok")
 

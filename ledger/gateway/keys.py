@@ -12,8 +12,9 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
+from ledger.db.executor import Executor
 from ledger.errors import UnknownUser, translate_errors
-from ledger.values import Executor, to_uuid
+from ledger.money.values import to_uuid
 
 KEY_PREFIX = "sk-lg-"
 VISIBLE_CHARS = 12  # of the key, kept as `prefix` so people can tell keys apart

@@ -7,8 +7,9 @@ from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 
+from ledger.db.executor import Executor
 from ledger.errors import translate_errors
-from ledger.values import Executor, to_credits, to_uuid
+from ledger.money.values import to_credits, to_uuid
 
 
 @dataclass(frozen=True, slots=True)

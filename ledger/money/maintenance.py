@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from ledger.holds import expire_credit_holds
+from ledger.money.holds import expire_credit_holds
 
 log = logging.getLogger("ledger.maintenance")
 

@@ -19,9 +19,10 @@ from decimal import Decimal
 
 import asyncpg
 
+from ledger.db.executor import Executor
 from ledger.errors import translate_errors
-from ledger.holds import Reservation
-from ledger.values import Executor, to_credits
+from ledger.money.holds import Reservation
+from ledger.money.values import to_credits
 
 log = logging.getLogger("ledger.metering")
 

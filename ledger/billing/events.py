@@ -32,10 +32,10 @@ from typing import Any
 
 import asyncpg
 
-from ledger import credits, holds, users
 from ledger.errors import LedgerError
-from ledger.pricing import CREDIT_QUANTUM
-from ledger.values import to_credits, to_uuid
+from ledger.money import accounts as users
+from ledger.money import credits, holds
+from ledger.money.values import CREDIT_QUANTUM, to_credits, to_uuid
 
 log = logging.getLogger("ledger.stripe")
 

@@ -1,0 +1,33 @@
+"""Operators' edits of catalogue rows: an UPDATE's SET list from allow-listed names, and the
+constraint errors of an edit as InvalidArgument."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable
+from typing import Any
+
+import asyncpg
+
+from ledger.errors import InvalidArgument
+
+
+def assignments(changes: dict[str, Any], allowed: set[str], first_param: int) -> tuple[str, list[Any]]:
+    unknown = set(changes) - allowed
+    if unknown:
+        raise InvalidArgument(f"cannot change {', '.join(sorted(unknown))}; changeable: {', '.join(sorted(allowed))}")
+    if not changes:
+        raise InvalidArgument("nothing to change")
+    names = sorted(changes)  # only names from `allowed` reach the SQL text
+    sql = ", ".join(f"{name} = ${first_param + i}" for i, name in enumerate(names))
+    return sql + ", updated_at = now()", [changes[name] for name in names]
+
+
+async def checked(call: Awaitable[Any]) -> Any:
+    try:
+        return await call
+    except asyncpg.UniqueViolationError:
+        raise InvalidArgument("that name is taken") from None
+    except asyncpg.CheckViolationError as exc:
+        raise InvalidArgument(f"out of range: {exc.constraint_name}") from None
+    except asyncpg.DataError as exc:  # numeric overflow: a price past numeric(12,2), a percentage past 999.99
+        raise InvalidArgument(f"out of range: {exc}") from None
