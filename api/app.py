@@ -1,4 +1,4 @@
-"""App factory; the lifespan opens the asyncpg pool and the one shared httpx client."""
+"""App factory; the lifespan opens the asyncpg pool and the one shared aiohttp session upstream."""
 
 from __future__ import annotations
 
@@ -7,23 +7,25 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
 
-import httpx
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Mount, Route
 
 from api.demo_provider import MOUNT_PATH, create_demo_app
 from api.errors import EXCEPTION_HANDLERS
-from api.metrics import Metrics, metrics_endpoint
+from api.metrics import metrics_endpoint
 from api.middleware import InputGuard, RequestContext
 from api.openapi import openapi_json
 from api.routes import account, admin, chat, health, models, provider_keys, purchases, webhooks
+from api.services import Services
 from ledger.billing.checkout import stripe_client
+from ledger.db.background import wait_for_background_writes
 from ledger.db.pool import create_pool
 from ledger.gateway.byok import KeyCipher
 from ledger.gateway.catalog import Catalog
+from ledger.gateway.upstream import open_session
+from ledger.metrics import Metrics
 from ledger.money.maintenance import run_forever
-from ledger.money.usage import wait_for_background_writes
 from ledger.settings import ProviderConfig, Settings
 
 ROUTES = [
@@ -93,10 +95,9 @@ def create_app(settings: Settings, database_url: str, *, port: int | None = None
             max_size=settings.pool_max_size,
             command_timeout=settings.db_command_timeout_seconds,
         )
-        limits = httpx.Limits(max_connections=1000, max_keepalive_connections=100)
-        http = httpx.AsyncClient(limits=limits, timeout=httpx.Timeout(60.0, connect=10.0))
+        session = open_session()
         app.state.pool = pool
-        app.state.http = http
+        services.start(pool, session)
         maintenance = None
         if settings.maintenance_interval_seconds > 0:
             maintenance = asyncio.create_task(run_forever(pool, settings.maintenance_interval_seconds))
@@ -107,11 +108,12 @@ def create_app(settings: Settings, database_url: str, *, port: int | None = None
                 maintenance.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await maintenance
-            await http.aclose()
+            await session.close()
             # settles retried through a database outage get a last chance (else their holds expire
             # with a usage row); bounded so a shutdown never hangs on a dead database
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(wait_for_background_writes(), 10)
+            services.stop()
             await pool.close()
 
     # httpx logs every request's URL at INFO: a URL is no place for a secret, but keep it out anyway
@@ -119,12 +121,15 @@ def create_app(settings: Settings, database_url: str, *, port: int | None = None
         logging.getLogger(noisy).setLevel(max(logging.getLogger(noisy).level, logging.WARNING))
     middleware = [Middleware(RequestContext), Middleware(InputGuard, limit_for=body_limits(settings))]
     app = Starlette(routes=routes, exception_handlers=EXCEPTION_HANDLERS, lifespan=lifespan, middleware=middleware)
-    app.state.metrics = Metrics()
+    cipher = None if settings.encryption_key is None else KeyCipher(settings.encryption_key.get_secret_value())
+    services = Services(
+        settings, providers, Catalog(settings.catalog_ttl_seconds), Metrics(), stripe_client(settings), cipher
+    )
+    app.state.services = services
+    app.state.metrics = services.metrics
     app.state.settings = settings
     app.state.providers = providers
-    app.state.catalog = Catalog(settings.catalog_ttl_seconds)
-    app.state.stripe = stripe_client(settings)
-    app.state.cipher = (
-        None if settings.encryption_key is None else KeyCipher(settings.encryption_key.get_secret_value())
-    )
+    app.state.catalog = services.catalog
+    app.state.stripe = services.stripe
+    app.state.cipher = cipher
     return app

@@ -16,7 +16,8 @@ def _bearer(request: Request) -> str | None:
     return token if scheme.lower() == "bearer" and token else None
 
 
-async def gateway_owner(request: Request) -> KeyOwner:
+def bearer_key(request: Request) -> str:
+    """The gateway key the request carries (not yet checked), or a 401 when it carries none."""
     token = _bearer(request)
     if token is None:
         raise ApiError(
@@ -24,6 +25,11 @@ async def gateway_owner(request: Request) -> KeyOwner:
             "You didn't provide an API key. Send it as 'Authorization: Bearer sk-lg-...'.",
             code="invalid_api_key",
         )
+    return token
+
+
+async def gateway_owner(request: Request) -> KeyOwner:
+    token = bearer_key(request)
     owner = await authenticate(request.app.state.pool, token)
     if owner is None:
         raise ApiError(

@@ -47,10 +47,22 @@ async def api_error(_request: Request, exc: Exception) -> Response:
     return error_response(exc)
 
 
+def ledger_error_response(exc: LedgerError, headers: Mapping[str, str] | None = None) -> Response:
+    message = f"{exc.message} ({exc.hint})" if exc.hint else exc.message
+    error = ApiError(
+        exc.http_status,
+        message,
+        type=exc.error_type,
+        code=exc.code,
+        param=exc.param,
+        headers={**exc.headers, **(headers or {})},
+    )
+    return error_response(error)
+
+
 async def ledger_error(_request: Request, exc: Exception) -> Response:
     assert isinstance(exc, LedgerError)
-    message = f"{exc.message} ({exc.hint})" if exc.hint else exc.message
-    return error_response(ApiError(exc.http_status, message, code=exc.code))
+    return ledger_error_response(exc)
 
 
 async def http_error(_request: Request, exc: Exception) -> Response:

@@ -14,7 +14,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from api.jsonresponse import LedgerJSONResponse
-from api.routes import admin, chat, provider_keys, purchases
+from api.routes import admin, provider_keys, purchases
+from ledger.gateway.adapters import chat as chat_adapter
 
 Schema = dict[str, Any]
 
@@ -199,7 +200,7 @@ CHAT_REQUEST: Schema = {
         "service_tier": {"enum": ["auto", "default", None]},
         "modalities": {"anyOf": [{"const": ["text"]}, {"type": "null"}]},
         # the other fields the proxy accepts, undescribed: the list is chat's own allowlist
-        **{name: {} for name in sorted(chat.ALLOWED_FIELDS) if name not in _DESCRIBED_CHAT_FIELDS},
+        **{name: {} for name in sorted(chat_adapter.ALLOWED_FIELDS) if name not in _DESCRIBED_CHAT_FIELDS},
     },
     "additionalProperties": False,
     "description": "OpenAI's chat completion request. Only the fields listed are accepted (passed to the"

@@ -5,8 +5,8 @@ garbage collector gets to it; a metered stream must settle at once, whether it e
 went away, or the upstream broke. So the finish callback runs in a shielded finally.
 
 Nothing is committed before the upstream has proved to be streaming: the first chunk is awaited
-before the 200 is sent, and an `ApiError` the events raise before their first chunk (the upstream's
-body is not an SSE chat stream) is answered as that error, in OpenAI's shape, instead of a 200.
+before the 200 is sent, and a `LedgerError` the events raise before their first chunk (the upstream's
+body is not an SSE stream of its API) is answered as that error, instead of a 200.
 A client that leaves while the first chunk is awaited is still seen (and billed as one that left).
 
 While the stream lives, `keepalive` runs every `keepalive_every` seconds (it extends the request's
@@ -23,7 +23,9 @@ import anyio
 from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
 
-from api.errors import ApiError, error_response
+from api.errors import ledger_error_response
+from ledger.errors import LedgerError
+from ledger.gateway.engine import MeteredEvents
 
 log = logging.getLogger("ledger.proxy")
 
@@ -52,6 +54,17 @@ class MeteredStream(Response):
         self.keepalive_every = keepalive_every
         self.send_timeout = send_timeout
 
+    @classmethod
+    def of(cls, stream: MeteredEvents) -> MeteredStream:
+        return cls(
+            stream.events,
+            stream.finish,
+            stream.headers,
+            keepalive=stream.keepalive,
+            keepalive_every=stream.keepalive_every,
+            send_timeout=stream.send_timeout,
+        )
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         disconnected = False
         completed = False  # the response was sent whole: a disconnect after it is no client leaving
@@ -70,10 +83,9 @@ class MeteredStream(Response):
                 first: bytes | None = await self.events.__anext__()
             except StopAsyncIteration:
                 first = None
-            except ApiError as refused:  # not a stream: nothing was committed, answer the error
-                refused.headers = {**refused.headers, **self.extra_headers}
+            except LedgerError as refused:  # not a stream: nothing was committed, answer the error
                 completed = True
-                await error_response(refused)(scope, receive, send)
+                await ledger_error_response(refused, self.extra_headers)(scope, receive, send)
                 cancel.cancel()
                 return
             if await timed({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}):

@@ -1,13 +1,14 @@
-"""The project's SQLSTATEs (class LG, raised by sql/migrations) as exception classes.
+"""The project's errors: SQLSTATEs (class LG, raised by sql/migrations) as exception classes, and
+the metered engine's refusals (raised in Python).
 
-Wrappers call the SQL inside `translate_errors()`; the API maps `LedgerError` subclasses to HTTP
-statuses by their `http_status`, in one handler.
+Wrappers call the SQL inside `translate_errors()`; the API maps every `LedgerError` to an HTTP
+response by its `http_status`, `error_type`, `code`, `param` and `headers`, in one handler.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import ClassVar
 
 import asyncpg
@@ -16,13 +17,29 @@ import asyncpg
 class LedgerError(Exception):
     sqlstate: ClassVar[str | None] = None
     http_status: ClassVar[int] = 400
-    code: ClassVar[str] = "ledger_error"
+    error_type: ClassVar[str] = "invalid_request_error"
+    code: str = "ledger_error"
+    param: str | None = None
 
-    def __init__(self, message: str, *, detail: str | None = None, hint: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        detail: str | None = None,
+        hint: str | None = None,
+        code: str | None = None,
+        param: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.detail = detail
         self.hint = hint
+        if code is not None:
+            self.code = code
+        if param is not None:
+            self.param = param
+        self.headers = dict(headers or {})
 
 
 class InvalidAmount(LedgerError):
@@ -103,6 +120,58 @@ class InvalidId(LedgerError):
     """A user or hold id that is not a UUID; raised before any SQL runs."""
 
     code = "invalid_id"
+
+
+# The metered engine's refusals: what a caller of a metered API is told, in that API's shape.
+
+
+class InvalidRequest(LedgerError):
+    """A metered request's body that its API does not accept (the code and param say which part)."""
+
+    code = "invalid_request"
+
+
+class RequestTooComplex(LedgerError):
+    http_status = 413
+    code = "request_too_complex"
+
+
+class Unauthenticated(LedgerError):
+    http_status = 401
+    code = "invalid_api_key"
+
+
+class InvalidPowerLevel(LedgerError):
+    code = "invalid_power_level"
+    param = "X-Power-Level"
+
+
+class ModelNotFound(LedgerError):
+    http_status = 404
+    code = "model_not_found"
+    param = "model"
+
+
+class InsufficientCredits(LedgerError):
+    """The most the request can cost is more than the user can spend: the upstream is never called."""
+
+    http_status = 402
+    error_type = "insufficient_quota"
+    code = "insufficient_quota"
+
+
+class ProviderKeyRejected(LedgerError):
+    """The provider refused the user's own (BYOK) key: the user's to fix, nothing was charged."""
+
+    code = "provider_key_rejected"
+
+
+class UpstreamFailed(LedgerError):
+    """No provider produced an answer the client could be given; nothing was charged."""
+
+    http_status = 502
+    error_type = "upstream_error"
+    code = "upstream_unavailable"
 
 
 BY_SQLSTATE: dict[str, type[LedgerError]] = {

@@ -19,7 +19,7 @@ from ledger.gateway import byok
 from ledger.gateway.byok import KeyCipher
 from ledger.money import accounts as users
 from ledger.money.holds import reserve_credits
-from ledger.money.usage import UsageRecord, fail_request, settle_request
+from ledger.money.usage import UsageRecord, fail_request, finish_request
 from ledger.ops import list_queries
 from tests.psql import psql
 
@@ -49,7 +49,7 @@ async def metered(pool, user_id, *, model, provider, power_level, credits, cost,
         latency_ms=120,
         status_code=200,
     )
-    await settle_request(pool, hold.hold_id, Decimal(credits), usage)
+    await finish_request(pool, hold.hold_id, Decimal(credits), usage, None)
 
 
 @pytest.fixture

@@ -147,28 +147,16 @@ async def deactivate_key(db: Executor, user_id: object, key_id: object) -> bool:
     return done is not None
 
 
-async def active_keys(db: Executor, cipher: KeyCipher, user_id: uuid.UUID) -> dict[str, ProviderKey]:
-    """The key to use per provider: the default one, else the newest active one."""
-    rows = await db.fetch(
-        "SELECT DISTINCT ON (provider) id, provider, encrypted_key FROM user_provider_keys"
-        " WHERE user_id = $1 AND is_active ORDER BY provider, is_default DESC, created_at DESC",
-        user_id,
-    )
+def usable_keys(cipher: KeyCipher, user_id: uuid.UUID, rows: list[dict[str, Any]]) -> dict[str, ProviderKey]:
+    """The key to use per provider, decrypted, from begin_llm_request's `own_keys` (one per
+    provider: the default one, else the newest active one)."""
     keys = {}
     for r in rows:
-        plain = cipher.decrypt(r["encrypted_key"], user_id, r["provider"])
+        plain = cipher.decrypt(base64.b64decode(r["encrypted_key"]), user_id, r["provider"])
         if not KEY_CHARACTERS.fullmatch(plain):
             # stored before keys were checked: it cannot be sent as a header, so the platform's
             # key serves that provider instead of every request of this user failing
             log.warning("BYOK key %s cannot be sent in a header; skipped", r["id"])
             continue
-        keys[r["provider"]] = ProviderKey(r["id"], r["provider"], plain)
+        keys[r["provider"]] = ProviderKey(uuid.UUID(r["id"]), r["provider"], plain)
     return keys
-
-
-async def mark_used(db: Executor, key_id: uuid.UUID) -> None:
-    await db.fetchval(
-        "UPDATE user_provider_keys SET last_used_at = now(),"
-        " usage_count_this_month = usage_count_this_month + 1 WHERE id = $1 RETURNING id",
-        key_id,
-    )

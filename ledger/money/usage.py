@@ -1,23 +1,19 @@
-"""The metered request's SQL calls: reserve, settle-and-log on success, release-and-log on failure.
+"""The metered request's SQL calls: begin (key lookup + hold), settle-and-log, release-and-log.
 
-A settle or release that loses its database connection (an outage, a restarted server) is retried
-in the background until it lands, for a bounded time; both are idempotent per hold. If the process
-dies first, the hold expires and its expiry writes the request's usage row (reserve_llm_request
-stored it on the hold).
+A request takes two round trips: `begin_request` and `finish_request` (or `fail_request`).
+A user with their own provider keys takes one more (`reserve_request`), because the routes, and so
+the hold, depend on keys only the service can decrypt.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from datetime import timedelta
 from decimal import Decimal
-
-import asyncpg
+from typing import Any
 
 from ledger.db.executor import Executor
 from ledger.errors import translate_errors
@@ -26,26 +22,17 @@ from ledger.money.values import to_credits
 
 log = logging.getLogger("ledger.metering")
 
-# What a lost or refused database connection raises (not a SQL error: the statement may not have run).
-CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
-    OSError,
-    TimeoutError,
-    asyncpg.InterfaceError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.exceptions.OperatorInterventionError,
-)
-_pending: set[asyncio.Task[None]] = set()
-
 
 @dataclass(slots=True)
 class UsageRecord:
     """One llm_usage_log row, as the service knows it."""
 
     request_id: str
-    user_id: uuid.UUID
-    gateway_key_id: uuid.UUID | None
     model: str
-    power_level: str
+    # the owner, key and level are known once begin_request has found the key
+    user_id: uuid.UUID | None = None
+    gateway_key_id: uuid.UUID | None = None
+    power_level: str | None = None
     provider: str | None = None
     prompt_tokens: int = 0
     completion_tokens: int = 0
@@ -76,6 +63,58 @@ class Charge:
     pending: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class Begun:
+    """What begin_llm_request found and did (see migration 0012 for each hold_state)."""
+
+    key_id: uuid.UUID
+    user_id: uuid.UUID
+    power_level: str
+    hold_state: str
+    reservation: Reservation | None
+    # hold_state "byok": the user's provider keys, still encrypted (id, provider, encrypted_key)
+    own_keys: list[dict[str, Any]]
+
+
+async def begin_request(
+    db: Executor,
+    key_hash: str,
+    power_level: str | None,
+    holds: dict[str, tuple[Decimal, Decimal]],
+    byok: bool,
+    ttl: timedelta,
+    description: str,
+    usage: UsageRecord,
+) -> Begun | None:
+    """Finds the key's owner and holds what the request can cost at their level, in one call.
+    `holds`: per power level, (the most the request can cost, the level's multiplier). None: the
+    key is unknown, revoked or expired."""
+    levels = {
+        name: {"credits": str(to_credits(most, allow_zero=True)), "multiplier": str(multiplier)}
+        for name, (most, multiplier) in holds.items()
+    }
+    with translate_errors():
+        row = await db.fetchrow(
+            "SELECT * FROM begin_llm_request($1, $2, $3::jsonb, $4, $5, $6, $7, $8::jsonb)",
+            key_hash,
+            power_level,
+            json.dumps(levels),
+            byok,
+            usage.request_id,
+            ttl,
+            description,
+            usage.to_json(),
+        )
+    if row is None:
+        return None
+    state = row["hold_state"]
+    reservation = (
+        Reservation(state == "held", row["hold_id"], row["available"]) if state in ("held", "refused") else None
+    )
+    own_keys = json.loads(row["own_keys"]) if row["own_keys"] is not None else []
+    return Begun(row["key_id"], row["user_id"], row["power_level"], state, reservation, own_keys)
+
+
 async def reserve_request(
     db: Executor, user_id: uuid.UUID, amount: Decimal, ttl: timedelta, description: str, usage: UsageRecord
 ) -> Reservation:
@@ -98,55 +137,17 @@ async def extend_hold(db: Executor, hold_id: uuid.UUID, ttl: timedelta) -> bool:
     return bool(await db.fetchval("SELECT extend_credit_hold($1, $2)", hold_id, ttl))
 
 
-def retry_in_background(what: str, write: Callable[[], Awaitable[object]], *, give_up_after: float) -> None:
-    """Retries `write` (idempotent) until it lands, backing off to 30 s between tries, for at most
-    `give_up_after` seconds; every failure is logged, and giving up is logged as an error."""
-
-    async def run() -> None:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + give_up_after
-        delay = 0.25
-        while True:
-            await asyncio.sleep(delay)
-            try:
-                await write()
-            except CONNECTION_ERRORS as exc:
-                if loop.time() + delay > deadline:
-                    log.error(
-                        "%s: gave up after %.0f s (%s); the hold's expiry writes its usage row",
-                        what,
-                        give_up_after,
-                        type(exc).__name__,
-                    )
-                    return
-                log.warning("%s: database still unreachable (%s); retrying", what, type(exc).__name__)
-                delay = min(delay * 2, 30.0)
-            except Exception:
-                log.exception("%s failed for good; the hold's expiry writes its usage row", what)
-                return
-            else:
-                log.info("%s: completed after the database came back", what)
-                return
-
-    task = asyncio.get_running_loop().create_task(run())
-    _pending.add(task)
-    task.add_done_callback(_pending.discard)
-
-
-async def wait_for_background_writes() -> None:
-    """For a clean shutdown (and tests): waits for the writes being retried."""
-    loop = asyncio.get_running_loop()
-    while mine := [task for task in _pending if task.get_loop() is loop]:
-        await asyncio.gather(*mine, return_exceptions=True)
-
-
-async def settle_request(db: Executor, hold_id: uuid.UUID | None, credits: Decimal, usage: UsageRecord) -> Charge:
+async def finish_request(
+    db: Executor, hold_id: uuid.UUID | None, credits: Decimal, usage: UsageRecord, byok_key_id: uuid.UUID | None
+) -> Charge:
+    """Settle (never above the hold), write the usage row, and count the BYOK key's use, in one call."""
     with translate_errors():
         row = await db.fetchrow(
-            "SELECT * FROM settle_llm_request($1, $2, $3::jsonb)",
+            "SELECT * FROM settle_llm_request($1, $2, $3::jsonb, $4::uuid)",
             hold_id,
             to_credits(credits, allow_zero=True),
             usage.to_json(),
+            byok_key_id,
         )
     return Charge(row["charged"], row["shortfall"], row["new_balance"], row["available"], row["transaction_id"])
 

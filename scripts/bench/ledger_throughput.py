@@ -26,7 +26,7 @@ from ledger.db.pool import create_pool
 from ledger.money import accounts as users
 from ledger.money import credits
 from ledger.money.holds import reserve_credits
-from ledger.money.usage import UsageRecord, settle_request
+from ledger.money.usage import UsageRecord, finish_request
 
 
 async def one_request(pool, user_id: uuid.UUID, latencies: list[float]) -> None:
@@ -47,7 +47,7 @@ async def one_request(pool, user_id: uuid.UUID, latencies: list[float]) -> None:
         latency_ms=1,
         status_code=200,
     )
-    await settle_request(pool, hold.hold_id, Decimal("0.15"), usage)
+    await finish_request(pool, hold.hold_id, Decimal("0.15"), usage, None)
     latencies.append(time.perf_counter() - started)
 
 

@@ -1,0 +1,56 @@
+"""The app's services in one typed object (instead of loose `app.state` attributes).
+
+Built by the app factory; the pool, the upstream session and the metered engine exist while the
+lifespan runs, and asking for them outside it is a bug, said plainly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import cast
+
+import aiohttp
+import asyncpg
+import stripe
+from starlette.requests import Request
+
+from ledger.gateway.byok import KeyCipher
+from ledger.gateway.catalog import Catalog
+from ledger.gateway.engine import Gateway
+from ledger.metrics import Metrics
+from ledger.settings import ProviderConfig, Settings
+
+
+@dataclass
+class Services:
+    settings: Settings
+    providers: dict[str, ProviderConfig]
+    catalog: Catalog
+    metrics: Metrics
+    stripe: stripe.StripeClient | None
+    cipher: KeyCipher | None
+    _pool: asyncpg.Pool | None = None
+    _gateway: Gateway | None = None
+
+    def start(self, pool: asyncpg.Pool, session: aiohttp.ClientSession) -> None:
+        self._pool = pool
+        self._gateway = Gateway(pool, session, self.settings, self.providers, self.catalog, self.cipher, self.metrics)
+
+    def stop(self) -> None:
+        self._pool = self._gateway = None
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        if self._pool is None:
+            raise RuntimeError("the database pool exists only while the app's lifespan runs")
+        return self._pool
+
+    @property
+    def gateway(self) -> Gateway:
+        if self._gateway is None:
+            raise RuntimeError("the metered engine exists only while the app's lifespan runs")
+        return self._gateway
+
+
+def services(request: Request) -> Services:
+    return cast(Services, request.app.state.services)

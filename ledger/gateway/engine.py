@@ -1,0 +1,588 @@
+"""The metered engine: one pipeline for every metered API, driven by that API's adapter.
+
+authenticate + hold -> route -> forward -> meter -> settle (or fail), in two SQL round trips:
+
+1. `begin_request` finds the gateway key's owner and holds the most the request can cost at
+   their power level, before any upstream call; not enough credits is InsufficientCredits (402)
+   and no upstream is called. The max_tokens each upstream receives is the one its hold was
+   computed for. (A user with their own provider keys takes one more round trip: the routes, and
+   so the hold, depend on keys only this process can decrypt.)
+2. Providers are tried in routing order; connect errors, timeouts, 429s and 5xx fall over.
+3. `finish_request` settles the actual cost, writes the usage row and counts a BYOK key's use.
+   The upstream's usage is believed only within the bounds the request implies
+   (ledger.gateway.tokens.bounded_usage); what falls outside is charged at the bound and recorded
+   as an anomaly. The charge never exceeds the hold. A failure before anything was delivered
+   releases the hold and logs the failure, charging nothing.
+
+Refusals are LedgerError subclasses; the API renders them in its own shape. Nothing here knows
+HTTP servers: an answer is a `Completion`, an `UpstreamAnswer` passed through, or a `MeteredEvents`
+stream whose `finish` the server must call however the stream ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import AsyncGenerator, Awaitable, Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any, Protocol
+
+import aiohttp
+import anyio
+
+from ledger.db.background import CONNECTION_ERRORS, retry_in_background
+from ledger.db.executor import Executor
+from ledger.errors import (
+    InsufficientCredits,
+    InvalidPowerLevel,
+    ModelNotFound,
+    ProviderKeyRejected,
+    Unauthenticated,
+    UpstreamFailed,
+)
+from ledger.gateway import byok
+from ledger.gateway.catalog import Catalog, CatalogSnapshot, PowerLevel
+from ledger.gateway.keys import KEY_PREFIX, KeyOwner, authenticate, hash_key
+from ledger.gateway.routing import Route, Tariff, plan_routes
+from ledger.gateway.tokens import CountedUsage, TokenBounds, bounded_usage, upstream_json, words
+from ledger.gateway.upstream import (
+    TRANSPORT_ERRORS,
+    AllProvidersFailed,
+    UpstreamBodyTooLarge,
+    UpstreamResponse,
+    failure_name,
+    finite,
+    open_first,
+    sse_lines,
+)
+from ledger.metrics import Metrics
+from ledger.money.holds import Reservation
+from ledger.money.usage import (
+    Charge,
+    UsageRecord,
+    begin_request,
+    extend_hold,
+    fail_request,
+    finish_request,
+    reserve_request,
+)
+from ledger.settings import ProviderConfig, Settings
+
+log = logging.getLogger("ledger.proxy")
+
+
+class StreamMeter(Protocol):
+    """Follows one API's event stream: what to forward of each event, the usage, the text."""
+
+    usage: Any
+    chunks: int
+    skipped: int
+
+    def event(self, lines: list[str]) -> bytes | None: ...
+
+    @property
+    def generated_text(self) -> str: ...
+
+    @property
+    def words(self) -> int: ...
+
+    def usage_chunk(self, prompt: int, completion: int, cost: str) -> bytes: ...
+
+
+class MeteredCall(Protocol):
+    """One parsed request of a metered API, as its adapter sees it."""
+
+    model: str
+    stream: bool
+    max_tokens: int | None
+    replies: int
+    wants_usage: bool
+
+    @property
+    def description(self) -> str: ...
+
+    def prompt_upper_bound(self) -> int: ...
+
+    def bounds(self, route: Route, completion_floor: int, reply_text: str) -> TokenBounds: ...
+
+    def upstream_request(self, route: Route) -> tuple[str, bytes]: ...
+
+    def read_answer(self, payload: dict[str, Any]) -> list[str]: ...
+
+    def charged_answer(
+        self, payload: dict[str, Any], reported: Any, prompt_tokens: int, completion_tokens: int, cost: str
+    ) -> dict[str, Any]: ...
+
+    def stream_meter(self) -> StreamMeter: ...
+
+    def stream_error(self, message: str, code: str) -> bytes: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Completion:
+    """A whole answer, its usage the charged one."""
+
+    payload: dict[str, Any]
+    headers: dict[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamAnswer:
+    """The provider's own refusal of the request (a 4xx of its own), passed through; nothing charged."""
+
+    status_code: int
+    content: bytes
+    content_type: str
+    headers: dict[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class MeteredEvents:
+    """A stream for the client. `events` may raise a LedgerError before its first chunk (nothing
+    was committed: answer that error instead). `finish(client_left)` must run once however the
+    stream ends; `keepalive` every `keepalive_every` seconds while it lives; a client that reads
+    nothing for `send_timeout` seconds is to be cut."""
+
+    events: AsyncGenerator[bytes, None]
+    finish: Callable[[bool], Awaitable[None]]
+    headers: dict[str, str]
+    keepalive: Callable[[], Awaitable[None]] | None
+    keepalive_every: float
+    send_timeout: float
+
+
+Outcome = Completion | UpstreamAnswer | MeteredEvents
+
+
+def credit_headers(request_id: str, charge: Charge) -> dict[str, str]:
+    remaining = "unlimited" if charge.available is None else str(charge.available)
+    if charge.pending:
+        remaining = "pending"
+    return {"x-request-id": request_id, "x-credits-charged": str(charge.charged), "x-credits-remaining": remaining}
+
+
+class Gateway:
+    """What the engine needs: the pool, the upstream session, settings, providers, catalog,
+    the BYOK cipher and the metrics. One per process."""
+
+    def __init__(
+        self,
+        pool: Executor,
+        session: aiohttp.ClientSession,
+        settings: Settings,
+        providers: dict[str, ProviderConfig],
+        catalog: Catalog,
+        cipher: byok.KeyCipher | None,
+        metrics: Metrics,
+    ) -> None:
+        self.pool = pool
+        self.session = session
+        self.settings = settings
+        self.providers = providers
+        self.catalog = catalog
+        self.cipher = cipher
+        self.metrics = metrics
+
+    async def owner(self, key: str) -> KeyOwner:
+        """The key's owner, or Unauthenticated."""
+        owner = await authenticate(self.pool, key)
+        if owner is None:
+            raise unauthenticated()
+        return owner
+
+    async def refuse_after_authenticating(self, key: str, refusal: Exception) -> None:
+        """A request refused for its content is still told first when its key is wrong."""
+        await self.owner(key)
+        raise refusal
+
+    async def serve(self, key: str, call: MeteredCall, power_level: str | None, request_id: str) -> Outcome:
+        """Meters one request end to end; raises a LedgerError for a refusal."""
+        snapshot = await self.catalog.get(self.pool)
+        if power_level is not None and power_level not in snapshot.power_levels:
+            await self.refuse_after_authenticating(key, unknown_level(power_level, snapshot))
+        request = MeteredRequest(self, call, request_id)
+        await request.begin(key, snapshot, power_level)
+        return await request.forward()
+
+
+def unauthenticated() -> Unauthenticated:
+    return Unauthenticated("Incorrect API key provided, or the key was revoked or has expired.")
+
+
+def unknown_level(name: str, snapshot: CatalogSnapshot) -> InvalidPowerLevel:
+    known = ", ".join(sorted(snapshot.power_levels))
+    return InvalidPowerLevel(f"Unknown power level '{name}'. Known: {known}.")
+
+
+class MeteredRequest:
+    """One request's journey from its hold to its settlement."""
+
+    def __init__(self, gateway: Gateway, call: MeteredCall, request_id: str) -> None:
+        self.gateway = gateway
+        self.pool = gateway.pool
+        self.settings = gateway.settings
+        self.metrics = gateway.metrics
+        self.call = call
+        self.request_id = request_id
+        self.routes: list[Route] = []
+        self.tariff = Tariff(self.settings.usd_per_credit, Decimal(1), self.settings.byok_fee_ratio)
+        self.hold_id: Any = None
+        self.held = Decimal(0)
+        self.ended = False  # settled or failed: a request ends once
+        self.started = time.monotonic()  # reset when the request goes upstream
+        self.usage = UsageRecord(request_id=request_id, model=call.model)
+        self.prompt_bound = call.prompt_upper_bound()
+
+    def _elapsed_ms(self) -> int:
+        return int((time.monotonic() - self.started) * 1000)
+
+    @property
+    def ttl(self) -> timedelta:
+        return timedelta(seconds=self.settings.hold_ttl_seconds)
+
+    def _tariff(self, level: PowerLevel) -> Tariff:
+        return Tariff(self.settings.usd_per_credit, Decimal(level.cost_multiplier), self.settings.byok_fee_ratio)
+
+    def _most(self, tariff: Tariff, routes: list[Route]) -> Decimal:
+        return tariff.most_it_can_cost(routes, self.prompt_bound, self.call.max_tokens, self.call.replies)
+
+    async def begin(self, key: str, snapshot: CatalogSnapshot, power_level: str | None) -> None:
+        """Authenticate and hold the most the request can cost, in one round trip. A user who
+        cannot afford the platform's providers but holds BYOK keys is still served, by their own
+        keys' providers only."""
+        gateway = self.gateway
+        levels = [power_level] if power_level is not None else list(snapshot.power_levels)
+        plans = {
+            name: plan_routes(snapshot, gateway.providers, self.call.model, snapshot.power_levels[name], {})
+            for name in levels
+        }
+        if not any(plans.values()):  # which providers serve a model does not depend on the level
+            owner = await gateway.owner(key)
+            if (power_level or owner.power_level) not in snapshot.power_levels:
+                raise unknown_level(owner.power_level, snapshot)
+            raise ModelNotFound(f"The model '{self.call.model}' does not exist or no configured provider serves it.")
+        holds = {
+            name: (
+                self._most(self._tariff(snapshot.power_levels[name]), routes),
+                snapshot.power_levels[name].cost_multiplier,
+            )
+            for name, routes in plans.items()
+        }
+        begun = None
+        if key.startswith(KEY_PREFIX):
+            begun = await begin_request(
+                self.pool,
+                hash_key(key),
+                power_level,
+                holds,
+                gateway.cipher is not None,
+                self.ttl,
+                self.call.description,
+                self.usage,
+            )
+        if begun is None:
+            raise unauthenticated()
+        usage = self.usage
+        usage.user_id, usage.gateway_key_id, usage.power_level = begun.user_id, begun.key_id, begun.power_level
+        level = snapshot.power_levels.get(begun.power_level)
+        if level is None:  # the user's own level is no longer active
+            raise unknown_level(begun.power_level, snapshot)
+        self.tariff = self._tariff(level)
+        usage.cost_multiplier = self.tariff.multiplier
+        if begun.hold_state == "byok":
+            await self._begin_with_own_keys(snapshot, level, begun.own_keys)
+            return
+        self.routes = plans[level.name]
+        self._hold_taken(begun.reservation, self.routes)
+
+    async def _begin_with_own_keys(
+        self, snapshot: CatalogSnapshot, level: PowerLevel, encrypted: list[dict[str, Any]]
+    ) -> None:
+        assert self.gateway.cipher is not None and self.usage.user_id is not None
+        own = byok.usable_keys(self.gateway.cipher, self.usage.user_id, encrypted)
+        self.routes = plan_routes(snapshot, self.gateway.providers, self.call.model, level, own)
+        reservation = await self._hold(self.routes)
+        own_keys = [route for route in self.routes if route.is_byok]
+        if reservation is not None and not reservation.success and own_keys and own_keys != self.routes:
+            self.routes = own_keys
+            reservation = await self._hold(own_keys)
+        self._hold_taken(reservation, self.routes)
+
+    def _hold_taken(self, reservation: Reservation | None, routes: list[Route]) -> None:
+        if reservation is None:
+            return  # nothing can be charged: nothing to hold
+        if not reservation.success:
+            self.metrics.insufficient.inc()
+            raise InsufficientCredits(
+                f"Insufficient credits: this request can cost up to {self._most(self.tariff, routes)} credits and "
+                f"{reservation.available} are available. Buy credits or lower max_tokens.",
+                headers={"x-should-retry": "false"},
+            )
+        self.hold_id = reservation.hold_id
+        self.held = self._most(self.tariff, routes)
+
+    async def _hold(self, routes: list[Route]) -> Reservation | None:
+        most = self._most(self.tariff, routes)
+        if most == 0:
+            return None
+        assert self.usage.user_id is not None
+        return await reserve_request(self.pool, self.usage.user_id, most, self.ttl, self.call.description, self.usage)
+
+    async def keep_hold(self) -> None:
+        """Keeps the hold open while the request lives (called every third of the hold's TTL)."""
+        if self.hold_id is None or self.ended:
+            return
+        if not await extend_hold(self.pool, self.hold_id, self.ttl):
+            log.warning("hold %s of %s was no longer open to extend", self.hold_id, self.request_id)
+
+    async def _keep_hold_every_third_of_its_ttl(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.hold_ttl_seconds / 3)
+            try:
+                await self.keep_hold()
+            except Exception:
+                log.exception("could not extend the hold of %s; trying again next time", self.request_id)
+
+    async def fail(self, status_code: int, error: str) -> None:
+        if self.ended:
+            return
+        self.ended = True
+        self.usage.latency_ms = self._elapsed_ms()
+        self.usage.status_code = status_code
+        self.usage.error_message = error[:1000]
+        self.usage.success = False
+        hold_id, usage = self.hold_id, self.usage
+        with anyio.CancelScope(shield=True):
+            try:
+                await fail_request(self.pool, hold_id, usage)
+            except CONNECTION_ERRORS as exc:
+                log.warning("releasing %s lost the database (%s); retrying", self.request_id, type(exc).__name__)
+                retry_in_background(
+                    f"release of {self.request_id}",
+                    lambda: fail_request(self.pool, hold_id, usage),
+                    give_up_after=self.settings.hold_ttl_seconds,
+                )
+        self.metrics.request_done(self.call.model, self.usage.provider, status_code, Decimal(0), None)
+
+    async def settle(self, route: Route, reported: Any, reply_text: str, delivered_words: int) -> Charge:
+        """Charge what the request used, within its bounds and never above its hold; always ends
+        with one usage row and the hold settled or released (or, if the database is down, a
+        settle retried in the background: the Charge says `pending`)."""
+        self.ended = True
+        counted = bounded_usage(reported, self.call.bounds(route, delivered_words, reply_text))
+        if counted.anomaly:
+            self.metrics.usage_anomalies.labels(route.provider).inc()
+            log.warning("usage anomaly on %s from %s: %s", self.request_id, route.provider, counted.anomaly)
+        usd = self.tariff.usd(route, counted.prompt_tokens, counted.completion_tokens)
+        credits = self.tariff.credits(route, usd)
+        if self.hold_id is None:
+            credits = Decimal(0)
+        elif credits > self.held:  # cannot happen while the hold and the bounds agree; kept as a fuse
+            counted = CountedUsage(
+                counted.prompt_tokens,
+                counted.completion_tokens,
+                "; ".join(filter(None, [counted.anomaly, f"cost {credits} above the hold {self.held}"])),
+                counted.reported,
+            )
+            credits = self.held
+        usage = self.usage
+        usage.prompt_tokens, usage.completion_tokens, usage.cost_usd = (
+            counted.prompt_tokens,
+            counted.completion_tokens,
+            usd,
+        )
+        usage.usage_anomaly, usage.reported_usage = counted.anomaly, counted.reported
+        usage.cost_multiplier = self.tariff.multiplier_for(route)
+        usage.latency_ms = self._elapsed_ms()
+        usage.status_code = usage.status_code or 200
+        hold_id = self.hold_id
+        own_key = route.byok_key.id if route.byok_key is not None else None
+        with anyio.CancelScope(shield=True):
+            try:
+                charge = await finish_request(self.pool, hold_id, credits, usage, own_key)
+            except CONNECTION_ERRORS as exc:
+                log.warning("settling %s lost the database (%s); retrying", self.request_id, type(exc).__name__)
+                retry_in_background(
+                    f"settle of {self.request_id}",
+                    lambda: finish_request(self.pool, hold_id, credits, usage, own_key),
+                    give_up_after=self.settings.hold_ttl_seconds,
+                )
+                charge = Charge(credits, Decimal(0), Decimal(0), None, None, pending=True)
+            except Exception:
+                log.exception("settling %s failed; releasing its hold instead", self.request_id)
+                usage.success, usage.error_message = False, "the settle failed; nothing was charged"
+                try:
+                    await fail_request(self.pool, hold_id, usage)
+                except Exception:
+                    log.exception("releasing %s failed too; its hold's expiry writes its usage row", self.request_id)
+                charge = Charge(Decimal(0), Decimal(0), Decimal(0), None, None, pending=True)
+        self.metrics.request_done(
+            self.call.model, route.provider, usage.status_code or 200, charge.charged, usage.latency_ms / 1000
+        )
+        return charge
+
+    async def forward(self) -> Outcome:
+        self.started = time.monotonic()  # latency is the upstream's: from the first attempt to the answer's end
+        # the hold must outlive a slow upstream too (a provider timeout above the hold's TTL)
+        keeping = asyncio.create_task(self._keep_hold_every_third_of_its_ttl())
+        try:
+            route, response = await open_first(
+                self.gateway.session,
+                self.routes,
+                self.call.upstream_request,
+                stream=self.call.stream,
+                max_body=self.settings.max_upstream_body_bytes,
+            )
+        except UpstreamBodyTooLarge as exc:
+            self.usage.provider, self.usage.is_byok = exc.route.provider, exc.route.is_byok
+            raise await self._upstream_failure(
+                str(exc),
+                "The provider's answer was larger than this gateway reads.",
+                "upstream_invalid_response",
+            ) from None
+        except AllProvidersFailed as exc:
+            raise await self._upstream_failure(
+                f"all providers failed: {exc}",
+                f"No provider could serve the request ({exc}).",
+                "upstream_unavailable",
+            ) from None
+        except BaseException:
+            await self.fail(500, "request aborted before an upstream answered")
+            raise
+        finally:
+            keeping.cancel()
+        self.usage.provider, self.usage.is_byok = route.provider, route.is_byok
+        if response.status_code in (401, 403) and route.is_byok:
+            await self.fail(response.status_code, f"{route.provider} refused the user's own key")
+            raise ProviderKeyRejected(
+                f"{route.provider} refused your own API key (HTTP {response.status_code}). Update it"
+                " with POST /v1/provider-keys or delete it to use the platform's. Nothing was charged."
+            )
+        if response.status_code >= 400:
+            await self.fail(response.status_code, response.text)
+            return UpstreamAnswer(
+                response.status_code,
+                response.content,
+                response.headers.get("content-type", "application/json"),
+                {"x-request-id": self.request_id},
+            )
+        if self.call.stream:
+            return await self._stream(route, response)
+        return await self._complete(route, response)
+
+    async def _upstream_failure(self, reason: str, message: str, code: str) -> UpstreamFailed:
+        """The provider failed before anything reached the client: the hold is released, a failed
+        usage row (502, `reason`) written, and the client gets a 502 saying nothing was charged."""
+        await self.fail(502, reason)
+        return UpstreamFailed(f"{message} Nothing was charged.", code=code)
+
+    async def _not_a_stream(self, route: Route, response: UpstreamResponse, what: str) -> UpstreamFailed:
+        """A streamed request the provider did not answer with an SSE stream of its API (an empty
+        body, HTML, a plain JSON completion from a provider that ignores `stream`): nothing reached
+        the client, so it is a 502 and nothing is charged."""
+        await response.aclose()
+        return await self._upstream_failure(
+            f"{route.provider} answered a streamed request with {what}",
+            f"The provider answered the streamed request with {what}, not an event stream.",
+            "upstream_invalid_response",
+        )
+
+    async def _complete(self, route: Route, response: UpstreamResponse) -> Completion:
+        try:
+            raw = upstream_json(response.content)
+            payload = finite(raw)
+            if not isinstance(payload, dict):
+                raise TypeError("not an object")
+            json.dumps(payload)  # what cannot be sent back (nested too deep) is refused before any charge
+        except (ValueError, TypeError, RecursionError):
+            raise await self._upstream_failure(
+                f"{route.provider} answered 200 with a body that is not a JSON object",
+                "The provider's answer was not valid JSON.",
+                "upstream_invalid_response",
+            ) from None
+        reported = raw.get("usage")  # as reported (NaN included): judged by the settle
+        texts = self.call.read_answer(payload)
+        charge = await self.settle(route, reported, "\n".join(texts), sum(words(text) for text in texts))
+        answer = self.call.charged_answer(
+            payload, reported, self.usage.prompt_tokens, self.usage.completion_tokens, str(charge.charged)
+        )
+        return Completion(answer, credit_headers(self.request_id, charge))
+
+    async def _stream(self, route: Route, response: UpstreamResponse) -> MeteredEvents:
+        media_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
+        if media_type and media_type != "text/event-stream":
+            raise await self._not_a_stream(route, response, f"a {media_type[:60]} body")
+        meter = self.call.stream_meter()
+        broke: list[str] = []
+        yielded = False
+
+        async def events() -> AsyncGenerator[bytes, None]:
+            nonlocal yielded
+            lines: list[str] = []
+            try:
+                async for line in sse_lines(response):
+                    if line:
+                        lines.append(line)
+                        continue
+                    if (out := meter.event(lines)) is not None:
+                        yielded = True
+                        yield out
+                    lines = []
+                if lines and (out := meter.event(lines)) is not None:
+                    yielded = True
+                    yield out
+            except TRANSPORT_ERRORS as exc:
+                broke.append(failure_name(exc))
+                if not yielded and meter.chunks == 0:  # nothing committed: a plain 502, nothing charged
+                    await response.aclose()
+                    raise await self._upstream_failure(
+                        f"upstream stream broke before its first chunk: {broke[0]}",
+                        f"The provider's stream broke ({broke[0]}) before its first chunk.",
+                        "upstream_stream_broken",
+                    ) from None
+                yield self.call.stream_error(
+                    f"The provider's stream broke ({broke[0]}); you are billed for what was generated.",
+                    "upstream_stream_broken",
+                )
+                return
+            if meter.chunks == 0:  # nothing was generated: no 200, and the hold is released
+                what = f"{meter.skipped} events that are not chat chunks" if meter.skipped else "no chat chunk"
+                raise await self._not_a_stream(route, response, what)
+            # the upstream is done: settle, then tell the client what was charged
+            charge = await self.settle(route, meter.usage, meter.generated_text, meter.words)
+            if meter.skipped:
+                self.metrics.usage_anomalies.labels(route.provider).inc()
+            if self.call.wants_usage:
+                yield meter.usage_chunk(self.usage.prompt_tokens, self.usage.completion_tokens, str(charge.charged))
+            yield b"data: [DONE]\n\n"
+
+        async def finish(disconnected: bool) -> None:
+            await response.aclose()
+            if self.ended:
+                return
+            if broke:
+                status, reason = 502, f"upstream stream broke: {broke[0]}"
+            elif disconnected:
+                status, reason = 499, "client disconnected or stopped reading mid-stream"
+            else:
+                status, reason = 502, "stream ended with no data"
+            if meter.chunks == 0 and not (disconnected and not broke):
+                # nothing reached us and the upstream failed: nothing was delivered, nothing is charged
+                await self.fail(status, reason)
+                return
+            # the upstream accepted the request: a client that leaves pays at least the prompt
+            self.usage.success, self.usage.status_code, self.usage.error_message = False, status, reason
+            await self.settle(route, meter.usage, meter.generated_text, meter.words)
+
+        return MeteredEvents(
+            events(),
+            finish,
+            headers={"x-request-id": self.request_id},
+            keepalive=self.keep_hold if self.hold_id is not None else None,
+            keepalive_every=self.settings.hold_ttl_seconds / 3,
+            send_timeout=self.settings.stream_send_timeout_seconds,
+        )
