@@ -214,8 +214,8 @@ PAGE_PARAMS = [
     query("from", TIME, "rows created at or after"),
     query("to", TIME, "rows created before"),
 ]
-ADMIN = [{"adminToken": []}]
-GATEWAY = [{"gatewayKey": []}]
+ADMIN: list[dict[str, list[str]]] = [{"adminToken": []}]
+GATEWAY: list[dict[str, list[str]]] = [{"gatewayKey": []}]
 
 
 def op(summary: str, resp: Schema, *, security: list[Any] | None = None, **more: Any) -> Schema:

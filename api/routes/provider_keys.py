@@ -21,7 +21,7 @@ class NewProviderKey(BaseModel):
 
 
 def _cipher(request: Request) -> byok.KeyCipher:
-    cipher = request.app.state.cipher
+    cipher: byok.KeyCipher | None = request.app.state.cipher
     if cipher is None:
         raise ApiError(
             503,

@@ -52,7 +52,7 @@ async def packages(request: Request) -> Response:
 
 
 def _stripe(request: Request) -> stripe.StripeClient:
-    client = request.app.state.stripe
+    client: stripe.StripeClient | None = request.app.state.stripe
     if client is None:
         raise ApiError(
             503,

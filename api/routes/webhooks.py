@@ -43,7 +43,8 @@ async def stripe_webhook(request: Request) -> Response:
     # rejected with 2xx, so Stripe stops retrying it, rather than refused with a 400
     event = json_object(payload, storable_text=False)
     metrics = request.app.state.metrics
-    event_type = event.get("type") if isinstance(event.get("type"), str) else "unknown"
+    raw_type = event.get("type")
+    event_type = raw_type if isinstance(raw_type, str) else "unknown"
     try:
         outcome = await receive_event(request.app.state.pool, event)
     except MalformedEvent as exc:
