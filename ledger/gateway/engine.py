@@ -96,11 +96,20 @@ class StreamMeter(Protocol):
 class MeteredCall(Protocol):
     """One parsed request of a metered API, as its adapter sees it."""
 
-    model: str
-    stream: bool
-    max_tokens: int | None
-    replies: int
-    wants_usage: bool
+    @property
+    def model(self) -> str: ...
+
+    @property
+    def stream(self) -> bool: ...
+
+    @property
+    def max_tokens(self) -> int | None: ...
+
+    @property
+    def replies(self) -> int: ...
+
+    @property
+    def wants_usage(self) -> bool: ...
 
     @property
     def description(self) -> str: ...
