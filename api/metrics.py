@@ -7,6 +7,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ledger.metrics import Metrics
+from ledger.money.holds import open_holds
 
 
 async def metrics_endpoint(request: Request) -> Response:
@@ -15,9 +16,7 @@ async def metrics_endpoint(request: Request) -> Response:
     metrics.pool_connections.labels("total").set(pool.get_size())
     metrics.pool_connections.labels("idle").set(pool.get_idle_size())
     metrics.pool_connections.labels("used").set(pool.get_size() - pool.get_idle_size())
-    row = await pool.fetchrow(
-        "SELECT count(*) AS holds, coalesce(sum(amount), 0) AS held FROM credit_holds WHERE status = 'held'"
-    )
-    metrics.holds_open.set(row["holds"])
-    metrics.credits_held.set(float(row["held"]))
+    held = await open_holds(pool)
+    metrics.holds_open.set(held.holds)
+    metrics.credits_held.set(float(held.credits))
     return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)

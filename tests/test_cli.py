@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from ledger.db.embedded import EmbeddedPostgres, binaries_dir
+from ledger.db.schema import schema_path
 from tests.psql import psql
 
 LEDGER = str(Path(sys.executable).parent / "ledger")
@@ -59,6 +60,17 @@ def test_the_embedded_default_needs_no_configuration(data_dir):
 
     assert ledger("db", "stop", env=env).returncode == 0
     assert EmbeddedPostgres(data_dir).running_port() is None
+
+
+def test_db_schema_writes_what_the_migrations_give_from_a_throw_away_server(tmp_path, empty_database_url):
+    target = tmp_path / "schema.sql"
+    # a configured database is not where the schema comes from: the migrations alone decide
+    written = ledger("db", "schema", "--output", str(target), env={"LEDGER_DATABASE_URL": empty_database_url})
+
+    assert written.returncode == 0, written.stderr
+    assert written.stdout.strip() == f"wrote {target}"
+    assert target.read_text() == schema_path().read_text(), "run `ledger db schema` to regenerate sql/schema.sql"
+    assert psql(empty_database_url, sql="SELECT count(*) FROM pg_tables WHERE schemaname = 'public'").strip() == "0"
 
 
 def test_the_embedded_server_refuses_a_wrong_password(data_dir):

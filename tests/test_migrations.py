@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import difflib
+import re
 import shutil
 from pathlib import Path
 
@@ -10,6 +12,7 @@ import asyncpg
 import pytest
 
 from ledger.db.migrations import MIGRATION_NAME, MigrationError, discover, migrate, migrations_dir, pending
+from ledger.db.schema import dump_schema, schema_path
 
 REPO = Path(__file__).resolve().parent.parent
 DESIGN_TABLES = {
@@ -82,6 +85,29 @@ async def test_all_migrations_on_an_empty_database_give_the_schema_the_tests_use
         ]
     finally:
         await template.close()
+
+
+async def test_all_migrations_on_an_empty_database_give_sql_schema_sql(conn, empty_database_url):
+    """sql/schema.sql is what the migrations give, compared as pg_dump prints both, so a migration
+    and the committed schema cannot drift apart (the test above compares the runner with itself)."""
+    await migrate(conn)
+
+    generated = await asyncio.to_thread(dump_schema, empty_database_url)
+
+    assert "CREATE TABLE public.schema_version" in generated and "COPY " not in generated, "the table, not its rows"
+    assert not re.search(r"Dumped (?:from|by)|\\(?:un)?restrict", generated), "nothing that differs between runs"
+    committed = schema_path().read_text(encoding="utf-8")
+    if generated != committed:
+        diff = difflib.unified_diff(
+            committed.splitlines(keepends=True),
+            generated.splitlines(keepends=True),
+            "sql/schema.sql (committed)",
+            "the migrations applied to an empty database",
+        )
+        pytest.fail(
+            "sql/schema.sql is not the schema the migrations give; run `ledger db schema` to regenerate it:\n"
+            + "".join(diff)[:8000]
+        )
 
 
 async def test_the_seeded_catalogues_are_the_designs(conn):

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from ledger.db.migrations import discover
+from ledger.db.queries import all_queries
 from ledger.ops import list_queries
 
 REPO = Path(__file__).resolve().parent.parent
@@ -29,6 +30,7 @@ def test_a_built_wheel_carries_the_migrations_and_the_ops_queries(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
 
     assert {f"ledger/sql/migrations/{m.path.name}" for m in discover()} <= names
+    assert {f"ledger/sql/queries/{name}.sql" for name in all_queries()} <= names
     assert {f"ledger/ops_queries/{q.path.name}" for q in list_queries()} <= names
     assert "ledger/cli/__init__.py" in names and "api/app.py" in names
 
@@ -38,7 +40,9 @@ def test_the_installed_package_reads_its_own_copies(wheel, tmp_path):
     zipfile.ZipFile(wheel).extractall(site)
     program = (
         "from ledger.db.migrations import migrations_dir; from ledger.ops import ops_dir;"
-        " print(migrations_dir()); print(ops_dir())"
+        " from ledger.db.queries import queries_dir, query;"
+        " print(migrations_dir()); print(ops_dir()); print(queries_dir());"
+        " print(query('account_by_user').startswith('--'))"
     )
 
     found = subprocess.run(
@@ -51,7 +55,12 @@ def test_the_installed_package_reads_its_own_copies(wheel, tmp_path):
         timeout=60,
     ).stdout.split()
 
-    assert found == [str(site / "ledger" / "sql" / "migrations"), str(site / "ledger" / "ops_queries")]
+    assert found == [
+        str(site / "ledger" / "sql" / "migrations"),
+        str(site / "ledger" / "ops_queries"),
+        str(site / "ledger" / "sql" / "queries"),
+        "True",
+    ]
 
 
 def test_the_docker_build_stage_has_everything_the_wheel_needs(tmp_path):
@@ -77,4 +86,5 @@ def test_the_docker_build_stage_has_everything_the_wheel_needs(tmp_path):
     (built,) = tmp_path.glob("*.whl")
     names = set(zipfile.ZipFile(built).namelist())
     assert {f"ledger/sql/migrations/{m.path.name}" for m in discover()} <= names
+    assert {f"ledger/sql/queries/{name}.sql" for name in all_queries()} <= names
     assert {f"ledger/ops_queries/{q.path.name}" for q in list_queries()} <= names

@@ -16,6 +16,7 @@ from api.errors import ApiError
 from api.jsonresponse import LedgerJSONResponse
 from api.params import parse_body
 from ledger.billing import checkout as stripe_checkout
+from ledger.billing.packages import packages_on_sale
 
 log = logging.getLogger("ledger.stripe")
 
@@ -44,11 +45,8 @@ class SubscriptionCheckout(BaseModel):
 
 async def packages(request: Request) -> Response:
     await gateway_owner(request)
-    rows = await request.app.state.pool.fetch(
-        "SELECT id, name, credits, price_usd, discount_percentage, description FROM credit_packages"
-        " WHERE is_active ORDER BY sort_order, price_usd"
-    )
-    return LedgerJSONResponse({"object": "list", "data": [dict(r) for r in rows]})
+    rows = await packages_on_sale(request.app.state.pool)
+    return LedgerJSONResponse({"object": "list", "data": rows})
 
 
 def _stripe(request: Request) -> stripe.StripeClient:

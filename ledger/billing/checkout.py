@@ -17,6 +17,7 @@ import asyncpg
 import stripe
 
 from ledger.db.executor import Executor
+from ledger.db.queries import query
 from ledger.errors import InvalidArgument, UnknownUser
 from ledger.money.values import to_uuid
 from ledger.settings import Settings
@@ -81,7 +82,7 @@ async def ensure_customer(db: Executor, client: stripe.StripeClient, user_id: uu
 
     Two checkouts at once send the same idempotency key, so Stripe creates one customer for both.
     """
-    row = await db.fetchrow("SELECT email, stripe_customer_id FROM user_credits WHERE user_id = $1", user_id)
+    row = await db.fetchrow(query("stripe_customer_of_user"), user_id)
     if row is None:
         raise UnknownUser(f"unknown user {user_id}")
     if row["stripe_customer_id"]:
@@ -92,12 +93,7 @@ async def ensure_customer(db: Executor, client: stripe.StripeClient, user_id: uu
     customer = await client.v1.customers.create_async(params, {"idempotency_key": f"ledger-customer-{user_id}"})
     customer_id = _stripe_id(customer, _CUSTOMER_ID, "new customer")
     try:
-        stored = await db.fetchval(
-            "UPDATE user_credits SET stripe_customer_id = coalesce(stripe_customer_id, $2), updated_at = now()"
-            " WHERE user_id = $1 RETURNING stripe_customer_id",
-            user_id,
-            customer_id,
-        )
+        stored = await db.fetchval(query("remember_stripe_customer"), user_id, customer_id)
     except asyncpg.UniqueViolationError:
         # stripe_customer_id is unique: a customer already someone else's is never shared
         raise StripeReplyInvalid(f"Stripe's new customer {customer_id} is another user's") from None
@@ -152,10 +148,7 @@ async def credit_checkout(
     db: Executor, client: stripe.StripeClient, user_id: object, package_id: object, success_url: str, cancel_url: str
 ) -> dict[str, str]:
     owner = to_uuid(user_id, "user_id")
-    package = await db.fetchrow(
-        "SELECT id, name, credits, price_usd, stripe_price_id FROM credit_packages WHERE id = $1 AND is_active",
-        to_uuid(package_id, "package_id"),
-    )
+    package = await db.fetchrow(query("credit_package_for_sale"), to_uuid(package_id, "package_id"))
     if package is None:
         raise InvalidArgument(f"no active credit package {package_id}")
     name = f"{package['name']} ({package['credits'].normalize():f} credits)"
@@ -186,8 +179,7 @@ async def record_session(
     """What this service sold in a Checkout Session: the webhook credits a completed session only
     when it is recorded here and Stripe took this price in this currency (sql 0011)."""
     recorded = await db.fetchval(
-        """INSERT INTO stripe_checkout_sessions (session_id, user_id, package_id, credits, price_cents, currency)
-           VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (session_id) DO NOTHING RETURNING true""",
+        query("record_checkout_session"),
         session_id,
         user_id,
         package_id,
@@ -206,10 +198,7 @@ async def subscription_checkout(
     owner = to_uuid(user_id, "user_id")
     if tier not in PAID_TIERS:
         raise InvalidArgument(f"tier must be one of {', '.join(PAID_TIERS)}, got {tier!r}")
-    row = await db.fetchrow(
-        "SELECT tier, display_name, price_usd, stripe_price_id FROM subscription_tiers WHERE tier = $1 AND is_active",
-        tier,
-    )
+    row = await db.fetchrow(query("subscription_tier_for_sale"), tier)
     if row is None:
         raise InvalidArgument(f"tier {tier} is not on sale")
     metadata = {"user_id": str(owner), "tier": tier, "kind": "subscription"}

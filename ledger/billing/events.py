@@ -32,6 +32,7 @@ from typing import Any
 
 import asyncpg
 
+from ledger.db.queries import query
 from ledger.errors import LedgerError
 from ledger.money import accounts as users
 from ledger.money import credits, holds
@@ -186,10 +187,10 @@ async def checkout_completed(conn: asyncpg.Connection, session: dict[str, Any], 
         # this service never offers a free checkout: one that took no payment is not ours to credit
         raise MalformedEvent("the session took no payment (amount_total 0 or no_payment_required)")
     payment_intent = _ref(session.get("payment_intent"), "the session's payment_intent")
-    package = await conn.fetchrow("SELECT name, credits, price_usd FROM credit_packages WHERE id = $1", package_id)
+    package = await conn.fetchrow(query("credit_package_by_id"), package_id)
     if package is None:
         raise MalformedEvent(f"unknown credit package {package_id}")
-    sold = await conn.fetchrow("SELECT * FROM stripe_checkout_sessions WHERE session_id = $1", session_id)
+    sold = await conn.fetchrow(query("checkout_session_sold"), session_id)
 
     problems = []
     credits_sold = package["credits"]
@@ -214,17 +215,11 @@ async def checkout_completed(conn: asyncpg.Connection, session: dict[str, Any], 
     await users.lock_account(conn, user_id)
     # a session is paid once: the same session with another payment intent is not a second purchase
     # (checked here, under the user's lock, rather than left to the unique constraint's error)
-    other = await conn.fetchval(
-        "SELECT payment_intent_id FROM stripe_payments WHERE checkout_session_id = $1 AND payment_intent_id <> $2",
-        session_id,
-        payment_intent,
-    )
+    other = await conn.fetchval(query("other_payment_of_session"), session_id, payment_intent)
     if other is not None:
         raise MalformedEvent(f"checkout session {session_id} was already paid with payment intent {other}")
     await conn.execute(
-        """INSERT INTO stripe_payments (payment_intent_id, checkout_session_id, user_id, package_id, credits,
-                                        amount_cents, currency, status, review_reason)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (payment_intent_id) DO NOTHING""",
+        query("insert_stripe_payment"),
         payment_intent,
         session_id,
         user_id,
@@ -235,18 +230,11 @@ async def checkout_completed(conn: asyncpg.Connection, session: dict[str, Any], 
         "review" if problems else "pending",
         "; ".join(problems) or None,
     )
-    payment = await conn.fetchrow(
-        "SELECT * FROM stripe_payments WHERE payment_intent_id = $1 FOR UPDATE", payment_intent
-    )
+    payment = await conn.fetchrow(query("lock_payment_by_intent"), payment_intent)
     if payment["user_id"] != user_id or payment["checkout_session_id"] != session_id:
         raise MalformedEvent(f"payment intent {payment_intent} belongs to another session or user")
     if problems and payment["status"] == "pending":
-        await conn.execute(
-            "UPDATE stripe_payments SET status = 'review', review_reason = $2, updated_at = now()"
-            " WHERE payment_intent_id = $1",
-            payment_intent,
-            "; ".join(problems),
-        )
+        await conn.execute(query("payment_to_review"), payment_intent, "; ".join(problems))
     if problems or payment["status"] == "review":
         reason = "; ".join(problems) or payment["review_reason"] or "the purchase is under review"
         log.warning("stripe checkout %s kept for review: %s", session_id, reason)
@@ -256,13 +244,7 @@ async def checkout_completed(conn: asyncpg.Connection, session: dict[str, Any], 
     result = await credits.add_user_credits(
         conn, user_id, payment["credits"], "purchase", payment_intent, f"Purchased {package['name']}"
     )
-    await conn.execute(
-        """UPDATE stripe_payments SET status = 'paid', transaction_id = $2, paid_at = coalesce(paid_at, now()),
-                                      updated_at = now()
-            WHERE payment_intent_id = $1 AND status = 'pending'""",
-        payment_intent,
-        result.transaction_id,
-    )
+    await conn.execute(query("payment_credited"), payment_intent, result.transaction_id)
     return None
 
 
@@ -271,24 +253,13 @@ async def _payment(
 ) -> asyncpg.Record | Outcome:
     """The purchase a refund or dispute is about, locked after its user (the order every money
     writer follows); an Outcome when its checkout was rejected (nothing was credited to take back)."""
-    found = "payment_intent_id = $1 OR ($2::text IS NOT NULL AND charge_id = $2)"
-    user_id = await conn.fetchval(
-        f"SELECT user_id FROM stripe_payments WHERE {found}",  # noqa: S608 - constant
-        payment_intent,
-        charge_id,
-    )
+    user_id = await conn.fetchval(query("payment_user_by_intent_or_charge"), payment_intent, charge_id)
     if user_id is None:
-        if payment_intent is not None and await conn.fetchval(
-            "SELECT 1 FROM stripe_events WHERE reference = $1 AND status = 'rejected'", payment_intent
-        ):
+        if payment_intent is not None and await conn.fetchval(query("checkout_was_rejected"), payment_intent):
             return Outcome("ignored", f"the checkout of payment intent {payment_intent} was rejected: no credits")
         raise Deferred(f"no credited purchase for payment intent {payment_intent} yet")
     await users.lock_account(conn, user_id)
-    payment = await conn.fetchrow(
-        f"SELECT * FROM stripe_payments WHERE {found} FOR UPDATE",  # noqa: S608
-        payment_intent,
-        charge_id,
-    )
+    payment = await conn.fetchrow(query("lock_payment_by_intent_or_charge"), payment_intent, charge_id)
     if payment["status"] == "pending":
         raise Deferred(f"the purchase for payment intent {payment_intent} is not paid yet")
     return payment
@@ -308,9 +279,7 @@ async def _take_back(
 ) -> credits.RefundResult:
     result = await credits.refund_purchased_credits(conn, payment["user_id"], credit_amount, reference, description)
     await conn.execute(
-        """UPDATE stripe_payments
-              SET credits_refunded = credits_refunded + $2, refund_shortfall = refund_shortfall + $3, updated_at = now()
-            WHERE payment_intent_id = $1""",
+        query("record_credits_taken_back"),
         payment["payment_intent_id"],
         credit_amount,
         result.shortfall,
@@ -347,19 +316,12 @@ async def charge_refunded(conn: asyncpg.Connection, charge: dict[str, Any], even
     after = min(refunded_total, amount)
     if after <= before:
         return None
-    await conn.execute(
-        "UPDATE stripe_payments SET refunded_cents = $2 WHERE payment_intent_id = $1",
-        payment["payment_intent_id"],
-        after,
-    )
+    await conn.execute(query("set_payment_refunded_cents"), payment["payment_intent_id"], after)
     await _settle(
         conn, payment["payment_intent_id"], f"{charge_id}:refunded:{after}", f"Stripe refund of {after - before} cents"
     )
     await conn.execute(
-        """UPDATE stripe_payments SET refunded_cents = $2, charge_id = $3, updated_at = now(),
-                                      status = CASE WHEN status = 'review' THEN 'review'
-                                                    WHEN $4 THEN 'refunded' ELSE 'partially_refunded' END
-            WHERE payment_intent_id = $1""",
+        query("record_payment_refund"),
         payment["payment_intent_id"],
         after,
         charge_id,
@@ -371,14 +333,8 @@ async def charge_refunded(conn: asyncpg.Connection, charge: dict[str, Any], even
 async def _claims(conn: asyncpg.Connection, payment_intent: str) -> tuple[asyncpg.Record, int, int, Decimal]:
     """The purchase (locked already by the caller), the cents of its lost disputes, the cents of its
     open disputes and the credits its open disputes hold."""
-    payment = await conn.fetchrow("SELECT * FROM stripe_payments WHERE payment_intent_id = $1", payment_intent)
-    sums = await conn.fetchrow(
-        """SELECT coalesce(sum(amount_cents) FILTER (WHERE status = 'lost'), 0) AS lost,
-                  coalesce(sum(amount_cents) FILTER (WHERE status = 'open'), 0) AS open,
-                  coalesce(sum(credits_held) FILTER (WHERE status = 'open'), 0) AS held
-             FROM stripe_disputes WHERE payment_intent_id = $1""",
-        payment_intent,
-    )
+    payment = await conn.fetchrow(query("payment_by_intent"), payment_intent)
+    sums = await conn.fetchrow(query("dispute_totals_of_payment"), payment_intent)
     return payment, int(sums["lost"]), int(sums["open"]), sums["held"]
 
 
@@ -428,7 +384,7 @@ async def dispute_created(conn: asyncpg.Connection, dispute: dict[str, Any], eve
     currency = _currency(dispute, required=False)
     if currency is not None and currency != payment["currency"]:
         return Outcome("review", f"dispute in {currency} of a purchase in {payment['currency']}")
-    if await conn.fetchval("SELECT 1 FROM stripe_disputes WHERE dispute_id = $1", dispute_id):
+    if await conn.fetchval(query("dispute_exists"), dispute_id):
         return Outcome("stale", f"dispute {dispute_id} is already recorded (closed before it was opened here?)")
     amount = min(disputed_cents, payment["amount_cents"])
     disputed = await _to_hold(conn, payment["payment_intent_id"], amount)
@@ -436,9 +392,7 @@ async def dispute_created(conn: asyncpg.Connection, dispute: dict[str, Any], eve
     if disputed > 0:
         hold_id, held = await holds.hold_disputed_credits(conn, payment["user_id"], disputed, dispute_id)
     await conn.execute(
-        """INSERT INTO stripe_disputes (dispute_id, payment_intent_id, user_id, amount_cents, credits, hold_id,
-                                        credits_held)
-           VALUES ($1, $2, $3, $4, $5, $6, $7)""",
+        query("insert_open_dispute"),
         dispute_id,
         payment["payment_intent_id"],
         payment["user_id"],
@@ -456,7 +410,7 @@ async def dispute_closed(conn: asyncpg.Connection, dispute: dict[str, Any], even
     amount and payment are in it), so the late created event finds it closed and holds nothing."""
     dispute_id = _ref(dispute.get("id"), "the dispute's id")
     outcome = {"won": "won", "lost": "lost"}.get(str(dispute.get("status")), "closed")
-    user_id = await conn.fetchval("SELECT user_id FROM stripe_disputes WHERE dispute_id = $1", dispute_id)
+    user_id = await conn.fetchval(query("dispute_user"), dispute_id)
     if user_id is None:
         payment = await _disputed_payment(conn, dispute)
         if isinstance(payment, Outcome):
@@ -464,9 +418,7 @@ async def dispute_closed(conn: asyncpg.Connection, dispute: dict[str, Any], even
         amount = min(_cents(dispute, "amount"), payment["amount_cents"])
         disputed = _share(_credited(payment), amount, payment["amount_cents"])
         await conn.execute(
-            """INSERT INTO stripe_disputes (dispute_id, payment_intent_id, user_id, amount_cents, credits, status,
-                                            closed_at)
-               VALUES ($1, $2, $3, $4, $5, 'open', now()) ON CONFLICT (dispute_id) DO NOTHING""",
+            query("insert_dispute_from_closed_event"),
             dispute_id,
             payment["payment_intent_id"],
             payment["user_id"],
@@ -475,15 +427,13 @@ async def dispute_closed(conn: asyncpg.Connection, dispute: dict[str, Any], even
         )
         user_id = payment["user_id"]
     await users.lock_account(conn, user_id)
-    row = await conn.fetchrow("SELECT * FROM stripe_disputes WHERE dispute_id = $1 FOR UPDATE", dispute_id)
+    row = await conn.fetchrow(query("lock_dispute"), dispute_id)
     if row["status"] != "open":
         return None
     if row["hold_id"] is not None:
         await holds.release_credit_hold(conn, row["hold_id"])
     payment = await _payment(conn, row["payment_intent_id"], None)
-    await conn.execute(
-        "UPDATE stripe_disputes SET status = $2, closed_at = now() WHERE dispute_id = $1", dispute_id, outcome
-    )
+    await conn.execute(query("close_dispute"), dispute_id, outcome)
     if not isinstance(payment, Outcome):
         # won or lost, the hold is gone: settle what refunds and lost disputes owe in total (a lost
         # dispute adds its cents; a refund that stopped short of this dispute's hold gets its rest)
@@ -525,7 +475,7 @@ async def _subscriber(conn: asyncpg.Connection, metadata: dict[str, Any], custom
         return _user_id(metadata["user_id"], "metadata user_id")
     if customer is None:
         raise MalformedEvent("neither a user_id in the metadata nor a customer")
-    user_id = await conn.fetchval("SELECT user_id FROM user_credits WHERE stripe_customer_id = $1", customer)
+    user_id = await conn.fetchval(query("user_of_stripe_customer"), customer)
     if user_id is None:
         raise Deferred(f"no user for Stripe customer {customer} yet")
     return user_id
@@ -534,44 +484,26 @@ async def _subscriber(conn: asyncpg.Connection, metadata: dict[str, Any], custom
 async def _tier_of(conn: asyncpg.Connection, price_ids: list[str], metadata: dict[str, Any]) -> str:
     """The paid tier a subscription is for: its Stripe price's tier, else the tier in its metadata."""
     if price_ids:
-        tier = await conn.fetchval(
-            "SELECT tier FROM subscription_tiers WHERE stripe_price_id = ANY($1::text[]) AND tier <> 'trial'"
-            " ORDER BY price_usd DESC LIMIT 1",
-            price_ids,
-        )
+        tier = await conn.fetchval(query("paid_tier_of_prices"), price_ids)
         if tier:
             return str(tier)
     tier = metadata.get("tier")
     if not tier:
         raise MalformedEvent("subscription with neither a known price nor a tier in its metadata")
-    if not isinstance(tier, str) or not await conn.fetchval(
-        "SELECT 1 FROM subscription_tiers WHERE tier = $1 AND tier <> 'trial'", tier
-    ):
+    if not isinstance(tier, str) or not await conn.fetchval(query("paid_tier_exists"), tier):
         raise MalformedEvent(f"unknown paid tier {str(tier)[:40]!r}")
     return tier
 
 
-TIER_ORDER = "t.monthly_allowance IS NULL DESC, t.monthly_allowance DESC, t.price_usd DESC"  # best first
-
-
 async def _ranks_higher(conn: asyncpg.Connection, tier: str, than: str) -> bool:
-    best = await conn.fetchval(
-        f"SELECT t.tier FROM subscription_tiers t WHERE t.tier IN ($1, $2) ORDER BY {TIER_ORDER}, t.tier LIMIT 1",  # noqa: S608
-        tier,
-        than,
-    )
+    best = await conn.fetchval(query("better_of_two_tiers"), tier, than)
     return tier != than and best == tier
 
 
 async def _apply_user_tier(conn: asyncpg.Connection, user_id: uuid.UUID, cycle_start: datetime | None) -> None:
     """The user's tier is the best tier among their subscriptions in a paid status (trial when none),
     so ending an old subscription never takes away a newer one's tier."""
-    tier = await conn.fetchval(
-        f"""SELECT s.tier FROM stripe_subscriptions s JOIN subscription_tiers t ON t.tier = s.tier
-             WHERE s.user_id = $1 AND s.status IN {PAID_STATUSES!r}
-             ORDER BY {TIER_ORDER} LIMIT 1""",  # noqa: S608 - constants
-        user_id,
-    )
+    tier = await conn.fetchval(query("best_paid_tier_of_user"), user_id, PAID_STATUSES)
     await users.set_user_tier(conn, user_id, str(tier or "trial"), cycle_start=cycle_start)
 
 
@@ -579,9 +511,7 @@ async def _locked_subscription(
     conn: asyncpg.Connection, subscription_id: str, user_id: uuid.UUID
 ) -> asyncpg.Record | None:
     await users.lock_account(conn, user_id)
-    row = await conn.fetchrow(
-        "SELECT * FROM stripe_subscriptions WHERE subscription_id = $1 FOR UPDATE", subscription_id
-    )
+    row = await conn.fetchrow(query("lock_subscription"), subscription_id)
     if row is not None and row["user_id"] != user_id:
         raise MalformedEvent(f"subscription {subscription_id} belongs to another user")
     return row
@@ -642,23 +572,12 @@ async def invoice_paid(conn: asyncpg.Connection, invoice: dict[str, Any], event:
         ):
             # no subscription event yet: of two invoices paid for one period (an upgrade's proration),
             # the better tier holds, whichever came first; the cycle stays
-            await conn.execute(
-                "UPDATE stripe_subscriptions SET tier = $2, updated_at = now() WHERE subscription_id = $1",
-                subscription_id,
-                tier,
-            )
+            await conn.execute(query("set_subscription_tier"), subscription_id, tier)
             await _apply_user_tier(conn, user_id, None)
             return None
         return Outcome("stale", f"period {_at(start).isoformat()} is not newer than the one paid")
     await conn.execute(
-        """INSERT INTO stripe_subscriptions AS s (subscription_id, user_id, tier, status, current_period_start,
-                                                  current_period_end)
-           VALUES ($1, $2, $3, 'active', $4, $5)
-           ON CONFLICT (subscription_id) DO UPDATE
-              SET current_period_start = EXCLUDED.current_period_start,
-                  current_period_end = EXCLUDED.current_period_end,
-                  tier = CASE WHEN s.last_event_created IS NULL THEN EXCLUDED.tier ELSE s.tier END,
-                  updated_at = now()""",
+        query("upsert_subscription_period"),
         subscription_id,
         user_id,
         tier,
@@ -667,7 +586,7 @@ async def invoice_paid(conn: asyncpg.Connection, invoice: dict[str, Any], event:
     )
     # the cycle only moves forward: also never before the user's current cycle (another
     # subscription's, or one the calendar rolled to already), which set_user_tier refuses too
-    current_cycle = await conn.fetchval("SELECT billing_cycle_start FROM user_credits WHERE user_id = $1", user_id)
+    current_cycle = await conn.fetchval(query("billing_cycle_start_of_user"), user_id)
     await _apply_user_tier(conn, user_id, _at(start) if _at(start) > current_cycle else None)
     return None
 
@@ -700,13 +619,7 @@ async def subscription_changed(conn: asyncpg.Connection, sub: dict[str, Any], ev
         if key <= applied:
             return Outcome("stale", f"event {row['last_event_id']} ({row['status']}) of this subscription is newer")
     await conn.execute(
-        """INSERT INTO stripe_subscriptions AS s (subscription_id, user_id, tier, status, last_event_created,
-                                                  last_event_rank, last_event_id)
-           VALUES ($1, $2, $3, $4, $5, $6, $7)
-           ON CONFLICT (subscription_id) DO UPDATE
-              SET tier = EXCLUDED.tier, status = EXCLUDED.status, last_event_created = EXCLUDED.last_event_created,
-                  last_event_rank = EXCLUDED.last_event_rank, last_event_id = EXCLUDED.last_event_id,
-                  updated_at = now()""",
+        query("upsert_subscription_status"),
         subscription_id,
         user_id,
         tier,
@@ -758,11 +671,7 @@ async def _store_unapplied(
     """Keep an event that was not applied (deferred or rejected) with its reason; an event already
     final stays as it is."""
     await conn.execute(
-        """INSERT INTO stripe_events (id, type, payload, livemode, status, attempts, last_error, created, reference)
-           VALUES ($1, $2, $3::jsonb, $4, $5, 1, $6, $7, $8)
-           ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, attempts = stripe_events.attempts + 1,
-                                          last_error = EXCLUDED.last_error, reference = EXCLUDED.reference
-           WHERE stripe_events.status NOT IN ('processed', 'ignored', 'stale', 'rejected', 'review')""",
+        query("store_unapplied_event"),
         event.id,
         event.type,
         payload,
@@ -812,15 +721,14 @@ async def receive_event(pool: asyncpg.Pool, event: dict[str, Any]) -> Outcome:
         try:
             async with conn.transaction():
                 await conn.execute(
-                    "INSERT INTO stripe_events (id, type, payload, livemode, created)"
-                    " VALUES ($1, $2, $3::jsonb, $4, $5) ON CONFLICT (id) DO NOTHING",
+                    query("insert_stripe_event"),
                     event_id,
                     event_type,
                     payload,
                     livemode,
                     _created_at(info.created),
                 )
-                status = await conn.fetchval("SELECT status FROM stripe_events WHERE id = $1 FOR UPDATE", event_id)
+                status = await conn.fetchval(query("lock_stripe_event"), event_id)
                 if status in FINAL:
                     return Outcome("duplicate", status)
                 handler = HANDLERS.get(event_type)
@@ -831,8 +739,7 @@ async def receive_event(pool: asyncpg.Pool, event: dict[str, Any]) -> Outcome:
                         raise MalformedEvent("the event has no data.object")
                     outcome = await handler(conn, obj, info) or Outcome("processed")
                 await conn.execute(
-                    "UPDATE stripe_events SET status = $2, attempts = attempts + 1, last_error = $3,"
-                    " processed_at = now() WHERE id = $1",
+                    query("record_event_outcome"),
                     event_id,
                     outcome.status,
                     outcome.detail[:2000] or None,

@@ -7,7 +7,9 @@ import sys
 from collections.abc import Sequence
 
 from ledger.cli import admin, ops, service
+from ledger.db.embedded import EmbeddedPostgresError
 from ledger.db.migrations import MigrationError
+from ledger.db.schema import SchemaError
 from ledger.errors import LedgerError
 from ledger.ops import OpsError
 from ledger.settings import Settings
@@ -39,6 +41,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except LedgerError as exc:
         print(f"ledger: {exc.message}" + (f" ({exc.hint})" if exc.hint else ""), file=sys.stderr)
         return 1
-    except OpsError as exc:
+    except (OpsError, SchemaError, EmbeddedPostgresError) as exc:
         print(f"ledger: {exc}", file=sys.stderr)
         return 1

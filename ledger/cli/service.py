@@ -6,11 +6,13 @@ import argparse
 import asyncio
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 from ledger.db.embedded import EmbeddedPostgres, binaries_dir
 from ledger.db.migrations import migrate_url
 from ledger.db.pool import database_url, psql_environment
+from ledger.db.schema import generate_schema, schema_path
 from ledger.settings import Settings
 
 
@@ -47,6 +49,14 @@ def cmd_db_psql(settings: Settings, args: argparse.Namespace) -> int:
     with database_url(settings) as url:
         command, env = psql_invocation(url, *args.psql_args)
         return subprocess.call(command, env=env)
+
+
+def cmd_db_schema(_settings: Settings, args: argparse.Namespace) -> int:
+    """From a throw-away server, whatever LEDGER_DATABASE_URL says: the migrations alone decide."""
+    target = Path(args.output) if args.output else schema_path()
+    target.write_text(generate_schema(), encoding="utf-8")
+    print(f"wrote {target}")
+    return 0
 
 
 def psql_invocation(url: str, *psql_args: str) -> tuple[list[str], dict[str, str]]:
@@ -111,3 +121,6 @@ def add_commands(commands: Any) -> None:
     psql = db.add_parser("psql", help="open psql on the ledger database")
     psql.add_argument("psql_args", nargs=argparse.REMAINDER)
     psql.set_defaults(func=cmd_db_psql)
+    schema = db.add_parser("schema", help="write sql/schema.sql: every migration applied to an empty database")
+    schema.add_argument("--output", help="another file to write (default: sql/schema.sql)")
+    schema.set_defaults(func=cmd_db_schema)

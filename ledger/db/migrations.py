@@ -14,18 +14,11 @@ from pathlib import Path
 
 import asyncpg
 
+from ledger.db.queries import query
+
 MIGRATION_NAME = re.compile(r"^(?P<version>\d{4})_(?P<name>[a-z0-9]+(?:_[a-z0-9]+)*)\.sql$")
 # Any constant unique to this project; pg_advisory_lock takes a bigint.
 ADVISORY_LOCK_KEY = int.from_bytes(hashlib.sha256(b"credit-ledger migrations").digest()[:8], "big", signed=True)
-
-CREATE_SCHEMA_VERSION = """
-CREATE TABLE IF NOT EXISTS schema_version (
-    version     text PRIMARY KEY,
-    description text NOT NULL,
-    checksum    text NOT NULL,
-    applied_at  timestamptz NOT NULL DEFAULT clock_timestamp()
-)
-"""
 
 
 class MigrationError(RuntimeError):
@@ -77,10 +70,10 @@ def discover(directory: Path | None = None) -> list[Migration]:
 
 
 async def _applied(conn: asyncpg.Connection) -> dict[str, str]:
-    exists = await conn.fetchval("SELECT to_regclass('schema_version') IS NOT NULL")
+    exists = await conn.fetchval(query("schema_version_exists"))
     if not exists:
         return {}
-    rows = await conn.fetch("SELECT version, checksum FROM schema_version")
+    rows = await conn.fetch(query("applied_migrations"))
     return {row["version"]: row["checksum"] for row in rows}
 
 
@@ -114,13 +107,13 @@ async def migrate(conn: asyncpg.Connection, known: list[Migration] | None = None
     known = discover() if known is None else known
     await conn.execute("SELECT pg_advisory_lock($1)", ADVISORY_LOCK_KEY)
     try:
-        await conn.execute(CREATE_SCHEMA_VERSION)
+        await conn.execute(query("create_schema_version"))
         todo = await pending(conn, known)
         for migration in todo:
             async with conn.transaction():
                 await conn.execute(migration.sql)
                 await conn.execute(
-                    "INSERT INTO schema_version (version, description, checksum) VALUES ($1, $2, $3)",
+                    query("record_migration"),
                     migration.version,
                     migration.description,
                     migration.checksum,

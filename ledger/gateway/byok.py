@@ -14,13 +14,15 @@ import os
 import re
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from datetime import datetime
+from typing import Any, TypedDict, cast
 
 import asyncpg
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from ledger.db.executor import Executor
+from ledger.db.queries import query
 from ledger.errors import InvalidArgument, NameTaken, UnknownUser, translate_errors
 from ledger.money.values import to_uuid
 
@@ -64,9 +66,18 @@ class ProviderKey:
     api_key: str
 
 
-PUBLIC_COLUMNS = (
-    "id, provider, key_name, key_hint, is_default, is_active, last_used_at, usage_count_this_month, created_at"
-)
+class ProviderKeyRow(TypedDict):
+    """A BYOK key as its owner sees it: public columns only, never the ciphertext."""
+
+    id: uuid.UUID
+    provider: str
+    key_name: str
+    key_hint: str | None
+    is_default: bool
+    is_active: bool
+    last_used_at: datetime | None
+    usage_count_this_month: int
+    created_at: datetime
 
 
 async def add_key(
@@ -77,7 +88,7 @@ async def add_key(
     api_key: str,
     key_name: str | None = None,
     is_default: bool = True,
-) -> dict[str, Any]:
+) -> ProviderKeyRow:
     """Store a key; the user's previous default for that provider stops being the default."""
     owner = to_uuid(user_id, "user_id")
     if not provider or not api_key.strip():
@@ -101,7 +112,7 @@ async def add_key(
         ) from None
     if row is None:
         raise UnknownUser(f"unknown user {user_id}")
-    return dict(row)
+    return cast(ProviderKeyRow, dict(row))
 
 
 async def _insert_key(
@@ -109,15 +120,7 @@ async def _insert_key(
 ) -> Any:
     with translate_errors():
         return await db.fetchrow(
-            f"""
-            WITH cleared AS (
-                UPDATE user_provider_keys SET is_default = false, updated_at = now()
-                 WHERE $6 AND user_id = $1 AND provider = $2 AND is_default
-            )
-            INSERT INTO user_provider_keys (user_id, provider, key_name, encrypted_key, key_hint, is_default)
-            SELECT user_id, $2, $3, $4, $5, $6 FROM user_credits WHERE user_id = $1
-            RETURNING {PUBLIC_COLUMNS}
-            """,  # noqa: S608 - the interpolated text is a constant column list
+            query("insert_provider_key"),
             owner,
             provider,
             key_name,
@@ -127,20 +130,15 @@ async def _insert_key(
         )
 
 
-async def list_keys(db: Executor, user_id: object) -> list[dict[str, Any]]:
-    rows = await db.fetch(
-        f"SELECT {PUBLIC_COLUMNS} FROM user_provider_keys WHERE user_id = $1 AND is_active"  # noqa: S608
-        " ORDER BY is_default DESC, provider, created_at",
-        to_uuid(user_id, "user_id"),
-    )
-    return [dict(r) for r in rows]
+async def list_keys(db: Executor, user_id: object) -> list[ProviderKeyRow]:
+    rows = await db.fetch(query("provider_keys_of_user"), to_uuid(user_id, "user_id"))
+    return [cast(ProviderKeyRow, dict(r)) for r in rows]
 
 
 async def deactivate_key(db: Executor, user_id: object, key_id: object) -> bool:
     """Only the owner's own key; False when there is none (also when it is someone else's)."""
     done = await db.fetchval(
-        "UPDATE user_provider_keys SET is_active = false, is_default = false, updated_at = now()"
-        " WHERE id = $1 AND user_id = $2 AND is_active RETURNING id",
+        query("deactivate_provider_key"),
         to_uuid(key_id, "key_id"),
         to_uuid(user_id, "user_id"),
     )

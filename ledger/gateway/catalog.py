@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from ledger.db.executor import Executor
+from ledger.db.queries import query
 from ledger.gateway.pricing import ModelPrice
 
 
@@ -49,13 +50,8 @@ class Catalog:
 
 
 async def load(db: Executor) -> CatalogSnapshot:
-    levels = await db.fetch(
-        "SELECT power_level, cost_multiplier, preferred_providers FROM power_level_configs WHERE is_active"
-    )
-    rows = await db.fetch(
-        "SELECT provider, model, input_usd_per_mtok, output_usd_per_mtok, context_window, max_output_tokens"
-        " FROM model_prices WHERE is_active"
-    )
+    levels = await db.fetch(query("active_power_levels"))
+    rows = await db.fetch(query("active_model_prices"))
     prices: dict[str, dict[str, ModelPrice]] = {}
     for row in rows:
         prices.setdefault(row["model"], {})[row["provider"]] = ModelPrice(**dict(row))

@@ -11,8 +11,10 @@ import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TypedDict, cast
 
 from ledger.db.executor import Executor
+from ledger.db.queries import query
 from ledger.errors import UnknownUser, translate_errors
 from ledger.money.values import to_uuid
 
@@ -48,8 +50,7 @@ async def create_key(
     prefix = key[:VISIBLE_CHARS]
     with translate_errors():
         key_id = await db.fetchval(
-            "INSERT INTO gateway_api_keys (user_id, key_hash, prefix, name, expires_at)"
-            " SELECT user_id, $2, $3, $4, $5 FROM user_credits WHERE user_id = $1 RETURNING id",
+            query("insert_gateway_key"),
             to_uuid(user_id, "user_id"),
             hash_key(key),
             prefix,
@@ -87,24 +88,30 @@ async def authenticate(db: Executor, key: str) -> KeyOwner | None:
 
 async def revoke_key(db: Executor, key_id: object) -> bool:
     """Deactivate a key; False when there is no such active key."""
-    revoked = await db.fetchval(
-        "UPDATE gateway_api_keys SET is_active = false, revoked_at = now() WHERE id = $1 AND is_active RETURNING id",
-        to_uuid(key_id, "key_id"),
-    )
+    revoked = await db.fetchval(query("revoke_gateway_key"), to_uuid(key_id, "key_id"))
     return revoked is not None
 
 
-async def list_keys(
-    db: Executor, *, user_id: object | None = None, prefix: str | None = None
-) -> list[dict[str, object]]:
+class KeyListed(TypedDict):
+    """sql/queries/find_gateway_keys.sql: a gateway key as operators see it (never its hash)."""
+
+    id: uuid.UUID
+    user_id: uuid.UUID
+    prefix: str
+    name: str | None
+    is_active: bool
+    expires_at: datetime | None
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+async def list_keys(db: Executor, *, user_id: object | None = None, prefix: str | None = None) -> list[KeyListed]:
     """Keys (never their hashes), filtered by owner and/or by the start of the key people can see."""
     rows = await db.fetch(
-        "SELECT id, user_id, prefix, name, is_active, expires_at, created_at, last_used_at, revoked_at"
-        " FROM gateway_api_keys"
-        " WHERE ($1::uuid IS NULL OR user_id = $1) AND ($2::text IS NULL OR starts_with(prefix, left($2, $3)))"
-        " ORDER BY created_at",
+        query("find_gateway_keys"),
         None if user_id is None else to_uuid(user_id, "user_id"),
         prefix,
         VISIBLE_CHARS,
     )
-    return [dict(r) for r in rows]
+    return [cast(KeyListed, dict(r)) for r in rows]

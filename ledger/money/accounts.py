@@ -2,60 +2,83 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
-from typing import Any
+from decimal import Decimal
+from typing import TypedDict, cast
 
 from ledger.db.executor import Executor
+from ledger.db.queries import query
 from ledger.errors import UnknownUser, translate_errors
 from ledger.money.values import to_uuid
 
 
+class UserRow(TypedDict):
+    """A user_credits row, as create_ledger_user, set_user_tier and set_user_power_level return it."""
+
+    user_id: uuid.UUID
+    email: str | None
+    balance: Decimal
+    tier: str
+    power_level: str
+    monthly_allowance: Decimal | None  # None: unlimited
+    credits_used_this_month: Decimal
+    credits_held: Decimal
+    billing_cycle_start: datetime
+    stripe_customer_id: str | None
+    created_at: datetime
+    updated_at: datetime
+    billing_cycle_anchor: datetime
+
+
 async def create_user(
     db: Executor, email: str | None = None, tier: str = "trial", power_level: str = "balanced"
-) -> dict[str, Any]:
+) -> UserRow:
     with translate_errors():
         row = await db.fetchrow("SELECT * FROM create_ledger_user($1, $2, $3)", email, tier, power_level)
-    return dict(row)
+    return cast(UserRow, dict(row))
 
 
-# The cycle fields come from ledger_user_cycle, the SQL definition every writer uses: a cycle that
-# has ended but was not rolled yet reads as the new cycle with its full allowance, as the next
-# writer will leave it.
-ACCOUNT = """
-SELECT u.user_id, u.email, u.tier, u.power_level, u.balance, u.credits_held, u.monthly_allowance,
-       c.credits_used AS credits_used_this_month, c.cycle_start AS billing_cycle_start,
-       get_quota_usage_percentage(u.user_id) AS quota_usage_percentage,
-       c.allowance_remaining, c.cycle_end AS allowance_resets_at
-  FROM user_credits u CROSS JOIN LATERAL ledger_user_cycle(u, now()) c
- WHERE u.user_id = $1
-"""
+class Account(TypedDict):
+    """sql/queries/account_by_user.sql: what the account's owner and operators see."""
+
+    user_id: uuid.UUID
+    email: str | None
+    tier: str
+    power_level: str
+    balance: Decimal
+    credits_held: Decimal
+    monthly_allowance: Decimal | None  # None: unlimited
+    credits_used_this_month: Decimal
+    billing_cycle_start: datetime
+    quota_usage_percentage: Decimal
+    allowance_remaining: Decimal | None  # None: unlimited
+    allowance_resets_at: datetime
 
 
-async def get_account(db: Executor, user_id: object) -> dict[str, Any]:
+async def get_account(db: Executor, user_id: object) -> Account:
     """Balance, allowance and its use this cycle (what is left, when it resets), tier and power level."""
     with translate_errors():
-        row = await db.fetchrow(ACCOUNT, to_uuid(user_id, "user_id"))
+        row = await db.fetchrow(query("account_by_user"), to_uuid(user_id, "user_id"))
     if row is None:
         raise UnknownUser(f"unknown user {user_id}")
-    return dict(row)
+    return cast(Account, dict(row))
 
 
-async def set_user_tier(
-    db: Executor, user_id: object, tier: str, cycle_start: datetime | None = None
-) -> dict[str, Any]:
+async def set_user_tier(db: Executor, user_id: object, tier: str, cycle_start: datetime | None = None) -> UserRow:
     """Tier and its allowance; with cycle_start newer than the current cycle's start, a new
     billing cycle anchored there (an older or equal one never moves the cycle or resets usage)."""
     with translate_errors():
         row = await db.fetchrow(
             "SELECT * FROM set_user_tier($1, $2, $3)", to_uuid(user_id, "user_id"), tier, cycle_start
         )
-    return dict(row)
+    return cast(UserRow, dict(row))
 
 
-async def set_power_level(db: Executor, user_id: object, power_level: str) -> dict[str, Any]:
+async def set_power_level(db: Executor, user_id: object, power_level: str) -> UserRow:
     with translate_errors():
         row = await db.fetchrow("SELECT * FROM set_user_power_level($1, $2)", to_uuid(user_id, "user_id"), power_level)
-    return dict(row)
+    return cast(UserRow, dict(row))
 
 
 async def lock_account(db: Executor, user_id: object) -> None:

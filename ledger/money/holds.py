@@ -8,6 +8,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 from ledger.db.executor import Executor
+from ledger.db.queries import query
 from ledger.errors import translate_errors
 from ledger.money.values import to_credits, to_uuid
 
@@ -88,3 +89,15 @@ async def hold_disputed_credits(
             dispute_id,
         )
     return row["hold_id"], row["held"]
+
+
+@dataclass(frozen=True, slots=True)
+class OpenHolds:
+    holds: int
+    credits: Decimal  # held by them together
+
+
+async def open_holds(db: Executor) -> OpenHolds:
+    """How many holds are open and what they hold (the metrics' gauges)."""
+    row = await db.fetchrow(query("open_holds_total"))
+    return OpenHolds(row["holds"], row["held"])

@@ -1,0 +1,76 @@
+"""A user's own history, a page at a time, newest first: credit transactions and metered requests.
+
+Each page reader takes the same bounds (from, before, one filter, an id cursor, a row limit; a
+None bound is no bound), so a caller pages through either the same way.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from decimal import Decimal
+from typing import TypedDict, cast
+
+from ledger.db.executor import Executor
+from ledger.db.queries import query
+
+
+class TransactionRow(TypedDict):
+    """sql/queries/transactions_page_of_user.sql: one credit transaction as its owner sees it."""
+
+    id: int
+    transaction_type: str
+    amount: Decimal
+    balance_after: Decimal
+    allowance_used: Decimal
+    description: str | None
+    reference_id: str | None
+    created_at: datetime
+
+
+async def transactions_page(
+    db: Executor,
+    user_id: uuid.UUID,
+    since: datetime | None,
+    until: datetime | None,
+    transaction_type: str | None,
+    before_id: int | None,
+    limit: int,
+) -> list[TransactionRow]:
+    rows = await db.fetch(query("transactions_page_of_user"), user_id, since, until, transaction_type, before_id, limit)
+    return [cast(TransactionRow, dict(r)) for r in rows]
+
+
+class UsageRow(TypedDict):
+    """sql/queries/usage_page_of_user.sql: one metered request as its owner sees it."""
+
+    id: int
+    request_id: str
+    model: str
+    provider: str | None
+    power_level: str | None
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+    cost_usd: Decimal
+    cost_multiplier: Decimal | None
+    credits_used: Decimal
+    latency_ms: int | None
+    success: bool
+    status_code: int | None
+    error_message: str | None
+    is_byok: bool
+    created_at: datetime
+
+
+async def usage_page(
+    db: Executor,
+    user_id: uuid.UUID,
+    since: datetime | None,
+    until: datetime | None,
+    model: str | None,
+    before_id: int | None,
+    limit: int,
+) -> list[UsageRow]:
+    rows = await db.fetch(query("usage_page_of_user"), user_id, since, until, model, before_id, limit)
+    return [cast(UsageRow, dict(r)) for r in rows]

@@ -1,0 +1,12 @@
+-- A page of user $1's metered requests, newest first: from $2, before $3, of model $4, with an id
+-- below the cursor $5 (each NULL: no bound), at most $6 rows.
+SELECT id, request_id, model, provider, power_level, prompt_tokens, completion_tokens, total_tokens, cost_usd,
+       cost_multiplier, credits_used, latency_ms, success, status_code, error_message, is_byok, created_at
+  FROM llm_usage_log
+ WHERE user_id = $1
+   AND ($2::timestamptz IS NULL OR created_at >= $2)
+   AND ($3::timestamptz IS NULL OR created_at < $3)
+   AND ($4::text IS NULL OR model = $4)
+   AND ($5::bigint IS NULL OR id < $5)
+ ORDER BY id DESC
+ LIMIT $6

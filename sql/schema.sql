@@ -1,0 +1,2014 @@
+-- The ledger's schema: every migration in sql/migrations applied to an empty database, as pg_dump
+-- --schema-only prints it. Written by `ledger db schema`; never edited by hand (a test fails when
+-- it and the migrations disagree): a change is a new migration, then `ledger db schema`.
+
+--
+-- PostgreSQL database dump
+--
+
+SET statement_timeout = 0;
+SET lock_timeout = 0;
+SET idle_in_transaction_session_timeout = 0;
+SET transaction_timeout = 0;
+SET client_encoding = 'UTF8';
+SET standard_conforming_strings = on;
+SELECT pg_catalog.set_config('search_path', '', false);
+SET check_function_bodies = false;
+SET xmloption = content;
+SET client_min_messages = warning;
+SET row_security = off;
+
+--
+-- Name: add_user_credits(uuid, numeric, text, text, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.add_user_credits(p_user_id uuid, p_amount numeric, p_transaction_type text, p_payment_intent_id text DEFAULT NULL::text, p_description text DEFAULT NULL::text) RETURNS TABLE(success boolean, new_balance numeric, transaction_id bigint)
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    v_user    user_credits;
+    v_first   credit_transactions;
+    v_balance numeric;
+    v_txn_id  bigint;
+BEGIN
+    PERFORM ledger_require_amount(p_amount);
+    IF p_transaction_type IS NULL OR p_transaction_type NOT IN ('purchase', 'bonus', 'admin_adjustment', 'refund') THEN
+        RAISE EXCEPTION 'transaction type % cannot add credits', coalesce(quote_literal(p_transaction_type), 'NULL')
+            USING ERRCODE = 'LG002',
+                  HINT = 'add_user_credits takes purchase, bonus, admin_adjustment or refund; usage is a debit.';
+    END IF;
+    IF p_transaction_type = 'purchase' AND nullif(btrim(p_payment_intent_id), '') IS NULL THEN
+        RAISE EXCEPTION 'a purchase needs its payment intent id'
+            USING ERRCODE = 'LG008', HINT = 'Pass the Stripe payment intent so a retried webhook cannot credit twice.';
+    END IF;
+
+    v_user := ledger_lock_user(p_user_id);
+    v_first := ledger_find_replay(p_user_id, p_amount, p_transaction_type, p_payment_intent_id, false);
+    IF v_first.id IS NOT NULL THEN
+        RETURN QUERY SELECT true, v_first.balance_after, v_first.id;
+        RETURN;
+    END IF;
+
+    PERFORM set_config('ledger.balance_writer', 'on', true);
+    UPDATE user_credits SET balance = balance + p_amount, updated_at = now()
+     WHERE user_id = p_user_id
+    RETURNING balance INTO v_balance;
+    PERFORM set_config('ledger.balance_writer', 'off', true);
+
+    INSERT INTO credit_transactions
+        (user_id, transaction_type, amount, balance_after, description, reference_id, payment_intent_id)
+    VALUES (p_user_id, p_transaction_type, p_amount, v_balance, p_description, p_payment_intent_id,
+            CASE WHEN p_transaction_type IN ('purchase', 'refund') THEN p_payment_intent_id END)
+    ON CONFLICT DO NOTHING
+    RETURNING id INTO v_txn_id;
+    IF v_txn_id IS NULL THEN
+        RAISE EXCEPTION 'reference % (%) is already used by another transaction', p_payment_intent_id, p_transaction_type
+            USING ERRCODE = 'LG004', HINT = 'A reference identifies one operation on one account; use a new one.';
+    END IF;
+
+    RETURN QUERY SELECT true, v_balance, v_txn_id;
+END $$;
+
+
+SET default_tablespace = '';
+
+SET default_table_access_method = heap;
+
+--
+-- Name: user_credits; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.user_credits (
+    user_id uuid DEFAULT gen_random_uuid() NOT NULL,
+    email text,
+    balance numeric(20,6) DEFAULT 0 NOT NULL,
+    tier text DEFAULT 'trial'::text NOT NULL,
+    power_level text DEFAULT 'balanced'::text NOT NULL,
+    monthly_allowance numeric(20,6) DEFAULT 0,
+    credits_used_this_month numeric(20,6) DEFAULT 0 NOT NULL,
+    credits_held numeric(20,6) DEFAULT 0 NOT NULL,
+    billing_cycle_start timestamp with time zone DEFAULT now() NOT NULL,
+    stripe_customer_id text,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    billing_cycle_anchor timestamp with time zone NOT NULL,
+    CONSTRAINT user_credits_balance_check CHECK ((balance >= (0)::numeric)),
+    CONSTRAINT user_credits_credits_held_check CHECK ((credits_held >= (0)::numeric)),
+    CONSTRAINT user_credits_credits_used_this_month_check CHECK ((credits_used_this_month >= (0)::numeric)),
+    CONSTRAINT user_credits_monthly_allowance_check CHECK ((monthly_allowance >= (0)::numeric))
+);
+
+
+--
+-- Name: COLUMN user_credits.billing_cycle_anchor; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.user_credits.billing_cycle_anchor IS 'Cycles start at anchor + k months (UTC, clamped to month ends); billing_cycle_start is always one of them.';
+
+
+--
+-- Name: create_ledger_user(text, text, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.create_ledger_user(p_email text DEFAULT NULL::text, p_tier text DEFAULT 'trial'::text, p_power_level text DEFAULT 'balanced'::text) RETURNS public.user_credits
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    v_allowance numeric := ledger_tier_allowance(p_tier);
+    v_user      user_credits;
+BEGIN
+    PERFORM ledger_require_power_level(p_power_level);
+    INSERT INTO user_credits (email, tier, power_level, monthly_allowance, billing_cycle_start)
+    VALUES (p_email, p_tier, p_power_level, v_allowance, now())
+    RETURNING * INTO v_user;
+    RETURN v_user;
+END $$;
+
+
+--
+-- Name: debit_user_credits(uuid, numeric, text, text, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.debit_user_credits(p_user_id uuid, p_amount numeric, p_transaction_type text, p_request_id text DEFAULT NULL::text, p_description text DEFAULT NULL::text) RETURNS TABLE(success boolean, new_balance numeric, transaction_id bigint)
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    v_user      user_credits;
+    v_first     credit_transactions;
+    v_spendable numeric;
+BEGIN
+    PERFORM ledger_require_amount(p_amount);
+    IF p_transaction_type IS NULL OR p_transaction_type NOT IN ('usage', 'refund', 'admin_adjustment') THEN
+        RAISE EXCEPTION 'transaction type % cannot debit credits', coalesce(quote_literal(p_transaction_type), 'NULL')
+            USING ERRCODE = 'LG002',
+                  HINT = 'debit_user_credits takes usage, refund or admin_adjustment.';
+    END IF;
+    IF p_transaction_type = 'usage' AND nullif(btrim(p_request_id), '') IS NULL THEN
+        RAISE EXCEPTION 'a usage debit needs its request id'
+            USING ERRCODE = 'LG008', HINT = 'Pass the request id so a retried request cannot be charged twice.';
+    END IF;
+
+    v_user := ledger_lock_user(p_user_id);
+    v_first := ledger_find_replay(p_user_id, p_amount, p_transaction_type, p_request_id, true);
+    IF v_first.id IS NOT NULL THEN
+        RETURN QUERY SELECT true, v_first.balance_after, v_first.id;
+        RETURN;
+    END IF;
+
+    v_spendable := CASE WHEN p_transaction_type = 'usage' THEN ledger_spendable(v_user) ELSE v_user.balance END;
+    IF v_spendable IS NOT NULL AND p_amount > v_spendable - v_user.credits_held THEN
+        RETURN QUERY SELECT false, v_user.balance, NULL::bigint;
+        RETURN;
+    END IF;
+
+    RETURN QUERY SELECT * FROM ledger_write_debit(v_user, p_amount, p_transaction_type, p_request_id, p_description);
+END $$;
+
+
+--
+-- Name: expire_credit_holds(integer); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.expire_credit_holds(p_max_users integer DEFAULT 1000) RETURNS integer
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    v_user_id uuid;
+    v_total   integer := 0;
+BEGIN
+    FOR v_user_id IN
+        SELECT DISTINCT h.user_id FROM credit_holds h
+         WHERE h.status = 'held' AND h.expires_at <= now()
+         ORDER BY h.user_id
+         LIMIT p_max_users
+    LOOP
+        PERFORM ledger_lock_user(v_user_id);
+        v_total := v_total + ledger_expire_user_holds(v_user_id);
+    END LOOP;
+    RETURN v_total;
+END $$;
+
+
+--
+-- Name: extend_credit_hold(uuid, interval); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.extend_credit_hold(p_hold_id uuid, p_ttl interval) RETURNS boolean
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    IF p_ttl IS NULL OR p_ttl <= interval '0' THEN
+        RAISE EXCEPTION 'hold time-to-live must be positive, got %', coalesce(p_ttl::text, 'NULL')
+            USING ERRCODE = 'LG009';
+    END IF;
+    UPDATE credit_holds SET expires_at = greatest(expires_at, now() + p_ttl)
+     WHERE hold_id = p_hold_id AND status = 'held' AND expires_at > now();
+    RETURN FOUND;
+END $$;
+
+
+--
+-- Name: fail_llm_request(uuid, jsonb); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.fail_llm_request(p_hold_id uuid, p_usage jsonb) RETURNS numeric
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    v_released numeric := 0;
+BEGIN
+    IF p_hold_id IS NOT NULL THEN
+        SELECT released INTO v_released FROM release_credit_hold(p_hold_id);
+    END IF;
+    PERFORM ledger_log_usage(p_usage, p_hold_id, 0, NULL, false);
+    RETURN v_released;
+END $$;
+
+
+--
+-- Name: get_quota_usage_percentage(uuid); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.get_quota_usage_percentage(p_user_id uuid) RETURNS numeric
+    LANGUAGE plpgsql STABLE
+    AS $$
+DECLARE
+    v_user user_credits;
+    v_used numeric;
+BEGIN
+    SELECT * INTO v_user FROM user_credits WHERE user_id = p_user_id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'unknown user %', p_user_id USING ERRCODE = 'LG003';
+    END IF;
+    IF coalesce(v_user.monthly_allowance, 0) = 0 THEN
+        RETURN 0;
+    END IF;
+    SELECT c.credits_used INTO v_used FROM ledger_user_cycle(v_user, now()) c;
+    RETURN round(v_used / v_user.monthly_allowance * 100, 2);
+END $$;
+
+
+--
+-- Name: hold_disputed_credits(uuid, numeric, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.hold_disputed_credits(p_user_id uuid, p_credits numeric, p_dispute_id text) RETURNS TABLE(hold_id uuid, held numeric)
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    v_user   user_credits;
+    v_first  credit_holds;
+    v_empty  ledger_empty_applications;
+    v_amount numeric;
+    v_hold   uuid;
+BEGIN
+    PERFORM ledger_require_amount(p_credits);
+    IF nullif(btrim(p_dispute_id), '') IS NULL THEN
+        RAISE EXCEPTION 'a dispute hold needs its dispute id' USING ERRCODE = 'LG008';
+    END IF;
+    v_user := ledger_lock_user(p_user_id);
+    SELECT * INTO v_first FROM credit_holds h WHERE h.request_id = 'dispute:' || p_dispute_id;
+    IF FOUND THEN
+        PERFORM ledger_require_same_account(p_dispute_id, v_first.user_id, p_user_id);
+        RETURN QUERY SELECT v_first.hold_id, v_first.amount;
+        RETURN;
+    END IF;
+    SELECT * INTO v_empty FROM ledger_empty_applications e
+     WHERE e.kind = 'dispute_hold' AND e.reference = p_dispute_id;
+    IF FOUND THEN
+        PERFORM ledger_require_same_account(p_dispute_id, v_empty.user_id, p_user_id);
+        RETURN QUERY SELECT NULL::uuid, 0::numeric(20, 6);
+        RETURN;
+    END IF;
+    v_amount := least(p_credits, greatest(v_user.balance - v_user.credits_held, 0));
+    IF v_amount = 0 THEN
+        INSERT INTO ledger_empty_applications (kind, reference, user_id, requested, balance_after)
+        VALUES ('dispute_hold', p_dispute_id, p_user_id, p_credits, v_user.balance);
+        RETURN QUERY SELECT NULL::uuid, 0::numeric(20, 6);
+        RETURN;
+    END IF;
+    INSERT INTO credit_holds (user_id, request_id, amount, description, expires_at)
+    VALUES (p_user_id, 'dispute:' || p_dispute_id, v_amount, 'held while dispute ' || p_dispute_id || ' is open',
+            'infinity')
+    RETURNING credit_holds.hold_id INTO v_hold;
+    UPDATE user_credits SET credits_held = credits_held + v_amount, updated_at = now() WHERE user_id = p_user_id;
+    RETURN QUERY SELECT v_hold, v_amount;
+END $$;
+
+
+--
+-- Name: ledger_cycle_end(timestamp with time zone, timestamp with time zone); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.ledger_cycle_end(p_anchor timestamp with time zone, p_at timestamp with time zone) RETURNS timestamp with time zone
+    LANGUAGE sql IMMUTABLE STRICT
+    AS $$
+    SELECT ledger_cycle_shift(p_anchor, ledger_cycle_index(p_anchor, p_at) + 1)
+$$;
+
+
+--
+-- Name: ledger_cycle_index(timestamp with time zone, timestamp with time zone); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.ledger_cycle_index(p_anchor timestamp with time zone, p_at timestamp with time zone) RETURNS integer
+    LANGUAGE plpgsql IMMUTABLE STRICT
+    AS $$
+DECLARE
+    v_anchor timestamp;
+    v_at     timestamp;
+    v_months integer;
+BEGIN
+    IF NOT isfinite(p_anchor) OR NOT isfinite(p_at) THEN
+        RAISE EXCEPTION 'a billing cycle needs finite times, got anchor % at %', p_anchor, p_at
+            USING ERRCODE = 'LG012';
+    END IF;
+    v_anchor := p_anchor AT TIME ZONE 'UTC';
+    v_at := p_at AT TIME ZONE 'UTC';
+    -- anchor + v_months months falls in p_at's calendar month, so the answer is v_months or the one before
+    v_months := (extract(year FROM v_at) - extract(year FROM v_anchor))::integer * 12
+                + (extract(month FROM v_at) - extract(month FROM v_anchor))::integer;
+    IF v_anchor + make_interval(months => v_months) > v_at THEN
+        v_months := v_months - 1;
+    END IF;
+    RETURN v_months;
+END $$;
+
+
+--
+-- Name: ledger_cycle_shift(timestamp with time zone, integer); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.ledger_cycle_shift(p_anchor timestamp with time zone, p_months integer) RETURNS timestamp with time zone
+    LANGUAGE plpgsql IMMUTABLE STRICT
+    AS $$
+BEGIN
+    IF NOT isfinite(p_anchor) THEN
+        RAISE EXCEPTION 'a billing cycle anchor must be a finite time, got %', p_anchor USING ERRCODE = 'LG012';
+    END IF;
+    RETURN ((p_anchor AT TIME ZONE 'UTC') + make_interval(months => p_months)) AT TIME ZONE 'UTC';
+END $$;
+
+
+--
+-- Name: ledger_cycle_start(timestamp with time zone, timestamp with time zone); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.ledger_cycle_start(p_anchor timestamp with time zone, p_at timestamp with time zone) RETURNS timestamp with time zone
+    LANGUAGE sql IMMUTABLE STRICT
+    AS $$
+    SELECT ledger_cycle_shift(p_anchor, ledger_cycle_index(p_anchor, p_at))
+$$;
+
+
+--
+-- Name: ledger_expire_user_holds(uuid); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.ledger_expire_user_holds(p_user_id uuid) RETURNS integer
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    v_count integer := 0;
+    v_freed numeric := 0;
+    v_hold  credit_holds;
+BEGIN
+    FOR v_hold IN
+        UPDATE credit_holds SET status = 'expired', resolved_at = now()
+         WHERE user_id = p_user_id AND status = 'held' AND expires_at <= now()
+        RETURNING *
+    LOOP
+        v_count := v_count + 1;
+        v_freed := v_freed + v_hold.amount;
+        IF v_hold.usage_template IS NOT NULL THEN
+            PERFORM ledger_log_usage(
+                v_hold.usage_template || jsonb_build_object(
+                    'error_message', 'the hold expired before the request was settled; nothing was charged',
+                    'usage_anomaly', 'hold_expired_unsettled'),
+                v_hold.hold_id, 0, NULL, false);
+        END IF;
+    END LOOP;
+    IF v_count > 0 THEN
+        UPDATE user_credits SET credits_held = credits_held - v_freed, updated_at = now()
+         WHERE user_id = p_user_id;
+    END IF;
+    RETURN v_count;
+END $$;
+
+
+--
+-- Name: credit_transactions; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.credit_transactions (
+    id bigint NOT NULL,
+    user_id uuid NOT NULL,
+    transaction_type text NOT NULL,
+    amount numeric(20,6) NOT NULL,
+    balance_after numeric(20,6) NOT NULL,
+    allowance_used numeric(20,6) DEFAULT 0 NOT NULL,
+    description text,
+    reference_id text,
+    payment_intent_id text,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT credit_transactions_allowance_used_check CHECK ((allowance_used >= (0)::numeric)),
+    CONSTRAINT credit_transactions_balance_after_check CHECK ((balance_after >= (0)::numeric)),
+    CONSTRAINT credit_transactions_check CHECK (((amount <> (0)::numeric) OR (allowance_used > (0)::numeric))),
+    CONSTRAINT credit_transactions_transaction_type_check CHECK ((transaction_type = ANY (ARRAY['purchase'::text, 'usage'::text, 'refund'::text, 'admin_adjustment'::text, 'bonus'::text])))
+);
+
+
+--
+-- Name: ledger_find_replay(uuid, numeric, text, text, boolean); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.ledger_find_replay(p_user_id uuid, p_amount numeric, p_transaction_type text, p_reference text, p_is_debit boolean) RETURNS public.credit_transactions
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    v_first     credit_transactions;
+    v_requested numeric;
+BEGIN
+    IF p_reference IS NULL THEN
+        RETURN NULL;
+    END IF;
+    SELECT * INTO v_first FROM credit_transactions
+     WHERE transaction_type = p_transaction_type AND reference_id = p_reference;
+    IF NOT FOUND THEN
+        RETURN NULL;
+    END IF;
+    -- a debit recorded only the balance part in amount; what was asked for is that plus the allowance part
+    v_requested := CASE WHEN v_first.amount > 0 THEN v_first.amount
+                        ELSE v_first.allowance_used - v_first.amount END;
+    IF v_first.user_id <> p_user_id OR v_requested <> p_amount OR (v_first.amount <= 0) <> p_is_debit THEN
+        RAISE EXCEPTION 'reference % (%) was already applied with a different amount, account or direction',
+                        p_reference, p_transaction_type
+            USING ERRCODE = 'LG004',
+                  DETAIL = format('first: user %s amount %s; now: user %s amount %s',
+                                  v_first.user_id, v_requested, p_user_id, p_amount),
+                  HINT = 'A retry must repeat the original request exactly; a new operation needs a new reference.';
+    END IF;
+    RETURN v_first;
+END $$;
+
+
+--
+-- Name: ledger_guard_balance(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.ledger_guard_balance() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    IF coalesce(current_setting('ledger.balance_writer', true), '') = 'on' THEN
+        RETURN NEW;
+    END IF;
+    IF (TG_OP = 'INSERT' AND NEW.balance <> 0)
+       OR (TG_OP = 'UPDATE' AND NEW.balance IS DISTINCT FROM OLD.balance) THEN
+        RAISE EXCEPTION 'balances change only through the ledger functions'
+            USING ERRCODE = 'LG007',
+                  DETAIL = format('user %s: balance %s -> %s', NEW.user_id,
+                                  CASE WHEN TG_OP = 'UPDATE' THEN OLD.balance::text ELSE 'none' END, NEW.balance),
+                  HINT = 'Use add_user_credits() or debit_user_credits(); they write the credit_transactions row.';
+    END IF;
+    RETURN NEW;
+END $$;
+
+
+--
+-- Name: ledger_keep_cycle_anchor(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.ledger_keep_cycle_anchor() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    IF NEW.billing_cycle_anchor IS NULL
+       OR ledger_cycle_start(NEW.billing_cycle_anchor, NEW.billing_cycle_start) <> NEW.billing_cycle_start THEN
+        NEW.billing_cycle_anchor := NEW.billing_cycle_start;
+    END IF;
+    -- validates a start written by hand: LG012 when it is not a finite time
+    PERFORM ledger_cycle_index(NEW.billing_cycle_anchor, NEW.billing_cycle_start);
+    RETURN NEW;
+END $$;
+
+
+--
+-- Name: ledger_lock_user(uuid); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.ledger_lock_user(p_user_id uuid) RETURNS public.user_credits
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    v_user  user_credits;
+    v_cycle record;
+BEGIN
+    IF p_user_id IS NULL THEN
+        RAISE EXCEPTION 'user_id is required' USING ERRCODE = 'LG003';
+    END IF;
+    SELECT * INTO v_user FROM user_credits WHERE user_id = p_user_id FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'unknown user %', p_user_id
+            USING ERRCODE = 'LG003',
+                  HINT = 'Create the account first (a user_credits row); credits are never added to an unknown user.';
+    END IF;
+    SELECT * INTO v_cycle FROM ledger_user_cycle(v_user, now());
+    IF v_cycle.rolls THEN
+        UPDATE user_credits
+           SET billing_cycle_start = v_cycle.cycle_start,
+               credits_used_this_month = 0,
+               updated_at = now()
+         WHERE user_id = p_user_id
+        RETURNING * INTO v_user;
+    END IF;
+    RETURN v_user;
+END $$;
+
+
+--
+-- Name: ledger_log_usage(jsonb, uuid, numeric, bigint, boolean); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.ledger_log_usage(p_usage jsonb, p_hold_id uuid, p_credits numeric, p_transaction_id bigint, p_success boolean) RETURNS void
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    v_row llm_usage_log;
+BEGIN
+    v_row := jsonb_populate_record(NULL::llm_usage_log, p_usage);
+    IF nullif(btrim(v_row.request_id), '') IS NULL OR v_row.user_id IS NULL OR v_row.model IS NULL THEN
+        RAISE EXCEPTION 'a usage row needs request_id, user_id and model'
+            USING ERRCODE = 'LG009', DETAIL = p_usage::text;
+    END IF;
+    INSERT INTO llm_usage_log
+        (request_id, user_id, gateway_key_id, provider, model, power_level, prompt_tokens,
+         completion_tokens, total_tokens, cost_usd, cost_multiplier, credits_used, latency_ms, success,
+         status_code, error_message, is_byok, hold_id, transaction_id, usage_anomaly, reported_usage)
+    VALUES
+        (v_row.request_id, v_row.user_id, v_row.gateway_key_id, v_row.provider, v_row.model, v_row.power_level,
+         coalesce(v_row.prompt_tokens, 0), coalesce(v_row.completion_tokens, 0),
+         coalesce(v_row.prompt_tokens, 0) + coalesce(v_row.completion_tokens, 0),
+         coalesce(v_row.cost_usd, 0), v_row.cost_multiplier, p_credits, v_row.latency_ms, p_success,
+         v_row.status_code, v_row.error_message, coalesce(v_row.is_byok, false), p_hold_id, p_transaction_id,
+         v_row.usage_anomaly, left(v_row.reported_usage, 2000))
+    ON CONFLICT (request_id) DO NOTHING;
+END $$;
+
+
+--
+-- Name: ledger_refuse_change(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.ledger_refuse_change() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    RAISE EXCEPTION '% is append-only', TG_TABLE_NAME
+        USING ERRCODE = 'LG007',
+              HINT = 'Correct a mistake with a new transaction (admin_adjustment), never by editing history.';
+END $$;
+
+
+--
+-- Name: ledger_require_amount(numeric, boolean); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.ledger_require_amount(p_amount numeric, p_allow_zero boolean DEFAULT false) RETURNS void
+    LANGUAGE plpgsql IMMUTABLE
+    AS $$
+BEGIN
+    IF p_amount IS NULL OR p_amount = 'NaN'::numeric OR p_amount IN ('Infinity'::numeric, '-Infinity'::numeric) THEN
+        RAISE EXCEPTION 'amount must be a finite number, got %', coalesce(p_amount::text, 'NULL')
+            USING ERRCODE = 'LG001';
+    END IF;
+    IF p_amount < 0 OR (p_amount = 0 AND NOT p_allow_zero) THEN
+        RAISE EXCEPTION 'amount must be greater than 0, got %', p_amount
+            USING ERRCODE = 'LG001',
+                  HINT = 'Use add_user_credits() to add and debit_user_credits() to remove; both take positive amounts.';
+    END IF;
+    IF p_amount <> round(p_amount, 6) THEN
+        RAISE EXCEPTION 'amount % has more than 6 decimal places', p_amount
+            USING ERRCODE = 'LG001', HINT = 'Round the amount to 6 decimal places before calling.';
+    END IF;
+    IF p_amount >= 100000000000000 THEN
+        RAISE EXCEPTION 'amount % is too large', p_amount
+            USING ERRCODE = 'LG001',
+                  DETAIL = 'Credit amounts are numeric(20,6): at most 99999999999999.999999.',
+                  HINT = 'Check the amount; no balance can hold this many credits.';
+    END IF;
+END $$;
+
+
+--
+-- Name: FUNCTION ledger_require_amount(p_amount numeric, p_allow_zero boolean); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.ledger_require_amount(p_amount numeric, p_allow_zero boolean) IS 'LG001 unless the amount is finite, > 0 (or >= 0), has at most 6 decimals and fits numeric(20,6).';
+
+
+--
+-- Name: ledger_require_power_level(text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.ledger_require_power_level(p_power_level text) RETURNS void
+    LANGUAGE plpgsql STABLE
+    AS $$
+BEGIN
+    PERFORM 1 FROM power_level_configs WHERE power_level = p_power_level AND is_active;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'unknown power level %', coalesce(quote_literal(p_power_level), 'NULL')
+            USING ERRCODE = 'LG011',
+                  HINT = (SELECT 'Known power levels: ' || string_agg(power_level, ', ' ORDER BY cost_multiplier)
+                            FROM power_level_configs WHERE is_active);
+    END IF;
+END $$;
+
+
+--
+-- Name: ledger_require_same_account(text, uuid, uuid); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.ledger_require_same_account(p_reference text, p_first_user uuid, p_user_id uuid) RETURNS void
+    LANGUAGE plpgsql IMMUTABLE
+    AS $$
+BEGIN
+    IF p_first_user <> p_user_id THEN
+        RAISE EXCEPTION 'reference % was already applied to another account', p_reference
+            USING ERRCODE = 'LG004',
+                  DETAIL = format('first: user %s; now: user %s', p_first_user, p_user_id),
+                  HINT = 'A reference identifies one operation on one account; use a new one.';
+    END IF;
+END $$;
+
+
+--
+-- Name: ledger_spendable(public.user_credits); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.ledger_spendable(p_user public.user_credits) RETURNS numeric
+    LANGUAGE sql IMMUTABLE
+    AS $$
+    SELECT CASE WHEN p_user.monthly_allowance IS NULL THEN NULL
+                ELSE greatest(p_user.monthly_allowance - p_user.credits_used_this_month, 0) + p_user.balance
+           END
+$$;
+
+
+--
+-- Name: ledger_tier_allowance(text, boolean); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.ledger_tier_allowance(p_tier text, p_inactive_ok boolean DEFAULT false) RETURNS numeric
+    LANGUAGE plpgsql STABLE
+    AS $$
+DECLARE
+    v_allowance numeric;
+BEGIN
+    SELECT monthly_allowance INTO v_allowance FROM subscription_tiers
+     WHERE tier = p_tier AND (is_active OR p_inactive_ok);
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'unknown tier %', coalesce(quote_literal(p_tier), 'NULL')
+            USING ERRCODE = 'LG010',
+                  HINT = (SELECT 'Known tiers: ' || string_agg(tier, ', ' ORDER BY price_usd)
+                            FROM subscription_tiers WHERE is_active);
+    END IF;
+    RETURN v_allowance;
+END $$;
+
+
+--
+-- Name: ledger_user_cycle(public.user_credits, timestamp with time zone); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.ledger_user_cycle(p_user public.user_credits, p_at timestamp with time zone DEFAULT now()) RETURNS TABLE(cycle_start timestamp with time zone, cycle_end timestamp with time zone, credits_used numeric, allowance_remaining numeric, rolls boolean)
+    LANGUAGE plpgsql STABLE
+    AS $$
+DECLARE
+    v_start timestamptz := ledger_cycle_start(p_user.billing_cycle_anchor, p_at);
+    v_used  numeric := p_user.credits_used_this_month;
+    v_rolls boolean := v_start > p_user.billing_cycle_start;
+BEGIN
+    IF v_rolls THEN
+        v_used := 0;
+    ELSE
+        -- not due (a start set ahead of p_at, by an invoice, stays the current cycle until it ends)
+        v_start := p_user.billing_cycle_start;
+    END IF;
+    RETURN QUERY SELECT v_start, ledger_cycle_end(p_user.billing_cycle_anchor, v_start), v_used::numeric(20, 6),
+                        CASE WHEN p_user.monthly_allowance IS NULL THEN NULL
+                             ELSE greatest(p_user.monthly_allowance - v_used, 0)::numeric(20, 6) END,
+                        v_rolls;
+END $$;
+
+
+--
+-- Name: ledger_write_debit(public.user_credits, numeric, text, text, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.ledger_write_debit(p_user public.user_credits, p_amount numeric, p_transaction_type text, p_reference text, p_description text) RETURNS TABLE(success boolean, new_balance numeric, transaction_id bigint)
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    v_from_allowance numeric := 0;
+    v_balance        numeric;
+    v_txn_id         bigint;
+BEGIN
+    IF p_transaction_type = 'usage' THEN
+        v_from_allowance := CASE WHEN p_user.monthly_allowance IS NULL THEN p_amount
+                                 ELSE least(p_amount, greatest(p_user.monthly_allowance - p_user.credits_used_this_month, 0))
+                            END;
+    END IF;
+
+    PERFORM set_config('ledger.balance_writer', 'on', true);
+    UPDATE user_credits
+       SET balance = balance - (p_amount - v_from_allowance),
+           credits_used_this_month = credits_used_this_month
+                                     + CASE WHEN p_transaction_type = 'usage' THEN p_amount ELSE 0 END,
+           updated_at = now()
+     WHERE user_id = p_user.user_id
+    RETURNING balance INTO v_balance;
+    PERFORM set_config('ledger.balance_writer', 'off', true);
+
+    INSERT INTO credit_transactions
+        (user_id, transaction_type, amount, balance_after, allowance_used, description, reference_id)
+    VALUES (p_user.user_id, p_transaction_type, -(p_amount - v_from_allowance), v_balance,
+            v_from_allowance, p_description, p_reference)
+    ON CONFLICT DO NOTHING
+    RETURNING id INTO v_txn_id;
+    IF v_txn_id IS NULL THEN
+        RAISE EXCEPTION 'reference % (%) is already used by another transaction', p_reference, p_transaction_type
+            USING ERRCODE = 'LG004', HINT = 'A reference identifies one operation on one account; use a new one.';
+    END IF;
+
+    RETURN QUERY SELECT true, v_balance, v_txn_id;
+END $$;
+
+
+--
+-- Name: refund_purchased_credits(uuid, numeric, text, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.refund_purchased_credits(p_user_id uuid, p_credits numeric, p_reference text, p_description text DEFAULT NULL::text) RETURNS TABLE(success boolean, new_balance numeric, transaction_id bigint, refunded numeric, shortfall numeric)
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    v_user  user_credits;
+    v_first credit_transactions;
+    v_empty ledger_empty_applications;
+    v_take  numeric;
+    v_debit record;
+BEGIN
+    PERFORM ledger_require_amount(p_credits);
+    IF nullif(btrim(p_reference), '') IS NULL THEN
+        RAISE EXCEPTION 'a refund needs its reference' USING ERRCODE = 'LG008';
+    END IF;
+    v_user := ledger_lock_user(p_user_id);
+    SELECT * INTO v_first FROM credit_transactions t
+     WHERE t.transaction_type = 'refund' AND t.reference_id = p_reference;
+    IF FOUND THEN
+        PERFORM ledger_require_same_account(p_reference, v_first.user_id, p_user_id);
+        RETURN QUERY SELECT true, v_first.balance_after, v_first.id, -v_first.amount, p_credits + v_first.amount;
+        RETURN;
+    END IF;
+    SELECT * INTO v_empty FROM ledger_empty_applications e WHERE e.kind = 'refund' AND e.reference = p_reference;
+    IF FOUND THEN
+        PERFORM ledger_require_same_account(p_reference, v_empty.user_id, p_user_id);
+        RETURN QUERY SELECT true, v_empty.balance_after, NULL::bigint, 0::numeric(20, 6), p_credits;
+        RETURN;
+    END IF;
+    v_take := least(p_credits, v_user.balance);
+    IF v_take = 0 THEN
+        INSERT INTO ledger_empty_applications (kind, reference, user_id, requested, balance_after)
+        VALUES ('refund', p_reference, p_user_id, p_credits, v_user.balance);
+        RETURN QUERY SELECT true, v_user.balance, NULL::bigint, 0::numeric(20, 6), p_credits;
+        RETURN;
+    END IF;
+    SELECT * INTO v_debit FROM ledger_write_debit(v_user, v_take, 'refund', p_reference, p_description);
+    RETURN QUERY SELECT true, v_debit.new_balance, v_debit.transaction_id, v_take, p_credits - v_take;
+END $$;
+
+
+--
+-- Name: release_credit_hold(uuid); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.release_credit_hold(p_hold_id uuid) RETURNS TABLE(success boolean, released numeric)
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    v_hold    credit_holds;
+    v_user_id uuid;
+BEGIN
+    SELECT h.user_id INTO v_user_id FROM credit_holds h WHERE h.hold_id = p_hold_id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'unknown hold %', coalesce(p_hold_id::text, 'NULL') USING ERRCODE = 'LG005';
+    END IF;
+    PERFORM ledger_lock_user(v_user_id);
+    SELECT * INTO v_hold FROM credit_holds h WHERE h.hold_id = p_hold_id FOR UPDATE;
+
+    IF v_hold.status = 'settled' THEN
+        RAISE EXCEPTION 'hold % was already settled; it cannot be released', p_hold_id USING ERRCODE = 'LG006';
+    END IF;
+    IF v_hold.status <> 'held' THEN
+        RETURN QUERY SELECT true, 0::numeric;
+        RETURN;
+    END IF;
+
+    UPDATE credit_holds SET status = 'released', resolved_at = now() WHERE credit_holds.hold_id = p_hold_id;
+    UPDATE user_credits SET credits_held = credits_held - v_hold.amount, updated_at = now()
+     WHERE user_id = v_user_id;
+    RETURN QUERY SELECT true, v_hold.amount;
+END $$;
+
+
+--
+-- Name: reserve_credits(uuid, numeric, text, interval, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.reserve_credits(p_user_id uuid, p_amount numeric, p_request_id text, p_ttl interval DEFAULT '00:15:00'::interval, p_description text DEFAULT NULL::text) RETURNS TABLE(success boolean, hold_id uuid, available numeric)
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    v_user      user_credits;
+    v_hold      credit_holds;
+    v_available numeric;
+BEGIN
+    PERFORM ledger_require_amount(p_amount);
+    IF nullif(btrim(p_request_id), '') IS NULL THEN
+        RAISE EXCEPTION 'a hold needs its request id' USING ERRCODE = 'LG008';
+    END IF;
+    IF p_ttl IS NULL OR p_ttl <= interval '0' THEN
+        RAISE EXCEPTION 'hold time-to-live must be positive, got %', coalesce(p_ttl::text, 'NULL')
+            USING ERRCODE = 'LG009';
+    END IF;
+
+    v_user := ledger_lock_user(p_user_id);
+    IF ledger_expire_user_holds(p_user_id) > 0 THEN
+        SELECT * INTO v_user FROM user_credits WHERE user_id = p_user_id;
+    END IF;
+    v_available := ledger_spendable(v_user) - v_user.credits_held;
+
+    SELECT * INTO v_hold FROM credit_holds h WHERE h.request_id = p_request_id;
+    IF FOUND THEN
+        IF v_hold.user_id <> p_user_id OR v_hold.amount <> p_amount THEN
+            RAISE EXCEPTION 'request % already holds credits with a different amount or account', p_request_id
+                USING ERRCODE = 'LG004',
+                      DETAIL = format('first: user %s amount %s', v_hold.user_id, v_hold.amount);
+        END IF;
+        RETURN QUERY SELECT true, v_hold.hold_id, v_available;
+        RETURN;
+    END IF;
+
+    IF v_available IS NOT NULL AND p_amount > v_available THEN
+        RETURN QUERY SELECT false, NULL::uuid, v_available;
+        RETURN;
+    END IF;
+
+    INSERT INTO credit_holds (user_id, request_id, amount, description, expires_at)
+    VALUES (p_user_id, p_request_id, p_amount, p_description, now() + p_ttl)
+    RETURNING * INTO v_hold;
+    UPDATE user_credits SET credits_held = credits_held + p_amount, updated_at = now()
+     WHERE user_id = p_user_id;
+
+    RETURN QUERY SELECT true, v_hold.hold_id, v_available - p_amount;
+END $$;
+
+
+--
+-- Name: reserve_llm_request(uuid, numeric, text, interval, text, jsonb); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.reserve_llm_request(p_user_id uuid, p_amount numeric, p_request_id text, p_ttl interval, p_description text, p_usage jsonb) RETURNS TABLE(success boolean, hold_id uuid, available numeric)
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    v_reserved record;
+BEGIN
+    SELECT * INTO v_reserved FROM reserve_credits(p_user_id, p_amount, p_request_id, p_ttl, p_description);
+    IF v_reserved.success THEN
+        UPDATE credit_holds h SET usage_template = p_usage
+         WHERE h.hold_id = v_reserved.hold_id AND h.usage_template IS NULL;
+    END IF;
+    RETURN QUERY SELECT v_reserved.success, v_reserved.hold_id, v_reserved.available;
+END $$;
+
+
+--
+-- Name: roll_billing_cycles(integer); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.roll_billing_cycles(p_max_users integer DEFAULT 1000) RETURNS integer
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    v_user_id uuid;
+    v_before  timestamptz;
+    v_after   timestamptz;
+    v_count   integer := 0;
+BEGIN
+    FOR v_user_id IN
+        SELECT user_id FROM user_credits
+         -- a cycle lasts 28 days at least: the first test only narrows the scan
+         WHERE billing_cycle_start <= now() - interval '27 days'
+           AND ledger_cycle_start(billing_cycle_anchor, now()) > billing_cycle_start
+         ORDER BY user_id
+         LIMIT p_max_users
+    LOOP
+        -- read under the row lock: a writer that rolled the user meanwhile is seen, not counted again
+        SELECT billing_cycle_start INTO v_before FROM user_credits WHERE user_id = v_user_id FOR UPDATE;
+        v_after := (ledger_lock_user(v_user_id)).billing_cycle_start;
+        IF v_after > v_before THEN
+            v_count := v_count + 1;
+        END IF;
+    END LOOP;
+    RETURN v_count;
+END $$;
+
+
+--
+-- Name: set_user_power_level(uuid, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.set_user_power_level(p_user_id uuid, p_power_level text) RETURNS public.user_credits
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    v_user user_credits;
+BEGIN
+    PERFORM ledger_require_power_level(p_power_level);
+    PERFORM ledger_lock_user(p_user_id);
+    UPDATE user_credits SET power_level = p_power_level, updated_at = now()
+     WHERE user_id = p_user_id
+    RETURNING * INTO v_user;
+    RETURN v_user;
+END $$;
+
+
+--
+-- Name: set_user_tier(uuid, text, timestamp with time zone); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.set_user_tier(p_user_id uuid, p_tier text, p_cycle_start timestamp with time zone DEFAULT NULL::timestamp with time zone) RETURNS public.user_credits
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    v_allowance numeric := ledger_tier_allowance(p_tier, true);
+    v_user      user_credits;
+    v_new_cycle boolean;
+BEGIN
+    IF p_cycle_start IS NOT NULL AND (NOT isfinite(p_cycle_start) OR p_cycle_start > now() + interval '1 day') THEN
+        RAISE EXCEPTION 'billing cycle start % is not a time up to a day from now', p_cycle_start
+            USING ERRCODE = 'LG012',
+                  HINT = 'Pass the start of the period that was paid for (a Stripe invoice''s period start).';
+    END IF;
+    v_user := ledger_lock_user(p_user_id);
+    v_new_cycle := p_cycle_start IS NOT NULL AND p_cycle_start > v_user.billing_cycle_start;
+    UPDATE user_credits
+       SET tier = p_tier,
+           monthly_allowance = v_allowance,
+           billing_cycle_anchor = CASE WHEN v_new_cycle THEN p_cycle_start ELSE billing_cycle_anchor END,
+           billing_cycle_start = CASE WHEN v_new_cycle THEN p_cycle_start ELSE billing_cycle_start END,
+           credits_used_this_month = CASE WHEN v_new_cycle THEN 0 ELSE credits_used_this_month END,
+           updated_at = now()
+     WHERE user_id = p_user_id
+    RETURNING * INTO v_user;
+    RETURN v_user;
+END $$;
+
+
+--
+-- Name: settle_credit_hold(uuid, numeric, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.settle_credit_hold(p_hold_id uuid, p_amount numeric, p_description text DEFAULT NULL::text) RETURNS TABLE(success boolean, new_balance numeric, transaction_id bigint, charged numeric, shortfall numeric)
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    v_user    user_credits;
+    v_hold    credit_holds;
+    v_user_id uuid;
+    v_charge  numeric;
+    v_debit   record;
+BEGIN
+    PERFORM ledger_require_amount(p_amount, true);
+    SELECT h.user_id INTO v_user_id FROM credit_holds h WHERE h.hold_id = p_hold_id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'unknown hold %', coalesce(p_hold_id::text, 'NULL') USING ERRCODE = 'LG005';
+    END IF;
+    v_user := ledger_lock_user(v_user_id);
+    SELECT * INTO v_hold FROM credit_holds h WHERE h.hold_id = p_hold_id FOR UPDATE;
+
+    IF v_hold.status = 'settled' THEN
+        IF v_hold.settle_amount <> p_amount THEN
+            RAISE EXCEPTION 'hold % was already settled for %', p_hold_id, v_hold.settle_amount
+                USING ERRCODE = 'LG004', HINT = 'A settle is applied once; a retry must repeat the amount.';
+        END IF;
+        RETURN QUERY
+            SELECT true, coalesce(t.balance_after, v_user.balance), v_hold.transaction_id, v_hold.charged,
+                   v_hold.settle_amount - v_hold.charged
+              FROM (SELECT 1) AS one
+              LEFT JOIN credit_transactions t ON t.id = v_hold.transaction_id;
+        RETURN;
+    END IF;
+    IF v_hold.status = 'released' THEN
+        RAISE EXCEPTION 'hold % was released; nothing can be charged against it', p_hold_id
+            USING ERRCODE = 'LG006';
+    END IF;
+
+    IF v_hold.status = 'held' THEN
+        UPDATE user_credits SET credits_held = credits_held - v_hold.amount, updated_at = now()
+         WHERE user_id = v_user_id
+        RETURNING * INTO v_user;
+    END IF;
+
+    -- credits_held is now the other holds only
+    v_charge := CASE WHEN ledger_spendable(v_user) IS NULL THEN p_amount  -- unlimited
+                     ELSE least(p_amount, greatest(ledger_spendable(v_user) - v_user.credits_held, 0)) END;
+    IF v_charge > 0 THEN
+        SELECT * INTO v_debit
+          FROM ledger_write_debit(v_user, v_charge, 'usage', v_hold.request_id,
+                                  coalesce(p_description, v_hold.description));
+    ELSE
+        SELECT true AS success, v_user.balance AS new_balance, NULL::bigint AS transaction_id INTO v_debit;
+    END IF;
+
+    UPDATE credit_holds
+       SET status = 'settled', settle_amount = p_amount, charged = v_charge,
+           transaction_id = v_debit.transaction_id, resolved_at = now()
+     WHERE credit_holds.hold_id = p_hold_id;
+
+    RETURN QUERY SELECT true, v_debit.new_balance, v_debit.transaction_id, v_charge, p_amount - v_charge;
+END $$;
+
+
+--
+-- Name: settle_llm_request(uuid, numeric, jsonb); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.settle_llm_request(p_hold_id uuid, p_credits numeric, p_usage jsonb) RETURNS TABLE(success boolean, new_balance numeric, transaction_id bigint, charged numeric, shortfall numeric, available numeric)
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    v_settled record;
+    v_user_id uuid := (p_usage ->> 'user_id')::uuid;
+    v_hold    credit_holds;
+    v_credits numeric := p_credits;
+    v_usage   jsonb := p_usage;
+BEGIN
+    IF p_hold_id IS NULL THEN
+        PERFORM ledger_require_amount(p_credits, true);
+        IF p_credits <> 0 THEN
+            RAISE EXCEPTION 'a request that costs credits must be settled against its hold'
+                USING ERRCODE = 'LG009';
+        END IF;
+        PERFORM ledger_log_usage(p_usage, NULL, 0, NULL, coalesce((p_usage ->> 'success')::boolean, true));
+        RETURN QUERY SELECT true, u.balance, NULL::bigint, 0::numeric(20, 6), 0::numeric(20, 6),
+                            ledger_spendable(u) - u.credits_held
+                       FROM user_credits u WHERE u.user_id = v_user_id;
+        RETURN;
+    END IF;
+
+    PERFORM ledger_require_amount(p_credits, true);
+    SELECT * INTO v_hold FROM credit_holds h WHERE h.hold_id = p_hold_id;
+    IF FOUND AND v_credits > v_hold.amount THEN
+        v_credits := v_hold.amount;
+        v_usage := v_usage || jsonb_build_object(
+            'usage_anomaly', concat_ws('; ', nullif(v_usage ->> 'usage_anomaly', ''),
+                                       format('cost %s above the hold %s: charged the hold', p_credits, v_hold.amount)));
+    END IF;
+
+    SELECT * INTO v_settled
+      FROM settle_credit_hold(p_hold_id, v_credits,
+                              format('%s via %s (%s)', v_usage ->> 'model', v_usage ->> 'provider',
+                                     v_usage ->> 'power_level'));
+    DELETE FROM llm_usage_log l
+     WHERE l.hold_id = p_hold_id AND l.usage_anomaly = 'hold_expired_unsettled' AND l.transaction_id IS NULL;
+    PERFORM ledger_log_usage(v_usage, p_hold_id, v_settled.charged, v_settled.transaction_id,
+                             coalesce((v_usage ->> 'success')::boolean, true));
+    RETURN QUERY SELECT v_settled.success, v_settled.new_balance, v_settled.transaction_id,
+                        v_settled.charged, v_settled.shortfall, ledger_spendable(u) - u.credits_held
+                   FROM user_credits u WHERE u.user_id = v_user_id;
+END $$;
+
+
+--
+-- Name: credit_holds; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.credit_holds (
+    hold_id uuid DEFAULT gen_random_uuid() NOT NULL,
+    user_id uuid NOT NULL,
+    request_id text NOT NULL,
+    amount numeric(20,6) NOT NULL,
+    status text DEFAULT 'held'::text NOT NULL,
+    description text,
+    expires_at timestamp with time zone NOT NULL,
+    settle_amount numeric(20,6),
+    charged numeric(20,6),
+    transaction_id bigint,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    resolved_at timestamp with time zone,
+    usage_template jsonb,
+    CONSTRAINT credit_holds_amount_check CHECK ((amount > (0)::numeric)),
+    CONSTRAINT credit_holds_status_check CHECK ((status = ANY (ARRAY['held'::text, 'settled'::text, 'released'::text, 'expired'::text])))
+);
+
+
+--
+-- Name: credit_packages; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.credit_packages (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    name text NOT NULL,
+    credits numeric(20,6) NOT NULL,
+    price_usd numeric(12,2) NOT NULL,
+    discount_percentage numeric(5,2) DEFAULT 0 NOT NULL,
+    description text,
+    stripe_price_id text,
+    sort_order integer DEFAULT 0 NOT NULL,
+    is_active boolean DEFAULT true NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT credit_packages_credits_check CHECK ((credits > (0)::numeric)),
+    CONSTRAINT credit_packages_discount_percentage_check CHECK (((discount_percentage >= (0)::numeric) AND (discount_percentage <= (100)::numeric))),
+    CONSTRAINT credit_packages_price_usd_check CHECK ((price_usd > (0)::numeric))
+);
+
+
+--
+-- Name: credit_transactions_id_seq; Type: SEQUENCE; Schema: public; Owner: -
+--
+
+ALTER TABLE public.credit_transactions ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME public.credit_transactions_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+
+--
+-- Name: gateway_api_keys; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.gateway_api_keys (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    user_id uuid NOT NULL,
+    key_hash text NOT NULL,
+    prefix text NOT NULL,
+    name text,
+    is_active boolean DEFAULT true NOT NULL,
+    expires_at timestamp with time zone,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    last_used_at timestamp with time zone,
+    revoked_at timestamp with time zone
+);
+
+
+--
+-- Name: ledger_empty_applications; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.ledger_empty_applications (
+    kind text NOT NULL,
+    reference text NOT NULL,
+    user_id uuid NOT NULL,
+    requested numeric(20,6) NOT NULL,
+    balance_after numeric(20,6) NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT ledger_empty_applications_kind_check CHECK ((kind = ANY (ARRAY['refund'::text, 'dispute_hold'::text])))
+);
+
+
+--
+-- Name: ledger_reconciliation; Type: VIEW; Schema: public; Owner: -
+--
+
+CREATE VIEW public.ledger_reconciliation AS
+ SELECT u.user_id,
+    'balance_mismatch'::text AS problem,
+    u.balance AS expected,
+    COALESCE(t.total, (0)::numeric) AS actual,
+    NULL::bigint AS transaction_id
+   FROM (public.user_credits u
+     LEFT JOIN ( SELECT credit_transactions.user_id,
+            sum(credit_transactions.amount) AS total
+           FROM public.credit_transactions
+          GROUP BY credit_transactions.user_id) t USING (user_id))
+  WHERE (u.balance <> COALESCE(t.total, (0)::numeric))
+UNION ALL
+ SELECT c.user_id,
+    'chain_break'::text AS problem,
+    (c.previous_after + c.amount) AS expected,
+    c.balance_after AS actual,
+    c.id AS transaction_id
+   FROM ( SELECT credit_transactions.user_id,
+            credit_transactions.id,
+            credit_transactions.amount,
+            credit_transactions.balance_after,
+            COALESCE(lag(credit_transactions.balance_after) OVER (PARTITION BY credit_transactions.user_id ORDER BY credit_transactions.id), (0)::numeric) AS previous_after
+           FROM public.credit_transactions) c
+  WHERE (c.balance_after <> (c.previous_after + c.amount))
+UNION ALL
+ SELECT u.user_id,
+    'held_mismatch'::text AS problem,
+    u.credits_held AS expected,
+    COALESCE(h.total, (0)::numeric) AS actual,
+    NULL::bigint AS transaction_id
+   FROM (public.user_credits u
+     LEFT JOIN ( SELECT credit_holds.user_id,
+            sum(credit_holds.amount) AS total
+           FROM public.credit_holds
+          WHERE (credit_holds.status = 'held'::text)
+          GROUP BY credit_holds.user_id) h USING (user_id))
+  WHERE (u.credits_held <> COALESCE(h.total, (0)::numeric));
+
+
+--
+-- Name: llm_usage_log; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.llm_usage_log (
+    id bigint NOT NULL,
+    request_id text NOT NULL,
+    user_id uuid NOT NULL,
+    gateway_key_id uuid,
+    provider text,
+    model text NOT NULL,
+    power_level text,
+    prompt_tokens bigint DEFAULT 0 NOT NULL,
+    completion_tokens bigint DEFAULT 0 NOT NULL,
+    total_tokens bigint DEFAULT 0 NOT NULL,
+    cost_usd numeric(20,10) DEFAULT 0 NOT NULL,
+    cost_multiplier numeric(6,3),
+    credits_used numeric(20,6) DEFAULT 0 NOT NULL,
+    latency_ms integer,
+    success boolean NOT NULL,
+    status_code integer,
+    error_message text,
+    is_byok boolean DEFAULT false NOT NULL,
+    hold_id uuid,
+    transaction_id bigint,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    usage_anomaly text,
+    reported_usage text,
+    CONSTRAINT llm_usage_log_completion_tokens_check CHECK ((completion_tokens >= 0)),
+    CONSTRAINT llm_usage_log_cost_usd_check CHECK ((cost_usd >= (0)::numeric)),
+    CONSTRAINT llm_usage_log_credits_used_check CHECK ((credits_used >= (0)::numeric)),
+    CONSTRAINT llm_usage_log_prompt_tokens_check CHECK ((prompt_tokens >= 0)),
+    CONSTRAINT llm_usage_log_total_tokens_check CHECK ((total_tokens >= 0))
+);
+
+
+--
+-- Name: llm_usage_log_id_seq; Type: SEQUENCE; Schema: public; Owner: -
+--
+
+ALTER TABLE public.llm_usage_log ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME public.llm_usage_log_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+
+--
+-- Name: model_prices; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.model_prices (
+    provider text NOT NULL,
+    model text NOT NULL,
+    input_usd_per_mtok numeric(12,6) NOT NULL,
+    output_usd_per_mtok numeric(12,6) NOT NULL,
+    context_window integer DEFAULT 128000 NOT NULL,
+    max_output_tokens integer DEFAULT 4096 NOT NULL,
+    is_active boolean DEFAULT true NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT model_prices_context_window_check CHECK ((context_window > 0)),
+    CONSTRAINT model_prices_input_usd_per_mtok_check CHECK ((input_usd_per_mtok >= (0)::numeric)),
+    CONSTRAINT model_prices_max_output_tokens_check CHECK ((max_output_tokens > 0)),
+    CONSTRAINT model_prices_output_usd_per_mtok_check CHECK ((output_usd_per_mtok >= (0)::numeric))
+);
+
+
+--
+-- Name: power_level_configs; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.power_level_configs (
+    power_level text NOT NULL,
+    cost_multiplier numeric(6,3) NOT NULL,
+    max_latency_ms integer NOT NULL,
+    quality_threshold numeric(4,3) NOT NULL,
+    preferred_providers text[] NOT NULL,
+    description text,
+    is_active boolean DEFAULT true NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT power_level_configs_cost_multiplier_check CHECK ((cost_multiplier > (0)::numeric)),
+    CONSTRAINT power_level_configs_max_latency_ms_check CHECK ((max_latency_ms > 0)),
+    CONSTRAINT power_level_configs_power_level_check CHECK ((power_level ~ '^[a-z][a-z0-9_]*$'::text)),
+    CONSTRAINT power_level_configs_preferred_providers_check CHECK ((cardinality(preferred_providers) > 0)),
+    CONSTRAINT power_level_configs_quality_threshold_check CHECK (((quality_threshold >= (0)::numeric) AND (quality_threshold <= (1)::numeric)))
+);
+
+
+--
+-- Name: schema_version; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.schema_version (
+    version text NOT NULL,
+    description text NOT NULL,
+    checksum text NOT NULL,
+    applied_at timestamp with time zone DEFAULT clock_timestamp() NOT NULL
+);
+
+
+--
+-- Name: stripe_checkout_sessions; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.stripe_checkout_sessions (
+    session_id text NOT NULL,
+    user_id uuid NOT NULL,
+    package_id uuid NOT NULL,
+    credits numeric(20,6) NOT NULL,
+    price_cents bigint NOT NULL,
+    currency text NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT stripe_checkout_sessions_credits_check CHECK ((credits > (0)::numeric)),
+    CONSTRAINT stripe_checkout_sessions_currency_check CHECK ((currency ~ '^[a-z]{3}$'::text)),
+    CONSTRAINT stripe_checkout_sessions_price_cents_check CHECK ((price_cents > 0))
+);
+
+
+--
+-- Name: stripe_disputes; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.stripe_disputes (
+    dispute_id text NOT NULL,
+    payment_intent_id text NOT NULL,
+    user_id uuid NOT NULL,
+    amount_cents bigint NOT NULL,
+    credits numeric(20,6) NOT NULL,
+    hold_id uuid,
+    credits_held numeric(20,6) DEFAULT 0 NOT NULL,
+    status text DEFAULT 'open'::text NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    closed_at timestamp with time zone,
+    CONSTRAINT stripe_disputes_status_check CHECK ((status = ANY (ARRAY['open'::text, 'won'::text, 'lost'::text, 'closed'::text])))
+);
+
+
+--
+-- Name: stripe_events; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.stripe_events (
+    id text NOT NULL,
+    type text NOT NULL,
+    payload jsonb NOT NULL,
+    livemode boolean DEFAULT false NOT NULL,
+    status text DEFAULT 'received'::text NOT NULL,
+    attempts integer DEFAULT 0 NOT NULL,
+    last_error text,
+    received_at timestamp with time zone DEFAULT now() NOT NULL,
+    processed_at timestamp with time zone,
+    created timestamp with time zone,
+    reference text,
+    CONSTRAINT stripe_events_status_check CHECK ((status = ANY (ARRAY['received'::text, 'processed'::text, 'ignored'::text, 'deferred'::text, 'stale'::text, 'rejected'::text, 'review'::text])))
+);
+
+
+--
+-- Name: stripe_payments; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.stripe_payments (
+    payment_intent_id text NOT NULL,
+    checkout_session_id text,
+    user_id uuid NOT NULL,
+    package_id uuid,
+    credits numeric(20,6) NOT NULL,
+    amount_cents bigint NOT NULL,
+    currency text NOT NULL,
+    charge_id text,
+    status text DEFAULT 'pending'::text NOT NULL,
+    transaction_id bigint,
+    refunded_cents bigint DEFAULT 0 NOT NULL,
+    credits_refunded numeric(20,6) DEFAULT 0 NOT NULL,
+    refund_shortfall numeric(20,6) DEFAULT 0 NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    paid_at timestamp with time zone,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    review_reason text,
+    CONSTRAINT stripe_payments_amount_cents_check CHECK ((amount_cents > 0)),
+    CONSTRAINT stripe_payments_check CHECK ((refunded_cents <= amount_cents)),
+    CONSTRAINT stripe_payments_credits_check CHECK ((credits > (0)::numeric)),
+    CONSTRAINT stripe_payments_credits_refunded_check CHECK ((credits_refunded >= (0)::numeric)),
+    CONSTRAINT stripe_payments_refund_shortfall_check CHECK ((refund_shortfall >= (0)::numeric)),
+    CONSTRAINT stripe_payments_refunded_cents_check CHECK ((refunded_cents >= 0)),
+    CONSTRAINT stripe_payments_status_check CHECK ((status = ANY (ARRAY['pending'::text, 'paid'::text, 'partially_refunded'::text, 'refunded'::text, 'review'::text])))
+);
+
+
+--
+-- Name: stripe_subscriptions; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.stripe_subscriptions (
+    subscription_id text NOT NULL,
+    user_id uuid NOT NULL,
+    tier text NOT NULL,
+    status text NOT NULL,
+    current_period_start timestamp with time zone,
+    current_period_end timestamp with time zone,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    last_event_created bigint,
+    last_event_rank smallint,
+    last_event_id text
+);
+
+
+--
+-- Name: subscription_tiers; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.subscription_tiers (
+    tier text NOT NULL,
+    display_name text NOT NULL,
+    price_usd numeric(12,2) NOT NULL,
+    monthly_allowance numeric(20,6),
+    description text,
+    stripe_price_id text,
+    is_active boolean DEFAULT true NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT subscription_tiers_monthly_allowance_check CHECK ((monthly_allowance >= (0)::numeric)),
+    CONSTRAINT subscription_tiers_price_usd_check CHECK ((price_usd >= (0)::numeric)),
+    CONSTRAINT subscription_tiers_tier_check CHECK ((tier ~ '^[a-z][a-z0-9_]*$'::text))
+);
+
+
+--
+-- Name: user_provider_keys; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.user_provider_keys (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    user_id uuid NOT NULL,
+    provider text NOT NULL,
+    key_name text NOT NULL,
+    encrypted_key bytea NOT NULL,
+    key_hint text,
+    is_default boolean DEFAULT false NOT NULL,
+    is_active boolean DEFAULT true NOT NULL,
+    last_used_at timestamp with time zone,
+    usage_count_this_month integer DEFAULT 0 NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+
+--
+-- Name: credit_holds credit_holds_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.credit_holds
+    ADD CONSTRAINT credit_holds_pkey PRIMARY KEY (hold_id);
+
+
+--
+-- Name: credit_holds credit_holds_request_id_key; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.credit_holds
+    ADD CONSTRAINT credit_holds_request_id_key UNIQUE (request_id);
+
+
+--
+-- Name: credit_packages credit_packages_name_key; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.credit_packages
+    ADD CONSTRAINT credit_packages_name_key UNIQUE (name);
+
+
+--
+-- Name: credit_packages credit_packages_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.credit_packages
+    ADD CONSTRAINT credit_packages_pkey PRIMARY KEY (id);
+
+
+--
+-- Name: credit_transactions credit_transactions_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.credit_transactions
+    ADD CONSTRAINT credit_transactions_pkey PRIMARY KEY (id);
+
+
+--
+-- Name: gateway_api_keys gateway_api_keys_key_hash_key; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.gateway_api_keys
+    ADD CONSTRAINT gateway_api_keys_key_hash_key UNIQUE (key_hash);
+
+
+--
+-- Name: gateway_api_keys gateway_api_keys_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.gateway_api_keys
+    ADD CONSTRAINT gateway_api_keys_pkey PRIMARY KEY (id);
+
+
+--
+-- Name: ledger_empty_applications ledger_empty_applications_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.ledger_empty_applications
+    ADD CONSTRAINT ledger_empty_applications_pkey PRIMARY KEY (kind, reference);
+
+
+--
+-- Name: llm_usage_log llm_usage_log_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.llm_usage_log
+    ADD CONSTRAINT llm_usage_log_pkey PRIMARY KEY (id);
+
+
+--
+-- Name: model_prices model_prices_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.model_prices
+    ADD CONSTRAINT model_prices_pkey PRIMARY KEY (provider, model);
+
+
+--
+-- Name: power_level_configs power_level_configs_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.power_level_configs
+    ADD CONSTRAINT power_level_configs_pkey PRIMARY KEY (power_level);
+
+
+--
+-- Name: schema_version schema_version_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.schema_version
+    ADD CONSTRAINT schema_version_pkey PRIMARY KEY (version);
+
+
+--
+-- Name: stripe_checkout_sessions stripe_checkout_sessions_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.stripe_checkout_sessions
+    ADD CONSTRAINT stripe_checkout_sessions_pkey PRIMARY KEY (session_id);
+
+
+--
+-- Name: stripe_disputes stripe_disputes_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.stripe_disputes
+    ADD CONSTRAINT stripe_disputes_pkey PRIMARY KEY (dispute_id);
+
+
+--
+-- Name: stripe_events stripe_events_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.stripe_events
+    ADD CONSTRAINT stripe_events_pkey PRIMARY KEY (id);
+
+
+--
+-- Name: stripe_payments stripe_payments_checkout_session_id_key; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.stripe_payments
+    ADD CONSTRAINT stripe_payments_checkout_session_id_key UNIQUE (checkout_session_id);
+
+
+--
+-- Name: stripe_payments stripe_payments_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.stripe_payments
+    ADD CONSTRAINT stripe_payments_pkey PRIMARY KEY (payment_intent_id);
+
+
+--
+-- Name: stripe_subscriptions stripe_subscriptions_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.stripe_subscriptions
+    ADD CONSTRAINT stripe_subscriptions_pkey PRIMARY KEY (subscription_id);
+
+
+--
+-- Name: stripe_subscriptions stripe_subscriptions_status_check; Type: CHECK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE public.stripe_subscriptions
+    ADD CONSTRAINT stripe_subscriptions_status_check CHECK ((status = ANY (ARRAY['incomplete'::text, 'incomplete_expired'::text, 'trialing'::text, 'active'::text, 'past_due'::text, 'canceled'::text, 'unpaid'::text, 'paused'::text]))) NOT VALID;
+
+
+--
+-- Name: subscription_tiers subscription_tiers_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.subscription_tiers
+    ADD CONSTRAINT subscription_tiers_pkey PRIMARY KEY (tier);
+
+
+--
+-- Name: user_credits user_credits_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.user_credits
+    ADD CONSTRAINT user_credits_pkey PRIMARY KEY (user_id);
+
+
+--
+-- Name: user_credits user_credits_stripe_customer_id_key; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.user_credits
+    ADD CONSTRAINT user_credits_stripe_customer_id_key UNIQUE (stripe_customer_id);
+
+
+--
+-- Name: user_provider_keys user_provider_keys_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.user_provider_keys
+    ADD CONSTRAINT user_provider_keys_pkey PRIMARY KEY (id);
+
+
+--
+-- Name: idx_credit_holds_expiry; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX idx_credit_holds_expiry ON public.credit_holds USING btree (expires_at) WHERE (status = 'held'::text);
+
+
+--
+-- Name: idx_credit_holds_open; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX idx_credit_holds_open ON public.credit_holds USING btree (user_id, expires_at) WHERE (status = 'held'::text);
+
+
+--
+-- Name: idx_credit_transactions_reference; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE UNIQUE INDEX idx_credit_transactions_reference ON public.credit_transactions USING btree (transaction_type, reference_id) WHERE (reference_id IS NOT NULL);
+
+
+--
+-- Name: idx_credit_transactions_type; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX idx_credit_transactions_type ON public.credit_transactions USING btree (transaction_type);
+
+
+--
+-- Name: idx_credit_transactions_user_date; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX idx_credit_transactions_user_date ON public.credit_transactions USING btree (user_id, created_at DESC);
+
+
+--
+-- Name: idx_gateway_api_keys_user; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX idx_gateway_api_keys_user ON public.gateway_api_keys USING btree (user_id);
+
+
+--
+-- Name: idx_llm_usage_log_hold; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX idx_llm_usage_log_hold ON public.llm_usage_log USING btree (hold_id) WHERE (hold_id IS NOT NULL);
+
+
+--
+-- Name: idx_llm_usage_log_model; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX idx_llm_usage_log_model ON public.llm_usage_log USING btree (model);
+
+
+--
+-- Name: idx_llm_usage_log_provider; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX idx_llm_usage_log_provider ON public.llm_usage_log USING btree (provider);
+
+
+--
+-- Name: idx_llm_usage_log_request_id; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE UNIQUE INDEX idx_llm_usage_log_request_id ON public.llm_usage_log USING btree (request_id);
+
+
+--
+-- Name: idx_llm_usage_log_success; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX idx_llm_usage_log_success ON public.llm_usage_log USING btree (success);
+
+
+--
+-- Name: idx_llm_usage_log_user_date; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX idx_llm_usage_log_user_date ON public.llm_usage_log USING btree (user_id, created_at DESC);
+
+
+--
+-- Name: idx_stripe_checkout_sessions_user; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX idx_stripe_checkout_sessions_user ON public.stripe_checkout_sessions USING btree (user_id, created_at DESC);
+
+
+--
+-- Name: idx_stripe_events_open; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX idx_stripe_events_open ON public.stripe_events USING btree (received_at) WHERE (status = ANY (ARRAY['received'::text, 'deferred'::text, 'rejected'::text, 'review'::text]));
+
+
+--
+-- Name: idx_stripe_events_reference; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX idx_stripe_events_reference ON public.stripe_events USING btree (reference) WHERE (reference IS NOT NULL);
+
+
+--
+-- Name: idx_stripe_payments_charge; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX idx_stripe_payments_charge ON public.stripe_payments USING btree (charge_id) WHERE (charge_id IS NOT NULL);
+
+
+--
+-- Name: idx_stripe_payments_user; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX idx_stripe_payments_user ON public.stripe_payments USING btree (user_id, created_at DESC);
+
+
+--
+-- Name: idx_stripe_subscriptions_user; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX idx_stripe_subscriptions_user ON public.stripe_subscriptions USING btree (user_id);
+
+
+--
+-- Name: idx_user_credits_user_id; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX idx_user_credits_user_id ON public.user_credits USING btree (user_id);
+
+
+--
+-- Name: idx_user_provider_keys_user; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX idx_user_provider_keys_user ON public.user_provider_keys USING btree (user_id, provider) WHERE is_active;
+
+
+--
+-- Name: user_provider_keys_active_name; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE UNIQUE INDEX user_provider_keys_active_name ON public.user_provider_keys USING btree (user_id, provider, key_name) WHERE is_active;
+
+
+--
+-- Name: credit_transactions credit_transactions_append_only; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER credit_transactions_append_only BEFORE DELETE OR UPDATE ON public.credit_transactions FOR EACH ROW EXECUTE FUNCTION public.ledger_refuse_change();
+
+
+--
+-- Name: user_credits user_credits_guard_balance; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER user_credits_guard_balance BEFORE INSERT OR UPDATE OF balance ON public.user_credits FOR EACH ROW EXECUTE FUNCTION public.ledger_guard_balance();
+
+
+--
+-- Name: user_credits user_credits_keep_cycle_anchor; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER user_credits_keep_cycle_anchor BEFORE INSERT OR UPDATE OF billing_cycle_start, billing_cycle_anchor ON public.user_credits FOR EACH ROW EXECUTE FUNCTION public.ledger_keep_cycle_anchor();
+
+
+--
+-- Name: credit_holds credit_holds_transaction_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.credit_holds
+    ADD CONSTRAINT credit_holds_transaction_id_fkey FOREIGN KEY (transaction_id) REFERENCES public.credit_transactions(id);
+
+
+--
+-- Name: credit_holds credit_holds_user_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.credit_holds
+    ADD CONSTRAINT credit_holds_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.user_credits(user_id);
+
+
+--
+-- Name: credit_transactions credit_transactions_user_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.credit_transactions
+    ADD CONSTRAINT credit_transactions_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.user_credits(user_id);
+
+
+--
+-- Name: gateway_api_keys gateway_api_keys_user_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.gateway_api_keys
+    ADD CONSTRAINT gateway_api_keys_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.user_credits(user_id);
+
+
+--
+-- Name: ledger_empty_applications ledger_empty_applications_user_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.ledger_empty_applications
+    ADD CONSTRAINT ledger_empty_applications_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.user_credits(user_id);
+
+
+--
+-- Name: llm_usage_log llm_usage_log_gateway_key_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.llm_usage_log
+    ADD CONSTRAINT llm_usage_log_gateway_key_id_fkey FOREIGN KEY (gateway_key_id) REFERENCES public.gateway_api_keys(id);
+
+
+--
+-- Name: llm_usage_log llm_usage_log_hold_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.llm_usage_log
+    ADD CONSTRAINT llm_usage_log_hold_id_fkey FOREIGN KEY (hold_id) REFERENCES public.credit_holds(hold_id);
+
+
+--
+-- Name: llm_usage_log llm_usage_log_transaction_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.llm_usage_log
+    ADD CONSTRAINT llm_usage_log_transaction_id_fkey FOREIGN KEY (transaction_id) REFERENCES public.credit_transactions(id);
+
+
+--
+-- Name: llm_usage_log llm_usage_log_user_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.llm_usage_log
+    ADD CONSTRAINT llm_usage_log_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.user_credits(user_id);
+
+
+--
+-- Name: stripe_checkout_sessions stripe_checkout_sessions_package_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.stripe_checkout_sessions
+    ADD CONSTRAINT stripe_checkout_sessions_package_id_fkey FOREIGN KEY (package_id) REFERENCES public.credit_packages(id);
+
+
+--
+-- Name: stripe_checkout_sessions stripe_checkout_sessions_user_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.stripe_checkout_sessions
+    ADD CONSTRAINT stripe_checkout_sessions_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.user_credits(user_id);
+
+
+--
+-- Name: stripe_disputes stripe_disputes_hold_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.stripe_disputes
+    ADD CONSTRAINT stripe_disputes_hold_id_fkey FOREIGN KEY (hold_id) REFERENCES public.credit_holds(hold_id);
+
+
+--
+-- Name: stripe_disputes stripe_disputes_payment_intent_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.stripe_disputes
+    ADD CONSTRAINT stripe_disputes_payment_intent_id_fkey FOREIGN KEY (payment_intent_id) REFERENCES public.stripe_payments(payment_intent_id);
+
+
+--
+-- Name: stripe_disputes stripe_disputes_user_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.stripe_disputes
+    ADD CONSTRAINT stripe_disputes_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.user_credits(user_id);
+
+
+--
+-- Name: stripe_payments stripe_payments_package_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.stripe_payments
+    ADD CONSTRAINT stripe_payments_package_id_fkey FOREIGN KEY (package_id) REFERENCES public.credit_packages(id);
+
+
+--
+-- Name: stripe_payments stripe_payments_transaction_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.stripe_payments
+    ADD CONSTRAINT stripe_payments_transaction_id_fkey FOREIGN KEY (transaction_id) REFERENCES public.credit_transactions(id);
+
+
+--
+-- Name: stripe_payments stripe_payments_user_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.stripe_payments
+    ADD CONSTRAINT stripe_payments_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.user_credits(user_id);
+
+
+--
+-- Name: stripe_subscriptions stripe_subscriptions_tier_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.stripe_subscriptions
+    ADD CONSTRAINT stripe_subscriptions_tier_fkey FOREIGN KEY (tier) REFERENCES public.subscription_tiers(tier);
+
+
+--
+-- Name: stripe_subscriptions stripe_subscriptions_user_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.stripe_subscriptions
+    ADD CONSTRAINT stripe_subscriptions_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.user_credits(user_id);
+
+
+--
+-- Name: user_credits user_credits_power_level_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.user_credits
+    ADD CONSTRAINT user_credits_power_level_fkey FOREIGN KEY (power_level) REFERENCES public.power_level_configs(power_level);
+
+
+--
+-- Name: user_credits user_credits_tier_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.user_credits
+    ADD CONSTRAINT user_credits_tier_fkey FOREIGN KEY (tier) REFERENCES public.subscription_tiers(tier);
+
+
+--
+-- Name: user_provider_keys user_provider_keys_user_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.user_provider_keys
+    ADD CONSTRAINT user_provider_keys_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.user_credits(user_id);
+
+
+--
+-- PostgreSQL database dump complete
+--
