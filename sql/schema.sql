@@ -70,6 +70,72 @@ BEGIN
 END $$;
 
 
+--
+-- Name: begin_llm_request(text, text, jsonb, boolean, text, interval, text, jsonb); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.begin_llm_request(p_key_hash text, p_power_level text, p_holds jsonb, p_byok boolean, p_request_id text, p_ttl interval, p_description text, p_usage jsonb) RETURNS TABLE(key_id uuid, user_id uuid, power_level text, hold_state text, hold_id uuid, available numeric, own_keys jsonb)
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    v_own_keys jsonb;
+    v_key_id   uuid;
+    v_user_id  uuid;
+    v_used_at  timestamptz;
+    v_level    text;
+    v_entry    jsonb;
+    v_amount   numeric;
+    v_reserved record;
+BEGIN
+    SELECT k.id, k.user_id, k.last_used_at, coalesce(p_power_level, u.power_level)
+      INTO v_key_id, v_user_id, v_used_at, v_level
+      FROM gateway_api_keys k JOIN user_credits u ON u.user_id = k.user_id
+     WHERE k.key_hash = p_key_hash AND k.is_active AND (k.expires_at IS NULL OR k.expires_at > now());
+    IF NOT FOUND THEN
+        RETURN;
+    END IF;
+    IF v_used_at IS NULL OR v_used_at < now() - interval '1 minute' THEN
+        UPDATE gateway_api_keys g SET last_used_at = now()
+         WHERE g.id = v_key_id AND (g.last_used_at IS NULL OR g.last_used_at < now() - interval '1 minute');
+    END IF;
+
+    IF p_byok THEN
+        SELECT jsonb_agg(jsonb_build_object('id', d.id, 'provider', d.provider,
+                                            'encrypted_key', encode(d.encrypted_key, 'base64')))
+          INTO v_own_keys
+          FROM (SELECT DISTINCT ON (p.provider) p.id, p.provider, p.encrypted_key
+                  FROM user_provider_keys p
+                 WHERE p.user_id = v_user_id AND p.is_active
+                 ORDER BY p.provider, p.is_default DESC, p.created_at DESC) d;
+        IF v_own_keys IS NOT NULL THEN
+            RETURN QUERY SELECT v_key_id, v_user_id, v_level, 'byok'::text, NULL::uuid, NULL::numeric, v_own_keys;
+            RETURN;
+        END IF;
+    END IF;
+    v_entry := p_holds -> v_level;
+    IF v_entry IS NULL THEN
+        RETURN QUERY SELECT v_key_id, v_user_id, v_level, 'unknown_level'::text, NULL::uuid, NULL::numeric,
+                            NULL::jsonb;
+        RETURN;
+    END IF;
+    v_amount := (v_entry ->> 'credits')::numeric;
+    IF v_amount = 0 THEN
+        RETURN QUERY SELECT v_key_id, v_user_id, v_level, 'none'::text, NULL::uuid, NULL::numeric, NULL::jsonb;
+        RETURN;
+    END IF;
+
+    SELECT * INTO v_reserved
+      FROM reserve_llm_request(v_user_id, v_amount, p_request_id, p_ttl, p_description,
+                               p_usage || jsonb_build_object('user_id', v_user_id, 'gateway_key_id', v_key_id,
+                                                             'power_level', v_level,
+                                                             'cost_multiplier', v_entry -> 'multiplier',
+                                                             'success', false));
+    RETURN QUERY SELECT v_key_id, v_user_id, v_level,
+                        CASE WHEN v_reserved.success THEN 'held' ELSE 'refused' END,
+                        v_reserved.hold_id, v_reserved.available, NULL::jsonb;
+END $$;
+
+
 SET default_tablespace = '';
 
 SET default_table_access_method = heap;
@@ -1089,6 +1155,25 @@ BEGIN
     RETURN QUERY SELECT v_settled.success, v_settled.new_balance, v_settled.transaction_id,
                         v_settled.charged, v_settled.shortfall, ledger_spendable(u) - u.credits_held
                    FROM user_credits u WHERE u.user_id = v_user_id;
+END $$;
+
+
+--
+-- Name: settle_llm_request(uuid, numeric, jsonb, uuid); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.settle_llm_request(p_hold_id uuid, p_credits numeric, p_usage jsonb, p_byok_key_id uuid) RETURNS TABLE(success boolean, new_balance numeric, transaction_id bigint, charged numeric, shortfall numeric, available numeric)
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    v_first boolean := p_byok_key_id IS NOT NULL AND NOT EXISTS (
+        SELECT 1 FROM llm_usage_log l WHERE l.request_id = p_usage ->> 'request_id');
+BEGIN
+    RETURN QUERY SELECT * FROM settle_llm_request(p_hold_id, p_credits, p_usage);
+    IF v_first THEN
+        UPDATE user_provider_keys SET last_used_at = now(), usage_count_this_month = usage_count_this_month + 1
+         WHERE id = p_byok_key_id;
+    END IF;
 END $$;
 
 

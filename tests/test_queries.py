@@ -29,9 +29,6 @@ ONE_CALL = re.compile(r"^SELECT (?:\* FROM |1 FROM )?[a-z_][a-z0-9_]*\((?:[^()]|
 NOT_MOVED = {
     ("ledger/gateway/prices.py", "CHANGE_PRICE"),
     ("ledger/billing/packages.py", "CHANGE_PACKAGE"),
-    ("ledger/gateway/keys.py", "AUTHENTICATE"),
-    ("ledger/gateway/byok.py", "active_keys"),
-    ("ledger/gateway/byok.py", "mark_used"),
 }
 
 

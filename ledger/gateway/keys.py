@@ -40,7 +40,6 @@ class KeyOwner:
     key_id: uuid.UUID
     user_id: uuid.UUID
     power_level: str
-    has_byok: bool
 
 
 async def create_key(
@@ -62,28 +61,11 @@ async def create_key(
     return NewKey(key_id, key, prefix, name, expires_at)
 
 
-# Finds an active key and its owner; touches last_used_at at most once a minute, so a burst of
-# requests on one key does not queue on that key's row.
-AUTHENTICATE = """
-WITH k AS (
-    SELECT id, user_id, last_used_at FROM gateway_api_keys
-     WHERE key_hash = $1 AND is_active AND (expires_at IS NULL OR expires_at > now())
-), touched AS (
-    UPDATE gateway_api_keys g SET last_used_at = now()
-      FROM k
-     WHERE g.id = k.id AND (k.last_used_at IS NULL OR k.last_used_at < now() - interval '1 minute')
-)
-SELECT k.id, k.user_id, u.power_level,
-       EXISTS (SELECT 1 FROM user_provider_keys p WHERE p.user_id = k.user_id AND p.is_active) AS has_byok
-  FROM k JOIN user_credits u USING (user_id)
-"""
-
-
 async def authenticate(db: Executor, key: str) -> KeyOwner | None:
     if not key.startswith(KEY_PREFIX):
         return None
-    row = await db.fetchrow(AUTHENTICATE, hash_key(key))
-    return None if row is None else KeyOwner(row["id"], row["user_id"], row["power_level"], row["has_byok"])
+    row = await db.fetchrow(query("authenticate_gateway_key"), hash_key(key))
+    return None if row is None else KeyOwner(row["id"], row["user_id"], row["power_level"])
 
 
 async def revoke_key(db: Executor, key_id: object) -> bool:
