@@ -96,7 +96,6 @@ def create_app(settings: Settings, database_url: str, *, port: int | None = None
             command_timeout=settings.db_command_timeout_seconds,
         )
         session = open_session()
-        app.state.pool = pool
         services.start(pool, session)
         maintenance = None
         if settings.maintenance_interval_seconds > 0:
@@ -126,10 +125,4 @@ def create_app(settings: Settings, database_url: str, *, port: int | None = None
         settings, providers, Catalog(settings.catalog_ttl_seconds), Metrics(), stripe_client(settings), cipher
     )
     app.state.services = services
-    app.state.metrics = services.metrics
-    app.state.settings = settings
-    app.state.providers = providers
-    app.state.catalog = services.catalog
-    app.state.stripe = services.stripe
-    app.state.cipher = cipher
     return app

@@ -7,6 +7,7 @@ import hmac
 from starlette.requests import Request
 
 from api.errors import ApiError
+from api.services import services
 from ledger.gateway.keys import KeyOwner, authenticate
 
 
@@ -30,7 +31,7 @@ def bearer_key(request: Request) -> str:
 
 async def gateway_owner(request: Request) -> KeyOwner:
     token = bearer_key(request)
-    owner = await authenticate(request.app.state.pool, token)
+    owner = await authenticate(services(request).pool, token)
     if owner is None:
         raise ApiError(
             401, "Incorrect API key provided, or the key was revoked or has expired.", code="invalid_api_key"
@@ -39,7 +40,7 @@ async def gateway_owner(request: Request) -> KeyOwner:
 
 
 def require_admin(request: Request) -> None:
-    configured = request.app.state.settings.admin_token
+    configured = services(request).settings.admin_token
     if configured is None:
         raise ApiError(404, "The admin API is off: set LEDGER_ADMIN_TOKEN to turn it on.", code="admin_api_off")
     token = _bearer(request) or ""

@@ -6,13 +6,14 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.requests import Request
 from starlette.responses import Response
 
+from api.services import services
 from ledger.metrics import Metrics
 from ledger.money.holds import open_holds
 
 
 async def metrics_endpoint(request: Request) -> Response:
-    metrics: Metrics = request.app.state.metrics
-    pool = request.app.state.pool
+    metrics: Metrics = services(request).metrics
+    pool = services(request).pool
     metrics.pool_connections.labels("total").set(pool.get_size())
     metrics.pool_connections.labels("idle").set(pool.get_idle_size())
     metrics.pool_connections.labels("used").set(pool.get_size() - pool.get_idle_size())

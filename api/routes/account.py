@@ -14,6 +14,7 @@ from starlette.responses import Response
 from api.auth import gateway_owner
 from api.jsonresponse import LedgerJSONResponse
 from api.params import page, query_datetime, query_int, query_text
+from api.services import services
 from ledger.billing.subscriptions import current_subscription
 from ledger.money.accounts import get_account
 from ledger.money.history import transactions_page, usage_page
@@ -29,8 +30,8 @@ PageReader = Callable[
 
 async def balance(request: Request) -> Response:
     owner = await gateway_owner(request)
-    account = await get_account(request.app.state.pool, owner.user_id)
-    subscription = await current_subscription(request.app.state.pool, owner.user_id)
+    account = await get_account(services(request).pool, owner.user_id)
+    subscription = await current_subscription(services(request).pool, owner.user_id)
     shown = {key: value for key, value in account.items() if key != "email"}
     return LedgerJSONResponse({"object": "credit_balance", **shown, "subscription": subscription})
 
@@ -48,7 +49,7 @@ async def _own_rows(request: Request, read: PageReader, *, filter_param: str) ->
     owner = await gateway_owner(request)
     limit = query_int(request, "limit", 50, low=1, high=MAX_PAGE)
     rows = await read(
-        request.app.state.pool,
+        services(request).pool,
         owner.user_id,
         query_datetime(request, "from"),
         query_datetime(request, "to"),

@@ -13,6 +13,7 @@ from api.auth import require_admin
 from api.errors import ApiError
 from api.jsonresponse import LedgerJSONResponse
 from api.params import INT32_MAX, DecimalText, UtcDatetime, parse_body, query_text
+from api.services import services
 from ledger.billing import packages
 from ledger.gateway import keys as gateway_keys
 from ledger.gateway import prices
@@ -41,7 +42,7 @@ class CreditGrant(BaseModel):
 async def create_user(request: Request) -> Response:
     require_admin(request)
     new = await parse_body(request, NewUser)
-    user = await users.create_user(request.app.state.pool, new.email, new.tier, new.power_level)
+    user = await users.create_user(services(request).pool, new.email, new.tier, new.power_level)
     return LedgerJSONResponse(user, status_code=201)
 
 
@@ -49,7 +50,7 @@ async def create_key(request: Request) -> Response:
     require_admin(request)
     new = await parse_body(request, NewKey)
     key = await gateway_keys.create_key(
-        request.app.state.pool, request.path_params["user_id"], new.name, new.expires_at
+        services(request).pool, request.path_params["user_id"], new.name, new.expires_at
     )
     return LedgerJSONResponse(
         {"id": key.id, "key": key.key, "prefix": key.prefix, "name": key.name, "expires_at": key.expires_at},
@@ -59,7 +60,7 @@ async def create_key(request: Request) -> Response:
 
 async def revoke_key(request: Request) -> Response:
     require_admin(request)
-    if not await gateway_keys.revoke_key(request.app.state.pool, request.path_params["key_id"]):
+    if not await gateway_keys.revoke_key(services(request).pool, request.path_params["key_id"]):
         raise ApiError(404, "No such active key.", code="not_found")
     return LedgerJSONResponse({"id": request.path_params["key_id"], "revoked": True})
 
@@ -69,7 +70,7 @@ async def grant_credits(request: Request) -> Response:
     require_admin(request)
     grant = await parse_body(request, CreditGrant)
     result = await credits.adjust_credits(
-        request.app.state.pool,
+        services(request).pool,
         request.path_params["user_id"],
         grant.amount,
         grant.transaction_type,
@@ -94,13 +95,13 @@ class UserChange(BaseModel):
 
 async def show_user(request: Request) -> Response:
     require_admin(request)
-    return LedgerJSONResponse(await users.get_account(request.app.state.pool, request.path_params["user_id"]))
+    return LedgerJSONResponse(await users.get_account(services(request).pool, request.path_params["user_id"]))
 
 
 async def change_user(request: Request) -> Response:
     require_admin(request)
     change = await parse_body(request, UserChange)
-    pool, user_id = request.app.state.pool, request.path_params["user_id"]
+    pool, user_id = services(request).pool, request.path_params["user_id"]
     async with pool.acquire() as conn, conn.transaction():
         if change.tier is not None:
             await users.set_user_tier(conn, user_id, change.tier)
@@ -112,7 +113,7 @@ async def change_user(request: Request) -> Response:
 async def list_keys(request: Request) -> Response:
     require_admin(request)
     rows = await gateway_keys.list_keys(
-        request.app.state.pool, user_id=query_text(request, "user_id"), prefix=query_text(request, "prefix")
+        services(request).pool, user_id=query_text(request, "user_id"), prefix=query_text(request, "prefix")
     )
     return LedgerJSONResponse({"object": "list", "data": rows})
 
@@ -155,12 +156,12 @@ class PriceChange(BaseModel):
 
 def _catalog_changed(request: Request) -> None:
     """Prices and packages take effect at once here (other replicas within the catalog's TTL)."""
-    request.app.state.catalog.invalidate()
+    services(request).catalog.invalidate()
 
 
 async def list_packages(request: Request) -> Response:
     require_admin(request)
-    rows = await packages.list_packages(request.app.state.pool, "all" in request.query_params)
+    rows = await packages.list_packages(services(request).pool, "all" in request.query_params)
     return LedgerJSONResponse({"object": "list", "data": rows})
 
 
@@ -168,7 +169,7 @@ async def add_package(request: Request) -> Response:
     require_admin(request)
     new = await parse_body(request, NewPackage)
     row = await packages.add_package(
-        request.app.state.pool, new.name, new.credits, new.price_usd, new.discount_percentage, new.description
+        services(request).pool, new.name, new.credits, new.price_usd, new.discount_percentage, new.description
     )
     return LedgerJSONResponse(row, status_code=201)
 
@@ -177,14 +178,14 @@ async def change_package(request: Request) -> Response:
     require_admin(request)
     change = await parse_body(request, PackageChange)
     row = await packages.change_package(
-        request.app.state.pool, request.path_params["package_id"], **change.model_dump(exclude_none=True)
+        services(request).pool, request.path_params["package_id"], **change.model_dump(exclude_none=True)
     )
     return LedgerJSONResponse(row)
 
 
 async def list_prices(request: Request) -> Response:
     require_admin(request)
-    rows = await prices.list_prices(request.app.state.pool, "all" in request.query_params)
+    rows = await prices.list_prices(services(request).pool, "all" in request.query_params)
     return LedgerJSONResponse({"object": "list", "data": rows})
 
 
@@ -192,7 +193,7 @@ async def add_price(request: Request) -> Response:
     require_admin(request)
     new = await parse_body(request, NewPrice)
     row = await prices.add_price(
-        request.app.state.pool,
+        services(request).pool,
         new.provider,
         new.model,
         new.input_usd_per_mtok,
@@ -208,7 +209,7 @@ async def change_price(request: Request) -> Response:
     require_admin(request)
     change = await parse_body(request, PriceChange)
     row = await prices.change_price(
-        request.app.state.pool,
+        services(request).pool,
         request.path_params["provider"],
         request.path_params["model"],
         **change.model_dump(exclude_none=True),

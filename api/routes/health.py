@@ -6,6 +6,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from api.errors import is_database_outage
+from api.services import services
 from ledger.db.migrations import MigrationError, pending
 
 
@@ -15,7 +16,7 @@ async def healthz(_request: Request) -> JSONResponse:
 
 async def readyz(request: Request) -> JSONResponse:
     try:
-        async with request.app.state.pool.acquire(timeout=2) as conn:
+        async with services(request).pool.acquire(timeout=2) as conn:
             todo = await pending(conn)
     except MigrationError as exc:
         return JSONResponse({"status": "unavailable", "reason": str(exc)}, status_code=503)

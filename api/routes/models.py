@@ -7,11 +7,12 @@ from starlette.responses import Response
 
 from api.auth import gateway_owner
 from api.jsonresponse import LedgerJSONResponse
+from api.services import services
 
 
 async def list_models(request: Request) -> Response:
     await gateway_owner(request)
-    state = request.app.state
+    state = services(request)
     snapshot = await state.catalog.get(state.pool)
     data = []
     for model, by_provider in sorted(snapshot.prices.items()):

@@ -10,6 +10,7 @@ from api.auth import gateway_owner
 from api.errors import ApiError
 from api.jsonresponse import LedgerJSONResponse
 from api.params import parse_body
+from api.services import services
 from ledger.gateway import byok
 
 
@@ -21,7 +22,7 @@ class NewProviderKey(BaseModel):
 
 
 def _cipher(request: Request) -> byok.KeyCipher:
-    cipher: byok.KeyCipher | None = request.app.state.cipher
+    cipher: byok.KeyCipher | None = services(request).cipher
     if cipher is None:
         raise ApiError(
             503,
@@ -36,8 +37,8 @@ async def add_provider_key(request: Request) -> Response:
     owner = await gateway_owner(request)
     cipher = _cipher(request)
     new = await parse_body(request, NewProviderKey)
-    if new.provider not in request.app.state.providers:
-        known = ", ".join(sorted(request.app.state.providers))
+    if new.provider not in services(request).providers:
+        known = ", ".join(sorted(services(request).providers))
         raise ApiError(
             400,
             f"Unknown provider '{new.provider}'. This service routes to: {known}.",
@@ -45,19 +46,19 @@ async def add_provider_key(request: Request) -> Response:
             code="unknown_provider",
         )
     row = await byok.add_key(
-        request.app.state.pool, cipher, owner.user_id, new.provider, new.api_key, new.name, new.is_default
+        services(request).pool, cipher, owner.user_id, new.provider, new.api_key, new.name, new.is_default
     )
     return LedgerJSONResponse(row, status_code=201)
 
 
 async def list_provider_keys(request: Request) -> Response:
     owner = await gateway_owner(request)
-    rows = await byok.list_keys(request.app.state.pool, owner.user_id)
+    rows = await byok.list_keys(services(request).pool, owner.user_id)
     return LedgerJSONResponse({"object": "list", "data": rows})
 
 
 async def delete_provider_key(request: Request) -> Response:
     owner = await gateway_owner(request)
-    if not await byok.deactivate_key(request.app.state.pool, owner.user_id, request.path_params["key_id"]):
+    if not await byok.deactivate_key(services(request).pool, owner.user_id, request.path_params["key_id"]):
         raise ApiError(404, "No such provider key.", code="not_found")
     return LedgerJSONResponse({"id": request.path_params["key_id"], "deleted": True})

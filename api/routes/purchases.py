@@ -15,6 +15,7 @@ from api.auth import gateway_owner
 from api.errors import ApiError
 from api.jsonresponse import LedgerJSONResponse
 from api.params import parse_body
+from api.services import services
 from ledger.billing import checkout as stripe_checkout
 from ledger.billing.packages import packages_on_sale
 
@@ -45,12 +46,12 @@ class SubscriptionCheckout(BaseModel):
 
 async def packages(request: Request) -> Response:
     await gateway_owner(request)
-    rows = await packages_on_sale(request.app.state.pool)
+    rows = await packages_on_sale(services(request).pool)
     return LedgerJSONResponse({"object": "list", "data": rows})
 
 
 def _stripe(request: Request) -> stripe.StripeClient:
-    client: stripe.StripeClient | None = request.app.state.stripe
+    client: stripe.StripeClient | None = services(request).stripe
     if client is None:
         raise ApiError(
             503,
@@ -85,7 +86,7 @@ async def credit_checkout(request: Request) -> Response:
     body = await parse_body(request, CreditCheckout)
     return await _checkout(
         stripe_checkout.credit_checkout(
-            request.app.state.pool, client, owner.user_id, body.package_id, body.success_url, body.cancel_url
+            services(request).pool, client, owner.user_id, body.package_id, body.success_url, body.cancel_url
         ),
     )
 
@@ -96,6 +97,6 @@ async def subscription_checkout(request: Request) -> Response:
     body = await parse_body(request, SubscriptionCheckout)
     return await _checkout(
         stripe_checkout.subscription_checkout(
-            request.app.state.pool, client, owner.user_id, body.tier, body.success_url, body.cancel_url
+            services(request).pool, client, owner.user_id, body.tier, body.success_url, body.cancel_url
         ),
     )

@@ -9,11 +9,12 @@ from starlette.responses import Response
 from api.errors import ApiError
 from api.jsonresponse import LedgerJSONResponse
 from api.params import json_object
+from api.services import services
 from ledger.billing.events import MalformedEvent, receive_event
 
 
 async def stripe_webhook(request: Request) -> Response:
-    secret = request.app.state.settings.stripe_webhook_secret
+    secret = services(request).settings.stripe_webhook_secret
     if secret is None:
         raise ApiError(
             503,
@@ -26,7 +27,7 @@ async def stripe_webhook(request: Request) -> Response:
         # the SDK decodes the body as UTF-8 itself, and fails with an error of its own when it is not
         payload.decode("utf-8")
     except UnicodeDecodeError:
-        request.app.state.metrics.webhook_events.labels("unverified", "bad_body").inc()
+        services(request).metrics.webhook_events.labels("unverified", "bad_body").inc()
         raise ApiError(400, "The request body is not UTF-8 JSON.", code="invalid_json") from None
     try:
         # verify_header checks a signature's age only when given a tolerance: the SDK's default, 5 minutes
@@ -37,16 +38,16 @@ async def stripe_webhook(request: Request) -> Response:
             tolerance=stripe.Webhook.DEFAULT_TOLERANCE,
         )
     except stripe.SignatureVerificationError:
-        request.app.state.metrics.webhook_events.labels("unverified", "bad_signature").inc()
+        services(request).metrics.webhook_events.labels("unverified", "bad_signature").inc()
         raise ApiError(400, "Invalid Stripe signature.", code="invalid_signature") from None
     # a signed event with text jsonb cannot hold is still Stripe's word: stored (sanitised) and
     # rejected with 2xx, so Stripe stops retrying it, rather than refused with a 400
     event = json_object(payload, storable_text=False)
-    metrics = request.app.state.metrics
+    metrics = services(request).metrics
     raw_type = event.get("type")
     event_type = raw_type if isinstance(raw_type, str) else "unknown"
     try:
-        outcome = await receive_event(request.app.state.pool, event)
+        outcome = await receive_event(services(request).pool, event)
     except MalformedEvent as exc:
         # only an event with no usable id or type: there is nothing to store it under
         metrics.webhook_events.labels(event_type[:100], "invalid").inc()

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import asyncpg
 
+from ledger.db.executor import Executor
 from ledger.db.queries import query
 
 MIGRATION_NAME = re.compile(r"^(?P<version>\d{4})_(?P<name>[a-z0-9]+(?:_[a-z0-9]+)*)\.sql$")
@@ -69,7 +70,7 @@ def discover(directory: Path | None = None) -> list[Migration]:
     return found
 
 
-async def _applied(conn: asyncpg.Connection) -> dict[str, str]:
+async def _applied(conn: Executor) -> dict[str, str]:
     exists = await conn.fetchval(query("schema_version_exists"))
     if not exists:
         return {}
@@ -94,7 +95,7 @@ def _check_history(known: list[Migration], applied: dict[str, str]) -> None:
             )
 
 
-async def pending(conn: asyncpg.Connection, known: list[Migration] | None = None) -> list[Migration]:
+async def pending(conn: Executor, known: list[Migration] | None = None) -> list[Migration]:
     """Migrations not yet applied; raises MigrationError when the history does not match."""
     known = discover() if known is None else known
     applied = await _applied(conn)
