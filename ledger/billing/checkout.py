@@ -15,6 +15,12 @@ from urllib.parse import urlsplit
 
 import asyncpg
 import stripe
+from stripe.params import CustomerCreateParams
+from stripe.params.checkout import (
+    SessionCreateParams,
+    SessionCreateParamsLineItem,
+    SessionCreateParamsLineItemPriceData,
+)
 
 from ledger.db.executor import Executor
 from ledger.db.queries import query
@@ -61,10 +67,9 @@ def _stripe_id(obj: Any, pattern: re.Pattern[str], what: str) -> str:
 def stripe_client(settings: Settings) -> stripe.StripeClient | None:
     if settings.stripe_secret_key is None:
         return None
-    base = {"api": settings.stripe_api_base} if settings.stripe_api_base else None
     return stripe.StripeClient(
         settings.stripe_secret_key.get_secret_value(),
-        base_addresses=base,
+        base_addresses={"api": settings.stripe_api_base} if settings.stripe_api_base else None,
         http_client=stripe.HTTPXClient(),
         max_network_retries=2,
     )
@@ -87,7 +92,7 @@ async def ensure_customer(db: Executor, client: stripe.StripeClient, user_id: uu
         raise UnknownUser(f"unknown user {user_id}")
     if row["stripe_customer_id"]:
         return str(row["stripe_customer_id"])
-    params: dict[str, Any] = {"metadata": {"user_id": str(user_id)}}
+    params: CustomerCreateParams = {"metadata": {"user_id": str(user_id)}}
     if row["email"]:
         params["email"] = row["email"]
     customer = await client.v1.customers.create_async(params, {"idempotency_key": f"ledger-customer-{user_id}"})
@@ -100,11 +105,13 @@ async def ensure_customer(db: Executor, client: stripe.StripeClient, user_id: uu
     return str(stored)
 
 
-def _line_item(stripe_price_id: str | None, price_usd: Decimal, name: str, *, monthly: bool) -> dict[str, Any]:
+def _line_item(
+    stripe_price_id: str | None, price_usd: Decimal, name: str, *, monthly: bool
+) -> SessionCreateParamsLineItem:
     """The operator's Stripe Price when set, else an inline price in cents."""
     if stripe_price_id:
         return {"price": stripe_price_id, "quantity": 1}
-    price_data: dict[str, Any] = {
+    price_data: SessionCreateParamsLineItemPriceData = {
         "currency": CURRENCY,
         "unit_amount": to_cents(price_usd),
         "product_data": {"name": name},
@@ -119,25 +126,26 @@ async def _session(
     client: stripe.StripeClient,
     owner: uuid.UUID,
     mode: str,
-    line_item: dict[str, Any],
+    line_item: SessionCreateParamsLineItem,
     metadata: dict[str, str],
     success_url: str,
     cancel_url: str,
 ) -> dict[str, str]:
+    params: SessionCreateParams = {
+        "mode": mode,
+        "customer": await ensure_customer(db, client, owner),
+        "client_reference_id": str(owner),
+        "line_items": [line_item],
+        "metadata": metadata,
+    }
     # the metadata travels on the session and on what it creates, so every later event carries it
-    carrier = "payment_intent_data" if mode == "payment" else "subscription_data"
-    session = await client.v1.checkout.sessions.create_async(
-        {
-            "mode": mode,
-            "customer": await ensure_customer(db, client, owner),
-            "client_reference_id": str(owner),
-            "line_items": [line_item],
-            "metadata": metadata,
-            carrier: {"metadata": metadata},
-            "success_url": success_url,
-            "cancel_url": cancel_url,
-        }
-    )
+    if mode == "payment":
+        params["payment_intent_data"] = {"metadata": metadata}
+    else:
+        params["subscription_data"] = {"metadata": metadata}
+    params["success_url"] = success_url
+    params["cancel_url"] = cancel_url
+    session = await client.v1.checkout.sessions.create_async(params)
     url = web_url(getattr(session, "url", None))
     if url is None:
         raise StripeReplyInvalid("Stripe's checkout session has no usable http(s) url")

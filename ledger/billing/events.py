@@ -28,9 +28,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any
+from typing import Any, Literal, TypeAlias, cast, overload
 
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
 
 from ledger.db.queries import query
 from ledger.errors import LedgerError
@@ -70,12 +71,18 @@ class EventInfo:
     created: Any  # Stripe's unix seconds, unchecked until a handler needs it
 
 
-Handler = Callable[[asyncpg.Connection, dict[str, Any], EventInfo], Awaitable[Outcome | None]]
+# What a handler runs on: receive_event's connection from the pool, or a connection of its own.
+Conn: TypeAlias = asyncpg.Connection | PoolConnectionProxy
+Handler = Callable[[Conn, dict[str, Any], EventInfo], Awaitable[Outcome | None]]
 
 
 # -- reading Stripe's objects: every field checked, a wrong one is a MalformedEvent -------------
 
 
+@overload
+def _ref(value: Any, what: str, *, required: Literal[True] = True) -> str: ...
+@overload
+def _ref(value: Any, what: str, *, required: bool) -> str | None: ...
 def _ref(value: Any, what: str, *, required: bool = True) -> str | None:
     """A Stripe id, expanded (an object with an id) or not (the id itself)."""
     if isinstance(value, dict):
@@ -105,6 +112,10 @@ def _list(value: Any, what: str) -> list[dict[str, Any]]:
     return value
 
 
+@overload
+def _cents(obj: dict[str, Any], key: str, *, required: Literal[True] = True) -> int: ...
+@overload
+def _cents(obj: dict[str, Any], key: str, *, required: bool) -> int | None: ...
 def _cents(obj: dict[str, Any], key: str, *, required: bool = True) -> int | None:
     value = obj.get(key)
     if value is None and not required:
@@ -114,6 +125,10 @@ def _cents(obj: dict[str, Any], key: str, *, required: bool = True) -> int | Non
     return value
 
 
+@overload
+def _currency(obj: dict[str, Any], *, required: Literal[True] = True) -> str: ...
+@overload
+def _currency(obj: dict[str, Any], *, required: bool) -> str | None: ...
 def _currency(obj: dict[str, Any], *, required: bool = True) -> str | None:
     value = obj.get("currency")
     if value is None and not required:
@@ -143,6 +158,14 @@ def _user_id(value: Any, what: str) -> uuid.UUID:
         raise MalformedEvent(exc.message) from None
 
 
+def _one(row: asyncpg.Record | None, what: str) -> asyncpg.Record:
+    """A row the statement always returns (a row inserted or found earlier in this transaction, or an
+    aggregate): none is a broken invariant, never an event to reject."""
+    if row is None:
+        raise RuntimeError(f"no row for {what}, which this transaction found or wrote already")
+    return row
+
+
 def _share(total: Decimal, part: int, whole: int) -> Decimal:
     return (total * part / whole).quantize(CREDIT_QUANTUM, rounding=ROUND_HALF_UP)
 
@@ -164,7 +187,7 @@ def _storable(value: Any) -> Any:
 # -- credit purchases ---------------------------------------------------------------------------
 
 
-async def checkout_completed(conn: asyncpg.Connection, session: dict[str, Any], event: EventInfo) -> Outcome | None:
+async def checkout_completed(conn: Conn, session: dict[str, Any], event: EventInfo) -> Outcome | None:
     """A paid payment-mode checkout credits, once (keyed by its payment intent), what this service
     recorded when it created the session (sql 0011): that user, those credits, after checking that
     Stripe took the recorded price in the recorded currency. A session the service did not create
@@ -230,7 +253,8 @@ async def checkout_completed(conn: asyncpg.Connection, session: dict[str, Any], 
         "review" if problems else "pending",
         "; ".join(problems) or None,
     )
-    payment = await conn.fetchrow(query("lock_payment_by_intent"), payment_intent)
+    # the row exists: inserted just above, or by an earlier delivery (stripe_payments rows are never deleted)
+    payment = _one(await conn.fetchrow(query("lock_payment_by_intent"), payment_intent), "the payment just recorded")
     if payment["user_id"] != user_id or payment["checkout_session_id"] != session_id:
         raise MalformedEvent(f"payment intent {payment_intent} belongs to another session or user")
     if problems and payment["status"] == "pending":
@@ -248,9 +272,7 @@ async def checkout_completed(conn: asyncpg.Connection, session: dict[str, Any], 
     return None
 
 
-async def _payment(
-    conn: asyncpg.Connection, payment_intent: str | None, charge_id: str | None
-) -> asyncpg.Record | Outcome:
+async def _payment(conn: Conn, payment_intent: str | None, charge_id: str | None) -> asyncpg.Record | Outcome:
     """The purchase a refund or dispute is about, locked after its user (the order every money
     writer follows); an Outcome when its checkout was rejected (nothing was credited to take back)."""
     user_id = await conn.fetchval(query("payment_user_by_intent_or_charge"), payment_intent, charge_id)
@@ -259,7 +281,11 @@ async def _payment(
             return Outcome("ignored", f"the checkout of payment intent {payment_intent} was rejected: no credits")
         raise Deferred(f"no credited purchase for payment intent {payment_intent} yet")
     await users.lock_account(conn, user_id)
-    payment = await conn.fetchrow(query("lock_payment_by_intent_or_charge"), payment_intent, charge_id)
+    # found just above by the same condition; stripe_payments rows are never deleted
+    payment = _one(
+        await conn.fetchrow(query("lock_payment_by_intent_or_charge"), payment_intent, charge_id),
+        f"the purchase of payment intent {payment_intent} (charge {charge_id})",
+    )
     if payment["status"] == "pending":
         raise Deferred(f"the purchase for payment intent {payment_intent} is not paid yet")
     return payment
@@ -267,11 +293,11 @@ async def _payment(
 
 def _credited(payment: asyncpg.Record) -> Decimal:
     """The credits the purchase actually put on the balance (none while it is under review)."""
-    return Decimal(0) if payment["status"] == "review" else payment["credits"]
+    return Decimal(0) if payment["status"] == "review" else cast(Decimal, payment["credits"])  # numeric NOT NULL
 
 
 async def _take_back(
-    conn: asyncpg.Connection,
+    conn: Conn,
     payment: asyncpg.Record,
     credit_amount: Decimal,
     reference: str,
@@ -293,7 +319,7 @@ async def _take_back(
     return result
 
 
-async def charge_refunded(conn: asyncpg.Connection, charge: dict[str, Any], event: EventInfo) -> Outcome | None:
+async def charge_refunded(conn: Conn, charge: dict[str, Any], event: EventInfo) -> Outcome | None:
     """Credits in proportion to the newly refunded amount. Stripe's amount_refunded is cumulative:
     only what exceeds the cents already turned into refunds is new, so nothing counts twice. Each
     refund takes share(refunded so far) - share(refunded before), so partial refunds add up to
@@ -330,15 +356,15 @@ async def charge_refunded(conn: asyncpg.Connection, charge: dict[str, Any], even
     return None
 
 
-async def _claims(conn: asyncpg.Connection, payment_intent: str) -> tuple[asyncpg.Record, int, int, Decimal]:
+async def _claims(conn: Conn, payment_intent: str) -> tuple[asyncpg.Record, int, int, Decimal]:
     """The purchase (locked already by the caller), the cents of its lost disputes, the cents of its
     open disputes and the credits its open disputes hold."""
-    payment = await conn.fetchrow(query("payment_by_intent"), payment_intent)
-    sums = await conn.fetchrow(query("dispute_totals_of_payment"), payment_intent)
+    payment = _one(await conn.fetchrow(query("payment_by_intent"), payment_intent), "the locked purchase")
+    sums = _one(await conn.fetchrow(query("dispute_totals_of_payment"), payment_intent), "the dispute totals")
     return payment, int(sums["lost"]), int(sums["open"]), sums["held"]
 
 
-async def _settle(conn: asyncpg.Connection, payment_intent: str, reference: str, description: str) -> None:
+async def _settle(conn: Conn, payment_intent: str, reference: str, description: str) -> None:
     """Take back what the purchase's refunds and lost disputes together owe, once.
 
     Refunds and disputes of one payment share one cap: the credits taken back in total are always
@@ -354,7 +380,7 @@ async def _settle(conn: asyncpg.Connection, payment_intent: str, reference: str,
         await _take_back(conn, payment, take, reference, description)
 
 
-async def _to_hold(conn: asyncpg.Connection, payment_intent: str, cents: int) -> Decimal:
+async def _to_hold(conn: Conn, payment_intent: str, cents: int) -> Decimal:
     """The credits a new dispute of these cents holds: the share its cents add on top of what was
     refunded, lost or is disputed already (all capped together at the amount charged), and never
     more than the purchase credited minus what was taken back and is held."""
@@ -362,10 +388,11 @@ async def _to_hold(conn: asyncpg.Connection, payment_intent: str, cents: int) ->
     credited, amount = _credited(payment), payment["amount_cents"]
     claimed = payment["refunded_cents"] + lost + opened
     share = _share(credited, min(claimed + cents, amount), amount) - _share(credited, min(claimed, amount), amount)
-    return max(Decimal(0), min(share, credited - payment["credits_refunded"] - held))
+    taken_back: Decimal = payment["credits_refunded"]  # numeric NOT NULL
+    return max(Decimal(0), min(share, credited - taken_back - held))
 
 
-async def _disputed_payment(conn: asyncpg.Connection, dispute: dict[str, Any]) -> asyncpg.Record | Outcome:
+async def _disputed_payment(conn: Conn, dispute: dict[str, Any]) -> asyncpg.Record | Outcome:
     """The purchase a dispute is about, by its payment intent or charge (or the outcome when none is)."""
     return await _payment(
         conn,
@@ -374,7 +401,7 @@ async def _disputed_payment(conn: asyncpg.Connection, dispute: dict[str, Any]) -
     )
 
 
-async def dispute_created(conn: asyncpg.Connection, dispute: dict[str, Any], event: EventInfo) -> Outcome | None:
+async def dispute_created(conn: Conn, dispute: dict[str, Any], event: EventInfo) -> Outcome | None:
     """The disputed share of the purchase's credits is held until the dispute closes."""
     dispute_id = _ref(dispute.get("id"), "the dispute's id")
     disputed_cents = _cents(dispute, "amount")
@@ -404,7 +431,7 @@ async def dispute_created(conn: asyncpg.Connection, dispute: dict[str, Any], eve
     return None
 
 
-async def dispute_closed(conn: asyncpg.Connection, dispute: dict[str, Any], event: EventInfo) -> Outcome | None:
+async def dispute_closed(conn: Conn, dispute: dict[str, Any], event: EventInfo) -> Outcome | None:
     """Won: the held credits are released. Lost: released, then refunded (never below zero). A
     dispute closed before its created event arrived is applied from the closed event alone (its
     amount and payment are in it), so the late created event finds it closed and holds nothing."""
@@ -427,7 +454,8 @@ async def dispute_closed(conn: asyncpg.Connection, dispute: dict[str, Any], even
         )
         user_id = payment["user_id"]
     await users.lock_account(conn, user_id)
-    row = await conn.fetchrow(query("lock_dispute"), dispute_id)
+    # found by dispute_user above, or inserted just above (stripe_disputes rows are never deleted)
+    row = _one(await conn.fetchrow(query("lock_dispute"), dispute_id), f"dispute {dispute_id}")
     if row["status"] != "open":
         return None
     if row["hold_id"] is not None:
@@ -470,18 +498,18 @@ def _order_key(status: str, created: int | None, rank: int | None, event_id: str
     return (status in TERMINAL, created if created is not None else -1, rank or 0, event_id or "")
 
 
-async def _subscriber(conn: asyncpg.Connection, metadata: dict[str, Any], customer: str | None) -> uuid.UUID:
+async def _subscriber(conn: Conn, metadata: dict[str, Any], customer: str | None) -> uuid.UUID:
     if metadata.get("user_id"):
         return _user_id(metadata["user_id"], "metadata user_id")
     if customer is None:
         raise MalformedEvent("neither a user_id in the metadata nor a customer")
-    user_id = await conn.fetchval(query("user_of_stripe_customer"), customer)
+    user_id: uuid.UUID | None = await conn.fetchval(query("user_of_stripe_customer"), customer)  # a uuid column
     if user_id is None:
         raise Deferred(f"no user for Stripe customer {customer} yet")
     return user_id
 
 
-async def _tier_of(conn: asyncpg.Connection, price_ids: list[str], metadata: dict[str, Any]) -> str:
+async def _tier_of(conn: Conn, price_ids: list[str], metadata: dict[str, Any]) -> str:
     """The paid tier a subscription is for: its Stripe price's tier, else the tier in its metadata."""
     if price_ids:
         tier = await conn.fetchval(query("paid_tier_of_prices"), price_ids)
@@ -495,21 +523,19 @@ async def _tier_of(conn: asyncpg.Connection, price_ids: list[str], metadata: dic
     return tier
 
 
-async def _ranks_higher(conn: asyncpg.Connection, tier: str, than: str) -> bool:
+async def _ranks_higher(conn: Conn, tier: str, than: str) -> bool:
     best = await conn.fetchval(query("better_of_two_tiers"), tier, than)
     return tier != than and best == tier
 
 
-async def _apply_user_tier(conn: asyncpg.Connection, user_id: uuid.UUID, cycle_start: datetime | None) -> None:
+async def _apply_user_tier(conn: Conn, user_id: uuid.UUID, cycle_start: datetime | None) -> None:
     """The user's tier is the best tier among their subscriptions in a paid status (trial when none),
     so ending an old subscription never takes away a newer one's tier."""
     tier = await conn.fetchval(query("best_paid_tier_of_user"), user_id, PAID_STATUSES)
     await users.set_user_tier(conn, user_id, str(tier or "trial"), cycle_start=cycle_start)
 
 
-async def _locked_subscription(
-    conn: asyncpg.Connection, subscription_id: str, user_id: uuid.UUID
-) -> asyncpg.Record | None:
+async def _locked_subscription(conn: Conn, subscription_id: str, user_id: uuid.UUID) -> asyncpg.Record | None:
     await users.lock_account(conn, user_id)
     row = await conn.fetchrow(query("lock_subscription"), subscription_id)
     if row is not None and row["user_id"] != user_id:
@@ -532,7 +558,7 @@ def _invoice_subscription(invoice: dict[str, Any], lines: list[dict[str, Any]]) 
     return found
 
 
-async def invoice_paid(conn: asyncpg.Connection, invoice: dict[str, Any], event: EventInfo) -> Outcome | None:
+async def invoice_paid(conn: Conn, invoice: dict[str, Any], event: EventInfo) -> Outcome | None:
     """A paid subscription invoice (first or renewal) starts a new billing cycle at its period's
     start, once: only an invoice whose period is newer than the newest period already paid for
     this subscription moves the cycle; a late or replayed one is stale. It sets the subscription's
@@ -591,7 +617,7 @@ async def invoice_paid(conn: asyncpg.Connection, invoice: dict[str, Any], event:
     return None
 
 
-async def subscription_changed(conn: asyncpg.Connection, sub: dict[str, Any], event: EventInfo) -> Outcome | None:
+async def subscription_changed(conn: Conn, sub: dict[str, Any], event: EventInfo) -> Outcome | None:
     """The subscription's status and plan as of this event, unless a later event (by Stripe's
     created time, then status rank, then event id; a final status beats all) was applied already:
     then the event is stale and changes nothing. The cycle goes on; only invoice.paid starts one."""
@@ -665,9 +691,7 @@ REJECTIONS = (
 )
 
 
-async def _store_unapplied(
-    conn: asyncpg.Connection, event: EventInfo, payload: str, livemode: bool, outcome: Outcome
-) -> None:
+async def _store_unapplied(conn: Conn, event: EventInfo, payload: str, livemode: bool, outcome: Outcome) -> None:
     """Keep an event that was not applied (deferred or rejected) with its reason; an event already
     final stays as it is."""
     await conn.execute(

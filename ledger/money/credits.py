@@ -63,7 +63,10 @@ async def debit_user_credits(
 
 async def get_quota_usage_percentage(db: Executor, user_id: object) -> Decimal:
     with translate_errors():
-        return await db.fetchval("SELECT get_quota_usage_percentage($1)", to_uuid(user_id, "user_id"))
+        percentage: Decimal = await db.fetchval(
+            "SELECT get_quota_usage_percentage($1)", to_uuid(user_id, "user_id")
+        )  # RETURNS numeric
+        return percentage
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +105,7 @@ async def adjust_credits(
     if isinstance(amount, bool) or not isinstance(amount, Decimal | int | str):
         # the sign is read from the text, so check the type first: a float's text would pass as a number
         raise InvalidAmount(f"amount must be a decimal number or a decimal string, got {type(amount).__name__}")
+    magnitude: object  # debit_user_credits checks it; mypy types abs(Decimal | int) as object
     if isinstance(amount, str):
         negative, magnitude = amount.startswith("-"), amount.removeprefix("-")
     else:

@@ -68,13 +68,15 @@ async def release_credit_hold(db: Executor, hold_id: object) -> Decimal:
     """Release a hold without charging; returns the credits given back (0 if already closed)."""
     with translate_errors():
         row = await db.fetchrow("SELECT * FROM release_credit_hold($1)", to_uuid(hold_id, "hold_id"))
-    return row["released"]
+    released: Decimal = row["released"]  # RETURNS TABLE(success boolean, released numeric)
+    return released
 
 
 async def expire_credit_holds(db: Executor, max_users: int = 1000) -> int:
     """Return the credits of every hold past its expiry; the number of holds expired."""
     with translate_errors():
-        return await db.fetchval("SELECT expire_credit_holds($1)", max_users)
+        expired: int = await db.fetchval("SELECT expire_credit_holds($1)", max_users)  # RETURNS integer
+        return expired
 
 
 async def hold_disputed_credits(

@@ -155,4 +155,7 @@ async def finish_request(
 async def fail_request(db: Executor, hold_id: uuid.UUID | None, usage: UsageRecord) -> Decimal:
     """Release the hold and log the failure; returns the credits released."""
     with translate_errors():
-        return await db.fetchval("SELECT fail_llm_request($1, $2::jsonb)", hold_id, usage.to_json())
+        released: Decimal = await db.fetchval(  # RETURNS numeric
+            "SELECT fail_llm_request($1, $2::jsonb)", hold_id, usage.to_json()
+        )
+        return released
