@@ -142,6 +142,8 @@ async def open_first(
                 url_for(route, path),
                 data=body,
                 headers=headers,
+                # a provider's redirect is its answer, never followed (the key must not travel on)
+                allow_redirects=False,
                 timeout=aiohttp.ClientTimeout(total=None, sock_connect=min(timeout, 10.0), sock_read=timeout),
             )
         except TRANSPORT_ERRORS as exc:

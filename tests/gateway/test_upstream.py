@@ -1,0 +1,59 @@
+"""The upstream client (one aiohttp session): what a provider's answer can and cannot make it do."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from decimal import Decimal
+
+import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.routing import Route as Path
+
+from ledger.gateway.pricing import ModelPrice
+from ledger.gateway.routing import Route
+from ledger.gateway.upstream import open_first, open_session
+from ledger.settings import ProviderConfig
+from tests.fake_upstream import ServerThread
+
+PRICE = ModelPrice("p", "gpt-4", Decimal(30), Decimal(60), 8192, 4096)
+
+
+@pytest.fixture
+def elsewhere() -> Iterator[tuple[ServerThread, list[dict[str, str]]]]:
+    """A server on another port that records what reaches it."""
+    seen: list[dict[str, str]] = []
+
+    async def record(request: Request) -> Response:
+        seen.append(dict(request.headers))
+        return JSONResponse({"choices": []})
+
+    server = ServerThread(Starlette(routes=[Path("/{path:path}", record, methods=["GET", "POST"])])).start()
+    yield server, seen
+    server.stop()
+
+
+@pytest.fixture
+def redirecting(elsewhere) -> Iterator[ServerThread]:
+    target, _ = elsewhere
+
+    async def redirect(_request: Request) -> Response:
+        return RedirectResponse(f"{target.url}/v1/chat/completions", status_code=307)
+
+    server = ServerThread(Starlette(routes=[Path("/v1/chat/completions", redirect, methods=["POST"])])).start()
+    yield server
+    server.stop()
+
+
+async def test_a_providers_redirect_is_its_answer_and_the_key_never_travels_on(redirecting, elsewhere):
+    _, seen = elsewhere
+    route = Route("p", ProviderConfig(base_url=f"{redirecting.url}/v1", api_key="sk-platform-secret"), PRICE, None)
+    session = open_session()
+    try:
+        chosen, response = await open_first(session, [route], lambda _: ("/chat/completions", b"{}"), stream=False)
+    finally:
+        await session.close()
+
+    assert chosen is route and response.status_code == 307
+    assert seen == []
