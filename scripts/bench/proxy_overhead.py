@@ -356,7 +356,7 @@ def run_load(args: argparse.Namespace, targets: list[Target], roles: dict[str, l
 
 
 def report(args: argparse.Namespace, results: Results) -> None:
-    cores = len(os.sched_getaffinity(0))
+    cores = os.cpu_count()
     placement = (
         "pinned: load generator + upstream on the first core, server under test + PostgreSQL on the rest"
         if args.pin
