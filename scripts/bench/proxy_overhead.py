@@ -35,7 +35,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -55,6 +55,7 @@ BODIES = {
     "json": json.dumps({"model": "gpt-4", "messages": MESSAGES, "max_tokens": 64}).encode(),
     "stream": json.dumps({"model": "gpt-4", "messages": MESSAGES, "max_tokens": 64, "stream": True}).encode(),
 }
+Processes = Callable[[], list[psutil.Process]]  # read when measured: workers and backends come and go
 TARGET_RATIO = 0.4  # metered requests/s over bare at 64 connections, at least
 TARGET_ADDED_MS = 1.0  # metered p50 over direct p50, one at a time, at most
 
@@ -64,7 +65,7 @@ class Target:
     name: str
     url: str
     headers: dict[str, str]
-    processes: list[psutil.Process]  # whose CPU counts as the server's
+    pid: int | None  # the server's process (its children count too); None: nothing between
 
 
 @dataclass
@@ -128,18 +129,22 @@ def stop(process: subprocess.Popen[bytes]) -> None:
             process.wait()
 
 
-def tree(pid: int) -> list[psutil.Process]:
+def tree(pid: int | None) -> list[psutil.Process]:
+    if pid is None:
+        return []
     root = psutil.Process(pid)
     return [root, *root.children(recursive=True)]
 
 
-def cpu_seconds(processes: list[psutil.Process]) -> float:
-    total = 0.0
+def cpu_by_pid(processes: list[psutil.Process]) -> dict[int, float]:
+    """CPU seconds each process has used; read again after a phase, the difference counts
+    processes born during it (a new PostgreSQL backend) from zero."""
+    used = {}
     for process in processes:
         with contextlib.suppress(psutil.NoSuchProcess):
             times = process.cpu_times()
-            total += times.user + times.system
-    return total
+            used[process.pid] = times.user + times.system
+    return used
 
 
 def pin(processes: list[psutil.Process], cpus: list[int]) -> None:
@@ -201,10 +206,10 @@ class Results:
     failures: int = 0
 
 
-async def load(args: argparse.Namespace, targets: list[Target], roles: dict[str, list[psutil.Process]]) -> Results:
+async def load(args: argparse.Namespace, targets: list[Target], roles: dict[str, Processes]) -> Results:
+    """roles: the processes whose CPU is reported besides the server's and the load generator's."""
     results = Results()
     kinds = ["json"] if args.no_stream else ["json", "stream"]
-    me = [psutil.Process()]
 
     def session(connections: int) -> aiohttp.ClientSession:
         return aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=connections))
@@ -227,10 +232,13 @@ async def load(args: argparse.Namespace, targets: list[Target], roles: dict[str,
             async with session(args.concurrency) as client:
                 warm_up = min(1.0, args.duration)
                 count(target, await concurrent(client, target, BODIES[kind], args.concurrency, warm_up))
-                watched = {**roles, "server": target.processes, "loadgen": me}
-                before = {role: cpu_seconds(processes) for role, processes in watched.items()}
+                # the load generator is this process alone: the servers are its children
+                watched = {**roles, "server": lambda pid=target.pid: tree(pid), "loadgen": lambda: [psutil.Process()]}
+                before = {role: cpu_by_pid(processes()) for role, processes in watched.items()}
                 measure = await concurrent(client, target, BODIES[kind], args.concurrency, args.duration)
-                measure.cpu = {role: cpu_seconds(processes) - before[role] for role, processes in watched.items()}
+                for role, processes in watched.items():
+                    after = cpu_by_pid(processes())
+                    measure.cpu[role] = sum(used - before[role].get(p, 0.0) for p, used in after.items())
                 results.concurrent[target.name, kind] = count(target, measure)
     return results
 
@@ -263,16 +271,26 @@ async def books(url: str) -> tuple[int, int, int]:
     return problems, held, usage
 
 
+@dataclass
+class Servers:
+    upstream: subprocess.Popen[bytes]
+    upstream_url: str  # the OpenAI base URL: .../v1
+    bare: subprocess.Popen[bytes]
+    bare_url: str
+    service: subprocess.Popen[bytes]
+    service_url: str
+    admin_token: str
+
+
 @contextlib.contextmanager
-def servers(args: argparse.Namespace, work: Path, database_url: str, postgres: list[psutil.Process]) -> Iterator[dict]:
+def servers(args: argparse.Namespace, work: Path, database_url: str) -> Iterator[Servers]:
     """The upstream, the bare pass-through and `ledger serve`, each a process; stopped after."""
     upstream_port, bare_port, service_port = free_port(), free_port(), free_port()
     upstream_url = f"http://127.0.0.1:{upstream_port}/v1"
     started: list[subprocess.Popen[bytes]] = []
     try:
-        upstream = start(
-            [sys.executable, str(BENCH / "instant_upstream.py"), str(upstream_port)], work / "upstream.log"
-        )
+        upstream_command = [sys.executable, str(BENCH / "instant_upstream.py"), str(upstream_port)]
+        upstream = start(upstream_command, work / "upstream.log")
         started.append(upstream)
         wait_until("ready", upstream, work / "upstream.log")
         bare_command = [sys.executable, str(BENCH / "bare_proxy.py"), "--port", str(bare_port)]
@@ -288,20 +306,10 @@ def servers(args: argparse.Namespace, work: Path, database_url: str, postgres: l
         service_command = [LEDGER, "serve", "--port", str(service_port), "--workers", str(args.workers)]
         service = start(service_command, work / "service.log", env)
         started.append(service)
-        wait_until(f"http://127.0.0.1:{bare_port}/", bare, work / "bare.log")
-        wait_until(f"http://127.0.0.1:{service_port}/healthz", service, work / "service.log")
-        if args.pin:
-            cpus = sorted(os.sched_getaffinity(0))
-            if len(cpus) < 2:
-                raise SystemExit("--pin needs two cores or more")
-            pin([psutil.Process(), *tree(upstream.pid)], cpus[:1])
-            pin([*tree(bare.pid), *tree(service.pid), *postgres], cpus[1:])
-        yield {
-            "upstream": (upstream, upstream_url),
-            "bare": (bare, f"http://127.0.0.1:{bare_port}"),
-            "service": (service, f"http://127.0.0.1:{service_port}"),
-            "admin_token": token,
-        }
+        bare_url, service_url = f"http://127.0.0.1:{bare_port}", f"http://127.0.0.1:{service_port}"
+        wait_until(f"{bare_url}/", bare, work / "bare.log")
+        wait_until(f"{service_url}/healthz", service, work / "service.log")
+        yield Servers(upstream, upstream_url, bare, bare_url, service, service_url, token)
     finally:
         for process in reversed(started):
             stop(process)
@@ -311,26 +319,28 @@ def run(args: argparse.Namespace, work: Path, server: EmbeddedPostgres) -> int:
     database_url = server.url()
     asyncio.run(migrate_url(database_url))
     postmaster = int((server.pgdata / "postmaster.pid").read_text().split()[0])
-    postgres = tree(postmaster)
-    if args.pin:  # before the service connects: its backends inherit the postmaster's cores
-        pin(postgres, sorted(os.sched_getaffinity(0))[1:])
-    with servers(args, work, database_url, postgres) as up:
-        upstream, upstream_url = up["upstream"]
-        bare, bare_url = up["bare"]
-        service, service_url = up["service"]
-        key = asyncio.run(admin_account(service_url, up["admin_token"]))
+    cpus = sorted(os.sched_getaffinity(0))
+    if args.pin:
+        if len(cpus) < 2:
+            raise SystemExit("--pin needs two cores or more")
+        pin(tree(postmaster), cpus[1:])  # before the service connects: backends inherit the postmaster's
+    with servers(args, work, database_url) as up:
+        if args.pin:
+            pin([psutil.Process(), *tree(up.upstream.pid)], cpus[:1])
+            pin([*tree(up.bare.pid), *tree(up.service.pid)], cpus[1:])
+        key = asyncio.run(admin_account(up.service_url, up.admin_token))
         json_header = {"Content-Type": "application/json"}
         targets = [
-            Target("direct", f"{upstream_url}/chat/completions", json_header, []),
-            Target("bare", f"{bare_url}/v1/chat/completions", json_header, tree(bare.pid)),
+            Target("direct", f"{up.upstream_url}/chat/completions", json_header, None),
+            Target("bare", f"{up.bare_url}/v1/chat/completions", json_header, up.bare.pid),
             Target(
                 "metered",
-                f"{service_url}/v1/chat/completions",
+                f"{up.service_url}/v1/chat/completions",
                 {**json_header, "Authorization": f"Bearer {key}"},
-                tree(service.pid),
+                up.service.pid,
             ),
         ]
-        roles = {"postgres": tree(postmaster), "upstream": tree(upstream.pid)}
+        roles: dict[str, Processes] = {"postgres": lambda: tree(postmaster), "upstream": lambda: tree(up.upstream.pid)}
         results = run_load(args, targets, roles)
     # the service is stopped (settles retried in the background had their chance): count the books
     problems, held, usage = asyncio.run(books(database_url))
@@ -344,7 +354,7 @@ def run(args: argparse.Namespace, work: Path, server: EmbeddedPostgres) -> int:
     return 0 if reconciled else 1
 
 
-def run_load(args: argparse.Namespace, targets: list[Target], roles: dict[str, list[psutil.Process]]) -> Results:
+def run_load(args: argparse.Namespace, targets: list[Target], roles: dict[str, Processes]) -> Results:
     try:
         import uvloop
     except ImportError:
