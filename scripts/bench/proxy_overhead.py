@@ -73,6 +73,7 @@ class Measure:
     latencies: list[float] = field(default_factory=list)
     wall: float = 0.0
     failures: int = 0
+    first_failure: str | None = None
     cpu: dict[str, float] = field(default_factory=dict)  # seconds of CPU by role
 
     def quantile(self, q: float) -> float:
@@ -156,21 +157,19 @@ def pin(processes: list[psutil.Process], cpus: list[int]) -> None:
 # -- load ------------------------------------------------------------------------------------
 
 
-async def one(session: aiohttp.ClientSession, target: Target, body: bytes, measure: Measure) -> bool:
+async def one(session: aiohttp.ClientSession, target: Target, body: bytes, measure: Measure) -> None:
     started = time.perf_counter()
     try:
         async with session.post(target.url, data=body, headers=target.headers) as response:
             answer = await response.read()
-            ok = response.status == 200
-            if not ok and os.environ.get("BENCH_DEBUG"):
-                print(target.name, response.status, answer[:300], file=sys.stderr)
-    except aiohttp.ClientError:
-        ok = False
-    if ok:
+            failure = None if response.status == 200 else f"{response.status} {answer[:300]!r}"
+    except aiohttp.ClientError as exc:
+        failure = repr(exc)
+    if failure is None:
         measure.latencies.append(time.perf_counter() - started)
     else:
         measure.failures += 1
-    return ok
+        measure.first_failure = measure.first_failure or f"{target.name}: {failure}"
 
 
 async def sequential(session: aiohttp.ClientSession, target: Target, body: bytes, n: int) -> Measure:
@@ -204,6 +203,7 @@ class Results:
     concurrent: dict[tuple[str, str], Measure] = field(default_factory=dict)
     metered_ok: int = 0  # metered requests answered 200, warm-ups included
     failures: int = 0
+    first_failure: str | None = None
 
 
 async def load(args: argparse.Namespace, targets: list[Target], roles: dict[str, Processes]) -> Results:
@@ -218,6 +218,7 @@ async def load(args: argparse.Namespace, targets: list[Target], roles: dict[str,
         if target.name == "metered":
             results.metered_ok += len(measure.latencies)
         results.failures += measure.failures
+        results.first_failure = results.first_failure or measure.first_failure
         return measure
 
     for kind in kinds:
@@ -351,6 +352,8 @@ def run(args: argparse.Namespace, work: Path, server: EmbeddedPostgres) -> int:
         f"{results.metered_ok} metered requests answered 200, {results.failures} requests failed: "
         + ("reconciled" if reconciled else "NOT RECONCILED")
     )
+    if results.first_failure:
+        print(f"first failure: {results.first_failure}")
     return 0 if reconciled else 1
 
 
