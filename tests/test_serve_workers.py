@@ -17,6 +17,7 @@ from pathlib import Path
 import psutil
 import pytest
 
+from ledger.cli.service import server_stack
 from ledger.db.embedded import EmbeddedPostgres
 from tests.fake_upstream import free_port
 
@@ -146,3 +147,8 @@ def test_sigterm_stops_a_single_process_service_and_its_embedded_database(data_d
         assert process.wait(timeout=60) == 128 + signal.SIGTERM  # what a shell reports for SIGTERM
 
     assert EmbeddedPostgres(data_dir).running_port() is None
+
+
+def test_the_service_runs_on_uvloop_and_httptools():
+    """uvicorn[standard] brings them; without them the service would serve, several times slower."""
+    assert server_stack() == ("uvloop", "httptools")
