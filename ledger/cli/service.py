@@ -4,16 +4,26 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
+import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from types import FrameType
+from typing import TYPE_CHECKING, Any
 
 from ledger.db.embedded import EmbeddedPostgres, binaries_dir
 from ledger.db.migrations import migrate_url
 from ledger.db.pool import database_url, psql_environment
 from ledger.db.schema import generate_schema, schema_path
 from ledger.settings import Settings
+
+if TYPE_CHECKING:
+    from starlette.applications import Starlette
+
+# What each `ledger serve --workers N` worker process runs (uvicorn imports it by name).
+WORKER_APP = "ledger.cli.service:worker_app"
 
 
 def cmd_migrate(settings: Settings, _args: argparse.Namespace) -> int:
@@ -79,15 +89,61 @@ billed at real model prices). In another terminal (source .venv/bin/activate fir
 """
 
 
+def imports(module: str) -> bool:
+    try:
+        importlib.import_module(module)
+    except ImportError:
+        return False
+    return True
+
+
+def server_stack() -> tuple[str, str]:
+    """uvicorn's event loop and HTTP parser: uvloop and httptools (uvicorn[standard]) where they
+    import, else the pure-Python asyncio and h11, which serve the same, slower."""
+    return ("uvloop" if imports("uvloop") else "asyncio", "httptools" if imports("httptools") else "h11")
+
+
+def worker_environment(url: str, host: str, port: int) -> dict[str, str]:
+    """What a worker reads to build the app the parent would have built: the database the parent
+    started or was given, and the address served (the demo provider's base URL is on it)."""
+    return {"LEDGER_DATABASE_URL": url, "LEDGER_HOST": host, "LEDGER_PORT": str(port)}
+
+
+def worker_app() -> Starlette:
+    """One worker's app. Workers are fresh interpreters (spawned), so they read everything from the
+    environment: `ledger serve` puts the database URL there (see cmd_serve). Each worker has its own
+    pool and its own maintenance loop; the loop is safe in several processes (a run takes an advisory
+    lock and a worker that cannot get it skips its turn, ledger/money/maintenance.py)."""
+    from api.app import create_app
+    from ledger.logs import configure_logging
+
+    configure_logging()
+    settings = Settings()
+    if settings.database_url is None:
+        raise RuntimeError("a worker needs LEDGER_DATABASE_URL; run workers with `ledger serve --workers N`")
+    return create_app(settings, settings.database_url.get_secret_value(), port=settings.port)
+
+
+def exit_on_sigterm(signum: int, _frame: FrameType | None) -> None:
+    """SIGTERM (docker stop, systemd) unwinds like Ctrl-C, so the embedded PostgreSQL this process
+    started is stopped on the way out; uvicorn re-raises the signal once it has shut down."""
+    raise SystemExit(128 + signum)
+
+
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
     from api.app import create_app
     from ledger.logs import configure_logging
 
+    if args.workers < 1:
+        print("ledger serve: --workers must be 1 or more", file=sys.stderr)
+        return 2
     configure_logging()
     host = args.host or settings.host
     port = args.port or settings.port
+    loop, http = server_stack()
+    signal.signal(signal.SIGTERM, exit_on_sigterm)
     with database_url(settings) as url:
         should_migrate = settings.migrate_on_start
         if should_migrate is None:
@@ -99,9 +155,34 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         print(f"credit ledger serving on {base} (health: /healthz, readiness: /readyz)", file=sys.stderr)
         if settings.providers is None:
             print(first_call_help(base), file=sys.stderr)
-        uvicorn.run(
-            create_app(settings, url, port=port), host=host, port=port, lifespan="on", access_log=False, log_config=None
-        )
+        if args.workers == 1:
+            served = settings.model_copy(update={"host": host, "port": port})
+            uvicorn.run(
+                create_app(served, url, port=port),
+                host=host,
+                port=port,
+                loop=loop,
+                http=http,
+                lifespan="on",
+                access_log=False,
+                log_config=None,
+            )
+        else:
+            # The workers inherit this environment: the URL (its password too) reaches them there,
+            # readable by this user only, never on a command line (ps) and never printed.
+            os.environ.update(worker_environment(url, host, port))
+            uvicorn.run(
+                WORKER_APP,
+                factory=True,
+                workers=args.workers,
+                host=host,
+                port=port,
+                loop=loop,
+                http=http,
+                lifespan="on",
+                access_log=False,
+                log_config=None,
+            )
     return 0
 
 
@@ -111,6 +192,9 @@ def add_commands(commands: Any) -> None:
     serve = commands.add_parser("serve", help="run the HTTP service")
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
+    serve.add_argument(
+        "--workers", type=int, default=1, help="worker processes sharing the port (default 1; about one per core)"
+    )
     serve.set_defaults(func=cmd_serve)
 
     db = commands.add_parser("db", help="the database").add_subparsers(dest="db_command", required=True)

@@ -23,14 +23,28 @@ def database_url(settings: Settings) -> Iterator[str]:
         yield server.url()
 
 
+async def _keep_session(_connection: asyncpg.Connection) -> None:
+    return None
+
+
 async def create_pool(
     url: str, *, min_size: int = 2, max_size: int = 20, command_timeout: float | None = 30.0
 ) -> asyncpg.Pool:
     # jit off: the ledger's statements are small and hot; JIT compilation only adds latency.
     # command_timeout: a statement stuck (on a lock, a sick server) fails the request instead of
     # hanging it; its transaction rolls back, so nothing is half-written.
+    # reset: a connection going back to the pool is rolled back if a transaction was left open
+    # (asyncpg always does that), but not sent asyncpg's default RESET ALL / UNLISTEN / CLOSE ALL /
+    # pg_advisory_unlock_all: a round trip on every release, for session state this service never
+    # leaves behind (settings are SET LOCAL, advisory locks transaction-scoped or unlocked in a
+    # finally, no LISTEN, no cursors outside transactions).
     pool = await asyncpg.create_pool(
-        url, min_size=min_size, max_size=max_size, command_timeout=command_timeout, server_settings={"jit": "off"}
+        url,
+        min_size=min_size,
+        max_size=max_size,
+        command_timeout=command_timeout,
+        server_settings={"jit": "off"},
+        reset=_keep_session,
     )
     assert pool is not None
     return pool

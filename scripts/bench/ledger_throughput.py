@@ -64,7 +64,7 @@ async def scenario(pool, accounts: list[uuid.UUID], n: int, concurrency: int) ->
     return time.perf_counter() - started, latencies
 
 
-async def main_async(args: argparse.Namespace, url: str) -> None:
+async def main_async(args: argparse.Namespace, url: str) -> int:
     await migrate_url(url)
     pool = await create_pool(url, min_size=args.concurrency, max_size=args.concurrency)
     accounts = []
@@ -72,7 +72,7 @@ async def main_async(args: argparse.Namespace, url: str) -> None:
         user = await users.create_user(pool, f"bench{i}@example.com")
         await credits.add_user_credits(pool, user["user_id"], Decimal(1_000_000), "bonus", f"bench-{i}")
         accounts.append(user["user_id"])
-    await scenario(pool, accounts, 200, args.concurrency)  # warm up
+    await scenario(pool, accounts, min(200, args.requests), args.concurrency)  # warm up
     for label, spread in (("one hot account", accounts[:1]), ("64 accounts", accounts)):
         wall, latencies = await scenario(pool, spread, args.requests, args.concurrency)
         ordered = sorted(latencies)
@@ -84,6 +84,7 @@ async def main_async(args: argparse.Namespace, url: str) -> None:
     problems = await pool.fetch("SELECT * FROM ledger_reconciliation")
     print(f"reconciliation problems after the run: {len(problems)}")
     await pool.close()
+    return 1 if problems else 0
 
 
 def main() -> None:
@@ -94,7 +95,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as data_dir:
         server = EmbeddedPostgres(Path(data_dir))
         with server.running():
-            asyncio.run(main_async(args, server.url()))
+            status = asyncio.run(main_async(args, server.url()))
+    sys.exit(status)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,43 @@
+"""The benchmarks still run, on a tiny load (no figure is judged: timing says nothing in a test).
+They drive the service and the ledger's internals, which would otherwise break them unseen."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent.parent / "scripts" / "bench"
+
+
+def bench(script: str, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LEDGER_")}
+    return subprocess.run(
+        [sys.executable, str(BENCH / script), *args], env=env, capture_output=True, text=True, timeout=300, check=False
+    )
+
+
+def test_proxy_overhead_measures_direct_bare_and_metered_and_the_books_reconcile():
+    result = bench("proxy_overhead.py", "--requests", "20", "--duration", "0.5")
+
+    assert result.returncode == 0, result.stdout + result.stderr[-5000:]
+    rows = re.findall(r"^(direct|bare|metered) +(json|stream) *\|", result.stdout, re.MULTILINE)
+    assert sorted(rows) == sorted((t, k) for t in ("direct", "bare", "metered") for k in ("json", "stream"))
+    assert re.search(r"metered / bare requests/s at 64 connections: +\d+\.\d+x .* (PASS|MISS)", result.stdout)
+    assert re.search(r"metered p50 - direct p50, one at a time: +-?\d+\.\d+ ms .* (PASS|MISS)", result.stdout)
+    books = re.search(
+        r"0 holds open, (\d+) usage rows for (\d+) metered requests answered 200, 0 requests failed: reconciled",
+        result.stdout,
+    )
+    assert books and books.group(1) == books.group(2) and int(books.group(1)) > 40
+
+
+def test_ledger_throughput_measures_one_hot_account_and_64_and_reconciles():
+    result = bench("ledger_throughput.py", "--requests", "40")
+
+    assert result.returncode == 0, result.stdout + result.stderr[-5000:]
+    assert re.search(r"^one hot account : +\d+ requests/s", result.stdout, re.MULTILINE)
+    assert re.search(r"^64 accounts +: +\d+ requests/s", result.stdout, re.MULTILINE)
+    assert "reconciliation problems after the run: 0" in result.stdout
