@@ -47,8 +47,9 @@ class UsageRecord:
     reported_usage: str | None = None
 
     def to_json(self) -> str:
-        # Decimals and UUIDs travel as strings; PostgreSQL reads them back exactly.
-        return json.dumps(asdict(self), default=str)
+        # Decimals and UUIDs travel as strings; PostgreSQL reads them back exactly. (Every field is
+        # a scalar, so the fields are read directly: dataclasses.asdict deep-copies, on every request.)
+        return json.dumps({name: getattr(self, name) for name in self.__slots__}, default=str)
 
 
 @dataclass(frozen=True, slots=True)
