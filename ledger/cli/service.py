@@ -155,34 +155,26 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         print(f"credit ledger serving on {base} (health: /healthz, readiness: /readyz)", file=sys.stderr)
         if settings.providers is None:
             print(first_call_help(base), file=sys.stderr)
+        # one process serves the app it builds; N workers each build theirs from the environment,
+        # which carries the URL (its password too) to them: readable by this user only, never on a
+        # command line (ps) and never printed
+        app: Any = WORKER_APP
         if args.workers == 1:
-            served = settings.model_copy(update={"host": host, "port": port})
-            uvicorn.run(
-                create_app(served, url, port=port),
-                host=host,
-                port=port,
-                loop=loop,
-                http=http,
-                lifespan="on",
-                access_log=False,
-                log_config=None,
-            )
+            app = create_app(settings.model_copy(update={"host": host, "port": port}), url, port=port)
         else:
-            # The workers inherit this environment: the URL (its password too) reaches them there,
-            # readable by this user only, never on a command line (ps) and never printed.
             os.environ.update(worker_environment(url, host, port))
-            uvicorn.run(
-                WORKER_APP,
-                factory=True,
-                workers=args.workers,
-                host=host,
-                port=port,
-                loop=loop,
-                http=http,
-                lifespan="on",
-                access_log=False,
-                log_config=None,
-            )
+        uvicorn.run(
+            app,
+            factory=args.workers > 1,
+            workers=args.workers if args.workers > 1 else None,
+            host=host,
+            port=port,
+            loop=loop,
+            http=http,
+            lifespan="on",
+            access_log=False,
+            log_config=None,
+        )
     return 0
 
 

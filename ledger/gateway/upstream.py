@@ -27,9 +27,13 @@ def failure_name(exc: BaseException) -> str:
         return "ReadTimeout"
     if isinstance(exc, aiohttp.ClientConnectorError):
         return "ConnectError"
-    if isinstance(exc, aiohttp.ServerDisconnectedError | aiohttp.ClientPayloadError):
-        return "RemoteProtocolError"
+    if isinstance(exc, aiohttp.ServerDisconnectedError | aiohttp.ClientPayloadError | aiohttp.ClientResponseError):
+        return "RemoteProtocolError"  # cut short, or not valid HTTP (a bad status line, bad chunking)
     return type(exc).__name__
+
+
+HEADER_LINE_BYTES = 64 * 1024
+MAX_HEADERS = 1000
 
 
 def open_session() -> aiohttp.ClientSession:
@@ -40,6 +44,11 @@ def open_session() -> aiohttp.ClientSession:
         connector=connector,
         cookie_jar=aiohttp.DummyCookieJar(),
         timeout=aiohttp.ClientTimeout(total=None, sock_connect=10.0, sock_read=60.0),
+        # providers send long trace and cookie headers: aiohttp's 8 KiB line limit would turn such an
+        # answer into a failure; these bounds still cap what one answer's headers can hold
+        max_line_size=HEADER_LINE_BYTES,
+        max_field_size=HEADER_LINE_BYTES,
+        max_headers=MAX_HEADERS,
     )
 
 

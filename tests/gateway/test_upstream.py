@@ -57,3 +57,27 @@ async def test_a_providers_redirect_is_its_answer_and_the_key_never_travels_on(r
 
     assert chosen is route and response.status_code == 307
     assert seen == []
+
+
+@pytest.fixture
+def long_headers() -> Iterator[ServerThread]:
+    """A provider whose answer carries a 20 KiB header and 200 headers (trace ids, cookies)."""
+
+    async def answer(_request: Request) -> Response:
+        headers = {"x-trace": "t" * 20_000, **{f"x-extra-{i}": str(i) for i in range(200)}}
+        return JSONResponse({"choices": []}, headers=headers)
+
+    server = ServerThread(Starlette(routes=[Path("/v1/chat/completions", answer, methods=["POST"])])).start()
+    yield server
+    server.stop()
+
+
+async def test_an_answer_with_long_headers_is_read_like_any_other(long_headers):
+    route = Route("p", ProviderConfig(base_url=f"{long_headers.url}/v1", api_key="sk"), PRICE, None)
+    session = open_session()
+    try:
+        _, response = await open_first(session, [route], lambda _: ("/chat/completions", b"{}"), stream=False)
+    finally:
+        await session.close()
+
+    assert response.status_code == 200 and response.content == b'{"choices":[]}'
