@@ -4,7 +4,7 @@ constraint errors of an edit as InvalidArgument.
 The one exception to where SQL lives (ledger/db/queries.py): an edit changes whichever of its
 allow-listed columns the operator named, so its UPDATE is a template beside its one wrapper
 (ledger/gateway/prices.py CHANGE_PRICE, ledger/billing/packages.py CHANGE_PACKAGE) whose SET list
-is built here, from those names only. tests/test_queries.py prepares both with every name.
+is built here, from those names only. tests/db/test_queries.py prepares both with every name.
 """
 
 from __future__ import annotations

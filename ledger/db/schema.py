@@ -1,7 +1,7 @@
 """sql/schema.sql: the schema that applying every migration to an empty database gives.
 
 `ledger db schema` writes it from a throw-away embedded PostgreSQL (so it never depends on the
-configured server), and tests/test_migrations.py fails when the migrations give anything else.
+configured server), and tests/db/test_migrations.py fails when the migrations give anything else.
 It is what the embedded wheel's pg_dump prints with --schema-only (tables, indexes, constraints,
 functions, triggers, views; schema_version's rows are data, not schema), without what differs from
 one run or one server to the next: pg_dump's version lines and the random key of its \\restrict

@@ -14,7 +14,7 @@ import pytest
 from ledger.db.migrations import MIGRATION_NAME, MigrationError, discover, migrate, migrations_dir, pending
 from ledger.db.schema import dump_schema, schema_path
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 DESIGN_TABLES = {
     "user_credits",
     "credit_transactions",

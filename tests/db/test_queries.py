@@ -20,7 +20,7 @@ from ledger.gateway.prices import CHANGE_PRICE, PRICE_FIELDS, PriceListed, Price
 from ledger.money.accounts import Account, UserRow
 from ledger.money.history import TransactionRow, UsageRow
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 SQL_START = re.compile(r"^\s*(?:--[^\n]*\n\s*)*(?:SELECT|INSERT|UPDATE|DELETE|WITH|CREATE|ALTER|DROP)\s+\S")
 # The rule's one-liner: one call of one function, its result as a row, a set or a value.
 ONE_CALL = re.compile(r"^SELECT (?:\* FROM |1 FROM )?[a-z_][a-z0-9_]*\((?:[^()]|\([^()]*\))*\)$")
