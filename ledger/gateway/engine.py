@@ -25,6 +25,7 @@ import asyncio
 import json
 import logging
 import time
+import uuid
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -239,7 +240,7 @@ class MeteredRequest:
         self.request_id = request_id
         self.routes: list[Route] = []
         self.tariff = Tariff(self.settings.usd_per_credit, Decimal(1), self.settings.byok_fee_ratio)
-        self.hold_id: Any = None
+        self.hold_id: uuid.UUID | None = None
         self.held = Decimal(0)
         self.ended = False  # settled or failed: a request ends once
         self.started = time.monotonic()  # reset when the request goes upstream
@@ -306,7 +307,7 @@ class MeteredRequest:
             await self._begin_with_own_keys(snapshot, level, begun.own_keys)
             return
         self.routes = plans[level.name]
-        self._hold_taken(begun.reservation, self.routes)
+        self._hold_taken(begun.reservation, holds[level.name][0])
 
     async def _begin_with_own_keys(
         self, snapshot: CatalogSnapshot, level: PowerLevel, encrypted: list[dict[str, Any]]
@@ -314,32 +315,36 @@ class MeteredRequest:
         assert self.gateway.cipher is not None and self.usage.user_id is not None
         own = byok.usable_keys(self.gateway.cipher, self.usage.user_id, encrypted)
         self.routes = plan_routes(snapshot, self.gateway.providers, self.call.model, level, own)
-        reservation = await self._hold(self.routes)
+        reservation, most = await self._hold(self.routes)
         own_keys = [route for route in self.routes if route.is_byok]
         if reservation is not None and not reservation.success and own_keys and own_keys != self.routes:
             self.routes = own_keys
-            reservation = await self._hold(own_keys)
-        self._hold_taken(reservation, self.routes)
+            reservation, most = await self._hold(own_keys)
+        self._hold_taken(reservation, most)
 
-    def _hold_taken(self, reservation: Reservation | None, routes: list[Route]) -> None:
+    def _hold_taken(self, reservation: Reservation | None, most: Decimal) -> None:
+        """`most`: what the reservation was asked to hold (the most the request can cost)."""
         if reservation is None:
             return  # nothing can be charged: nothing to hold
         if not reservation.success:
             self.metrics.insufficient.inc()
             raise InsufficientCredits(
-                f"Insufficient credits: this request can cost up to {self._most(self.tariff, routes)} credits and "
+                f"Insufficient credits: this request can cost up to {most} credits and "
                 f"{reservation.available} are available. Buy credits or lower max_tokens.",
                 headers={"x-should-retry": "false"},
             )
         self.hold_id = reservation.hold_id
-        self.held = self._most(self.tariff, routes)
+        self.held = most
 
-    async def _hold(self, routes: list[Route]) -> Reservation | None:
+    async def _hold(self, routes: list[Route]) -> tuple[Reservation | None, Decimal]:
         most = self._most(self.tariff, routes)
         if most == 0:
-            return None
+            return None, most
         assert self.usage.user_id is not None
-        return await reserve_request(self.pool, self.usage.user_id, most, self.ttl, self.call.description, self.usage)
+        reservation = await reserve_request(
+            self.pool, self.usage.user_id, most, self.ttl, self.call.description, self.usage
+        )
+        return reservation, most
 
     async def keep_hold(self) -> None:
         """Keeps the hold open while the request lives (called every third of the hold's TTL)."""

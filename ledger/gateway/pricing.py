@@ -9,10 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
-from ledger.money.values import CREDIT_PLACES
+from ledger.money.values import CREDIT_QUANTUM
 
 MILLION = Decimal(1_000_000)
-CREDIT_QUANTUM = Decimal(1).scaleb(-CREDIT_PLACES)
 
 
 @dataclass(frozen=True, slots=True)

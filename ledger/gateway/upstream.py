@@ -71,10 +71,14 @@ class UpstreamResponse:
             yield data
 
     async def aclose(self) -> None:
-        if self.raw.content.at_eof():
-            self.raw.release()  # read whole: the connection goes back to the pool
-        else:
-            self.raw.close()  # abandoned mid-body: the connection cannot be reused
+        _let_go(self.raw)
+
+
+def _let_go(raw: aiohttp.ClientResponse) -> None:
+    if raw.content.at_eof():
+        raw.release()  # read whole: the connection goes back to the pool
+    else:
+        raw.close()  # abandoned mid-body: the connection cannot be reused
 
 
 class AllProvidersFailed(Exception):
@@ -168,7 +172,7 @@ async def open_first(
                 failures.append(f"{route.provider}: {failure_name(exc)} while reading")
                 continue
             finally:
-                await UpstreamResponse(raw).aclose()
+                _let_go(raw)
         if is_retryable(route, response.status_code):
             last_status = response.status_code
             failures.append(f"{route.provider}: HTTP {response.status_code}")

@@ -13,7 +13,7 @@ from starlette.routing import Route as Path
 
 from ledger.gateway.pricing import ModelPrice
 from ledger.gateway.routing import Route
-from ledger.gateway.upstream import open_first, open_session
+from ledger.gateway.upstream import UpstreamResponse, open_first, open_session
 from ledger.settings import ProviderConfig
 from tests.fake_upstream import ServerThread
 
@@ -46,16 +46,24 @@ def redirecting(elsewhere) -> Iterator[ServerThread]:
     server.stop()
 
 
-async def test_a_providers_redirect_is_its_answer_and_the_key_never_travels_on(redirecting, elsewhere):
-    _, seen = elsewhere
-    route = Route("p", ProviderConfig(base_url=f"{redirecting.url}/v1", api_key="sk-platform-secret"), PRICE, None)
+async def first_answer(provider: ServerThread, api_key: str = "sk-platform-secret") -> UpstreamResponse:
+    """The answer of the one provider at `provider`, to an empty chat request, on a fresh session."""
+    route = Route("p", ProviderConfig(base_url=f"{provider.url}/v1", api_key=api_key), PRICE, None)
     session = open_session()
     try:
         chosen, response = await open_first(session, [route], lambda _: ("/chat/completions", b"{}"), stream=False)
     finally:
         await session.close()
+    assert chosen is route
+    return response
 
-    assert chosen is route and response.status_code == 307
+
+async def test_a_providers_redirect_is_its_answer_and_the_key_never_travels_on(redirecting, elsewhere):
+    _, seen = elsewhere
+
+    response = await first_answer(redirecting)
+
+    assert response.status_code == 307
     assert seen == []
 
 
@@ -73,11 +81,6 @@ def long_headers() -> Iterator[ServerThread]:
 
 
 async def test_an_answer_with_long_headers_is_read_like_any_other(long_headers):
-    route = Route("p", ProviderConfig(base_url=f"{long_headers.url}/v1", api_key="sk"), PRICE, None)
-    session = open_session()
-    try:
-        _, response = await open_first(session, [route], lambda _: ("/chat/completions", b"{}"), stream=False)
-    finally:
-        await session.close()
+    response = await first_answer(long_headers)
 
     assert response.status_code == 200 and response.content == b'{"choices":[]}'
