@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 from pathlib import Path
+from typing import Literal
 from urllib.parse import urlsplit
 
 import platformdirs
@@ -16,7 +17,8 @@ def default_data_dir() -> Path:
 
 
 class ProviderConfig(BaseModel):
-    """One upstream that speaks the OpenAI chat API."""
+    """One upstream, and the API it speaks: OpenAI's (chat completions, responses, embeddings,
+    completions) or Anthropic's Messages. A request goes only to providers that speak its shape."""
 
     # a refused value is not echoed: it may be the very secret being refused
     model_config = ConfigDict(hide_input_in_errors=True)
@@ -24,6 +26,7 @@ class ProviderConfig(BaseModel):
     base_url: str
     api_key: SecretStr = SecretStr("")
     timeout_s: float = Field(default=60.0, gt=0)
+    api: Literal["openai", "anthropic"] = "openai"
 
     @field_validator("base_url")
     @classmethod

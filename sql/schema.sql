@@ -610,14 +610,22 @@ BEGIN
     INSERT INTO llm_usage_log
         (request_id, user_id, gateway_key_id, provider, model, power_level, prompt_tokens,
          completion_tokens, total_tokens, cost_usd, cost_multiplier, credits_used, latency_ms, success,
-         status_code, error_message, is_byok, hold_id, transaction_id, usage_anomaly, reported_usage)
+         status_code, error_message, is_byok, hold_id, transaction_id, usage_anomaly, reported_usage,
+         api, cache_read_tokens, cache_write_tokens, cache_write_1h_tokens, input_audio_tokens,
+         cache_audio_read_tokens, input_image_tokens, cache_image_read_tokens, reasoning_tokens,
+         output_audio_tokens, output_image_tokens)
     VALUES
         (v_row.request_id, v_row.user_id, v_row.gateway_key_id, v_row.provider, v_row.model, v_row.power_level,
          coalesce(v_row.prompt_tokens, 0), coalesce(v_row.completion_tokens, 0),
          coalesce(v_row.prompt_tokens, 0) + coalesce(v_row.completion_tokens, 0),
          coalesce(v_row.cost_usd, 0), v_row.cost_multiplier, p_credits, v_row.latency_ms, p_success,
          v_row.status_code, v_row.error_message, coalesce(v_row.is_byok, false), p_hold_id, p_transaction_id,
-         v_row.usage_anomaly, left(v_row.reported_usage, 2000))
+         v_row.usage_anomaly, left(v_row.reported_usage, 2000),
+         v_row.api, coalesce(v_row.cache_read_tokens, 0), coalesce(v_row.cache_write_tokens, 0),
+         coalesce(v_row.cache_write_1h_tokens, 0), coalesce(v_row.input_audio_tokens, 0),
+         coalesce(v_row.cache_audio_read_tokens, 0), coalesce(v_row.input_image_tokens, 0),
+         coalesce(v_row.cache_image_read_tokens, 0), coalesce(v_row.reasoning_tokens, 0),
+         coalesce(v_row.output_audio_tokens, 0), coalesce(v_row.output_image_tokens, 0))
     ON CONFLICT (request_id) DO NOTHING;
 END $$;
 
@@ -766,6 +774,31 @@ BEGIN
                              ELSE greatest(p_user.monthly_allowance - v_used, 0)::numeric(20, 6) END,
                         v_rolls;
 END $$;
+
+
+--
+-- Name: ledger_valid_tiers(jsonb); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.ledger_valid_tiers(p_tiers jsonb) RETURNS boolean
+    LANGUAGE sql IMMUTABLE
+    AS $_$
+    SELECT jsonb_typeof(p_tiers) = 'object' AND NOT EXISTS (
+        SELECT 1
+          FROM jsonb_each(p_tiers) AS t(token_type, tiers)
+         WHERE t.token_type NOT IN ('input', 'output', 'cache_read', 'cache_write', 'cache_write_1h',
+                                    'input_audio', 'cache_audio_read', 'input_image', 'cache_image_read',
+                                    'reasoning', 'output_audio', 'output_image')
+            OR jsonb_typeof(t.tiers) <> 'array'
+            OR EXISTS (
+                SELECT 1
+                  FROM jsonb_array_elements(t.tiers) AS e(tier)
+                 WHERE jsonb_typeof(e.tier) <> 'object'
+                    OR jsonb_typeof(e.tier -> 'above') <> 'number'
+                    OR jsonb_typeof(e.tier -> 'usd_per_mtok') NOT IN ('number', 'string')
+                    OR (e.tier ->> 'above') !~ '^[0-9]{1,12}$'
+                    OR (e.tier ->> 'usd_per_mtok') !~ '^[0-9]{1,6}(\.[0-9]{1,6})?$'))
+$_$;
 
 
 --
@@ -1341,10 +1374,31 @@ CREATE TABLE public.llm_usage_log (
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     usage_anomaly text,
     reported_usage text,
+    api text,
+    cache_read_tokens bigint DEFAULT 0 NOT NULL,
+    cache_write_tokens bigint DEFAULT 0 NOT NULL,
+    cache_write_1h_tokens bigint DEFAULT 0 NOT NULL,
+    input_audio_tokens bigint DEFAULT 0 NOT NULL,
+    cache_audio_read_tokens bigint DEFAULT 0 NOT NULL,
+    input_image_tokens bigint DEFAULT 0 NOT NULL,
+    cache_image_read_tokens bigint DEFAULT 0 NOT NULL,
+    reasoning_tokens bigint DEFAULT 0 NOT NULL,
+    output_audio_tokens bigint DEFAULT 0 NOT NULL,
+    output_image_tokens bigint DEFAULT 0 NOT NULL,
+    CONSTRAINT llm_usage_log_cache_audio_read_tokens_check CHECK ((cache_audio_read_tokens >= 0)),
+    CONSTRAINT llm_usage_log_cache_image_read_tokens_check CHECK ((cache_image_read_tokens >= 0)),
+    CONSTRAINT llm_usage_log_cache_read_tokens_check CHECK ((cache_read_tokens >= 0)),
+    CONSTRAINT llm_usage_log_cache_write_1h_tokens_check CHECK ((cache_write_1h_tokens >= 0)),
+    CONSTRAINT llm_usage_log_cache_write_tokens_check CHECK ((cache_write_tokens >= 0)),
     CONSTRAINT llm_usage_log_completion_tokens_check CHECK ((completion_tokens >= 0)),
     CONSTRAINT llm_usage_log_cost_usd_check CHECK ((cost_usd >= (0)::numeric)),
     CONSTRAINT llm_usage_log_credits_used_check CHECK ((credits_used >= (0)::numeric)),
+    CONSTRAINT llm_usage_log_input_audio_tokens_check CHECK ((input_audio_tokens >= 0)),
+    CONSTRAINT llm_usage_log_input_image_tokens_check CHECK ((input_image_tokens >= 0)),
+    CONSTRAINT llm_usage_log_output_audio_tokens_check CHECK ((output_audio_tokens >= 0)),
+    CONSTRAINT llm_usage_log_output_image_tokens_check CHECK ((output_image_tokens >= 0)),
     CONSTRAINT llm_usage_log_prompt_tokens_check CHECK ((prompt_tokens >= 0)),
+    CONSTRAINT llm_usage_log_reasoning_tokens_check CHECK ((reasoning_tokens >= 0)),
     CONSTRAINT llm_usage_log_total_tokens_check CHECK ((total_tokens >= 0))
 );
 
@@ -1377,10 +1431,34 @@ CREATE TABLE public.model_prices (
     is_active boolean DEFAULT true NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    cache_read_usd_per_mtok numeric(12,6),
+    cache_write_usd_per_mtok numeric(12,6),
+    cache_write_1h_usd_per_mtok numeric(12,6),
+    input_audio_usd_per_mtok numeric(12,6),
+    cache_audio_read_usd_per_mtok numeric(12,6),
+    input_image_usd_per_mtok numeric(12,6),
+    cache_image_read_usd_per_mtok numeric(12,6),
+    reasoning_usd_per_mtok numeric(12,6),
+    output_audio_usd_per_mtok numeric(12,6),
+    output_image_usd_per_mtok numeric(12,6),
+    tiers jsonb DEFAULT '{}'::jsonb NOT NULL,
+    synced_prices jsonb,
+    synced_from text,
+    CONSTRAINT model_prices_cache_audio_read_usd_per_mtok_check CHECK ((cache_audio_read_usd_per_mtok >= (0)::numeric)),
+    CONSTRAINT model_prices_cache_image_read_usd_per_mtok_check CHECK ((cache_image_read_usd_per_mtok >= (0)::numeric)),
+    CONSTRAINT model_prices_cache_read_usd_per_mtok_check CHECK ((cache_read_usd_per_mtok >= (0)::numeric)),
+    CONSTRAINT model_prices_cache_write_1h_usd_per_mtok_check CHECK ((cache_write_1h_usd_per_mtok >= (0)::numeric)),
+    CONSTRAINT model_prices_cache_write_usd_per_mtok_check CHECK ((cache_write_usd_per_mtok >= (0)::numeric)),
     CONSTRAINT model_prices_context_window_check CHECK ((context_window > 0)),
+    CONSTRAINT model_prices_input_audio_usd_per_mtok_check CHECK ((input_audio_usd_per_mtok >= (0)::numeric)),
+    CONSTRAINT model_prices_input_image_usd_per_mtok_check CHECK ((input_image_usd_per_mtok >= (0)::numeric)),
     CONSTRAINT model_prices_input_usd_per_mtok_check CHECK ((input_usd_per_mtok >= (0)::numeric)),
     CONSTRAINT model_prices_max_output_tokens_check CHECK ((max_output_tokens > 0)),
-    CONSTRAINT model_prices_output_usd_per_mtok_check CHECK ((output_usd_per_mtok >= (0)::numeric))
+    CONSTRAINT model_prices_output_audio_usd_per_mtok_check CHECK ((output_audio_usd_per_mtok >= (0)::numeric)),
+    CONSTRAINT model_prices_output_image_usd_per_mtok_check CHECK ((output_image_usd_per_mtok >= (0)::numeric)),
+    CONSTRAINT model_prices_output_usd_per_mtok_check CHECK ((output_usd_per_mtok >= (0)::numeric)),
+    CONSTRAINT model_prices_reasoning_usd_per_mtok_check CHECK ((reasoning_usd_per_mtok >= (0)::numeric)),
+    CONSTRAINT model_prices_tiers_check CHECK (public.ledger_valid_tiers(tiers))
 );
 
 

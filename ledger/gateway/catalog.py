@@ -7,13 +7,14 @@ trip to the hot path, so a copy is kept for `catalog_ttl_seconds` and then read 
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from dataclasses import dataclass, field
 from decimal import Decimal
 
 from ledger.db.executor import Executor
 from ledger.db.queries import query
-from ledger.gateway.pricing import ModelPrice
+from ledger.gateway.pricing import ModelPrice, Tier
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,12 +50,25 @@ class Catalog:
         return self._snapshot
 
 
+def read_tiers(text: str | None) -> dict[str, tuple[Tier, ...]]:
+    """model_prices.tiers ({"input": [{"above": 200000, "usd_per_mtok": "6"}], ...}) as Tiers, ascending."""
+    raw = json.loads(text) if text else {}
+    return {
+        name: tuple(
+            sorted((Tier(int(t["above"]), Decimal(str(t["usd_per_mtok"]))) for t in tiers), key=lambda t: t.above)
+        )
+        for name, tiers in raw.items()
+    }
+
+
 async def load(db: Executor) -> CatalogSnapshot:
     levels = await db.fetch(query("active_power_levels"))
     rows = await db.fetch(query("active_model_prices"))
     prices: dict[str, dict[str, ModelPrice]] = {}
     for row in rows:
-        prices.setdefault(row["model"], {})[row["provider"]] = ModelPrice(**dict(row))
+        fields = dict(row)
+        fields["tiers"] = read_tiers(fields["tiers"])
+        prices.setdefault(row["model"], {})[row["provider"]] = ModelPrice(**fields)
     return CatalogSnapshot(
         power_levels={
             r["power_level"]: PowerLevel(r["power_level"], r["cost_multiplier"], tuple(r["preferred_providers"]))

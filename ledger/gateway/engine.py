@@ -48,8 +48,9 @@ from ledger.errors import (
 from ledger.gateway import byok
 from ledger.gateway.catalog import Catalog, CatalogSnapshot, PowerLevel
 from ledger.gateway.keys import KEY_PREFIX, KeyOwner, authenticate, hash_key
+from ledger.gateway.pricing import TokenCounts
 from ledger.gateway.routing import Route, Tariff, plan_routes
-from ledger.gateway.tokens import CountedUsage, TokenBounds, bounded_usage, upstream_json, words
+from ledger.gateway.tokens import CountedUsage, TokenBounds, UsageFields, bounded_usage, upstream_json, words
 from ledger.gateway.upstream import (
     TRANSPORT_ERRORS,
     AllProvidersFailed,
@@ -91,7 +92,10 @@ class StreamMeter(Protocol):
     @property
     def words(self) -> int: ...
 
-    def usage_chunk(self, prompt: int, completion: int, cost: str) -> bytes: ...
+    def closing_events(self, counts: TokenCounts, cost: str, wants_usage: bool) -> bytes:
+        """What the client gets once the stream is settled: what the meter held back (the usage,
+        with the counts and cost charged) and the stream's end."""
+        ...
 
 
 class MeteredCall(Protocol):
@@ -104,27 +108,42 @@ class MeteredCall(Protocol):
     def stream(self) -> bool: ...
 
     @property
-    def max_tokens(self) -> int | None: ...
-
-    @property
-    def replies(self) -> int: ...
-
-    @property
     def wants_usage(self) -> bool: ...
 
     @property
     def description(self) -> str: ...
 
+    @property
+    def endpoint(self) -> str:
+        """The API the request came in by, for the usage row: chat, responses, embeddings, ..."""
+        ...
+
+    @property
+    def provider_api(self) -> str:
+        """The API a provider must speak to serve it: openai or anthropic."""
+        ...
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """Headers of the client's passed on to the provider (anthropic-version)."""
+        ...
+
     def prompt_upper_bound(self) -> int: ...
+
+    def most_completion_tokens(self, route: Route) -> int:
+        """The most output tokens the request lets `route` generate (the hold's and the bounds')."""
+        ...
 
     def bounds(self, route: Route, completion_floor: int, reply_text: str) -> TokenBounds: ...
 
     def upstream_request(self, route: Route) -> tuple[str, bytes]: ...
 
+    def usage_fields(self, reported: Any) -> UsageFields: ...
+
     def read_answer(self, payload: dict[str, Any]) -> list[str]: ...
 
     def charged_answer(
-        self, payload: dict[str, Any], reported: Any, prompt_tokens: int, completion_tokens: int, cost: str
+        self, payload: dict[str, Any], reported: Any, counts: TokenCounts, cost: str
     ) -> dict[str, Any]: ...
 
     def stream_meter(self) -> StreamMeter: ...
@@ -244,7 +263,8 @@ class MeteredRequest:
         self.held = Decimal(0)
         self.ended = False  # settled or failed: a request ends once
         self.started = time.monotonic()  # reset when the request goes upstream
-        self.usage = UsageRecord(request_id=request_id, model=call.model)
+        self.usage = UsageRecord(request_id=request_id, model=call.model, api=call.endpoint)
+        self.counts = TokenCounts()  # what was charged, once settled
         self.prompt_bound = call.prompt_upper_bound()
 
     def _elapsed_ms(self) -> int:
@@ -258,7 +278,7 @@ class MeteredRequest:
         return Tariff(self.settings.usd_per_credit, Decimal(level.cost_multiplier), self.settings.byok_fee_ratio)
 
     def _most(self, tariff: Tariff, routes: list[Route]) -> Decimal:
-        return tariff.most_it_can_cost(routes, self.prompt_bound, self.call.max_tokens, self.call.replies)
+        return tariff.most_it_can_cost(routes, self.prompt_bound, self.call.most_completion_tokens)
 
     async def begin(self, key: str, snapshot: CatalogSnapshot, power_level: str | None) -> None:
         """Authenticate and hold the most the request can cost, in one round trip. A user who
@@ -267,7 +287,9 @@ class MeteredRequest:
         gateway = self.gateway
         levels = [power_level] if power_level is not None else list(snapshot.power_levels)
         plans = {
-            name: plan_routes(snapshot, gateway.providers, self.call.model, snapshot.power_levels[name], {})
+            name: plan_routes(
+                snapshot, gateway.providers, self.call.model, snapshot.power_levels[name], {}, self.call.provider_api
+            )
             for name in levels
         }
         if not any(plans.values()):  # which providers serve a model does not depend on the level
@@ -314,7 +336,7 @@ class MeteredRequest:
     ) -> None:
         assert self.gateway.cipher is not None and self.usage.user_id is not None
         own = byok.usable_keys(self.gateway.cipher, self.usage.user_id, encrypted)
-        self.routes = plan_routes(snapshot, self.gateway.providers, self.call.model, level, own)
+        self.routes = plan_routes(snapshot, self.gateway.providers, self.call.model, level, own, self.call.provider_api)
         reservation, most = await self._hold(self.routes)
         own_keys = [route for route in self.routes if route.is_byok]
         if reservation is not None and not reservation.success and own_keys and own_keys != self.routes:
@@ -387,28 +409,26 @@ class MeteredRequest:
         with one usage row and the hold settled or released (or, if the database is down, a
         settle retried in the background: the Charge says `pending`)."""
         self.ended = True
-        counted = bounded_usage(reported, self.call.bounds(route, delivered_words, reply_text))
+        bounds = self.call.bounds(route, delivered_words, reply_text)
+        counted = bounded_usage(reported, self.call.usage_fields(reported), bounds)
         if counted.anomaly:
             self.metrics.usage_anomalies.labels(route.provider).inc()
             log.warning("usage anomaly on %s from %s: %s", self.request_id, route.provider, counted.anomaly)
-        usd = self.tariff.usd(route, counted.prompt_tokens, counted.completion_tokens)
+        usd = self.tariff.usd(route, counted.counts)
         credits = self.tariff.credits(route, usd)
         if self.hold_id is None:
             credits = Decimal(0)
         elif credits > self.held:  # cannot happen while the hold and the bounds agree; kept as a fuse
             counted = CountedUsage(
-                counted.prompt_tokens,
-                counted.completion_tokens,
+                counted.counts,
                 "; ".join(filter(None, [counted.anomaly, f"cost {credits} above the hold {self.held}"])),
                 counted.reported,
             )
             credits = self.held
         usage = self.usage
-        usage.prompt_tokens, usage.completion_tokens, usage.cost_usd = (
-            counted.prompt_tokens,
-            counted.completion_tokens,
-            usd,
-        )
+        self.counts = counted.counts
+        usage.count(counted.counts.as_dict())
+        usage.cost_usd = usd
         usage.usage_anomaly, usage.reported_usage = counted.anomaly, counted.reported
         usage.cost_multiplier = self.tariff.multiplier_for(route)
         usage.latency_ms = self._elapsed_ms()
@@ -450,6 +470,7 @@ class MeteredRequest:
                 self.call.upstream_request,
                 stream=self.call.stream,
                 max_body=self.settings.max_upstream_body_bytes,
+                headers=self.call.headers,
             )
         except UpstreamBodyTooLarge as exc:
             self.usage.provider, self.usage.is_byok = exc.route.provider, exc.route.is_byok
@@ -521,9 +542,7 @@ class MeteredRequest:
         reported = raw.get("usage")  # as reported (NaN included): judged by the settle
         texts = self.call.read_answer(payload)
         charge = await self.settle(route, reported, "\n".join(texts), sum(words(text) for text in texts))
-        answer = self.call.charged_answer(
-            payload, reported, self.usage.prompt_tokens, self.usage.completion_tokens, str(charge.charged)
-        )
+        answer = self.call.charged_answer(payload, reported, self.counts, str(charge.charged))
         return Completion(answer, credit_headers(self.request_id, charge))
 
     async def _stream(self, route: Route, response: UpstreamResponse) -> MeteredEvents:
@@ -570,9 +589,7 @@ class MeteredRequest:
             charge = await self.settle(route, meter.usage, meter.generated_text, meter.words)
             if meter.skipped:
                 self.metrics.usage_anomalies.labels(route.provider).inc()
-            if self.call.wants_usage:
-                yield meter.usage_chunk(self.usage.prompt_tokens, self.usage.completion_tokens, str(charge.charged))
-            yield b"data: [DONE]\n\n"
+            yield meter.closing_events(self.counts, str(charge.charged), self.call.wants_usage)
 
         async def finish(disconnected: bool) -> None:
             await response.aclose()

@@ -37,6 +37,19 @@ class PriceRow(PriceListed):
 
     created_at: datetime
     updated_at: datetime
+    cache_read_usd_per_mtok: Decimal | None
+    cache_write_usd_per_mtok: Decimal | None
+    cache_write_1h_usd_per_mtok: Decimal | None
+    input_audio_usd_per_mtok: Decimal | None
+    cache_audio_read_usd_per_mtok: Decimal | None
+    input_image_usd_per_mtok: Decimal | None
+    cache_image_read_usd_per_mtok: Decimal | None
+    reasoning_usd_per_mtok: Decimal | None
+    output_audio_usd_per_mtok: Decimal | None
+    output_image_usd_per_mtok: Decimal | None
+    tiers: str
+    synced_prices: str | None
+    synced_from: str | None
 
 
 async def list_prices(db: Executor, include_inactive: bool = False) -> list[PriceListed]:

@@ -13,12 +13,13 @@ the request's level). The hold is computed with the same multipliers.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 
 from ledger.gateway.byok import ProviderKey
 from ledger.gateway.catalog import CatalogSnapshot, PowerLevel
-from ledger.gateway.pricing import ModelPrice, cost_usd, credits_for
+from ledger.gateway.pricing import ModelPrice, TokenCounts, cost, credits_for, most_cost
 from ledger.settings import ProviderConfig
 
 
@@ -42,9 +43,11 @@ def plan_routes(
     model: str,
     power_level: PowerLevel,
     byok_keys: dict[str, ProviderKey],
+    api: str = "openai",
 ) -> list[Route]:
+    """`api`: the API the request speaks; only providers that speak it natively serve it."""
     priced = snapshot.prices.get(model, {})
-    servable = [name for name in providers if name in priced]
+    servable = [name for name in providers if name in priced and providers[name].api == api]
     preferred = [name for name in power_level.preferred_providers if name in servable]
     others = sorted(name for name in servable if name not in preferred)
 
@@ -69,8 +72,8 @@ class Tariff:
     multiplier: Decimal
     byok_fee_ratio: Decimal
 
-    def usd(self, route: Route, prompt_tokens: int, completion_tokens: int) -> Decimal:
-        return cost_usd(route.price, prompt_tokens, completion_tokens)
+    def usd(self, route: Route, counts: TokenCounts) -> Decimal:
+        return cost(route.price, counts)
 
     def multiplier_for(self, route: Route) -> Decimal:
         if route.multiplier_floor is None:
@@ -82,15 +85,15 @@ class Tariff:
         return credits_for(billable, usd_per_credit=self.usd_per_credit, multiplier=self.multiplier_for(route))
 
     def most_it_can_cost(
-        self, routes: list[Route], prompt_tokens: int, max_tokens: int | None, replies: int = 1
+        self, routes: list[Route], prompt_tokens: int, completion_tokens: Callable[[Route], int]
     ) -> Decimal:
-        """The hold: the dearest route with the longest replies (`n` of them) its model allows, and
-        the longest prompt it accepts (its context window)."""
+        """The hold: the dearest route with the most output tokens the request lets it generate
+        (`completion_tokens(route)`), and the longest prompt it accepts (its context window), every
+        token at the dearest price of its direction."""
         worst = Decimal(0)
         for route in routes:
             prompt = min(prompt_tokens, route.price.context_window)
-            reply = reply_cap(route, max_tokens)
-            worst = max(worst, self.credits(route, self.usd(route, prompt, reply * replies)))
+            worst = max(worst, self.credits(route, most_cost(route.price, prompt, completion_tokens(route))))
         return worst
 
 

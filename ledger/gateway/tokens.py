@@ -25,6 +25,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from ledger.gateway.pricing import TokenCounts
+
 MESSAGE_OVERHEAD = 4  # role and separators per chat message
 REPLY_PRIMING = 3  # tokens that start the assistant's reply
 TOOLS_OVERHEAD = 1000  # the tool-use system prompt some providers add when tools are declared
@@ -165,12 +167,25 @@ class TokenBounds:
     completion_estimate: int
 
 
+# What an adapter read from an API's usage object: token type (ledger.gateway.pricing.TOKEN_TYPES)
+# -> (the API's own name for it, the value reported, which may be anything). "input" and "output"
+# are the totals; a type the API did not report is absent.
+UsageFields = dict[str, tuple[str, Any]]
+
+
 @dataclass(frozen=True, slots=True)
 class CountedUsage:
-    prompt_tokens: int
-    completion_tokens: int
+    counts: TokenCounts
     anomaly: str | None  # why the reported usage was not taken as it came; None = it was (or none came)
     reported: str | None  # the reported usage as JSON text, for the usage row
+
+    @property
+    def prompt_tokens(self) -> int:
+        return self.counts.input
+
+    @property
+    def completion_tokens(self) -> int:
+        return self.counts.output
 
 
 def _reported_text(reported: Any) -> str | None:
@@ -186,20 +201,19 @@ def _count(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
 
 
-def bounded_usage(reported: Any, bounds: TokenBounds) -> CountedUsage:
+def bounded_usage(reported: Any, fields: UsageFields, bounds: TokenBounds) -> CountedUsage:
     """The token counts to charge: the upstream's, when they are whole non-negative numbers within
     the request's bounds; otherwise clamped into [floor, ceiling] (or the local estimate, clamped,
-    for a count that is missing or not a count), with the reason recorded as an anomaly."""
+    for a total that is missing or not a count), with the reason recorded as an anomaly. A part
+    (cached, reasoning, audio ...) that is not a count is taken as 0, and parts that do not fit in
+    their totals are cut to fit (TokenCounts.consistent): either way as an anomaly."""
     anomalies: list[str] = []
-    usage: dict[str, Any] = {}
-    if isinstance(reported, dict):
-        usage = reported
-    elif reported is not None:
+    if reported is not None and not isinstance(reported, dict):
         anomalies.append(f"usage is a {type(reported).__name__}, not an object")
 
-    def one(key: str, floor: int, ceiling: int, estimate: int) -> int:
+    def total(kind: str, floor: int, ceiling: int, estimate: int) -> int:
         floor = min(floor, ceiling)
-        raw = usage.get(key)
+        key, raw = fields.get(kind, (f"{kind}_tokens", None))
         value = _count(raw)
         if value is None:
             if raw is not None:
@@ -215,11 +229,30 @@ def bounded_usage(reported: Any, bounds: TokenBounds) -> CountedUsage:
             return floor
         return value
 
-    prompt = one("prompt_tokens", bounds.prompt_floor, bounds.prompt_ceiling, bounds.prompt_estimate)
-    completion = one(
-        "completion_tokens", bounds.completion_floor, bounds.completion_ceiling, bounds.completion_estimate
-    )
-    return CountedUsage(prompt, completion, "; ".join(anomalies) or None, _reported_text(reported))
+    parts: dict[str, int] = {}
+    for kind, (key, raw) in fields.items():
+        if kind in ("input", "output") or raw is None:
+            continue
+        value = _count(raw)
+        if value is None:
+            anomalies.append(f"{key} {str(raw)[:40]!r} is not a count")
+        parts[kind] = value or 0
+    counts, cut = TokenCounts(
+        input=total("input", bounds.prompt_floor, bounds.prompt_ceiling, bounds.prompt_estimate),
+        output=total("output", bounds.completion_floor, bounds.completion_ceiling, bounds.completion_estimate),
+        **parts,
+    ).consistent()
+    anomalies.extend(cut)
+    return CountedUsage(counts, "; ".join(anomalies) or None, _reported_text(reported))
+
+
+def detail(usage: Any, *path: str) -> Any:
+    """usage[path[0]][path[1]]...: None where a level is missing or not an object."""
+    for key in path:
+        if not isinstance(usage, dict):
+            return None
+        usage = usage.get(key)
+    return usage
 
 
 def _bounded_int(text: str) -> int | float:

@@ -128,6 +128,21 @@ def _api_key(route: Route) -> str:
     return route.byok_key.api_key if route.byok_key is not None else route.config.api_key.get_secret_value()
 
 
+ANTHROPIC_VERSION = "2023-06-01"  # sent when the client sent none
+
+
+def auth_headers(route: Route) -> dict[str, str]:
+    """The provider's key (the platform's, or the user's own), as the provider's API takes it."""
+    headers = {"Content-Type": "application/json"}
+    key = _api_key(route)
+    if route.config.api == "anthropic":
+        if key:
+            headers["x-api-key"] = key
+    elif key:
+        headers["Authorization"] = f"Bearer {key}"
+    return headers
+
+
 async def open_first(
     session: aiohttp.ClientSession,
     routes: list[Route],
@@ -135,26 +150,29 @@ async def open_first(
     *,
     stream: bool,
     max_body: int = 32 * 1024 * 1024,
+    headers: Mapping[str, str] | None = None,
 ) -> tuple[Route, UpstreamResponse]:
     """The first route that answers without a connect error, timeout, 429, 5xx or platform-key refusal.
 
     `request_for(route)` is the path and JSON body sent to that route (its max_tokens is the one
-    its hold allows). A successful streamed response comes back open (the caller reads and closes
-    it); any other response is read whole (at most `max_body` bytes: else UpstreamBodyTooLarge).
+    its hold allows), with `headers` and the route's key. A successful streamed response comes
+    back open (the caller reads and closes it); any other response is read whole (at most
+    `max_body` bytes: else UpstreamBodyTooLarge).
     """
     failures: list[str] = []
     last_status: int | None = None
     for route in routes:
         path, body = request_for(route)
-        headers = {"Content-Type": "application/json"}
-        if key := _api_key(route):
-            headers["Authorization"] = f"Bearer {key}"
+        sent = dict(headers or {})
+        if route.config.api == "anthropic":
+            sent.setdefault("anthropic-version", ANTHROPIC_VERSION)
+        sent.update(auth_headers(route))
         timeout = route.config.timeout_s
         try:
             raw = await session.post(
                 url_for(route, path),
                 data=body,
-                headers=headers,
+                headers=sent,
                 # a provider's redirect is its answer, never followed (the key must not travel on)
                 allow_redirects=False,
                 timeout=aiohttp.ClientTimeout(total=None, sock_connect=min(timeout, 10.0), sock_read=timeout),

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import uuid
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from datetime import timedelta
 from decimal import Decimal
@@ -45,6 +46,23 @@ class UsageRecord:
     success: bool = True
     usage_anomaly: str | None = None
     reported_usage: str | None = None
+    api: str | None = None  # the API the request came in by: chat, responses, embeddings, ...
+    # parts of prompt_tokens (the first seven) and of completion_tokens (see migration 0013)
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    cache_write_1h_tokens: int = 0
+    input_audio_tokens: int = 0
+    cache_audio_read_tokens: int = 0
+    input_image_tokens: int = 0
+    cache_image_read_tokens: int = 0
+    reasoning_tokens: int = 0
+    output_audio_tokens: int = 0
+    output_image_tokens: int = 0
+
+    def count(self, counts: Mapping[str, int]) -> None:
+        """Sets every count from {token type: count} (input, output, cache_read, ...)."""
+        for name, value in counts.items():
+            setattr(self, {"input": "prompt_tokens", "output": "completion_tokens"}.get(name, f"{name}_tokens"), value)
 
     def to_json(self) -> str:
         # Decimals and UUIDs travel as strings; PostgreSQL reads them back exactly. (Every field is

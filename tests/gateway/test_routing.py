@@ -8,7 +8,7 @@ from decimal import Decimal
 from ledger.gateway.byok import ProviderKey
 from ledger.gateway.catalog import CatalogSnapshot, PowerLevel
 from ledger.gateway.pricing import ModelPrice
-from ledger.gateway.routing import Tariff, plan_routes
+from ledger.gateway.routing import Tariff, plan_routes, reply_cap
 from ledger.settings import ProviderConfig
 
 
@@ -63,9 +63,9 @@ def test_the_hold_is_the_dearest_route_with_the_longest_reply_it_allows():
     tariff = Tariff(Decimal("0.10"), Decimal(1), Decimal(0))
 
     # openai/openrouter: 10 x $30 + 8192 x $60 per 1M = $0.49182; azure: 10 x $40 + 1000 x $80 = $0.0804
-    assert tariff.most_it_can_cost(routes, 10, None) == Decimal("4.918200")
+    assert tariff.most_it_can_cost(routes, 10, lambda route: reply_cap(route, None)) == Decimal("4.918200")
     # max_tokens 100: openai 10 x $30 + 100 x $60 = $0.0063; azure 10 x $40 + 100 x $80 = $0.0084, the dearest
-    assert tariff.most_it_can_cost(routes, 10, 100) == Decimal("0.084000")
+    assert tariff.most_it_can_cost(routes, 10, lambda route: reply_cap(route, 100)) == Decimal("0.084000")
 
 
 def test_byok_routes_cost_only_the_fee_ratio():

@@ -8,6 +8,7 @@ import math
 from hypothesis import given
 from hypothesis import strategies as st
 
+from ledger.gateway.adapters.chat import openai_usage_fields
 from ledger.gateway.tokens import TokenBounds, bounded_usage, prompt_tokens_upper_bound, upstream_json, words
 
 json_values = st.recursive(
@@ -37,7 +38,7 @@ bounds = st.builds(
 
 @given(usages, bounds)
 def test_the_charged_counts_are_always_within_the_requests_bounds(reported, limits):
-    counted = bounded_usage(reported, limits)
+    counted = bounded_usage(reported, openai_usage_fields(reported), limits)
 
     assert min(limits.prompt_floor, limits.prompt_ceiling) <= counted.prompt_tokens <= limits.prompt_ceiling
     assert (
@@ -51,7 +52,8 @@ def test_the_charged_counts_are_always_within_the_requests_bounds(reported, limi
 
 @given(st.integers(0, 10_000), st.integers(0, 10_000), bounds)
 def test_an_honest_count_within_bounds_is_charged_as_reported_with_no_anomaly(prompt, completion, limits):
-    counted = bounded_usage({"prompt_tokens": prompt, "completion_tokens": completion}, limits)
+    reported = {"prompt_tokens": prompt, "completion_tokens": completion}
+    counted = bounded_usage(reported, openai_usage_fields(reported), limits)
 
     # a floor above its ceiling (more words delivered than allowed) yields to the ceiling
     honest = (
@@ -72,6 +74,7 @@ def test_the_word_floor_never_exceeds_the_byte_bound(text):
 def test_upstream_json_reads_absurd_numbers_as_non_counts():
     usage = upstream_json('{"a": ' + "9" * 5000 + ', "b": NaN, "c": Infinity}')
     assert math.isinf(usage["a"]) and math.isnan(usage["b"]) and math.isinf(usage["c"])
-    counted = bounded_usage(usage | {"prompt_tokens": usage["a"]}, TokenBounds(1, 10, 1, 10, 5, 5))
+    reported = usage | {"prompt_tokens": usage["a"]}
+    counted = bounded_usage(reported, openai_usage_fields(reported), TokenBounds(1, 10, 1, 10, 5, 5))
     assert counted.prompt_tokens == 5 and "not a count" in counted.anomaly
     json.loads(json.dumps(counted.reported))  # storable as text

@@ -9,12 +9,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ledger.errors import InvalidRequest, RequestTooComplex
+from ledger.gateway.pricing import TokenCounts
 from ledger.gateway.routing import Route, reply_cap
 from ledger.gateway.tokens import (
     TokenBounds,
     UnboundedPart,
+    UsageFields,
     check_parts,
     completion_tokens_estimate,
+    detail,
     prompt_tokens_estimate,
     prompt_tokens_floor,
     prompt_tokens_upper_bound,
@@ -123,6 +126,13 @@ class ChatRequest:
     # prompt material beside the messages (tool and function definitions, a response schema)
     extra_prompt: dict[str, Any]
 
+    endpoint = "chat"
+    provider_api = "openai"
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {}
+
     @property
     def description(self) -> str:
         return f"{self.model} request in flight"
@@ -130,12 +140,18 @@ class ChatRequest:
     def prompt_upper_bound(self) -> int:
         return prompt_tokens_upper_bound(self.messages, self.extra_prompt)
 
+    def most_completion_tokens(self, route: Route) -> int:
+        return self.replies * reply_cap(route, self.max_tokens)
+
+    def usage_fields(self, reported: Any) -> UsageFields:
+        return openai_usage_fields(reported)
+
     def bounds(self, route: Route, completion_floor: int, reply_text: str) -> TokenBounds:
         return TokenBounds(
             prompt_floor=prompt_tokens_floor(self.messages),
             prompt_ceiling=prompt_tokens_upper_bound(self.messages, self.extra_prompt, route.price.context_window),
             completion_floor=completion_floor,
-            completion_ceiling=self.replies * reply_cap(route, self.max_tokens),
+            completion_ceiling=self.most_completion_tokens(route),
             prompt_estimate=prompt_tokens_estimate(self.messages, self.extra_prompt),
             completion_estimate=completion_tokens_estimate(reply_text),
         )
@@ -172,17 +188,9 @@ class ChatRequest:
             texts.append(" ".join(parts))
         return texts
 
-    def charged_answer(
-        self, payload: dict[str, Any], reported: Any, prompt_tokens: int, completion_tokens: int, cost: str
-    ) -> dict[str, Any]:
+    def charged_answer(self, payload: dict[str, Any], reported: Any, counts: TokenCounts, cost: str) -> dict[str, Any]:
         """The answer the client gets: its usage is what was charged, with the cost."""
-        payload["usage"] = {
-            **(finite(reported) if isinstance(reported, dict) else {}),
-            "prompt_tokens": prompt_tokens,
-            "completion_tokens": completion_tokens,
-            "total_tokens": prompt_tokens + completion_tokens,
-            "cost": cost,
-        }
+        payload["usage"] = openai_usage(reported, counts, cost)
         return payload
 
     def stream_meter(self) -> ChatStreamMeter:
@@ -192,6 +200,54 @@ class ChatRequest:
     def stream_error(message: str, code: str) -> bytes:
         """An error told to a client whose stream already started (OpenAI's in-stream error)."""
         return sse_event({"error": {"message": message, "type": "upstream_error", "code": code}})
+
+
+def object_at(parent: dict[str, Any], key: str) -> dict[str, Any]:
+    """parent[key] when it is an object, else an empty one."""
+    value = parent.get(key)
+    return value if isinstance(value, dict) else {}
+
+
+def openai_usage_fields(reported: Any) -> UsageFields:
+    """The counts of an OpenAI usage object (chat completions, completions):
+    prompt_tokens includes the cached and audio ones, completion_tokens the reasoning and audio ones."""
+    fields: UsageFields = {
+        "input": ("prompt_tokens", detail(reported, "prompt_tokens")),
+        "output": ("completion_tokens", detail(reported, "completion_tokens")),
+    }
+    for kind, path in (
+        ("cache_read", ("prompt_tokens_details", "cached_tokens")),
+        ("input_audio", ("prompt_tokens_details", "audio_tokens")),
+        ("reasoning", ("completion_tokens_details", "reasoning_tokens")),
+        ("output_audio", ("completion_tokens_details", "audio_tokens")),
+    ):
+        fields[kind] = (".".join(path), detail(reported, *path))
+    return fields
+
+
+def openai_usage(reported: Any, counts: TokenCounts, cost: str) -> dict[str, Any]:
+    """An OpenAI usage object with the counts charged and the cost (the reported one's other
+    fields kept)."""
+    usage: dict[str, Any] = finite(reported) if isinstance(reported, dict) else {}
+    prompt_details = object_at(usage, "prompt_tokens_details")
+    completion_details = object_at(usage, "completion_tokens_details")
+    return {
+        **usage,
+        "prompt_tokens": counts.input,
+        "completion_tokens": counts.output,
+        "total_tokens": counts.input + counts.output,
+        "prompt_tokens_details": {
+            **prompt_details,
+            "cached_tokens": counts.cache_read,
+            "audio_tokens": counts.input_audio,
+        },
+        "completion_tokens_details": {
+            **completion_details,
+            "reasoning_tokens": counts.reasoning,
+            "audio_tokens": counts.output_audio,
+        },
+        "cost": cost,
+    }
 
 
 def check_size(raw: bytes, most: int) -> None:
@@ -345,12 +401,14 @@ class ChatStreamMeter:
         """Words delivered, choice by choice: the floor under the completion's tokens."""
         return sum(words("".join(pieces)) for pieces in self.text.values())
 
-    def usage_chunk(self, prompt: int, completion: int, cost: str) -> bytes:
-        usage = {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+    def closing_events(self, counts: TokenCounts, cost: str, wants_usage: bool) -> bytes:
+        """The usage chunk (when the client asked for it), with what was charged, then [DONE]."""
+        if not wants_usage:
+            return DONE
         chunk = {
             "object": "chat.completion.chunk",
             **self.base,
             "choices": [],
-            "usage": {**usage, "cost": cost},
+            "usage": openai_usage(None, counts, cost),
         }
-        return f"data: {json.dumps(finite(chunk), separators=(',', ':'))}\n\n".encode()
+        return f"data: {json.dumps(finite(chunk), separators=(',', ':'))}\n\n".encode() + DONE
