@@ -8,7 +8,7 @@ import json
 import os
 import sys
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -123,11 +123,17 @@ def start_service(database_url: str) -> Iterator[Callable[..., Service]]:
     """Starts the app on uvicorn with the given provider fakes and settings."""
     running: list[ServerThread] = []
 
-    def start(upstreams: dict[str, FakeUpstream] | None = None, *, timeout_s: float = 5.0, **overrides: Any) -> Service:
+    def start(upstreams: Mapping[str, Any] | None = None, *, timeout_s: float = 5.0, **overrides: Any) -> Service:
+        """`upstreams`: provider name -> a fake with `base_url` (and `api`, "openai" when it has none)."""
         providers = None
         if upstreams is not None:
             providers = {
-                name: ProviderConfig(base_url=fake.base_url, api_key=PLATFORM_KEYS[name], timeout_s=timeout_s)
+                name: ProviderConfig(
+                    base_url=fake.base_url,
+                    api_key=PLATFORM_KEYS.get(name, f"sk-platform-{name}"),
+                    timeout_s=timeout_s,
+                    api=getattr(fake, "api", "openai"),
+                )
                 for name, fake in upstreams.items()
             }
         values: dict[str, Any] = {

@@ -1,0 +1,63 @@
+"""The one shape of every metered endpoint: read the body, check it through the API's adapter,
+let the metered engine serve it, render its answer.
+
+Everything about money (hold, route, forward, settle) is ledger/gateway/engine.py's; an endpoint
+only names its adapter's parser (and how its clients send their key). A refusal is a LedgerError
+or ApiError, rendered by the one exception handler in the API's own error shape.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from api.auth import bearer_key
+from api.errors import ApiError
+from api.jsonresponse import LedgerJSONResponse
+from api.params import json_object
+from api.services import services
+from api.streaming import MeteredStream
+from ledger.errors import LedgerError
+from ledger.gateway.adapters.chat import check_size
+from ledger.gateway.engine import Completion, MeteredCall, Outcome, UpstreamAnswer
+from ledger.logs import request_id_var
+
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+def render(outcome: Outcome) -> Response:
+    if isinstance(outcome, Completion):
+        return LedgerJSONResponse(outcome.payload, headers=outcome.headers)
+    if isinstance(outcome, UpstreamAnswer):
+        return Response(
+            outcome.content, status_code=outcome.status_code, media_type=outcome.content_type, headers=outcome.headers
+        )
+    return MeteredStream.of(outcome)
+
+
+def metered_endpoint(
+    parse: Callable[[dict[str, Any], Request], MeteredCall],
+    key_of: Callable[[Request], str] = bearer_key,
+) -> Endpoint:
+    """The endpoint of one metered API: `parse(body, request)` is its adapter's parser (it raises
+    InvalidRequest for what it refuses), `key_of(request)` the gateway key the client sent."""
+
+    async def endpoint(request: Request) -> Response:
+        gateway = services(request).gateway
+        key = key_of(request)
+        try:
+            raw = await request.body()
+            check_size(raw, services(request).settings.max_chat_json_separators)
+            call = parse(json_object(raw), request)
+        except (ApiError, LedgerError) as refused:
+            await gateway.refuse_after_authenticating(key, refused)
+            raise
+        request_id = request_id_var.get() or f"req_{uuid.uuid4().hex}"
+        power_level = request.headers.get("x-power-level") or None
+        return render(await gateway.serve(key, call, power_level, request_id))
+
+    return endpoint
