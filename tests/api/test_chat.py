@@ -365,3 +365,46 @@ async def test_the_hold_covers_every_requested_choice_and_the_tools(pool, upstre
 
     assert three.value.status_code == 402 and tools.value.status_code == 402
     assert len(upstreams["openai"].requests) == 2
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_cached_prompt_tokens_and_reasoning_tokens_are_priced_at_their_own_prices(
+    pool, upstreams, start_service, make_account, stream
+):
+    # gpt-4 at openai: $30 input, $3 a cached read, $60 output (reasoning has no price of its own)
+    await pool.execute(
+        "UPDATE model_prices SET cache_read_usd_per_mtok = 3 WHERE provider = 'openai' AND model = 'gpt-4'"
+    )
+    upstreams["openai"].usage_json = (
+        '{"prompt_tokens": 1000, "completion_tokens": 500, "total_tokens": 1500,'
+        ' "prompt_tokens_details": {"cached_tokens": 800}, "completion_tokens_details": {"reasoning_tokens": 300}}'
+    )
+    service = start_service({"openai": upstreams["openai"]})
+    account = await make_account(credits_="100")
+    client = service.client(account.key)
+
+    if stream:
+        chunks = list(
+            client.chat.completions.create(
+                model="gpt-4", messages=MESSAGES, stream=True, stream_options={"include_usage": True}
+            )
+        )
+        usage = chunks[-1].usage
+    else:
+        usage = client.chat.completions.create(model="gpt-4", messages=MESSAGES).usage
+
+    # 200 uncached x $30 + 800 cached x $3 + 500 output x $60, per 1M = $0.0384 = 0.384 credits
+    credits = (200 * Decimal(30) + 800 * Decimal(3) + 500 * Decimal(60)) / 1_000_000 / Decimal("0.10")
+    assert Decimal(usage.model_extra["cost"]) == credits
+    assert usage.prompt_tokens_details.cached_tokens == 800
+    assert usage.completion_tokens_details.reasoning_tokens == 300
+    assert await balance(pool, account.user_id) == 100 - credits
+    (row,) = await usage_rows(pool, account.user_id)
+    assert (row["api"], row["prompt_tokens"], row["cache_read_tokens"], row["completion_tokens"]) == (
+        "chat",
+        1000,
+        800,
+        500,
+    )
+    assert row["reasoning_tokens"] == 300 and row["credits_used"] == credits and row["usage_anomaly"] is None
+    await assert_reconciled(pool)
