@@ -16,6 +16,7 @@ from starlette.responses import Response
 from api.jsonresponse import LedgerJSONResponse
 from api.routes import admin, provider_keys, purchases
 from ledger.gateway.adapters import chat as chat_adapter
+from ledger.gateway.pricing import TOKEN_TYPES
 
 Schema = dict[str, Any]
 
@@ -132,6 +133,7 @@ TRANSACTION = obj(
         "created_at": TIME,
     }
 )
+USAGE_PART_COLUMNS = [f"{name}_tokens" for name in TOKEN_TYPES if name not in ("input", "output")]
 USAGE_ROW = obj(
     {
         "id": {"type": "integer"},
@@ -140,7 +142,10 @@ USAGE_ROW = obj(
         "credits_used": DECIMAL,
         "success": {"type": "boolean"},
         "created_at": TIME,
-    }
+    },
+    # the totals, then each token type's part of them
+    {name: {"type": "integer"} for name in ("prompt_tokens", "completion_tokens", *USAGE_PART_COLUMNS)}
+    | {"api": {"type": ["string", "null"]}},
 )
 PROVIDER_KEY = obj(
     {

@@ -46,12 +46,23 @@ class UsageRow(TypedDict):
 
     id: int
     request_id: str
+    api: str | None
     model: str
     provider: str | None
     power_level: str | None
     prompt_tokens: int
     completion_tokens: int
     total_tokens: int
+    cache_read_tokens: int
+    cache_write_tokens: int
+    cache_write_1h_tokens: int
+    input_audio_tokens: int
+    cache_audio_read_tokens: int
+    input_image_tokens: int
+    cache_image_read_tokens: int
+    reasoning_tokens: int
+    output_audio_tokens: int
+    output_image_tokens: int
     cost_usd: Decimal
     cost_multiplier: Decimal | None
     credits_used: Decimal
