@@ -18,6 +18,7 @@ from ledger.db.migrations import discover
 from ledger.gateway import byok
 from ledger.gateway.byok import KeyCipher
 from ledger.money import accounts as users
+from ledger.money.credits import add_user_credits
 from ledger.money.holds import reserve_credits
 from ledger.money.usage import UsageRecord, fail_request, finish_request
 from ledger.ops import list_queries
@@ -32,7 +33,7 @@ def rows(database_url: str, name: str, **variables: str) -> list[list[str]]:
     return [line.split("|") for line in out.splitlines() if line]
 
 
-async def metered(pool, user_id, *, model, provider, power_level, credits, cost, prompt=100, completion=50):
+async def metered(pool, user_id, *, model, provider, power_level, credits, cost, prompt=100, completion=50, **parts):
     request_id = f"req_{model}_{provider}_{credits}_{power_level}"
     hold = await reserve_credits(pool, user_id, Decimal(credits) + 1, request_id)
     usage = UsageRecord(
@@ -48,6 +49,7 @@ async def metered(pool, user_id, *, model, provider, power_level, credits, cost,
         cost_multiplier=Decimal(1),
         latency_ms=120,
         status_code=200,
+        **parts,
     )
     await finish_request(pool, hold.hold_id, Decimal(credits), usage, None)
 
@@ -142,6 +144,7 @@ def test_every_query_says_what_it_answers_and_what_it_needs():
         "create_balance_record",
         "last_transaction",
         "duplicate_requests",
+        "tokens_by_model_30d",
     } <= names
     assert all(q.description and not q.description.startswith("-") for q in queries)
     assert {q.name for q in queries if q.variables == ("user_id",)} == {
@@ -236,6 +239,34 @@ async def test_spend_by_power_level_and_provider(database_url, seeded):
     assert levels["precision"][:2] == ["1", "30.000000"] and levels["eco"][:2] == ["1", "1.500000"]
     assert providers[("openai", "f")][:2] == ["3", "180.000000"]
     assert providers[("openrouter", "f")][3:5] == ["1", "1.500000"]
+
+
+async def test_tokens_by_model_shows_each_token_type(database_url, pool):
+    user = (await users.create_user(pool, "carol@example.com"))["user_id"]
+    await add_user_credits(pool, user, "100", "bonus", "start")
+    for number in (1, 2):
+        await metered(
+            pool,
+            user,
+            model=f"claude-{number}",
+            provider="anthropic",
+            power_level="balanced",
+            credits=str(number),
+            cost="0.1",
+            prompt=1000,
+            completion=200,
+            api="messages",
+            cache_read_tokens=600,
+            cache_write_tokens=300,
+            cache_write_1h_tokens=100,
+            reasoning_tokens=50,
+        )
+
+    (first, second) = rows(database_url, "tokens_by_model_30d")
+
+    assert first[:5] == ["claude-2", "messages", "anthropic", "1", "1000"]
+    assert first[5:12] == ["600", "60.0", "300", "100", "0", "200", "50"]
+    assert second[0] == "claude-1" and second[-1] == "1.000000"
 
 
 async def test_failed_requests_holds_and_stripe_events(database_url, seeded):
