@@ -296,7 +296,10 @@ class MeteredRequest:
             owner = await gateway.owner(key)
             if (power_level or owner.power_level) not in snapshot.power_levels:
                 raise unknown_level(owner.power_level, snapshot)
-            raise ModelNotFound(f"The model '{self.call.model}' does not exist or no configured provider serves it.")
+            raise ModelNotFound(
+                f"The model '{self.call.model}' does not exist or no configured provider serves it"
+                f" through this API ({self.call.provider_api} {self.call.endpoint})."
+            )
         holds = {
             name: (
                 self._most(self._tariff(snapshot.power_levels[name]), routes),
