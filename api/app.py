@@ -11,7 +11,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Mount, Route
 
-from api.demo_provider import MOUNT_PATH, create_demo_app
+from api.demo import MOUNT_PATH, create_demo_app
 from api.errors import EXCEPTION_HANDLERS
 from api.metrics import metrics_endpoint
 from api.middleware import InputGuard, RequestContext
