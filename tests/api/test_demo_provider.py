@@ -18,7 +18,9 @@ from hypothesis import strategies as st
 from starlette.applications import Starlette
 from starlette.routing import Mount
 
+from api.app import create_app
 from api.demo import create_demo_app
+from ledger.settings import Settings
 from tests.fake_upstream import ServerThread
 
 SAID = "Say hello."
@@ -336,3 +338,11 @@ def test_any_json_body_is_answered_never_a_500(server, body):
     for path in OPENAI_PATHS + ANTHROPIC_PATHS:
         response = httpx.post(f"{server.url}/v1{path}", json=body)
         assert response.status_code in (200, 400), (path, body, response.text)
+
+
+def test_with_no_providers_the_service_routes_each_api_to_the_demo_app():
+    settings = Settings(database_url="postgresql://unused/none", host="0.0.0.0", port=8123, providers=None)  # noqa: S104
+    providers = create_app(settings, settings.database_url).state.services.providers
+
+    assert {name: config.api for name, config in providers.items()} == {"demo": "openai", "demo-anthropic": "anthropic"}
+    assert {config.base_url for config in providers.values()} == {"http://127.0.0.1:8123/demo/v1"}
