@@ -346,3 +346,8 @@ def test_with_no_providers_the_service_routes_each_api_to_the_demo_app():
 
     assert {name: config.api for name, config in providers.items()} == {"demo": "openai", "demo-anthropic": "anthropic"}
     assert {config.base_url for config in providers.values()} == {"http://127.0.0.1:8123/demo/v1"}
+
+
+def test_embeddings_answers_are_bounded(oai):
+    with pytest.raises(openai.BadRequestError, match="at most"):
+        oai.embeddings.create(model="m", input=["x"] * 2048, dimensions=3072)
