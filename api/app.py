@@ -11,7 +11,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Mount, Route
 
-from api.demo_provider import MOUNT_PATH, create_demo_app
+from api.demo import MOUNT_PATH, create_demo_app
 from api.errors import EXCEPTION_HANDLERS
 from api.metrics import metrics_endpoint
 from api.middleware import InputGuard, RequestContext
@@ -80,11 +80,18 @@ def body_limits(settings: Settings) -> Callable[[str], int]:
 
 
 def create_app(settings: Settings, database_url: str, *, port: int | None = None) -> Starlette:
-    """The service. With no LEDGER_PROVIDERS it also serves, and routes to, the `demo` provider."""
+    """The service. With no LEDGER_PROVIDERS it also serves, and routes to, the demo provider: as
+    `demo` for OpenAI's APIs and `demo-anthropic` for Anthropic's."""
     routes: list[Route | Mount] = list(ROUTES)
     providers = settings.providers
     if providers is None:
-        providers = {"demo": ProviderConfig(base_url=demo_base_url(settings.host, port or settings.port))}
+        # one demo app serves both APIs: the gateway posts to {base_url}/messages for anthropic
+        # providers, as Anthropic's SDK posts to {base}/v1/messages
+        base_url = demo_base_url(settings.host, port or settings.port)
+        providers = {
+            "demo": ProviderConfig(base_url=base_url, api="openai"),
+            "demo-anthropic": ProviderConfig(base_url=base_url, api="anthropic"),
+        }
         routes.append(Mount(MOUNT_PATH, app=create_demo_app()))
 
     @contextlib.asynccontextmanager

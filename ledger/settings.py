@@ -70,7 +70,7 @@ class Settings(BaseSettings):
     # Bearer token of the admin API; None turns the admin API off.
     admin_token: SecretStr | None = None
     # Upstream LLM providers, e.g. {"openai": {"base_url": "https://api.openai.com/v1", "api_key": "sk-..."}}.
-    # None: the built-in `demo` provider only.
+    # None: the built-in demo provider only (`demo` and `demo-anthropic`, api/demo).
     providers: dict[str, ProviderConfig] | None = None
     # base64 of 32 random bytes: the AES-256-GCM key for BYOK provider keys. None: BYOK off.
     encryption_key: SecretStr | None = None

@@ -77,8 +77,9 @@ def psql_invocation(url: str, *psql_args: str) -> tuple[list[str], dict[str, str
 
 def first_call_help(base: str) -> str:
     return f"""
-No LEDGER_PROVIDERS configured: requests go to the built-in `demo` provider (deterministic replies,
-billed at real model prices). In another terminal (source .venv/bin/activate first):
+No LEDGER_PROVIDERS configured: requests go to the built-in demo provider (`demo` for OpenAI's APIs,
+`demo-anthropic` for Anthropic's Messages; deterministic replies with cached tokens, billed at real
+model prices). In another terminal (source .venv/bin/activate first):
 
   ledger users create --email you@example.com        # a trial account with 100 credits this month
   ledger keys create USER_ID                           # prints an sk-lg-... key, once
