@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import sys
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -98,7 +99,12 @@ INPUT_ITEMS = frozenset(
     }
 )
 TEXT_PARTS = frozenset({"input_text", "output_text", "refusal", "summary_text", "reasoning_text"})
-IMAGE_DETAILS = {"low": IMAGE_LOW_TOKENS, "high": IMAGE_HIGH_TOKENS, "auto": IMAGE_HIGH_TOKENS, None: IMAGE_HIGH_TOKENS}
+IMAGE_DETAILS: dict[str | None, int] = {
+    "low": IMAGE_LOW_TOKENS,
+    "high": IMAGE_HIGH_TOKENS,
+    "auto": IMAGE_HIGH_TOKENS,
+    None: IMAGE_HIGH_TOKENS,
+}
 # what a stream's text is made of, by event type
 TEXT_DELTAS = frozenset(
     {
@@ -114,6 +120,11 @@ TEXT_DELTAS = frozenset(
 TERMINAL_EVENTS = frozenset({"response.completed", "response.incomplete", "response.failed"})
 # a prompt with stored context: only the model's context window bounds it
 UNSEEN_CONTEXT = sys.maxsize
+
+
+def _named(value: Any, names: Collection[str | None]) -> bool:
+    """Whether a JSON value is one of `names` (a list or an object is none, and unhashable)."""
+    return isinstance(value, str) and value in names
 
 
 def _invalid(message: str, param: str, code: str) -> InvalidRequest:
@@ -162,7 +173,7 @@ def _check_fields(body: dict[str, Any]) -> None:
     if include is not None and not isinstance(include, list):
         raise _invalid("'include' must be an array of strings.", "include", "invalid_include")
     for index, value in enumerate(include or []):
-        if value not in INCLUDABLE:
+        if not _named(value, INCLUDABLE):
             raise _unsupported(f"include[{index}]", f"may only be one of {', '.join(sorted(INCLUDABLE))} here")
     options = body.get("stream_options")
     if options is not None and not isinstance(options, dict):
@@ -208,17 +219,18 @@ def _parts(prompt: _Prompt, parts: Any, where: str) -> list[Any]:
     kept: list[Any] = []
     for index, part in enumerate(parts):
         kind = part.get("type") if isinstance(part, dict) else None
-        if isinstance(part, dict) and kind in TEXT_PARTS:
+        if isinstance(part, dict) and _named(kind, TEXT_PARTS):
             prompt.text(part.get("text", part.get("refusal")))
             kept.append(part)
         elif isinstance(part, dict) and kind == "input_image":
-            if part.get("detail") not in IMAGE_DETAILS:
+            image_detail = part.get("detail")
+            if image_detail is not None and not _named(image_detail, IMAGE_DETAILS):
                 raise _invalid(
                     f"{where}[{index}]: image detail must be 'low', 'high' or 'auto'.",
                     f"{where}[{index}].detail",
                     "unsupported_content_part",
                 )
-            prompt.images += IMAGE_DETAILS[part.get("detail")]
+            prompt.images += IMAGE_DETAILS[image_detail]
         else:
             raise _invalid(
                 f"{where}[{index}]: content parts of type {json.dumps(kind)[:40]} cannot be metered before the"
@@ -242,7 +254,7 @@ def _read_input(value: Any, prompt: _Prompt) -> list[Any]:
         if not isinstance(item, dict):
             raise _invalid(f"'{where}' must be an object.", where, "invalid_input")
         kind = item.get("type", "message" if "role" in item else None)
-        if kind not in INPUT_ITEMS:
+        if not _named(kind, INPUT_ITEMS):
             raise _invalid(
                 f"{where}: input items of type {json.dumps(kind)[:40]} cannot be metered here (the items of"
                 " built-in tools are refused with the tools).",
