@@ -57,6 +57,8 @@ class FakeResponses:
     drop_after: int | None = None  # cut the connection before this word
     stall_after: int | None = None  # wait forever before this word
     terminal: str = "response.completed"  # or response.incomplete
+    # answer with a call of this function (name, arguments JSON) instead of a message
+    tool_call: tuple[str, str] | None = None
     requests: list[dict[str, Any]] = field(default_factory=list)
     server: ServerThread | None = None
 
@@ -87,6 +89,17 @@ class FakeResponses:
         if self.usage is None or not self.usage.reasoning:
             return None
         return {"id": REASONING_ID, "type": "reasoning", "summary": []}
+
+    def _function_call(self, arguments: str, status: str) -> dict[str, Any]:
+        assert self.tool_call is not None
+        return {
+            "id": "fc_67ccd3acc8048190a0b9a5a4ea6c0a4b",
+            "type": "function_call",
+            "status": status,
+            "arguments": arguments,
+            "call_id": "call_unLAR8MvFNptuiZK6K6HCy5k",
+            "name": self.tool_call[0],
+        }
 
     @staticmethod
     def _message(text: str, status: str) -> dict[str, Any]:
@@ -132,7 +145,10 @@ class FakeResponses:
         if body.get("stream"):
             return StreamingResponse(self._events(body), media_type="text/event-stream")
         text = " ".join(self.words)
-        output = [item for item in (self._reasoning_item(),) if item] + [self._message(text, "completed")]
+        answer = self._message(text, "completed")
+        if self.tool_call is not None:
+            answer = self._function_call(self.tool_call[1], "completed")
+        output = [item for item in (self._reasoning_item(),) if item] + [answer]
         status = "incomplete" if self.terminal == "response.incomplete" else "completed"
         return Response(self._dump(self._response(body, status, output), ()), media_type="application/json")
 
@@ -152,6 +168,13 @@ class FakeResponses:
             yield event("response.output_item.done", {"output_index": 0, "item": reasoning})
             output.append(reasoning)
         index = len(output)
+        if self.tool_call is not None:
+            async for chunk in self._call_events(event, index):
+                yield chunk
+            output.append(self._function_call(self.tool_call[1], "completed"))
+            final = self._response(body, "completed", output)
+            yield event(self.terminal, {"response": final}, ("response",))
+            return
         at = {"item_id": MESSAGE_ID, "output_index": index}
         yield event("response.output_item.added", {"output_index": index, "item": self._message("", "in_progress")})
         yield event("response.content_part.added", {**at, "content_index": 0, "part": _text_part("")})
@@ -173,6 +196,20 @@ class FakeResponses:
         status = "incomplete" if self.terminal == "response.incomplete" else "completed"
         final = self._response(body, status, [*output, message])
         yield event(self.terminal, {"response": final}, ("response",))
+
+    async def _call_events(self, event: Any, index: int) -> AsyncIterator[bytes]:
+        """A function call's events: its arguments streamed in two deltas."""
+        assert self.tool_call is not None
+        arguments = self.tool_call[1]
+        item = self._function_call("", "in_progress")
+        at = {"item_id": item["id"], "output_index": index}
+        yield event("response.output_item.added", {"output_index": index, "item": item})
+        half = len(arguments) // 2
+        for piece in (arguments[:half], arguments[half:]):
+            yield event("response.function_call_arguments.delta", {**at, "delta": piece})
+        yield event("response.function_call_arguments.done", {**at, "arguments": arguments})
+        done = self._function_call(arguments, "completed")
+        yield event("response.output_item.done", {"output_index": index, "item": done})
 
 
 def _text_part(text: str) -> dict[str, Any]:

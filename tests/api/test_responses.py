@@ -12,6 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from ledger.gateway.tokens import completion_tokens_estimate
 from tests.api.test_metering_bounds import json_values
 from tests.fake_responses import FakeResponses, Usage
 
@@ -167,6 +168,30 @@ async def test_an_incomplete_response_is_charged_too(pool, fake, start_service, 
     assert events[-1].response.incomplete_details.reason == "max_output_tokens"
     assert Decimal(events[-1].response.usage.model_extra["cost"]) == credits_for(USAGE)
     await assert_charged_row(pool, account.user_id, credits_for(USAGE))
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_a_function_call_is_metered_by_its_name_and_arguments(pool, fake, start_service, make_account, stream):
+    arguments = json.dumps({"location": "Paris, France", "unit": "celsius", "days": [1, 2, 3]})
+    fake.tool_call = ("get_weather", arguments)
+    fake.usage = None  # nothing reported: the call's text is what the completion is estimated from
+    service = start_service({"openai": fake})
+    account = await make_account(credits_="100")
+    tool = {"type": "function", "name": "get_weather", "parameters": {"type": "object"}, "strict": False}
+
+    client = service.client(account.key)
+    if stream:
+        with client.responses.stream(model=MODEL, input=PROMPT, tools=[tool]) as events:
+            final = events.get_final_response()
+    else:
+        final = client.responses.create(model=MODEL, input=PROMPT, tools=[tool])
+
+    (call,) = final.output
+    assert (call.type, call.name, call.arguments) == ("function_call", "get_weather", arguments)
+    assert fake.requests[0]["body"]["tools"] == [tool]
+    row = await wait_for_row(pool, account.user_id)
+    assert row["completion_tokens"] == completion_tokens_estimate("get_weather " + arguments)
+    assert row["success"] and row["reported_usage"] is None and row["api"] == "responses"
 
 
 async def test_not_enough_credits_is_a_402_in_openais_shape_before_any_upstream_call(
