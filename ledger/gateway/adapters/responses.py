@@ -535,4 +535,4 @@ class ResponsesStreamMeter:
             return sse_event("error", error)
         response = dict(self.terminal["response"])
         response["usage"] = responses_usage(self.usage, counts, cost)
-        return sse_event(self.terminal_name, finite({**self.terminal, "response": response}))
+        return sse_event(self.terminal_name, {**self.terminal, "response": response})
