@@ -16,6 +16,7 @@ from starlette.responses import Response
 from api.jsonresponse import LedgerJSONResponse
 from api.routes import admin, provider_keys, purchases
 from ledger.gateway.adapters import chat as chat_adapter
+from ledger.gateway.adapters import responses as responses_adapter
 from ledger.gateway.pricing import TOKEN_TYPES
 
 Schema = dict[str, Any]
@@ -213,6 +214,31 @@ CHAT_REQUEST: Schema = {
     " could not be metered.",
 }
 CHAT_RESPONSE = obj({"id": {"type": "string"}, "choices": {"type": "array"}}, {"usage": {"type": "object"}})
+_DESCRIBED_RESPONSES_FIELDS = {"model", "input", "stream", "max_output_tokens", "service_tier", "background", "tools"}
+RESPONSES_REQUEST: Schema = {
+    "type": "object",
+    "required": ["model"],
+    "properties": {
+        "model": {"type": "string", "minLength": 1},
+        "input": {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "object"}}]},
+        "stream": {"type": "boolean"},
+        "max_output_tokens": {"type": "integer", "minimum": 1},
+        "service_tier": {"enum": ["auto", "default", None]},
+        "background": {"enum": [False, None]},
+        "tools": {
+            "type": "array",
+            "items": {"type": "object", "required": ["type"], "properties": {"type": {"enum": ["function", "custom"]}}},
+        },
+        # the other fields the proxy accepts, undescribed: the list is the adapter's own allowlist
+        **{name: {} for name in sorted(responses_adapter.ALLOWED_FIELDS) if name not in _DESCRIBED_RESPONSES_FIELDS},
+    },
+    "additionalProperties": False,
+    "description": "OpenAI's Responses API request. Only the fields listed are accepted (passed to the"
+    " provider as OpenAI defines them); any other, a built-in tool, `background: true` or a stored"
+    " `prompt` is a 400 `unsupported_parameter`, since its cost could not be metered. `input` is"
+    " required unless `previous_response_id` or `conversation` is given.",
+}
+RESPONSES_RESPONSE = obj({"id": {"type": "string"}, "output": {"type": "array"}}, {"usage": {"type": "object"}})
 PAGE_PARAMS = [
     query("limit", {"type": "integer", "minimum": 1, "maximum": 500}, "rows per page (default 50)"),
     query("after", {"type": "integer", "minimum": 1}, "cursor: the next_cursor of the previous page"),
@@ -238,6 +264,39 @@ def adm(summary: str, ok: dict[int, Schema], *errors: int, **more: Any) -> Schem
     return op(summary, responses(ok, 401, 404, *errors), security=ADMIN, **more)
 
 
+def metered(summary: str, answer: str, request: Schema, response: Schema) -> Schema:
+    """A metered endpoint's operation: its answer as JSON or server-sent events, the refusals of
+    the gateway, and the provider's own refusals passed through."""
+    return op(
+        summary,
+        {
+            "200": {
+                "description": answer,
+                "content": {
+                    "application/json": {"schema": response},
+                    "text/event-stream": {"schema": {"type": "string"}},
+                },
+            },
+            **responses({}, 401, 402, 404, 502),
+            "4XX": {
+                "description": "The provider's own refusal of the request, passed through; nothing charged",
+                "content": {"application/json": {"schema": {"type": "object"}}},
+            },
+        },
+        security=GATEWAY,
+        requestBody={"required": True, "content": {"application/json": {"schema": request}}},
+        parameters=[
+            {
+                "name": "X-Power-Level",
+                "in": "header",
+                "required": False,
+                "schema": {"type": "string"},
+                "description": "a power level other than the account's",
+            }
+        ],
+    )
+
+
 def build_document() -> Schema:
     paths: Schema = {
         "/healthz": {"get": op("The process answers", {"200": json_body(obj({"status": {"const": "ok"}}), "Up")})},
@@ -260,33 +319,20 @@ def build_document() -> Schema:
         },
         "/openapi.json": {"get": op("This document", {"200": json_body({"type": "object"}, "OpenAPI 3.1")})},
         "/v1/chat/completions": {
-            "post": op(
+            "post": metered(
                 "The metered chat completion (OpenAI's API), streamed or not",
-                {
-                    "200": {
-                        "description": "The completion, with usage.cost in credits; or its server-sent events",
-                        "content": {
-                            "application/json": {"schema": CHAT_RESPONSE},
-                            "text/event-stream": {"schema": {"type": "string"}},
-                        },
-                    },
-                    **responses({}, 401, 402, 404, 502),
-                    "4XX": {
-                        "description": "The provider's own refusal of the request, passed through; nothing charged",
-                        "content": {"application/json": {"schema": {"type": "object"}}},
-                    },
-                },
-                security=GATEWAY,
-                requestBody={"required": True, "content": {"application/json": {"schema": CHAT_REQUEST}}},
-                parameters=[
-                    {
-                        "name": "X-Power-Level",
-                        "in": "header",
-                        "required": False,
-                        "schema": {"type": "string"},
-                        "description": "a power level other than the account's",
-                    }
-                ],
+                "The completion, with usage.cost in credits; or its server-sent events",
+                CHAT_REQUEST,
+                CHAT_RESPONSE,
+            )
+        },
+        "/v1/responses": {
+            "post": metered(
+                "The metered response (OpenAI's Responses API), streamed or not",
+                "The response, with usage.cost in credits; or its server-sent events, the final"
+                " response.completed (or .incomplete, .failed) carrying the usage charged",
+                RESPONSES_REQUEST,
+                RESPONSES_RESPONSE,
             )
         },
         "/v1/models": {"get": v1("Models some configured provider serves", {200: list_of({"type": "object"})})},

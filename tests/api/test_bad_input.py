@@ -103,6 +103,7 @@ def test_a_chunked_body_is_counted_as_it_streams(service):
     [
         ("/admin/users", "max_body_bytes", 4096),
         ("/v1/chat/completions", "max_chat_body_bytes", 8192),
+        ("/v1/responses", "max_chat_body_bytes", 8192),
         ("/webhooks/stripe", "max_webhook_body_bytes", 2048),
     ],
 )
