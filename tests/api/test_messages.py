@@ -13,6 +13,7 @@ import openai
 import pytest
 
 from tests.api.conftest import HTTP_TIMEOUT
+from tests.api.test_openapi import validate
 from tests.fake_anthropic import FakeAnthropic
 
 MODEL = "claude-cache-test"
@@ -402,3 +403,18 @@ async def test_count_tokens_is_passed_through_free(pool, fake, service, make_acc
     assert unknown.status_code == 404 and unknown.json()["error"]["type"] == "not_found_error"
     assert wrong_key.status_code == 401 and wrong_key.json()["error"]["type"] == "authentication_error"
     assert await nothing_held(pool, account.user_id) and await usage_rows(pool, account.user_id) == []
+
+
+async def test_the_answers_fit_the_openapi_document(pool, fake, service, make_account):
+    account = await make_account(credits_="100")
+    body = {"model": MODEL, "max_tokens": 100, "messages": MESSAGES}
+    checks = [
+        ("/v1/messages", post(service, "/v1/messages", body, {"x-api-key": account.key})),
+        ("/v1/messages", post(service, "/v1/messages", body, {"x-api-key": "sk-lg-wrong"})),
+        ("/v1/messages", post(service, "/v1/messages", {**body, "model": "nope"}, {"x-api-key": account.key})),
+        ("/v1/messages", post(service, "/v1/messages", {**body, "top_logprobs": 2}, {"x-api-key": account.key})),
+        ("/v1/messages/count_tokens", post(service, "/v1/messages/count_tokens", body, {"x-api-key": account.key})),
+    ]
+    assert [response.status_code for _, response in checks] == [200, 401, 404, 400, 200]
+    for path, response in checks:
+        validate(path, "post", response)
