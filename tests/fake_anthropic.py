@@ -23,6 +23,7 @@ from starlette.routing import Route
 
 from tests.fake_upstream import DroppedConnection, ServerThread
 
+SIGNATURE = "EqQBCgIYAhIM1gbcDa9GJwZA2b3hGgxBdjrkzLoky3dl1pkiMOYds"
 ERROR_TYPES = {
     400: "invalid_request_error",
     401: "authentication_error",
@@ -52,6 +53,11 @@ class FakeAnthropic:
     drop_after: int | None = None  # cut the connection before this word
     stall_after: int | None = None  # stop sending (for an hour) before this word
     error_after: int | None = None  # send Anthropic's mid-stream error event before this word
+    # a thinking block before the text, and a tool call after it (streamed as thinking_delta and
+    # signature_delta, input_json_delta); thinking_tokens in usage.output_tokens_details
+    thinking: str | None = None
+    tool_call: tuple[str, dict[str, Any]] | None = None
+    thinking_tokens: int | None = None
     token_count: int = 42
     requests: list[dict[str, Any]] = field(default_factory=list)
     server: ServerThread | None = None
@@ -79,7 +85,23 @@ class FakeAnthropic:
             usage["cache_creation_input_tokens"] = 0
         usage["cache_read_input_tokens"] = self.cache_read or 0
         usage["service_tier"] = "standard"
+        if self.thinking_tokens is not None:
+            usage["output_tokens_details"] = {"thinking_tokens": self.thinking_tokens}
         return usage
+
+    def content(self) -> list[dict[str, Any]]:
+        blocks: list[dict[str, Any]] = []
+        if self.thinking is not None:
+            blocks.append({"type": "thinking", "thinking": self.thinking, "signature": SIGNATURE})
+        blocks.append({"type": "text", "text": " ".join(self.words)})
+        if self.tool_call is not None:
+            name, arguments = self.tool_call
+            blocks.append({"type": "tool_use", "id": "toolu_fake", "name": name, "input": arguments})
+        return blocks
+
+    @property
+    def stop_reason(self) -> str:
+        return "end_turn" if self.tool_call is None else "tool_use"
 
     def _error(self, status: int) -> Response:
         kind = ERROR_TYPES.get(status, "api_error")
@@ -96,8 +118,8 @@ class FakeAnthropic:
             "type": "message",
             "role": "assistant",
             "model": body.get("model"),
-            "content": [{"type": "text", "text": " ".join(self.words)}],
-            "stop_reason": "end_turn",
+            "content": self.content(),
+            "stop_reason": self.stop_reason,
             "stop_sequence": None,
             "usage": "__USAGE__",
         }
@@ -111,43 +133,60 @@ class FakeAnthropic:
             data = payload if isinstance(payload, str) else json.dumps(payload)
             return f"event: {name}\ndata: {data}\n\n".encode()
 
+        def block_event(kind: str, index: int, **fields: Any) -> bytes:
+            return event(kind, {"type": kind, "index": index, **fields})
+
         started = {**self.usage(), "output_tokens": 1}
         usage = self.usage_json if self.usage_json is not None else json.dumps(started)
         start = json.dumps({"type": "message_start", "message": {**message, "content": [], "stop_reason": None}})
         yield event("message_start", start.replace('"__USAGE__"', usage))
-        yield event(
-            "content_block_start",
-            {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
-        )
+        index = 0
+        if self.thinking is not None:
+            yield block_event(
+                "content_block_start", 0, content_block={"type": "thinking", "thinking": "", "signature": ""}
+            )
+            for piece in self.thinking.split(" "):
+                yield block_event("content_block_delta", 0, delta={"type": "thinking_delta", "thinking": piece + " "})
+            yield block_event("content_block_delta", 0, delta={"type": "signature_delta", "signature": SIGNATURE})
+            yield block_event("content_block_stop", 0)
+            index = 1
+        yield block_event("content_block_start", index, content_block={"type": "text", "text": ""})
         yield event("ping", {"type": "ping"})
-        for index, word in enumerate(self.words):
-            if self.stall_after == index:
+        for number, word in enumerate(self.words):
+            if self.stall_after == number:
                 await asyncio.sleep(3600)
-            if self.drop_after == index:
+            if self.drop_after == number:
                 raise DroppedConnection(self.name)
-            if self.error_after == index:
-                error = {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}
-                yield event("error", error)
+            if self.error_after == number:
+                yield event("error", {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}})
                 return
-            text = word if index == 0 else " " + word
-            delta = {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": text}}
-            yield event("content_block_delta", delta)
+            text = word if number == 0 else " " + word
+            yield block_event("content_block_delta", index, delta={"type": "text_delta", "text": text})
             if self.chunk_delay:
                 await asyncio.sleep(self.chunk_delay)
-        yield event("content_block_stop", {"type": "content_block_stop", "index": 0})
+        yield block_event("content_block_stop", index)
+        if self.tool_call is not None:
+            index += 1
+            name, arguments = self.tool_call
+            call = {"type": "tool_use", "id": "toolu_fake", "name": name, "input": {}}
+            yield block_event("content_block_start", index, content_block=call)
+            encoded = json.dumps(arguments)
+            for piece in (encoded[: len(encoded) // 2], encoded[len(encoded) // 2 :]):
+                yield block_event(
+                    "content_block_delta", index, delta={"type": "input_json_delta", "partial_json": piece}
+                )
+            yield block_event("content_block_stop", index)
         if self.delta_usage_json is not None:
             final = self.delta_usage_json
         else:
             counts = self.usage() if self.delta_usage else {"output_tokens": self.output_tokens}
             counts.pop("service_tier", None)
             counts.pop("cache_creation", None)
+            if self.thinking_tokens is not None:
+                counts["output_tokens_details"] = {"thinking_tokens": self.thinking_tokens}
             final = json.dumps(counts)
-        delta = {
-            "type": "message_delta",
-            "delta": {"stop_reason": "end_turn", "stop_sequence": None},
-            "usage": "__USAGE__",
-        }
-        yield event("message_delta", json.dumps(delta).replace('"__USAGE__"', final))
+        delta = {"type": "message_delta", "delta": {"stop_reason": self.stop_reason, "stop_sequence": None}}
+        yield event("message_delta", json.dumps({**delta, "usage": "__USAGE__"}).replace('"__USAGE__"', final))
         yield event("message_stop", {"type": "message_stop"})
 
     async def count_tokens(self, request: Request) -> Response:

@@ -14,7 +14,7 @@ import pytest
 
 from tests.api.conftest import HTTP_TIMEOUT
 from tests.api.test_openapi import validate
-from tests.fake_anthropic import FakeAnthropic
+from tests.fake_anthropic import SIGNATURE, FakeAnthropic
 
 MODEL = "claude-cache-test"
 # long enough in bytes that the fake's 2,800 input tokens (cache included) are within the bound
@@ -418,3 +418,58 @@ async def test_the_answers_fit_the_openapi_document(pool, fake, service, make_ac
     assert [response.status_code for _, response in checks] == [200, 401, 404, 400, 200]
     for path, response in checks:
         validate(path, "post", response)
+
+
+WEATHER_TOOL = {
+    "name": "get_weather",
+    "description": "The weather at a place",
+    "input_schema": {"type": "object", "properties": {"location": {"type": "string"}}},
+}
+
+
+@pytest.mark.parametrize("streamed", [False, True])
+async def test_thinking_and_tool_calls_pass_through_and_thinking_is_output(pool, fake, service, make_account, streamed):
+    fake.thinking = "Let me look up the weather in Paris."
+    fake.tool_call = ("get_weather", {"location": "Paris"})
+    fake.thinking_tokens = 30
+    account = await make_account(credits_="100")
+    body = {
+        "model": MODEL,
+        "max_tokens": 2000,
+        "messages": MESSAGES,
+        "thinking": {"type": "enabled", "budget_tokens": 1024},
+        "tools": [WEATHER_TOOL],
+    }
+
+    sdk = client(service, account.key)
+    if streamed:
+        with sdk.messages.stream(**body) as stream:
+            final = stream.get_final_message()
+    else:
+        final = sdk.messages.create(**body)
+
+    assert [block.type for block in final.content] == ["thinking", "text", "tool_use"]
+    assert final.content[0].thinking.strip() == fake.thinking and final.content[0].signature == SIGNATURE
+    assert (final.content[2].name, final.content[2].input) == ("get_weather", {"location": "Paris"})
+    assert final.stop_reason == "tool_use"
+    assert final.usage.output_tokens == 50 and final.usage.output_tokens_details.thinking_tokens == 30
+    row = await wait_for_usage_row(pool, account.user_id)
+    assert (row["completion_tokens"], row["reasoning_tokens"]) == (50, 30)
+    assert row["credits_used"] == EXPECTED, "thinking tokens are output tokens, at the output price"
+    assert fake.requests[0]["body"]["thinking"] == body["thinking"]
+    assert fake.requests[0]["body"]["tools"] == [WEATHER_TOOL]
+
+
+async def test_an_upstream_that_drops_mid_stream_is_billed_and_the_client_told(pool, fake, service, make_account):
+    fake.drop_after = 3
+    account = await make_account(credits_="100")
+
+    with pytest.raises(anthropic.APIStatusError) as raised:
+        list(client(service, account.key).messages.create(model=MODEL, max_tokens=1000, messages=MESSAGES, stream=True))
+
+    assert raised.value.body["type"] == "error" and raised.value.body["error"]["type"] == "api_error"
+    assert "billed for what was generated" in raised.value.body["error"]["message"]
+    row = await wait_for_usage_row(pool, account.user_id)
+    assert not row["success"] and row["status_code"] == 502
+    assert row["prompt_tokens"] == 2800 and row["completion_tokens"] >= 3, "at least the words delivered"
+    assert row["credits_used"] == credits(100, 2000, 300, 400, row["completion_tokens"])
