@@ -14,10 +14,11 @@ from ledger.gateway.routing import Route
 from ledger.gateway.upstream import AllProvidersFailed, UpstreamBodyTooLarge, open_first
 
 
-def _routes(gateway: Gateway, prices: dict[str, Any], model: str) -> list[Route]:
+def _routes(gateway: Gateway, prices: dict[str, Any]) -> list[Route]:
+    """The providers speaking Anthropic's API that price the model, in LEDGER_PROVIDERS' order."""
     return [
         Route(name, config, prices[name], None)
-        for name, config in sorted(gateway.providers.items())
+        for name, config in gateway.providers.items()
         if config.api == "anthropic" and name in prices
     ]
 
@@ -31,7 +32,7 @@ async def count_tokens(
     if not isinstance(model, str) or not model:
         raise InvalidRequest("'model' is required and must be a string.", param="model", code="missing_model")
     snapshot = await gateway.catalog.get(gateway.pool)
-    routes = _routes(gateway, snapshot.prices.get(model, {}), model)
+    routes = _routes(gateway, snapshot.prices.get(model, {}))
     if not routes:
         raise ModelNotFound(f"The model '{model}' does not exist or no configured provider serves it.")
 

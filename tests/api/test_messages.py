@@ -473,3 +473,18 @@ async def test_an_upstream_that_drops_mid_stream_is_billed_and_the_client_told(p
     assert not row["success"] and row["status_code"] == 502
     assert row["prompt_tokens"] == 2800 and row["completion_tokens"] >= 3, "at least the words delivered"
     assert row["credits_used"] == credits(100, 2000, 300, 400, row["completion_tokens"])
+
+
+async def test_an_upstream_that_stalls_mid_stream_is_cut_billed_and_the_client_told(
+    pool, fake, upstreams, start_service, priced, make_account
+):
+    fake.stall_after = 2
+    service = start_service({"anthropic": fake}, timeout_s=0.5)
+    account = await make_account(credits_="100")
+
+    with pytest.raises(anthropic.APIStatusError) as raised:
+        list(client(service, account.key).messages.create(model=MODEL, max_tokens=1000, messages=MESSAGES, stream=True))
+
+    assert "ReadTimeout" in raised.value.body["error"]["message"]
+    row = await wait_for_usage_row(pool, account.user_id)
+    assert not row["success"] and row["status_code"] == 502 and row["credits_used"] > 0
