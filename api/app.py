@@ -16,7 +16,7 @@ from api.errors import EXCEPTION_HANDLERS
 from api.metrics import metrics_endpoint
 from api.middleware import InputGuard, RequestContext
 from api.openapi import openapi_json
-from api.routes import account, admin, chat, health, models, provider_keys, purchases, responses, webhooks
+from api.routes import account, admin, chat, health, messages, models, provider_keys, purchases, responses, webhooks
 from api.services import Services
 from ledger.billing.checkout import stripe_client
 from ledger.db.background import wait_for_background_writes
@@ -35,6 +35,8 @@ ROUTES = [
     Route("/openapi.json", openapi_json, methods=["GET"]),
     Route("/v1/chat/completions", chat.chat_completions, methods=["POST"]),
     Route("/v1/responses", responses.create_response, methods=["POST"]),
+    Route("/v1/messages", messages.messages, methods=["POST"]),
+    Route("/v1/messages/count_tokens", messages.count_tokens, methods=["POST"]),
     Route("/v1/models", models.list_models),
     Route("/v1/credits/balance", account.balance),
     Route("/v1/credits/transactions", account.transactions),
@@ -67,11 +69,15 @@ def demo_base_url(host: str, port: int) -> str:
     return f"http://{reachable}:{port}{MOUNT_PATH}"
 
 
+# The metered APIs whose prompts carry images, audio and documents: they get the larger body limit.
+LARGE_BODY_PATHS = frozenset({"/v1/chat/completions", "/v1/responses", "/v1/messages", "/v1/messages/count_tokens"})
+
+
 def body_limits(settings: Settings) -> Callable[[str], int]:
     """The most bytes a request body may have, by path (InputGuard checks it before reading)."""
 
     def limit_for(path: str) -> int:
-        if path in ("/v1/chat/completions", "/v1/responses") or path.startswith(MOUNT_PATH + "/"):
+        if path in LARGE_BODY_PATHS or path.startswith(MOUNT_PATH + "/"):
             return settings.max_chat_body_bytes
         if path.startswith("/webhooks/"):
             return settings.max_webhook_body_bytes

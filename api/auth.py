@@ -29,6 +29,19 @@ def bearer_key(request: Request) -> str:
     return token
 
 
+def anthropic_key(request: Request) -> str:
+    """The gateway key of an Anthropic-shaped request: its SDK sends `x-api-key`, some clients a
+    Bearer token (as an auth token); either is accepted."""
+    token = request.headers.get("x-api-key", "").strip() or _bearer(request)
+    if not token:
+        raise ApiError(
+            401,
+            "You didn't provide an API key. Send it as 'x-api-key: sk-lg-...' or 'Authorization: Bearer sk-lg-...'.",
+            code="invalid_api_key",
+        )
+    return token
+
+
 async def gateway_owner(request: Request) -> KeyOwner:
     token = bearer_key(request)
     owner = await authenticate(services(request).pool, token)

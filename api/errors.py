@@ -1,4 +1,5 @@
-"""Errors as HTTP responses, in OpenAI's shape: {"error": {"message", "type", "param", "code"}}.
+"""Errors as HTTP responses, in OpenAI's shape: {"error": {"message", "type", "param", "code"}}, or
+on Anthropic's paths (/v1/messages*) in Anthropic's: {"type": "error", "error": {"type", "message"}}.
 
 One handler per base class: ApiError (raised by routes), LedgerError (raised by the ledger's
 wrappers, carrying their own status), and Starlette's HTTPException (unknown paths, methods).
@@ -15,6 +16,7 @@ from starlette.responses import Response
 
 from api.jsonresponse import LedgerJSONResponse
 from ledger.errors import LedgerError
+from ledger.logs import request_id_var
 
 
 class ApiError(Exception):
@@ -37,17 +39,49 @@ class ApiError(Exception):
         self.headers = dict(headers or {})
 
 
-def error_response(error: ApiError) -> Response:
+ANTHROPIC_PATH = "/v1/messages"
+# Anthropic's error type for each status (its SDK picks its exception class by the status)
+ANTHROPIC_ERROR_TYPES = {
+    401: "authentication_error",
+    402: "billing_error",
+    403: "permission_error",
+    404: "not_found_error",
+    413: "request_too_large",
+    429: "rate_limit_error",
+    503: "overloaded_error",
+    529: "overloaded_error",
+}
+
+
+def speaks_anthropic(path: str) -> bool:
+    """Whether the path is one of Anthropic's API (its clients read errors in its shape)."""
+    return path == ANTHROPIC_PATH or path.startswith(ANTHROPIC_PATH + "/")
+
+
+def anthropic_error_type(status: int) -> str:
+    return ANTHROPIC_ERROR_TYPES.get(status, "api_error" if status >= 500 else "invalid_request_error")
+
+
+def error_response(error: ApiError, path: str = "") -> Response:
+    """The error in the shape of the API `path` belongs to."""
+    if speaks_anthropic(path):
+        request_id = request_id_var.get() or ""
+        body = {
+            "type": "error",
+            "error": {"type": anthropic_error_type(error.status), "message": error.message},
+            "request_id": request_id,
+        }
+        return LedgerJSONResponse(body, status_code=error.status, headers={**error.headers, "request-id": request_id})
     body = {"error": {"message": error.message, "type": error.type, "param": error.param, "code": error.code}}
     return LedgerJSONResponse(body, status_code=error.status, headers=error.headers)
 
 
-async def api_error(_request: Request, exc: Exception) -> Response:
+async def api_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ApiError)
-    return error_response(exc)
+    return error_response(exc, request.url.path)
 
 
-def ledger_error_response(exc: LedgerError, headers: Mapping[str, str] | None = None) -> Response:
+def ledger_error_response(exc: LedgerError, headers: Mapping[str, str] | None = None, path: str = "") -> Response:
     message = f"{exc.message} ({exc.hint})" if exc.hint else exc.message
     error = ApiError(
         exc.http_status,
@@ -57,21 +91,21 @@ def ledger_error_response(exc: LedgerError, headers: Mapping[str, str] | None = 
         param=exc.param,
         headers={**exc.headers, **(headers or {})},
     )
-    return error_response(error)
+    return error_response(error, path)
 
 
-async def ledger_error(_request: Request, exc: Exception) -> Response:
+async def ledger_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, LedgerError)
-    return ledger_error_response(exc)
+    return ledger_error_response(exc, path=request.url.path)
 
 
-async def http_error(_request: Request, exc: Exception) -> Response:
+async def http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code)
-    return error_response(ApiError(exc.status_code, str(exc.detail), code=code, headers=exc.headers))
+    return error_response(ApiError(exc.status_code, str(exc.detail), code=code, headers=exc.headers), request.url.path)
 
 
-def internal_error() -> Response:
+def internal_error(path: str = "") -> Response:
     """Anything unexpected is our fault; api/middleware.py logs it and answers with this."""
     return error_response(
         ApiError(
@@ -80,7 +114,8 @@ def internal_error() -> Response:
             "expires: nothing is charged for it twice.",
             type="server_error",
             code="internal_error",
-        )
+        ),
+        path,
     )
 
 
@@ -103,7 +138,7 @@ def is_database_outage(exc: BaseException) -> bool:
     return isinstance(exc, asyncpg.InterfaceError) and "closed" in str(exc).lower()
 
 
-def unexpected_error(exc: BaseException) -> Response:
+def unexpected_error(exc: BaseException, path: str = "") -> Response:
     """The answer to an exception no route handled: the one place that decides 503 vs 500."""
     if is_database_outage(exc):
         return error_response(
@@ -113,13 +148,16 @@ def unexpected_error(exc: BaseException) -> Response:
                 type="service_unavailable",
                 code="database_unavailable",
                 headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
-            )
+            ),
+            path,
         )
     if isinstance(exc, asyncpg.DataError):
         # a value PostgreSQL cannot store (22xxx: overflow, bad encoding...); the route's own checks
         # should have refused it, this keeps it a 400 where one was missed
-        return error_response(ApiError(400, f"A value in the request is out of range: {exc}.", code="invalid_request"))
-    return internal_error()
+        return error_response(
+            ApiError(400, f"A value in the request is out of range: {exc}.", code="invalid_request"), path
+        )
+    return internal_error(path)
 
 
 EXCEPTION_HANDLERS = {ApiError: api_error, LedgerError: ledger_error, HTTPException: http_error}

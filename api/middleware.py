@@ -49,7 +49,7 @@ class RequestContext:
         try:
             await self.app(scope, receive, send_with_id)
         except Exception as exc:
-            response = unexpected_error(exc)
+            response = unexpected_error(exc, scope["path"])
             if response.status_code >= 500 and response.status_code != 503:
                 log.exception("unhandled error")
             else:
@@ -93,7 +93,7 @@ class InputGuard:
             return
         refusal = self.refusal(scope)
         if refusal is not None:
-            await error_response(refusal)(scope, receive, send)
+            await error_response(refusal, scope["path"])(scope, receive, send)
             return
         limit = self.limit_for(scope["path"])
         received = 0

@@ -16,6 +16,7 @@ from starlette.responses import Response
 from api.jsonresponse import LedgerJSONResponse
 from api.routes import admin, provider_keys, purchases
 from ledger.gateway.adapters import chat as chat_adapter
+from ledger.gateway.adapters import messages as messages_adapter
 from ledger.gateway.adapters import responses as responses_adapter
 from ledger.gateway.pricing import TOKEN_TYPES
 
@@ -52,6 +53,21 @@ ERROR: Schema = {
     },
 }
 
+# Anthropic's error shape, answered on /v1/messages* (its SDK reads error.type)
+ANTHROPIC_ERROR: Schema = {
+    "type": "object",
+    "required": ["type", "error"],
+    "properties": {
+        "type": {"const": "error"},
+        "error": {
+            "type": "object",
+            "required": ["type", "message"],
+            "properties": {"type": {"type": "string"}, "message": {"type": "string"}},
+        },
+        "request_id": {"type": "string"},
+    },
+}
+
 ERROR_MEANING = {
     400: "Invalid request: malformed JSON, a field out of range, a bad parameter. Nothing is written.",
     401: "Missing or wrong key or token.",
@@ -84,6 +100,38 @@ def responses(ok: dict[int, Schema], *errors: int, ok_description: str = "Succes
                 "Retry-After": {"description": "seconds, when the database is away", "schema": {"type": "string"}}
             }
     return out
+
+
+def anthropic_responses(ok: dict[int, Schema], *errors: int) -> Schema:
+    """Responses of an Anthropic-shaped endpoint: its errors in Anthropic's shape, and the
+    provider's own refusals passed through."""
+    out = responses(ok, 401, *errors)
+    for status, entry in out.items():
+        if not status.startswith("2"):
+            entry["content"] = {"application/json": {"schema": {"$ref": "#/components/schemas/AnthropicError"}}}
+    out["4XX"] = {
+        "description": "The provider's own refusal of the request, passed through; nothing charged",
+        "content": {"application/json": {"schema": {"type": "object"}}},
+    }
+    return out
+
+
+ANTHROPIC_HEADERS = [
+    {
+        "name": "anthropic-version",
+        "in": "header",
+        "required": False,
+        "schema": {"type": "string"},
+        "description": "passed to the provider (2023-06-01 when absent)",
+    },
+    {
+        "name": "anthropic-beta",
+        "in": "header",
+        "required": False,
+        "schema": {"type": "string"},
+        "description": "passed to the provider; only betas that do not change what a token costs are accepted",
+    },
+]
 
 
 def model_body(model: type[BaseModel]) -> Schema:
@@ -213,6 +261,39 @@ CHAT_REQUEST: Schema = {
     " provider as OpenAI defines them); any other is a 400 `unsupported_parameter`, since its cost"
     " could not be metered.",
 }
+MESSAGES_REQUEST: Schema = {
+    "type": "object",
+    "required": ["model", "messages", "max_tokens"],
+    "properties": {
+        "model": {"type": "string", "minLength": 1},
+        "messages": {
+            "type": "array",
+            "minItems": 1,
+            "items": {
+                "type": "object",
+                "required": ["role", "content"],
+                "properties": {"role": {"enum": ["user", "assistant"]}, "content": {"type": "string"}},
+            },
+        },
+        "max_tokens": {"type": "integer", "minimum": 1},
+        "stream": {"type": "boolean"},
+        "system": {"type": "string"},
+        "service_tier": {"enum": list(messages_adapter.SERVICE_TIERS)},
+        **{
+            name: {}
+            for name in sorted(messages_adapter.ALLOWED_FIELDS)
+            if name not in {"model", "messages", "max_tokens", "stream", "system", "service_tier"}
+        },
+    },
+    "additionalProperties": False,
+    "description": "Anthropic's Messages request. Only the fields listed are accepted (server tools,"
+    " mcp_servers, container and other fields whose cost could not be metered are a 400).",
+}
+COUNT_TOKENS_REQUEST: Schema = {
+    "type": "object",
+    "required": ["model", "messages"],
+    "properties": {"model": {"type": "string", "minLength": 1}, "messages": {"type": "array"}},
+}
 CHAT_RESPONSE = obj({"id": {"type": "string"}, "choices": {"type": "array"}}, {"usage": {"type": "object"}})
 _DESCRIBED_RESPONSES_FIELDS = {"model", "input", "stream", "max_output_tokens", "service_tier", "background", "tools"}
 RESPONSES_REQUEST: Schema = {
@@ -247,6 +328,7 @@ PAGE_PARAMS = [
 ]
 ADMIN: list[dict[str, list[str]]] = [{"adminToken": []}]
 GATEWAY: list[dict[str, list[str]]] = [{"gatewayKey": []}]
+ANTHROPIC_KEY: list[dict[str, list[str]]] = [{"gatewayKey": []}, {"anthropicKey": []}]
 
 
 def op(summary: str, resp: Schema, *, security: list[Any] | None = None, **more: Any) -> Schema:
@@ -333,6 +415,35 @@ def build_document() -> Schema:
                 " response.completed (or .incomplete, .failed) carrying the usage charged",
                 RESPONSES_REQUEST,
                 RESPONSES_RESPONSE,
+            )
+        },
+        "/v1/messages": {
+            "post": op(
+                "The metered message (Anthropic's Messages API), streamed or not",
+                {
+                    "200": {
+                        "description": "The message, with usage.cost in credits; or its server-sent events",
+                        "content": {
+                            "application/json": {
+                                "schema": obj({"id": {"type": "string"}, "content": {"type": "array"}})
+                            },
+                            "text/event-stream": {"schema": {"type": "string"}},
+                        },
+                    },
+                    **anthropic_responses({}, 402, 404, 502),
+                },
+                security=ANTHROPIC_KEY,
+                requestBody={"required": True, "content": {"application/json": {"schema": MESSAGES_REQUEST}}},
+                parameters=ANTHROPIC_HEADERS,
+            )
+        },
+        "/v1/messages/count_tokens": {
+            "post": op(
+                "The provider's count of a prompt's tokens; free: nothing held or charged",
+                anthropic_responses({200: obj({"input_tokens": {"type": "integer"}})}, 404, 502),
+                security=ANTHROPIC_KEY,
+                requestBody={"required": True, "content": {"application/json": {"schema": COUNT_TOKENS_REQUEST}}},
+                parameters=ANTHROPIC_HEADERS,
             )
         },
         "/v1/models": {"get": v1("Models some configured provider serves", {200: list_of({"type": "object"})})},
@@ -488,10 +599,16 @@ def build_document() -> Schema:
         },
         "paths": paths,
         "components": {
-            "schemas": {"Error": ERROR},
+            "schemas": {"Error": ERROR, "AnthropicError": ANTHROPIC_ERROR},
             "securitySchemes": {
                 "gatewayKey": {"type": "http", "scheme": "bearer", "description": "a gateway key, sk-lg-..."},
                 "adminToken": {"type": "http", "scheme": "bearer", "description": "LEDGER_ADMIN_TOKEN"},
+                "anthropicKey": {
+                    "type": "apiKey",
+                    "in": "header",
+                    "name": "x-api-key",
+                    "description": "a gateway key, as Anthropic's SDK sends it",
+                },
             },
         },
     }

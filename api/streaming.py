@@ -85,7 +85,7 @@ class MeteredStream(Response):
                 first = None
             except LedgerError as refused:  # not a stream: nothing was committed, answer the error
                 completed = True
-                await ledger_error_response(refused, self.extra_headers)(scope, receive, send)
+                await ledger_error_response(refused, self.extra_headers, scope["path"])(scope, receive, send)
                 cancel.cancel()
                 return
             if await timed({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}):
