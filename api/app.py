@@ -23,6 +23,7 @@ from ledger.db.background import wait_for_background_writes
 from ledger.db.pool import create_pool
 from ledger.gateway.byok import KeyCipher
 from ledger.gateway.catalog import Catalog
+from ledger.gateway.price_catalog import sync_at_start
 from ledger.gateway.upstream import open_session
 from ledger.metrics import Metrics
 from ledger.money.maintenance import run_forever
@@ -57,6 +58,7 @@ ROUTES = [
     Route("/admin/packages/{package_id}", admin.change_package, methods=["PATCH"]),
     Route("/admin/model-prices", admin.list_prices, methods=["GET"]),
     Route("/admin/model-prices", admin.add_price, methods=["POST"]),
+    Route("/admin/model-prices/sync", admin.sync_prices, methods=["POST"]),
     Route("/admin/model-prices/{provider}/{model:path}", admin.change_price, methods=["PATCH"]),
 ]
 
@@ -79,11 +81,19 @@ def body_limits(settings: Settings) -> Callable[[str], int]:
     return limit_for
 
 
+# The embedded default's catalog sources, synced as it starts: today's models for the providers a
+# newcomer may configure next, and for the demo providers that serve them (catalog:provider).
+DEFAULT_PRICE_SOURCES = ("openai", "anthropic", "openai:demo", "anthropic:demo-anthropic")
+
+
 def create_app(settings: Settings, database_url: str, *, port: int | None = None) -> Starlette:
-    """The service. With no LEDGER_PROVIDERS it also serves, and routes to, the `demo` provider."""
+    """The service. With no LEDGER_PROVIDERS it also serves, and routes to, the `demo` provider,
+    and starts with a current price catalog (DEFAULT_PRICE_SOURCES)."""
     routes: list[Route | Mount] = list(ROUTES)
     providers = settings.providers
+    price_sources: tuple[str, ...] = ()
     if providers is None:
+        price_sources = DEFAULT_PRICE_SOURCES
         providers = {"demo": ProviderConfig(base_url=demo_base_url(settings.host, port or settings.port))}
         routes.append(Mount(MOUNT_PATH, app=create_demo_app()))
 
@@ -95,6 +105,8 @@ def create_app(settings: Settings, database_url: str, *, port: int | None = None
             max_size=settings.pool_max_size,
             command_timeout=settings.db_command_timeout_seconds,
         )
+        if price_sources:
+            await sync_at_start(pool, price_sources)
         session = open_session()
         services.start(pool, session)
         maintenance = None

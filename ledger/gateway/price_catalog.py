@@ -27,6 +27,7 @@ window), and context_window the catalog's, else CONTEXT_WINDOW.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -41,6 +42,8 @@ from genai_prices import data_snapshot, types
 from ledger.db.queries import query
 from ledger.errors import InvalidArgument
 from ledger.gateway.pricing import GENAI_PRICE_KEYS, PRICE_COLUMNS, TOKEN_TYPES
+
+log = logging.getLogger("ledger.prices")
 
 CONTEXT_WINDOW = 128_000  # the table's own default, for a model the catalog gives none
 MAX_OUTPUT_TOKENS = 32_768
@@ -316,3 +319,15 @@ async def _sync(conn: Conn, reads: list[tuple[Source, CatalogRead]], report: Syn
         await conn.execute("SELECT pg_advisory_xact_lock($1)", SYNC_LOCK)
         for source, read in reads:
             await _sync_source(conn, source, read, report, done)
+
+
+async def sync_at_start(db: asyncpg.Pool, sources: Sequence[str]) -> None:
+    """The embedded default's catalog, brought current as the service starts (never forced, so the
+    seed's rows and an operator's keep their prices): one log line with the counts. A database
+    that refuses is logged, not fatal: the service still serves the prices it has."""
+    try:
+        report = await sync_prices(db, sources)
+    except (asyncpg.PostgresError, OSError):
+        log.exception("price catalog sync at start failed; serving the prices already in model_prices")
+        return
+    log.info("price catalog %s synced into %s: %s", report.synced_from, ", ".join(sources), report.counts())
