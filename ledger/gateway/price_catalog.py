@@ -41,7 +41,8 @@ from genai_prices import data_snapshot, types
 
 from ledger.db.queries import query
 from ledger.errors import InvalidArgument
-from ledger.gateway.pricing import GENAI_PRICE_KEYS, PRICE_COLUMNS, TOKEN_TYPES
+from ledger.gateway.prices import PRICE_ORDER
+from ledger.gateway.pricing import GENAI_PRICE_KEYS, PRICE_COLUMNS
 
 log = logging.getLogger("ledger.prices")
 
@@ -183,8 +184,8 @@ class Source:
 
     @classmethod
     def parse(cls, text: str) -> Source:
-        catalog, _, provider = text.partition(":")
-        catalog, provider = catalog.strip(), (provider or catalog).strip()
+        catalog, colon, provider = (part.strip() for part in text.partition(":"))
+        provider = provider if colon else catalog
         if not catalog or not provider:
             raise InvalidArgument(f"a source is CATALOG_PROVIDER or CATALOG_PROVIDER:NAME, got {text!r}")
         return cls(catalog, provider)
@@ -234,7 +235,7 @@ def _difference(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, lis
 
 
 def _values(prices: Mapping[str, Any]) -> list[Any]:
-    columns = [None if prices[c] is None else Decimal(prices[c]) for c in (PRICE_COLUMNS[t] for t in TOKEN_TYPES)]
+    columns = [None if prices[c] is None else Decimal(prices[c]) for c in PRICE_ORDER]
     return [*columns, json.dumps(prices["tiers"])]
 
 

@@ -20,6 +20,9 @@ from ledger.money.values import to_price
 # the prices every row has; each other type's (NULL: priced as its parent) is optional
 REQUIRED_PRICES = ("input_usd_per_mtok", "output_usd_per_mtok")
 OPTIONAL_PRICES = tuple(c for c in PRICE_COLUMNS.values() if c not in REQUIRED_PRICES)
+# the order the statements that write every price (insert_model_price, insert_synced_model_price,
+# update_synced_model_price) take them in
+PRICE_ORDER = (*REQUIRED_PRICES, *OPTIONAL_PRICES)
 PRICE_FIELDS = {*PRICE_COLUMNS.values(), "tiers", "context_window", "max_output_tokens", "is_active"}
 # An edit's SET list is built from PRICE_FIELDS, so this statement stays here (ledger/db/edits.py).
 CHANGE_PRICE = "UPDATE model_prices SET {set_list} WHERE provider = $1 AND model = $2 RETURNING *"
@@ -129,7 +132,7 @@ async def add_price(
             query("insert_model_price"),
             provider,
             model,
-            *(values.get(column) for column in PRICE_COLUMNS.values()),
+            *(values.get(column) for column in PRICE_ORDER),
             values["tiers"],
             context_window,
             max_output_tokens,
