@@ -36,6 +36,9 @@ class PriceListed(TypedDict):
     model: str
     input_usd_per_mtok: Decimal
     output_usd_per_mtok: Decimal
+    context_window: int
+    max_output_tokens: int
+    is_active: bool
     cache_read_usd_per_mtok: Decimal | None
     cache_write_usd_per_mtok: Decimal | None
     cache_write_1h_usd_per_mtok: Decimal | None
@@ -47,18 +50,34 @@ class PriceListed(TypedDict):
     output_audio_usd_per_mtok: Decimal | None
     output_image_usd_per_mtok: Decimal | None
     tiers: str
-    context_window: int
-    max_output_tokens: int
-    is_active: bool
     synced_from: str | None
 
 
-class PriceRow(PriceListed):
+class PriceRow(TypedDict):
     """A whole model_prices row, as an add or a change returns it."""
 
+    provider: str
+    model: str
+    input_usd_per_mtok: Decimal
+    output_usd_per_mtok: Decimal
+    context_window: int
+    max_output_tokens: int
+    is_active: bool
     created_at: datetime
     updated_at: datetime
+    cache_read_usd_per_mtok: Decimal | None
+    cache_write_usd_per_mtok: Decimal | None
+    cache_write_1h_usd_per_mtok: Decimal | None
+    input_audio_usd_per_mtok: Decimal | None
+    cache_audio_read_usd_per_mtok: Decimal | None
+    input_image_usd_per_mtok: Decimal | None
+    cache_image_read_usd_per_mtok: Decimal | None
+    reasoning_usd_per_mtok: Decimal | None
+    output_audio_usd_per_mtok: Decimal | None
+    output_image_usd_per_mtok: Decimal | None
+    tiers: str
     synced_prices: str | None
+    synced_from: str | None
 
 
 def to_tiers(value: object) -> str:

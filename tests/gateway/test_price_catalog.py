@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ledger.errors import InvalidArgument
-from ledger.gateway import catalog, pricing, prices
+from ledger.gateway import catalog, prices, pricing
 from ledger.gateway.price_catalog import read_catalog, sync_prices
 from ledger.gateway.pricing import GENAI_USAGE_KEYS, TokenCounts
 
