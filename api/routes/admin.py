@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictBool
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -137,11 +137,6 @@ class PackageChange(BaseModel):
     is_active: bool | None = None
 
 
-class PriceTier(BaseModel):
-    above: int = Field(ge=0, lt=10**12)
-    usd_per_mtok: DecimalText
-
-
 class TypePrices(BaseModel):
     """Each token type's own price (None: priced as its parent) and the tiers, by token type."""
 
@@ -155,7 +150,9 @@ class TypePrices(BaseModel):
     reasoning_usd_per_mtok: DecimalText | None = None
     output_audio_usd_per_mtok: DecimalText | None = None
     output_image_usd_per_mtok: DecimalText | None = None
-    tiers: dict[str, list[PriceTier]] | None = None
+    # {"input": [{"above": 200000, "usd_per_mtok": "6"}], ...}: checked by prices.to_tiers (a nested
+    # model would put a $ref the API document does not define into its schema)
+    tiers: dict[str, list[dict[str, int | str]]] | None = None
 
 
 class NewPrice(TypePrices):
@@ -179,8 +176,9 @@ class PriceChange(TypePrices):
 
 class PriceSync(BaseModel):
     provider: list[str] = Field(default=list(price_catalog.DEFAULT_SOURCES), min_length=1, max_length=20)
-    dry_run: bool = False
-    force: bool = False
+    # strict: "yes" or 1 for force (which overwrites operators' prices) is a mistake, not a yes
+    dry_run: StrictBool = False
+    force: StrictBool = False
 
 
 def _catalog_changed(request: Request) -> None:
