@@ -92,7 +92,6 @@ class CatalogModel:
     """One row the catalog gives: a name at a provider and its prices (price_set's form)."""
 
     model: str
-    catalog_id: str
     prices: dict[str, Any]
     context_window: int
 
@@ -108,7 +107,7 @@ class CatalogRead:
 
 
 def _fits(price: Decimal) -> bool:
-    exponent = price.as_tuple().exponent
+    exponent = price.normalize().as_tuple().exponent  # 1.5000000 fits: trailing zeros are no places
     return price.is_finite() and 0 <= price < PRICE_LIMIT and isinstance(exponent, int) and exponent >= -MOST_PLACES
 
 
@@ -171,7 +170,7 @@ def read_catalog(catalog_provider: str, now: datetime | None = None) -> CatalogR
                 skipped.append({"model": name, "reason": f"genai-prices does not price this name as {info.id}"})
                 continue
             named.add(name)
-            models.append(CatalogModel(name, info.id, prices, info.context_window or CONTEXT_WINDOW))
+            models.append(CatalogModel(name, prices, info.context_window or CONTEXT_WINDOW))
     return CatalogRead(models, skipped)
 
 

@@ -189,7 +189,7 @@ def test_prices_numeric_12_6_cannot_hold_exactly_are_skipped_never_rounded():
     d = Decimal
     snapshot = _with_catalog(
         [
-            _model("fine", types.ModelPrice(input_mtok=d("0.000001"), output_mtok=d("999999.999999")), "fine-1"),
+            _model("fine", types.ModelPrice(input_mtok=d("0.000001"), output_mtok=d("999999.9999990")), "fine-1"),
             _model("too-precise", types.ModelPrice(input_mtok=d("0.0000001"), output_mtok=d(1))),
             _model("too-big", types.ModelPrice(input_mtok=d(1), output_mtok=d(1_000_000))),
             _model(
