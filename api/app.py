@@ -23,6 +23,7 @@ from ledger.db.background import wait_for_background_writes
 from ledger.db.pool import create_pool
 from ledger.gateway.byok import KeyCipher
 from ledger.gateway.catalog import Catalog
+from ledger.gateway.price_catalog import sync_at_start
 from ledger.gateway.upstream import open_session
 from ledger.metrics import Metrics
 from ledger.money.maintenance import run_forever
@@ -60,6 +61,7 @@ ROUTES = [
     Route("/admin/packages/{package_id}", admin.change_package, methods=["PATCH"]),
     Route("/admin/model-prices", admin.list_prices, methods=["GET"]),
     Route("/admin/model-prices", admin.add_price, methods=["POST"]),
+    Route("/admin/model-prices/sync", admin.sync_prices, methods=["POST"]),
     Route("/admin/model-prices/{provider}/{model:path}", admin.change_price, methods=["PATCH"]),
 ]
 
@@ -86,14 +88,22 @@ def body_limits(settings: Settings) -> Callable[[str], int]:
     return limit_for
 
 
+# The embedded default's catalog sources, synced as it starts: today's models for the providers a
+# newcomer may configure next, and for the demo providers that serve them (catalog:provider).
+DEFAULT_PRICE_SOURCES = ("openai", "anthropic", "openai:demo", "anthropic:demo-anthropic")
+
+
 def create_app(settings: Settings, database_url: str, *, port: int | None = None) -> Starlette:
-    """The service. With no LEDGER_PROVIDERS it also serves, and routes to, the demo provider: as
-    `demo` for OpenAI's APIs and `demo-anthropic` for Anthropic's."""
+    """The service. With no LEDGER_PROVIDERS it also serves, and routes to, the demo provider (as
+    `demo` for OpenAI's APIs and `demo-anthropic` for Anthropic's), and starts with a current price
+    catalog (DEFAULT_PRICE_SOURCES)."""
     routes: list[Route | Mount] = list(ROUTES)
     providers = settings.providers
+    price_sources: tuple[str, ...] = ()
     if providers is None:
         # one demo app serves both APIs: the gateway posts to {base_url}/messages for anthropic
         # providers, as Anthropic's SDK posts to {base}/v1/messages
+        price_sources = DEFAULT_PRICE_SOURCES
         base_url = demo_base_url(settings.host, port or settings.port)
         providers = {
             "demo": ProviderConfig(base_url=base_url, api="openai"),
@@ -109,6 +119,8 @@ def create_app(settings: Settings, database_url: str, *, port: int | None = None
             max_size=settings.pool_max_size,
             command_timeout=settings.db_command_timeout_seconds,
         )
+        if price_sources:
+            await sync_at_start(pool, price_sources)
         session = open_session()
         services.start(pool, session)
         maintenance = None

@@ -219,6 +219,19 @@ PRICE = obj(
         "max_output_tokens": {"type": "integer"},
     }
 )
+_CHANGE: Schema = {"type": "array", "items": obj({"provider": {"type": "string"}, "model": {"type": "string"}})}
+PRICE_SYNC_REPORT = obj(
+    {
+        "synced_from": {"type": "string"},
+        "dry_run": {"type": "boolean"},
+        "force": {"type": "boolean"},
+        "added": _CHANGE,
+        "updated": _CHANGE,
+        "kept": _CHANGE,
+        "skipped": {"type": "array", "items": obj({"model": {"type": "string"}, "reason": {"type": "string"}})},
+        "unchanged": {"type": "integer"},
+    }
+)
 GATEWAY_KEY = obj({"id": UUID, "user_id": UUID, "prefix": {"type": "string"}, "is_active": {"type": "boolean"}})
 GRANT = obj({"success": {"type": "boolean"}, "new_balance": DECIMAL, "transaction_id": {"type": ["integer", "null"]}})
 _DESCRIBED_CHAT_FIELDS = {
@@ -578,6 +591,14 @@ def build_document() -> Schema:
                 parameters=[query("all", {"type": "string"}, "present: inactive ones too")],
             ),
             "post": adm("Add a model price", {201: PRICE}, 409, requestBody=model_body(admin.NewPrice)),
+        },
+        "/admin/model-prices/sync": {
+            "post": adm(
+                "Import or update model prices from genai-prices' catalog (rows an operator changed are kept "
+                "unless force)",
+                {200: PRICE_SYNC_REPORT},
+                requestBody=model_body(admin.PriceSync),
+            )
         },
         "/admin/model-prices/{provider}/{model}": {
             "patch": adm(

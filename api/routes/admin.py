@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictBool
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -16,7 +16,7 @@ from api.params import INT32_MAX, DecimalText, UtcDatetime, parse_body, query_te
 from api.services import services
 from ledger.billing import packages
 from ledger.gateway import keys as gateway_keys
-from ledger.gateway import prices
+from ledger.gateway import price_catalog, prices
 from ledger.money import accounts as users
 from ledger.money import credits
 
@@ -137,7 +137,25 @@ class PackageChange(BaseModel):
     is_active: bool | None = None
 
 
-class NewPrice(BaseModel):
+class TypePrices(BaseModel):
+    """Each token type's own price (None: priced as its parent) and the tiers, by token type."""
+
+    cache_read_usd_per_mtok: DecimalText | None = None
+    cache_write_usd_per_mtok: DecimalText | None = None
+    cache_write_1h_usd_per_mtok: DecimalText | None = None
+    input_audio_usd_per_mtok: DecimalText | None = None
+    cache_audio_read_usd_per_mtok: DecimalText | None = None
+    input_image_usd_per_mtok: DecimalText | None = None
+    cache_image_read_usd_per_mtok: DecimalText | None = None
+    reasoning_usd_per_mtok: DecimalText | None = None
+    output_audio_usd_per_mtok: DecimalText | None = None
+    output_image_usd_per_mtok: DecimalText | None = None
+    # {"input": [{"above": 200000, "usd_per_mtok": "6"}], ...}: checked by prices.to_tiers (a nested
+    # model would put a $ref the API document does not define into its schema)
+    tiers: dict[str, list[dict[str, int | str]]] | None = None
+
+
+class NewPrice(TypePrices):
     provider: str = Field(min_length=1, max_length=64)
     model: str = Field(min_length=1, max_length=200)
     input_usd_per_mtok: DecimalText
@@ -146,12 +164,21 @@ class NewPrice(BaseModel):
     max_output_tokens: int = Field(default=4096, gt=0, le=INT32_MAX)
 
 
-class PriceChange(BaseModel):
+class PriceChange(TypePrices):
+    """Only the fields given change; a type's price given as null is priced as its parent again."""
+
     input_usd_per_mtok: DecimalText | None = None
     output_usd_per_mtok: DecimalText | None = None
     context_window: int | None = Field(default=None, gt=0, le=INT32_MAX)
     max_output_tokens: int | None = Field(default=None, gt=0, le=INT32_MAX)
     is_active: bool | None = None
+
+
+class PriceSync(BaseModel):
+    provider: list[str] = Field(default=list(price_catalog.DEFAULT_SOURCES), min_length=1, max_length=20)
+    # strict: "yes" or 1 for force (which overwrites operators' prices) is a mistake, not a yes
+    dry_run: StrictBool = False
+    force: StrictBool = False
 
 
 def _catalog_changed(request: Request) -> None:
@@ -200,6 +227,7 @@ async def add_price(request: Request) -> Response:
         new.output_usd_per_mtok,
         new.context_window,
         new.max_output_tokens,
+        **new.model_dump(include=set(prices.OPTIONAL_PRICES) | {"tiers"}, exclude_none=True),
     )
     _catalog_changed(request)
     return LedgerJSONResponse(row, status_code=201)
@@ -208,11 +236,24 @@ async def add_price(request: Request) -> Response:
 async def change_price(request: Request) -> Response:
     require_admin(request)
     change = await parse_body(request, PriceChange)
+    given = change.model_dump(exclude_unset=True)
+    cleared = sorted(name for name, value in given.items() if value is None and name not in prices.OPTIONAL_PRICES)
+    if cleared:
+        raise ApiError(400, f"{cleared[0]}: cannot be null", param=cleared[0], code="invalid_request")
     row = await prices.change_price(
-        services(request).pool,
-        request.path_params["provider"],
-        request.path_params["model"],
-        **change.model_dump(exclude_none=True),
+        services(request).pool, request.path_params["provider"], request.path_params["model"], **given
     )
     _catalog_changed(request)
     return LedgerJSONResponse(row)
+
+
+async def sync_prices(request: Request) -> Response:
+    """genai-prices' catalog into model_prices (ledger prices sync): the change report."""
+    require_admin(request)
+    sync = await parse_body(request, PriceSync)
+    report = await price_catalog.sync_prices(
+        services(request).pool, sync.provider, force=sync.force, dry_run=sync.dry_run
+    )
+    if not sync.dry_run:
+        _catalog_changed(request)
+    return LedgerJSONResponse(report.as_dict())

@@ -10,10 +10,12 @@ from ledger.billing import packages
 from ledger.cli.context import with_connection
 from ledger.cli.output import emit
 from ledger.gateway import keys as gateway_keys
-from ledger.gateway import prices
+from ledger.gateway import price_catalog, prices
 from ledger.money import accounts as users
 from ledger.money import credits
 from ledger.settings import Settings
+
+TIERS_HELP = 'JSON: {"input": [{"above": 200000, "usd_per_mtok": "6"}], ...} (a tier\'s price applies above its start)'
 
 
 def _show(args: argparse.Namespace, value: Any) -> int:
@@ -87,6 +89,9 @@ def _changes(args: argparse.Namespace, fields: tuple[str, ...]) -> dict[str, Any
 # what `change` takes as options (is_active has its own command: deactivate)
 PACKAGE_CHANGES = tuple(sorted(packages.PACKAGE_FIELDS - {"is_active"}))
 PRICE_CHANGES = tuple(sorted(prices.PRICE_FIELDS - {"is_active"}))
+# what `add` takes as options besides its positionals and limits
+PRICE_EXTRAS = (*prices.OPTIONAL_PRICES, "tiers")
+NULL = "null"  # `change --cache-read-usd-per-mtok null`: priced as its parent again
 
 
 def cmd_packages_list(settings: Settings, args: argparse.Namespace) -> int:
@@ -137,6 +142,7 @@ def cmd_prices_add(settings: Settings, args: argparse.Namespace) -> int:
                 args.output_usd_per_mtok,
                 args.context_window,
                 args.max_output_tokens,
+                **_changes(args, PRICE_EXTRAS),
             ),
         ),
     )
@@ -147,7 +153,15 @@ def cmd_prices_change(settings: Settings, args: argparse.Namespace) -> int:
         args,
         with_connection(
             settings,
-            lambda db: prices.change_price(db, args.provider, args.model, **_changes(args, PRICE_CHANGES)),
+            lambda db: prices.change_price(
+                db,
+                args.provider,
+                args.model,
+                **{
+                    k: None if v == NULL and k in prices.OPTIONAL_PRICES else v
+                    for k, v in _changes(args, PRICE_CHANGES).items()
+                },
+            ),
         ),
     )
 
@@ -157,6 +171,29 @@ def cmd_prices_deactivate(settings: Settings, args: argparse.Namespace) -> int:
         args,
         with_connection(settings, lambda db: prices.change_price(db, args.provider, args.model, is_active=False)),
     )
+
+
+def cmd_prices_sync(settings: Settings, args: argparse.Namespace) -> int:
+    report = with_connection(
+        settings,
+        lambda db: price_catalog.sync_prices(
+            db, args.provider or price_catalog.DEFAULT_SOURCES, force=args.force, dry_run=args.dry_run
+        ),
+    )
+    if args.json:
+        emit(report.as_dict(), True)
+        return 0
+    print(f"{'dry run, nothing written: ' if report.dry_run else ''}{report.counts()} ({report.synced_from})")
+    for entry in report.added:
+        print(f"added    {entry['provider']}/{entry['model']}")
+    for entry in report.updated:
+        changes = ", ".join(f"{name} {old} -> {new}" for name, (old, new) in entry["changes"].items())
+        print(f"updated  {entry['provider']}/{entry['model']}: {changes}")
+    for entry in report.kept:
+        print(f"kept     {entry['provider']}/{entry['model']}: {entry['reason']} (--force overwrites)")
+    for entry in report.skipped:
+        print(f"skipped  {entry['source']} {entry['model']}: {entry['reason']}")
+    return 0
 
 
 def _group(commands: Any, name: str, help_text: str) -> Any:
@@ -235,11 +272,36 @@ def add_commands(commands: Any) -> None:
         add.add_argument(positional)
     add.add_argument("--context-window", type=int, default=128000)
     add.add_argument("--max-output-tokens", type=int, default=4096)
+    for field in PRICE_EXTRAS:
+        add.add_argument(f"--{field.replace('_', '-')}", help=TIERS_HELP if field == "tiers" else None)
     change = _command(group, "change", "change a model's price or limits", cmd_prices_change, json_flag)
     change.add_argument("provider")
     change.add_argument("model")
     for field in PRICE_CHANGES:
-        change.add_argument(f"--{field.replace('_', '-')}", type=int if field.endswith(("window", "tokens")) else str)
+        change.add_argument(
+            f"--{field.replace('_', '-')}",
+            type=int if field.endswith(("window", "tokens")) else str,
+            help=TIERS_HELP
+            if field == "tiers"
+            else f"`{NULL}`: priced as its parent"
+            if field in prices.OPTIONAL_PRICES
+            else None,
+        )
     deactivate = _command(group, "deactivate", "stop serving a model at a provider", cmd_prices_deactivate, json_flag)
     deactivate.add_argument("provider")
     deactivate.add_argument("model")
+    sync = _command(
+        group,
+        "sync",
+        "import or update prices from genai-prices' catalog; rows an operator changed are kept unless --force",
+        cmd_prices_sync,
+        json_flag,
+    )
+    sync.add_argument(
+        "--provider",
+        action="append",
+        help="a catalog provider, or CATALOG:NAME to price provider NAME from it "
+        "(repeatable; default: openai, anthropic)",
+    )
+    sync.add_argument("--dry-run", action="store_true", help="report what would change, write nothing")
+    sync.add_argument("--force", action="store_true", help="overwrite rows an operator changed or the seed wrote")

@@ -1,7 +1,7 @@
 """What a request costs: USD from each token type's count x its price, then credits x the power level.
 
 The token types and how they nest follow genai-prices' units, so a usage costs here exactly what
-genai-prices' own calculation says (tests/gateway/test_catalog_sync.py compares both):
+genai-prices' own calculation says (tests/gateway/test_price_catalog.py compares both):
 
 - `input` is every input token and `output` every output token; each other type is a part of
   them, identified by its dimensions (cache_read is the input tokens read from the cache,
