@@ -16,7 +16,7 @@ from api.errors import EXCEPTION_HANDLERS
 from api.metrics import metrics_endpoint
 from api.middleware import InputGuard, RequestContext
 from api.openapi import openapi_json
-from api.routes import account, admin, chat, health, models, provider_keys, purchases, webhooks
+from api.routes import account, admin, chat, completions, embeddings, health, models, provider_keys, purchases, webhooks
 from api.services import Services
 from ledger.billing.checkout import stripe_client
 from ledger.db.background import wait_for_background_writes
@@ -34,6 +34,8 @@ ROUTES = [
     Route("/metrics", metrics_endpoint),
     Route("/openapi.json", openapi_json, methods=["GET"]),
     Route("/v1/chat/completions", chat.chat_completions, methods=["POST"]),
+    Route("/v1/completions", completions.completions, methods=["POST"]),
+    Route("/v1/embeddings", embeddings.embeddings, methods=["POST"]),
     Route("/v1/models", models.list_models),
     Route("/v1/credits/balance", account.balance),
     Route("/v1/credits/transactions", account.transactions),
@@ -66,11 +68,15 @@ def demo_base_url(host: str, port: int) -> str:
     return f"http://{reachable}:{port}{MOUNT_PATH}"
 
 
+# the metered APIs whose prompts may be long (documents, images, many inputs)
+LARGE_BODIES = frozenset({"/v1/chat/completions", "/v1/completions", "/v1/embeddings"})
+
+
 def body_limits(settings: Settings) -> Callable[[str], int]:
     """The most bytes a request body may have, by path (InputGuard checks it before reading)."""
 
     def limit_for(path: str) -> int:
-        if path == "/v1/chat/completions" or path.startswith(MOUNT_PATH + "/"):
+        if path in LARGE_BODIES or path.startswith(MOUNT_PATH + "/"):
             return settings.max_chat_body_bytes
         if path.startswith("/webhooks/"):
             return settings.max_webhook_body_bytes

@@ -16,6 +16,7 @@ from starlette.responses import Response
 from api.jsonresponse import LedgerJSONResponse
 from api.routes import admin, provider_keys, purchases
 from ledger.gateway.adapters import chat as chat_adapter
+from ledger.gateway.adapters import completions as completions_adapter
 
 Schema = dict[str, Any]
 
@@ -207,6 +208,63 @@ CHAT_REQUEST: Schema = {
     " provider as OpenAI defines them); any other is a 400 `unsupported_parameter`, since its cost"
     " could not be metered.",
 }
+TEXTS_OR_TOKENS: Schema = {
+    "anyOf": [
+        {"type": "string"},
+        {"type": "array", "minItems": 1, "maxItems": 2048, "items": {"type": "string"}},
+        {"type": "array", "minItems": 1, "items": {"type": "integer", "minimum": 0}},
+        {
+            "type": "array",
+            "minItems": 1,
+            "maxItems": 2048,
+            "items": {"type": "array", "minItems": 1, "items": {"type": "integer", "minimum": 0}},
+        },
+    ]
+}
+EMBEDDINGS_REQUEST: Schema = {
+    "type": "object",
+    "required": ["model", "input"],
+    "properties": {
+        "model": {"type": "string", "minLength": 1},
+        "input": TEXTS_OR_TOKENS,
+        "dimensions": {"type": "integer", "minimum": 1},
+        "encoding_format": {"enum": ["float", "base64"]},
+        "user": {"type": "string"},
+    },
+    "additionalProperties": False,
+    "description": "OpenAI's embeddings request (each string non-empty); any other field is a 400"
+    " `unsupported_parameter`.",
+}
+EMBEDDINGS_RESPONSE = obj({"data": {"type": "array"}, "usage": {"type": "object"}})
+_DESCRIBED_COMPLETIONS_FIELDS = {
+    "model", "prompt", "stream", "max_tokens", "n", "best_of", "logprobs", "echo", "suffix", "stream_options",
+}  # fmt: skip
+COMPLETIONS_REQUEST: Schema = {
+    "type": "object",
+    "required": ["model", "prompt"],
+    "properties": {
+        "model": {"type": "string", "minLength": 1},
+        "prompt": TEXTS_OR_TOKENS,
+        "stream": {"type": "boolean"},
+        "max_tokens": {"type": "integer", "minimum": 0, "description": "16 when absent (OpenAI's default)"},
+        "n": {"type": "integer", "minimum": 1, "maximum": 128},
+        "best_of": {"type": "integer", "minimum": 1, "maximum": 20, "description": "at least n; not with stream"},
+        "logprobs": {"type": "integer", "minimum": 0, "maximum": 5},
+        "echo": {"type": "boolean"},
+        "suffix": {"type": "string"},
+        "stream_options": {
+            "type": "object",
+            "properties": {"include_usage": {"type": "boolean"}},
+            "additionalProperties": False,
+        },
+        # the other fields the proxy accepts, undescribed: the list is the adapter's own allowlist
+        **{
+            name: {} for name in sorted(completions_adapter.ALLOWED_FIELDS) if name not in _DESCRIBED_COMPLETIONS_FIELDS
+        },
+    },
+    "additionalProperties": False,
+    "description": "OpenAI's legacy completions request; any other field is a 400 `unsupported_parameter`.",
+}
 CHAT_RESPONSE = obj({"id": {"type": "string"}, "choices": {"type": "array"}}, {"usage": {"type": "object"}})
 PAGE_PARAMS = [
     query("limit", {"type": "integer", "minimum": 1, "maximum": 500}, "rows per page (default 50)"),
@@ -233,6 +291,40 @@ def adm(summary: str, ok: dict[int, Schema], *errors: int, **more: Any) -> Schem
     return op(summary, responses(ok, 401, 404, *errors), security=ADMIN, **more)
 
 
+def metered(summary: str, request: Schema, answer: Schema, *, streams: bool = False) -> Schema:
+    """A metered API's operation: its answer with usage.cost, 402 when the hold cannot be taken,
+    the provider's own 4xx passed through."""
+    content: Schema = {"application/json": {"schema": answer}}
+    if streams:
+        content["text/event-stream"] = {"schema": {"type": "string"}}
+    return op(
+        summary,
+        {
+            "200": {
+                "description": "The answer, with usage.cost in credits"
+                + ("; or its server-sent events" if streams else ""),
+                "content": content,
+            },
+            **responses({}, 401, 402, 404, 502),
+            "4XX": {
+                "description": "The provider's own refusal of the request, passed through; nothing charged",
+                "content": {"application/json": {"schema": {"type": "object"}}},
+            },
+        },
+        security=GATEWAY,
+        requestBody={"required": True, "content": {"application/json": {"schema": request}}},
+        parameters=[
+            {
+                "name": "X-Power-Level",
+                "in": "header",
+                "required": False,
+                "schema": {"type": "string"},
+                "description": "a power level other than the account's",
+            }
+        ],
+    )
+
+
 def build_document() -> Schema:
     paths: Schema = {
         "/healthz": {"get": op("The process answers", {"200": json_body(obj({"status": {"const": "ok"}}), "Up")})},
@@ -255,34 +347,20 @@ def build_document() -> Schema:
         },
         "/openapi.json": {"get": op("This document", {"200": json_body({"type": "object"}, "OpenAPI 3.1")})},
         "/v1/chat/completions": {
-            "post": op(
-                "The metered chat completion (OpenAI's API), streamed or not",
-                {
-                    "200": {
-                        "description": "The completion, with usage.cost in credits; or its server-sent events",
-                        "content": {
-                            "application/json": {"schema": CHAT_RESPONSE},
-                            "text/event-stream": {"schema": {"type": "string"}},
-                        },
-                    },
-                    **responses({}, 401, 402, 404, 502),
-                    "4XX": {
-                        "description": "The provider's own refusal of the request, passed through; nothing charged",
-                        "content": {"application/json": {"schema": {"type": "object"}}},
-                    },
-                },
-                security=GATEWAY,
-                requestBody={"required": True, "content": {"application/json": {"schema": CHAT_REQUEST}}},
-                parameters=[
-                    {
-                        "name": "X-Power-Level",
-                        "in": "header",
-                        "required": False,
-                        "schema": {"type": "string"},
-                        "description": "a power level other than the account's",
-                    }
-                ],
+            "post": metered(
+                "The metered chat completion (OpenAI's API), streamed or not", CHAT_REQUEST, CHAT_RESPONSE, streams=True
             )
+        },
+        "/v1/completions": {
+            "post": metered(
+                "The metered legacy completion (OpenAI's API), streamed or not",
+                COMPLETIONS_REQUEST,
+                CHAT_RESPONSE,
+                streams=True,
+            )
+        },
+        "/v1/embeddings": {
+            "post": metered("The metered embeddings (OpenAI's API)", EMBEDDINGS_REQUEST, EMBEDDINGS_RESPONSE)
         },
         "/v1/models": {"get": v1("Models some configured provider serves", {200: list_of({"type": "object"})})},
         "/v1/credits/balance": {"get": v1("The caller's balance, allowance, holds and subscription", {200: ACCOUNT})},
