@@ -149,7 +149,7 @@ class CompletionsStreamMeter(ChoicesStreamMeter):
     """A legacy completions stream: each chunk's choices carry `text` (the echoed prompt is not
     counted as generated)."""
 
-    request: CompletionsRequest | None = field(default=None, kw_only=True)
+    request: CompletionsRequest = field(kw_only=True)
 
     chunk_object: ClassVar[str] = "text_completion"
 
@@ -163,8 +163,7 @@ class CompletionsStreamMeter(ChoicesStreamMeter):
         return [text] if isinstance(text, str) else []
 
     def _generated(self) -> list[str]:
-        texts = ["".join(pieces) for pieces in self.text.values()]
-        return texts if self.request is None else [self.request.generated(text) for text in texts]
+        return [self.request.generated("".join(pieces)) for pieces in self.text.values()]
 
     @property
     def generated_text(self) -> str:
