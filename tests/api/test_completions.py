@@ -4,6 +4,7 @@ streamed or not, charged its usage."""
 from __future__ import annotations
 
 import asyncio
+import json
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
@@ -15,7 +16,7 @@ from hypothesis import strategies as st
 
 from ledger.errors import InvalidRequest
 from ledger.gateway.adapters.completions import parse_completions_request
-from ledger.gateway.pricing import ModelPrice, cost, most_cost
+from ledger.gateway.pricing import ModelPrice, TokenCounts, cost, most_cost
 from ledger.gateway.routing import Route
 from ledger.gateway.tokens import bounded_usage, completion_tokens_estimate
 from ledger.settings import ProviderConfig
@@ -340,3 +341,78 @@ def test_any_usage_is_charged_within_the_bounds_and_the_hold(prompt, options, re
     most_prompt = min(call.prompt_upper_bound(), call.prompts * PRICE.context_window)
     held = most_cost(PRICE, most_prompt, call.most_completion_tokens(ROUTE))
     assert cost(PRICE, counted.counts) <= held
+
+
+async def test_an_upstream_that_drops_mid_stream_is_billed_and_the_client_told(
+    pool, openai_apis, start_service, make_account
+):
+    openai_apis.words = ["one", "two", "three", "four", "five", "six"]
+    openai_apis.drop_after = 3
+    await add_price(pool)
+    service = start_service({"openai": openai_apis})
+    account = await make_account(credits_="10")
+
+    received = []
+    with pytest.raises(openai.APIError, match="stream broke"):
+        for chunk in service.client(account.key).completions.create(model=MODEL, prompt=TEXT, stream=True):
+            received.append(chunk.choices[0].text)
+
+    assert "".join(received) == "one two three"
+    row = await wait_for_usage_row(pool, account.user_id)
+    assert not row["success"] and row["status_code"] == 502 and "upstream stream broke" in row["error_message"]
+    assert row["completion_tokens"] == completion_tokens_estimate("one two three")
+    assert row["credits_used"] == credits(row["prompt_tokens"], row["completion_tokens"]) > 0
+
+
+async def test_the_providers_own_refusal_passes_through_and_costs_nothing(
+    pool, openai_apis, start_service, make_account
+):
+    openai_apis.status = 400
+    await add_price(pool)
+    service = start_service({"openai": openai_apis})
+    account = await make_account(credits_="10")
+
+    with pytest.raises(openai.BadRequestError, match="openai says 400"):
+        service.client(account.key).completions.create(model=MODEL, prompt=TEXT)
+
+    (row,) = await usage_rows(pool, account.user_id)
+    assert not row["success"] and row["status_code"] == 400 and row["credits_used"] == 0
+    assert await pool.fetchval("SELECT status FROM credit_holds WHERE user_id = $1", account.user_id) == "released"
+    assert await pool.fetchval("SELECT balance FROM user_credits WHERE user_id = $1", account.user_id) == 10
+
+
+CHOICE = st.fixed_dictionaries(
+    {}, optional={"text": JSON, "index": JSON, "logprobs": JSON, "finish_reason": JSON, "extra": JSON}
+)
+EVENT = st.one_of(
+    JSON,
+    st.fixed_dictionaries(
+        {"object": st.just("text_completion")},
+        optional={"choices": st.lists(CHOICE, max_size=3) | JSON, "usage": JSON, "id": JSON},
+    ),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(events=st.lists(EVENT, max_size=6), echo=st.booleans())
+def test_any_stream_is_forwarded_as_chunks_the_sdk_reads(events, echo):
+    """Whatever JSON events come, the meter never raises, forwards only chunks whose choices have
+    text (or none), never forwards the upstream's usage, and floors what it forwarded."""
+    call = parse_completions_request({"model": MODEL, "prompt": TEXT, "stream": True, "echo": echo})
+    meter = call.stream_meter()
+    forwarded = []
+    for event in events:
+        out = meter.event([f"data: {json.dumps(event)}"])
+        if out is not None:
+            assert out.startswith(b"data: ") and out.endswith(b"\n\n")
+            forwarded.append(json.loads(out[6:]))
+    for chunk in forwarded:
+        assert chunk.get("usage") is None
+        assert all(isinstance(choice.get("text"), str | None) for choice in chunk.get("choices") or [])
+    by_choice: dict[int, str] = {}
+    for chunk in forwarded:
+        for choice in chunk.get("choices") or []:
+            index = choice.get("index") if isinstance(choice.get("index"), int) else 0
+            by_choice[index] = by_choice.get(index, "") + (choice.get("text") or "")
+    assert meter.words <= sum(len(text.split()) for text in by_choice.values())
+    assert meter.closing_events(TokenCounts(input=1, output=2), "0.5", False) == b"data: [DONE]\n\n"

@@ -164,6 +164,22 @@ async def test_not_enough_credits_is_a_402_before_any_upstream_call(pool, openai
     await nothing_held_or_written(pool, account.user_id)
 
 
+async def test_the_providers_own_refusal_passes_through_and_costs_nothing(
+    pool, openai_apis, start_service, make_account
+):
+    openai_apis.status = 400
+    await add_price(pool)
+    service = start_service({"openai": openai_apis})
+    account = await make_account(credits_="10")
+
+    with pytest.raises(openai.BadRequestError, match="openai says 400"):
+        service.client(account.key).embeddings.create(model=MODEL, input=TEXT)
+
+    (row,) = await usage_rows(pool, account.user_id)
+    assert (row["api"], row["success"], row["status_code"], row["credits_used"]) == ("embeddings", False, 400, 0)
+    assert await pool.fetchval("SELECT status FROM credit_holds WHERE user_id = $1", account.user_id) == "released"
+
+
 BAD_BODIES: dict[str, dict[str, Any]] = {
     "no input": {"model": MODEL},
     "empty list": {"model": MODEL, "input": []},
