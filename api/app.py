@@ -16,7 +16,20 @@ from api.errors import EXCEPTION_HANDLERS
 from api.metrics import metrics_endpoint
 from api.middleware import InputGuard, RequestContext
 from api.openapi import openapi_json
-from api.routes import account, admin, chat, health, messages, models, provider_keys, purchases, responses, webhooks
+from api.routes import (
+    account,
+    admin,
+    chat,
+    completions,
+    embeddings,
+    health,
+    messages,
+    models,
+    provider_keys,
+    purchases,
+    responses,
+    webhooks,
+)
 from api.services import Services
 from ledger.billing.checkout import stripe_client
 from ledger.db.background import wait_for_background_writes
@@ -38,6 +51,8 @@ ROUTES = [
     Route("/v1/responses", responses.create_response, methods=["POST"]),
     Route("/v1/messages", messages.messages, methods=["POST"]),
     Route("/v1/messages/count_tokens", messages.count_tokens, methods=["POST"]),
+    Route("/v1/completions", completions.completions, methods=["POST"]),
+    Route("/v1/embeddings", embeddings.embeddings, methods=["POST"]),
     Route("/v1/models", models.list_models),
     Route("/v1/credits/balance", account.balance),
     Route("/v1/credits/transactions", account.transactions),
@@ -71,8 +86,18 @@ def demo_base_url(host: str, port: int) -> str:
     return f"http://{reachable}:{port}{MOUNT_PATH}"
 
 
-# The metered APIs whose prompts carry images, audio and documents: they get the larger body limit.
-LARGE_BODY_PATHS = frozenset({"/v1/chat/completions", "/v1/responses", "/v1/messages", "/v1/messages/count_tokens"})
+# The metered APIs whose prompts may be long (documents, images, audio, many inputs): they get the
+# larger body limit.
+LARGE_BODY_PATHS = frozenset(
+    {
+        "/v1/chat/completions",
+        "/v1/responses",
+        "/v1/messages",
+        "/v1/messages/count_tokens",
+        "/v1/completions",
+        "/v1/embeddings",
+    }
+)
 
 
 def body_limits(settings: Settings) -> Callable[[str], int]:

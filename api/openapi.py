@@ -16,6 +16,7 @@ from starlette.responses import Response
 from api.jsonresponse import LedgerJSONResponse
 from api.routes import admin, provider_keys, purchases
 from ledger.gateway.adapters import chat as chat_adapter
+from ledger.gateway.adapters import completions as completions_adapter
 from ledger.gateway.adapters import messages as messages_adapter
 from ledger.gateway.adapters import responses as responses_adapter
 from ledger.gateway.pricing import TOKEN_TYPES
@@ -307,6 +308,63 @@ COUNT_TOKENS_REQUEST: Schema = {
     "required": ["model", "messages"],
     "properties": {"model": {"type": "string", "minLength": 1}, "messages": {"type": "array"}},
 }
+TEXTS_OR_TOKENS: Schema = {
+    "anyOf": [
+        {"type": "string"},
+        {"type": "array", "minItems": 1, "maxItems": 2048, "items": {"type": "string"}},
+        {"type": "array", "minItems": 1, "items": {"type": "integer", "minimum": 0}},
+        {
+            "type": "array",
+            "minItems": 1,
+            "maxItems": 2048,
+            "items": {"type": "array", "minItems": 1, "items": {"type": "integer", "minimum": 0}},
+        },
+    ]
+}
+EMBEDDINGS_REQUEST: Schema = {
+    "type": "object",
+    "required": ["model", "input"],
+    "properties": {
+        "model": {"type": "string", "minLength": 1},
+        "input": TEXTS_OR_TOKENS,
+        "dimensions": {"type": "integer", "minimum": 1},
+        "encoding_format": {"enum": ["float", "base64"]},
+        "user": {"type": "string"},
+    },
+    "additionalProperties": False,
+    "description": "OpenAI's embeddings request (each string non-empty); any other field is a 400"
+    " `unsupported_parameter`.",
+}
+EMBEDDINGS_RESPONSE = obj({"data": {"type": "array"}, "usage": {"type": "object"}})
+_DESCRIBED_COMPLETIONS_FIELDS = {
+    "model", "prompt", "stream", "max_tokens", "n", "best_of", "logprobs", "echo", "suffix", "stream_options",
+}  # fmt: skip
+COMPLETIONS_REQUEST: Schema = {
+    "type": "object",
+    "required": ["model", "prompt"],
+    "properties": {
+        "model": {"type": "string", "minLength": 1},
+        "prompt": TEXTS_OR_TOKENS,
+        "stream": {"type": "boolean"},
+        "max_tokens": {"type": "integer", "minimum": 0, "description": "16 when absent (OpenAI's default)"},
+        "n": {"type": "integer", "minimum": 1, "maximum": 128},
+        "best_of": {"type": "integer", "minimum": 1, "maximum": 20, "description": "at least n; not with stream"},
+        "logprobs": {"type": "integer", "minimum": 0, "maximum": 5},
+        "echo": {"type": "boolean"},
+        "suffix": {"type": "string"},
+        "stream_options": {
+            "type": "object",
+            "properties": {"include_usage": {"type": "boolean"}},
+            "additionalProperties": False,
+        },
+        # the other fields the proxy accepts, undescribed: the list is the adapter's own allowlist
+        **{
+            name: {} for name in sorted(completions_adapter.ALLOWED_FIELDS) if name not in _DESCRIBED_COMPLETIONS_FIELDS
+        },
+    },
+    "additionalProperties": False,
+    "description": "OpenAI's legacy completions request; any other field is a 400 `unsupported_parameter`.",
+}
 CHAT_RESPONSE = obj({"id": {"type": "string"}, "choices": {"type": "array"}}, {"usage": {"type": "object"}})
 _DESCRIBED_RESPONSES_FIELDS = {"model", "input", "stream", "max_output_tokens", "service_tier", "background", "tools"}
 RESPONSES_REQUEST: Schema = {
@@ -359,18 +417,18 @@ def adm(summary: str, ok: dict[int, Schema], *errors: int, **more: Any) -> Schem
     return op(summary, responses(ok, 401, 404, *errors), security=ADMIN, **more)
 
 
-def metered(summary: str, answer: str, request: Schema, response: Schema) -> Schema:
-    """A metered endpoint's operation: its answer as JSON or server-sent events, the refusals of
-    the gateway, and the provider's own refusals passed through."""
+def metered(summary: str, answer: str, request: Schema, response: Schema, *, streams: bool = True) -> Schema:
+    """A metered endpoint's operation: its answer as JSON (or server-sent events, when it `streams`),
+    the refusals of the gateway, and the provider's own refusals passed through."""
+    content: Schema = {"application/json": {"schema": response}}
+    if streams:
+        content["text/event-stream"] = {"schema": {"type": "string"}}
     return op(
         summary,
         {
             "200": {
                 "description": answer,
-                "content": {
-                    "application/json": {"schema": response},
-                    "text/event-stream": {"schema": {"type": "string"}},
-                },
+                "content": content,
             },
             **responses({}, 401, 402, 404, 502),
             "4XX": {
@@ -457,6 +515,23 @@ def build_document() -> Schema:
                 security=ANTHROPIC_KEY,
                 requestBody={"required": True, "content": {"application/json": {"schema": COUNT_TOKENS_REQUEST}}},
                 parameters=ANTHROPIC_HEADERS,
+            )
+        },
+        "/v1/completions": {
+            "post": metered(
+                "The metered legacy completion (OpenAI's API), streamed or not",
+                "The completion, with usage.cost in credits; or its server-sent events",
+                COMPLETIONS_REQUEST,
+                CHAT_RESPONSE,
+            )
+        },
+        "/v1/embeddings": {
+            "post": metered(
+                "The metered embeddings (OpenAI's API)",
+                "The embeddings, with usage.cost in credits",
+                EMBEDDINGS_REQUEST,
+                EMBEDDINGS_RESPONSE,
+                streams=False,
             )
         },
         "/v1/models": {"get": v1("Models some configured provider serves", {200: list_of({"type": "object"})})},

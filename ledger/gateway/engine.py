@@ -22,7 +22,6 @@ stream whose `finish` the server must call however the stream ends.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 import uuid
@@ -149,6 +148,13 @@ class MeteredCall(Protocol):
     def stream_meter(self) -> StreamMeter: ...
 
     def stream_error(self, message: str, code: str) -> bytes: ...
+
+
+def separate_prompts(call: MeteredCall) -> int:
+    """How many prompts `call` carries, each within the model's context window on its own (an
+    embeddings request's inputs, a legacy completion's prompts): the adapter's `prompts`, else 1."""
+    prompts = getattr(call, "prompts", 1)
+    return prompts if isinstance(prompts, int) and prompts > 0 else 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -278,7 +284,9 @@ class MeteredRequest:
         return Tariff(self.settings.usd_per_credit, Decimal(level.cost_multiplier), self.settings.byok_fee_ratio)
 
     def _most(self, tariff: Tariff, routes: list[Route]) -> Decimal:
-        return tariff.most_it_can_cost(routes, self.prompt_bound, self.call.most_completion_tokens)
+        return tariff.most_it_can_cost(
+            routes, self.prompt_bound, self.call.most_completion_tokens, separate_prompts(self.call)
+        )
 
     async def begin(self, key: str, snapshot: CatalogSnapshot, power_level: str | None) -> None:
         """Authenticate and hold the most the request can cost, in one round trip. A user who
@@ -532,10 +540,12 @@ class MeteredRequest:
     async def _complete(self, route: Route, response: UpstreamResponse) -> Completion:
         try:
             raw = upstream_json(response.content)
+            # finite recurses two frames a level, json.dumps one: an answer nested too deep to be
+            # sent back is refused here, before any charge, without encoding a large answer (an
+            # embeddings' floats) one extra time
             payload = finite(raw)
             if not isinstance(payload, dict):
                 raise TypeError("not an object")
-            json.dumps(payload)  # what cannot be sent back (nested too deep) is refused before any charge
         except (ValueError, TypeError, RecursionError):
             raise await self._upstream_failure(
                 f"{route.provider} answered 200 with a body that is not a JSON object",

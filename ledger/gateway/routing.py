@@ -85,14 +85,19 @@ class Tariff:
         return credits_for(billable, usd_per_credit=self.usd_per_credit, multiplier=self.multiplier_for(route))
 
     def most_it_can_cost(
-        self, routes: list[Route], prompt_tokens: int, completion_tokens: Callable[[Route], int]
+        self,
+        routes: list[Route],
+        prompt_tokens: int,
+        completion_tokens: Callable[[Route], int],
+        prompts: int = 1,
     ) -> Decimal:
         """The hold: the dearest route with the most output tokens the request lets it generate
-        (`completion_tokens(route)`), and the longest prompt it accepts (its context window), every
-        token at the dearest price of its direction."""
+        (`completion_tokens(route)`), and the longest prompt it accepts (its context window for
+        each of the request's `prompts` separate prompts), every token at the dearest price of its
+        direction."""
         worst = Decimal(0)
         for route in routes:
-            prompt = min(prompt_tokens, route.price.context_window)
+            prompt = min(prompt_tokens, prompts * route.price.context_window)
             worst = max(worst, self.credits(route, most_cost(route.price, prompt, completion_tokens(route))))
         return worst
 

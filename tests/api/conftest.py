@@ -23,6 +23,7 @@ from ledger.gateway import keys as gateway_keys
 from ledger.money import accounts as users
 from ledger.money import credits
 from ledger.settings import ProviderConfig, Settings
+from tests.fake_openai_apis import FakeOpenAIAPIs
 from tests.fake_stripe import WEBHOOK_SECRET, FakeStripe, sign
 from tests.fake_upstream import FakeUpstream, ServerThread, free_port
 from tests.psql import psql
@@ -72,6 +73,14 @@ def upstreams() -> Iterator[dict[str, FakeUpstream]]:
     for fake in fakes.values():
         assert fake.server is not None
         fake.server.stop()
+
+
+@pytest.fixture
+def openai_apis() -> Iterator[FakeOpenAIAPIs]:
+    """The `openai` provider speaking embeddings and legacy completions, a real HTTP server."""
+    fake = FakeOpenAIAPIs("openai").start()
+    yield fake
+    fake.stop()
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from ledger.errors import InvalidRequest, RequestTooComplex
 from ledger.gateway.pricing import TokenCounts
@@ -308,22 +308,10 @@ def parse_chat_request(body: dict[str, Any]) -> ChatRequest:
     return ChatRequest(body, model, messages, stream, max_tokens, wants_usage, replies, extra)
 
 
-def _well_formed(chunk: Any) -> bool:
-    """A chat chunk the client's SDK can read: an object whose choices (if any) are a list of
-    objects, each with an object delta (if any)."""
-    if not isinstance(chunk, dict):
-        return False
-    choices = chunk.get("choices")
-    if choices is None:
-        return True
-    return isinstance(choices, list) and all(
-        isinstance(choice, dict) and isinstance(choice.get("delta") or {}, dict) for choice in choices
-    )
-
-
 @dataclass
-class ChatStreamMeter:
-    """Follows an OpenAI chat SSE stream event by event.
+class ChoicesStreamMeter:
+    """Follows an OpenAI SSE stream of chunks with `choices` (chat completions, legacy completions)
+    event by event; an API's meter says what a well-formed choice is and what text it carries.
 
     It keeps the generated text per choice (to floor and estimate token counts) and the upstream's
     usage (any JSON, judged at the settle), and decides what the client gets now: every well-formed
@@ -339,6 +327,27 @@ class ChatStreamMeter:
     skipped: int = 0
     done: bool = False
 
+    chunk_object: ClassVar[str]  # the `object` of the closing usage chunk
+
+    @staticmethod
+    def choice_ok(choice: dict[str, Any]) -> bool:
+        """Whether the client's SDK can read this choice of a chunk."""
+        raise NotImplementedError
+
+    @staticmethod
+    def choice_text(choice: dict[str, Any]) -> list[str]:
+        """The generated text one well-formed choice of a chunk carries."""
+        raise NotImplementedError
+
+    def _well_formed(self, chunk: Any) -> bool:
+        """An object whose choices (if any) are a list of objects the SDK can read."""
+        if not isinstance(chunk, dict):
+            return False
+        choices = chunk.get("choices")
+        if choices is None:
+            return True
+        return isinstance(choices, list) and all(isinstance(c, dict) and self.choice_ok(c) for c in choices)
+
     def event(self, lines: list[str]) -> bytes | None:
         """One SSE event (its lines, without the blank line): the bytes to forward, or None."""
         data = "\n".join(line[5:].lstrip() for line in lines if line.startswith("data:"))
@@ -352,7 +361,7 @@ class ChatStreamMeter:
             chunk = finite(raw)
         except (ValueError, RecursionError):  # not JSON, or nested too deep to walk
             raw = chunk = None
-        if not _well_formed(chunk):
+        if not self._well_formed(chunk):
             self.skipped += 1
             return None
         self._observe(chunk)
@@ -377,20 +386,7 @@ class ChatStreamMeter:
                 self.base[key] = chunk[key]
         for choice in chunk.get("choices") or []:
             index = choice.get("index") if isinstance(choice.get("index"), int) else 0
-            pieces = self.text.setdefault(index, [])
-            delta = choice.get("delta") or {}
-            if isinstance(delta.get("content"), str):
-                pieces.append(delta["content"])
-            if isinstance(delta.get("refusal"), str):
-                pieces.append(delta["refusal"])
-            calls = delta.get("tool_calls")
-            for call in calls if isinstance(calls, list) else []:
-                function = call.get("function") if isinstance(call, dict) else None
-                arguments = function.get("arguments") if isinstance(function, dict) else None
-                if isinstance(function, dict) and isinstance(function.get("name"), str):
-                    pieces.append(" " + function["name"] + " ")
-                if isinstance(arguments, str):
-                    pieces.append(arguments)
+            self.text.setdefault(index, []).extend(self.choice_text(choice))
 
     @property
     def generated_text(self) -> str:
@@ -406,9 +402,38 @@ class ChatStreamMeter:
         if not wants_usage:
             return DONE
         chunk = {
-            "object": "chat.completion.chunk",
+            "object": self.chunk_object,
             **self.base,
             "choices": [],
             "usage": openai_usage(None, counts, cost),
         }
         return f"data: {json.dumps(finite(chunk), separators=(',', ':'))}\n\n".encode() + DONE
+
+
+@dataclass
+class ChatStreamMeter(ChoicesStreamMeter):
+    """A chat-completions stream: each choice's `delta` (content, refusal, tool calls)."""
+
+    chunk_object: ClassVar[str] = "chat.completion.chunk"
+
+    @staticmethod
+    def choice_ok(choice: dict[str, Any]) -> bool:
+        return isinstance(choice.get("delta") or {}, dict)
+
+    @staticmethod
+    def choice_text(choice: dict[str, Any]) -> list[str]:
+        pieces = []
+        delta = choice.get("delta") or {}
+        if isinstance(delta.get("content"), str):
+            pieces.append(delta["content"])
+        if isinstance(delta.get("refusal"), str):
+            pieces.append(delta["refusal"])
+        calls = delta.get("tool_calls")
+        for call in calls if isinstance(calls, list) else []:
+            function = call.get("function") if isinstance(call, dict) else None
+            arguments = function.get("arguments") if isinstance(function, dict) else None
+            if isinstance(function, dict) and isinstance(function.get("name"), str):
+                pieces.append(" " + function["name"] + " ")
+            if isinstance(arguments, str):
+                pieces.append(arguments)
+        return pieces
