@@ -127,6 +127,12 @@ class MeteredCall(Protocol):
         """Headers of the client's passed on to the provider (anthropic-version)."""
         ...
 
+    @property
+    def prompts(self) -> int:
+        """How many prompts the request carries, each within the model's context window on its
+        own (an embeddings request's inputs, a legacy completion's prompts); 1 for a conversation."""
+        ...
+
     def prompt_upper_bound(self) -> int: ...
 
     def most_completion_tokens(self, route: Route) -> int:
@@ -148,13 +154,6 @@ class MeteredCall(Protocol):
     def stream_meter(self) -> StreamMeter: ...
 
     def stream_error(self, message: str, code: str) -> bytes: ...
-
-
-def separate_prompts(call: MeteredCall) -> int:
-    """How many prompts `call` carries, each within the model's context window on its own (an
-    embeddings request's inputs, a legacy completion's prompts): the adapter's `prompts`, else 1."""
-    prompts = getattr(call, "prompts", 1)
-    return prompts if isinstance(prompts, int) and prompts > 0 else 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -284,9 +283,7 @@ class MeteredRequest:
         return Tariff(self.settings.usd_per_credit, Decimal(level.cost_multiplier), self.settings.byok_fee_ratio)
 
     def _most(self, tariff: Tariff, routes: list[Route]) -> Decimal:
-        return tariff.most_it_can_cost(
-            routes, self.prompt_bound, self.call.most_completion_tokens, separate_prompts(self.call)
-        )
+        return tariff.most_it_can_cost(routes, self.prompt_bound, self.call.most_completion_tokens, self.call.prompts)
 
     async def begin(self, key: str, snapshot: CatalogSnapshot, power_level: str | None) -> None:
         """Authenticate and hold the most the request can cost, in one round trip. A user who
@@ -596,7 +593,7 @@ class MeteredRequest:
                 )
                 return
             if meter.chunks == 0:  # nothing was generated: no 200, and the hold is released
-                what = f"{meter.skipped} events that are not chat chunks" if meter.skipped else "no chat chunk"
+                what = f"{meter.skipped} events its API does not define" if meter.skipped else "no event of its API"
                 raise await self._not_a_stream(route, response, what)
             # the upstream is done: settle, then tell the client what was charged
             charge = await self.settle(route, meter.usage, meter.generated_text, meter.words)

@@ -127,6 +127,7 @@ class ChatRequest:
     extra_prompt: dict[str, Any]
 
     endpoint = "chat"
+    prompts = 1
     provider_api = "openai"
 
     @property

@@ -290,6 +290,7 @@ class MessagesRequest:
     extra_tokens: int  # images, documents, client tools, the tool-use prompt
 
     endpoint = "messages"
+    prompts = 1
     provider_api = "anthropic"
     wants_usage = True  # every stream of Anthropic's ends with its usage (message_delta)
 

@@ -286,6 +286,7 @@ class ResponsesRequest:
     meter: ResponsesStreamMeter | None = None
 
     endpoint = "responses"
+    prompts = 1
     provider_api = "openai"
 
     @property
