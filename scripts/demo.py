@@ -3,7 +3,8 @@
     python scripts/demo.py
 
 starts `ledger serve` (demo provider, embedded PostgreSQL), creates a user and a gateway key with
-the CLI, makes a metered call and a streamed one, and shows the balance, the ledger and an ops query.
+the CLI, makes a metered call, a streamed one and one through each other API (responses,
+embeddings, completions, Anthropic's messages), and shows the balance, the ledger and an ops query.
 Nothing is left behind: the data directory is temporary and the server stops at the end.
 """
 
@@ -85,6 +86,8 @@ def demo(base: str, env: dict[str, str]) -> None:
                 for choice in chunk["choices"]:
                     print(choice["delta"].get("content") or "", end="", flush=True)
 
+    every_api(base, key)
+
     step("the user's balance and transactions")
     print(json.dumps(httpx.get(f"{base}/v1/credits/balance", headers=auth).json(), indent=2))
     for txn in httpx.get(f"{base}/v1/credits/transactions", headers=auth).json()["data"]:
@@ -97,6 +100,33 @@ def demo(base: str, env: dict[str, str]) -> None:
     print(ledger("ops", "usage_stats_24h", "--var", f"user_id={user['user_id']}", env=env))
     step("and checks the books: ledger ops reconciliation (no rows = every balance adds up)")
     print(ledger("ops", "reconciliation", env=env))
+
+
+def every_api(base: str, key: str) -> None:
+    """One call per API the gateway meters, each at today's prices for its token types (the demo
+    provider reports cached tokens, which are priced at the model's cache price)."""
+    openai_auth = {"Authorization": f"Bearer {key}"}
+    calls = [
+        ("responses", "/v1/responses", openai_auth, {"model": "gpt-5-mini", "input": "Hello, ledger!"}),
+        ("embeddings", "/v1/embeddings", openai_auth, {"model": "text-embedding-3-small", "input": "Hello, ledger!"}),
+        (
+            "completions",
+            "/v1/completions",
+            openai_auth,
+            {"model": "gpt-3.5-turbo-instruct", "prompt": "Hello, ledger!", "max_tokens": 20},
+        ),
+        (
+            "messages",  # Anthropic's API: the key as x-api-key, as Anthropic's SDK sends it
+            "/v1/messages",
+            {"x-api-key": key, "anthropic-version": "2023-06-01"},
+            {"model": "claude-sonnet-4-5", "max_tokens": 200, "messages": [{"role": "user", "content": "Hello!"}]},
+        ),
+    ]
+    step("one call per API: OpenAI's responses, embeddings and completions, Anthropic's messages")
+    for api, path, headers, body in calls:
+        reply = httpx.post(f"{base}{path}", json=body, headers=headers, timeout=30)
+        reply.raise_for_status()
+        print(f"{api:>11}: charged {reply.headers['x-credits-charged']} credits, usage {reply.json()['usage']}")
 
 
 def main() -> None:

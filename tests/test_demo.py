@@ -22,4 +22,7 @@ def test_the_demo_runs_end_to_end():
     assert "Hello from the demo provider. You said: Hello, ledger!" in out
     assert "charged 0.011700 credits" in out  # 11 + 14 tokens at gpt-4 prices, balanced
     assert "'cost': '0.017550'" in out  # the same at precision, x1.5
+    for api in ("responses", "embeddings", "completions", "messages"):
+        assert f"{api:>11}: charged 0.0" in out, api
+    assert "'cache_read_input_tokens': " in out and "'cached_tokens': " in out
     assert "(0 rows)" in out, "the books reconcile"
