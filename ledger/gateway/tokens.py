@@ -246,6 +246,11 @@ def bounded_usage(reported: Any, fields: UsageFields, bounds: TokenBounds) -> Co
     return CountedUsage(counts, "; ".join(anomalies) or None, _reported_text(reported))
 
 
+def fields_at(reported: Any, paths: dict[str, tuple[str, ...]]) -> UsageFields:
+    """An API's usage read at `paths` (token type -> where the API reports it)."""
+    return {kind: (".".join(path), detail(reported, *path)) for kind, path in paths.items()}
+
+
 def detail(usage: Any, *path: str) -> Any:
     """usage[path[0]][path[1]]...: None where a level is missing or not an object."""
     for key in path:

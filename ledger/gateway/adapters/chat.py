@@ -17,7 +17,7 @@ from ledger.gateway.tokens import (
     UsageFields,
     check_parts,
     completion_tokens_estimate,
-    detail,
+    fields_at,
     prompt_tokens_estimate,
     prompt_tokens_floor,
     prompt_tokens_upper_bound,
@@ -209,21 +209,20 @@ def object_at(parent: dict[str, Any], key: str) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+# Where OpenAI's usage object (chat completions, completions) reports each token type: prompt_tokens
+# includes the cached and audio ones, completion_tokens the reasoning and audio ones.
+OPENAI_USAGE_PATHS = {
+    "input": ("prompt_tokens",),
+    "output": ("completion_tokens",),
+    "cache_read": ("prompt_tokens_details", "cached_tokens"),
+    "input_audio": ("prompt_tokens_details", "audio_tokens"),
+    "reasoning": ("completion_tokens_details", "reasoning_tokens"),
+    "output_audio": ("completion_tokens_details", "audio_tokens"),
+}
+
+
 def openai_usage_fields(reported: Any) -> UsageFields:
-    """The counts of an OpenAI usage object (chat completions, completions):
-    prompt_tokens includes the cached and audio ones, completion_tokens the reasoning and audio ones."""
-    fields: UsageFields = {
-        "input": ("prompt_tokens", detail(reported, "prompt_tokens")),
-        "output": ("completion_tokens", detail(reported, "completion_tokens")),
-    }
-    for kind, path in (
-        ("cache_read", ("prompt_tokens_details", "cached_tokens")),
-        ("input_audio", ("prompt_tokens_details", "audio_tokens")),
-        ("reasoning", ("completion_tokens_details", "reasoning_tokens")),
-        ("output_audio", ("completion_tokens_details", "audio_tokens")),
-    ):
-        fields[kind] = (".".join(path), detail(reported, *path))
-    return fields
+    return fields_at(reported, OPENAI_USAGE_PATHS)
 
 
 def openai_usage(reported: Any, counts: TokenCounts, cost: str) -> dict[str, Any]:

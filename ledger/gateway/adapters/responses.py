@@ -29,7 +29,7 @@ from ledger.gateway.tokens import (
     TokenBounds,
     UsageFields,
     completion_tokens_estimate,
-    detail,
+    fields_at,
     upstream_json,
     words,
 )
@@ -376,20 +376,19 @@ def output_item_text(item: Any) -> str:
     return " ".join(piece for piece in pieces if isinstance(piece, str))
 
 
+# Where the Responses API reports each token type: input_tokens includes the cached ones,
+# output_tokens the reasoning ones.
+RESPONSES_USAGE_PATHS = {
+    "input": ("input_tokens",),
+    "output": ("output_tokens",),
+    "cache_read": ("input_tokens_details", "cached_tokens"),
+    "cache_write": ("input_tokens_details", "cache_write_tokens"),
+    "reasoning": ("output_tokens_details", "reasoning_tokens"),
+}
+
+
 def responses_usage_fields(reported: Any) -> UsageFields:
-    """The counts of a Responses usage object: input_tokens includes the cached ones, output_tokens
-    the reasoning ones."""
-    fields: UsageFields = {
-        "input": ("input_tokens", detail(reported, "input_tokens")),
-        "output": ("output_tokens", detail(reported, "output_tokens")),
-    }
-    for kind, path in (
-        ("cache_read", ("input_tokens_details", "cached_tokens")),
-        ("cache_write", ("input_tokens_details", "cache_write_tokens")),
-        ("reasoning", ("output_tokens_details", "reasoning_tokens")),
-    ):
-        fields[kind] = (".".join(path), detail(reported, *path))
-    return fields
+    return fields_at(reported, RESPONSES_USAGE_PATHS)
 
 
 def responses_usage(reported: Any, counts: TokenCounts, cost: str) -> dict[str, Any]:
