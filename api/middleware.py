@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Callable
 
 from starlette.datastructures import MutableHeaders
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.errors import ApiError, error_response, unexpected_error
@@ -48,6 +49,11 @@ class RequestContext:
 
         try:
             await self.app(scope, receive, send_with_id)
+        except ClientDisconnect:
+            # the client left while its body was being read: nothing was held or charged, and there
+            # is no one to answer (499, nginx's "client closed request", for the log)
+            status = 499
+            log.info("client disconnected before its request body was read")
         except Exception as exc:
             response = unexpected_error(exc, scope["path"])
             if response.status_code >= 500 and response.status_code != 503:

@@ -3,6 +3,8 @@ writes nothing. Each case here was a 500 (or a 1.7 GB allocation) before."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import socket
 import uuid
 from collections.abc import Iterator
@@ -583,3 +585,31 @@ async def test_every_meterable_openai_field_reaches_the_upstream(pool, upstreams
 
     sent = upstreams["openai"].requests[-1]["body"]
     assert {key: sent[key] for key in fields} == fields
+
+
+@pytest.mark.parametrize("path", ["/v1/chat/completions", "/v1/messages", "/v1/embeddings", "/v1/provider-keys"])
+async def test_a_client_that_leaves_while_sending_its_body_is_logged_as_gone_not_as_a_500(
+    pool, upstreams, start_service, make_account, caplog, path
+):
+    service = start_service(upstreams)
+    account = await make_account(credits_="10")
+    before = await written(pool)
+    caplog.set_level(logging.INFO, logger="ledger.access")
+    parts = urlsplit(service.url)
+
+    with socket.create_connection((parts.hostname, parts.port), timeout=HTTP_TIMEOUT) as sock:
+        sock.sendall(
+            f"POST {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {account.key}\r\n"
+            "Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n".encode()
+            + b'{"model": "gpt-4", "mess'
+        )
+    await asyncio.sleep(0)
+    for _ in range(200):  # the server notices the closed socket on its own schedule
+        if any(getattr(r, "path", None) == path for r in caplog.records if r.name == "ledger.access"):
+            break
+        await asyncio.sleep(0.05)
+
+    statuses = [r.status for r in caplog.records if r.name == "ledger.access" and getattr(r, "path", None) == path]
+    assert statuses == [499]
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert await written(pool) == before
