@@ -86,7 +86,8 @@ def json_object(raw: bytes, *, storable_text: bool = True) -> dict[str, Any]:
     (unless `storable_text` is off, for a caller that stores such text its own way) NUL
     characters and lone surrogates in strings."""
     try:
-        data = json.loads(raw or b"{}", parse_constant=_refuse_constant)
+        # decoded as UTF-8 first: json.loads of bytes would also read UTF-16 and UTF-32 bodies
+        data = json.loads((raw or b"{}").decode("utf-8"), parse_constant=_refuse_constant)
     except RecursionError:
         raise ApiError(
             400, f"The request body is nested deeper than {MAX_JSON_DEPTH} levels.", code="invalid_json"

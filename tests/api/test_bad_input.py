@@ -139,6 +139,8 @@ def test_the_chat_route_takes_bodies_larger_than_the_others(service):
 
 MALFORMED = {
     "not utf-8": b'{"email": "\xff\xfe"}',
+    "utf-16 with a byte order mark": '{"email": "a@example.com", "name": "x"}'.encode("utf-16"),
+    "utf-32": '{"email": "a@example.com", "name": "x"}'.encode("utf-32-be"),
     "nested 100k deep": DEEP,
     "nested 100k deep in an object": b'{"a": ' + DEEP + b"}",
     "integer of 5000 digits": HUGE_INT,
@@ -157,6 +159,11 @@ MALFORMED = {
 def body_routes(user_id: uuid.UUID) -> list[tuple[str, str]]:
     return [
         ("POST", "/v1/chat/completions"),
+        ("POST", "/v1/responses"),
+        ("POST", "/v1/embeddings"),
+        ("POST", "/v1/completions"),
+        ("POST", "/v1/messages"),
+        ("POST", "/v1/messages/count_tokens"),
         ("POST", "/v1/provider-keys"),
         ("POST", "/v1/credits/checkout"),
         ("POST", "/v1/subscriptions/checkout"),
@@ -168,6 +175,7 @@ def body_routes(user_id: uuid.UUID) -> list[tuple[str, str]]:
         ("PATCH", f"/admin/packages/{uuid.uuid4()}"),
         ("POST", "/admin/model-prices"),
         ("PATCH", "/admin/model-prices/openai/gpt-4"),
+        ("POST", "/admin/model-prices/sync"),
     ]
 
 
