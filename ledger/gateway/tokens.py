@@ -208,7 +208,9 @@ def bounded_usage(reported: Any, fields: UsageFields, bounds: TokenBounds) -> Co
     (cached, reasoning, audio ...) that is not a count is taken as 0, and parts that do not fit in
     their totals are cut to fit (TokenCounts.consistent): either way as an anomaly."""
     anomalies: list[str] = []
-    if reported is not None and not isinstance(reported, dict):
+    if reported is None:
+        anomalies.append("no usage reported: counted from the request and the answer")
+    elif not isinstance(reported, dict):
         anomalies.append(f"usage is a {type(reported).__name__}, not an object")
 
     def total(kind: str, floor: int, ceiling: int, estimate: int) -> int:
@@ -252,10 +254,11 @@ def fields_at(reported: Any, paths: dict[str, tuple[str, ...]]) -> UsageFields:
 
 
 def detail(usage: Any, *path: str) -> Any:
-    """usage[path[0]][path[1]]...: None where a level is missing or not an object."""
-    for key in path:
+    """usage[path[0]][path[1]]...: None where a level is missing; a level below the top that is
+    there but is not an object is returned as it is, to be judged (and recorded) as a non-count."""
+    for depth, key in enumerate(path):
         if not isinstance(usage, dict):
-            return None
+            return usage if depth > 0 else None
         usage = usage.get(key)
     return usage
 

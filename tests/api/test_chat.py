@@ -281,6 +281,7 @@ async def test_usage_is_counted_locally_when_the_upstream_reports_none(pool, ups
     assert (row["prompt_tokens"], row["completion_tokens"]) == (prompt, reply)
     expected = ((prompt * 30 + reply * 60) / Decimal(1_000_000) / Decimal("0.1")).quantize(Decimal("0.000001"))
     assert row["credits_used"] == expected
+    assert row["usage_anomaly"] == "no usage reported: counted from the request and the answer"
 
 
 async def test_a_revoked_expired_or_wrong_key_is_a_401(pool, upstreams, start_service, make_account):

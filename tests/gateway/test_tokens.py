@@ -78,3 +78,22 @@ def test_upstream_json_reads_absurd_numbers_as_non_counts():
     counted = bounded_usage(reported, openai_usage_fields(reported), TokenBounds(1, 10, 1, 10, 5, 5))
     assert counted.prompt_tokens == 5 and "not a count" in counted.anomaly
     json.loads(json.dumps(counted.reported))  # storable as text
+
+
+def test_a_detail_that_is_not_an_object_is_an_anomaly_and_its_part_counts_nothing():
+    reported = {"prompt_tokens": 10, "completion_tokens": 5, "prompt_tokens_details": "all cached"}
+
+    counted = bounded_usage(reported, openai_usage_fields(reported), TokenBounds(1, 100, 1, 100, 5, 5))
+
+    assert (counted.prompt_tokens, counted.counts.cache_read) == (10, 0)
+    assert counted.anomaly == (
+        "prompt_tokens_details.cached_tokens 'all cached' is not a count;"
+        " prompt_tokens_details.audio_tokens 'all cached' is not a count"
+    )
+
+
+def test_no_usage_at_all_is_counted_locally_and_recorded_as_an_anomaly():
+    counted = bounded_usage(None, openai_usage_fields(None), TokenBounds(1, 100, 1, 100, 7, 9))
+
+    assert (counted.prompt_tokens, counted.completion_tokens) == (7, 9)
+    assert counted.anomaly == "no usage reported: counted from the request and the answer"
