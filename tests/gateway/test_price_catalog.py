@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -327,3 +328,36 @@ async def test_the_proof_is_not_vacuous_a_tier_and_a_cached_read_change_the_cost
     assert pricing.cost(sonnet, below) == by_hand(below, -1) == genai_total("anthropic", "claude-sonnet-4-5", below)
     assert pricing.cost(sonnet, above) == by_hand(above, 0) == genai_total("anthropic", "claude-sonnet-4-5", above)
     assert by_hand(above, 0) > by_hand(below, -1) * 2 - Decimal("0.01")
+
+
+async def test_the_seeds_claude_rows_price_cache_reads_and_writes_as_genai_prices_does(pool):
+    """Migration 0014: the seed's Claude 3 rows, at every provider, price any usage like the
+    catalog's model their dated name resolves to (cache writes were plain input before)."""
+    snapshot = await catalog.load(pool)
+    seeded = [
+        (provider, model)
+        for model, by_provider in snapshot.prices.items()
+        if model.startswith("claude-3-")
+        for provider in by_provider
+    ]
+    assert {provider for provider, _ in seeded} == {"anthropic", "openrouter", "demo"} and len(seeded) == 9
+
+    @settings(max_examples=200, deadline=None)
+    @given(st.sampled_from(seeded), token_mixes())
+    def same_cost(key: tuple[str, str], counts: TokenCounts) -> None:
+        provider, model = key
+        text_only = replace(counts, input_audio=0, cache_audio_read=0, input_image=0, cache_image_read=0)
+        text_only = replace(
+            text_only,
+            input=counts.input
+            - counts.input_audio
+            - counts.input_image
+            + counts.cache_audio_read
+            + counts.cache_image_read,
+            output_audio=0,
+            output_image=0,
+            output=counts.output - counts.output_audio - counts.output_image,
+        )
+        assert pricing.cost(snapshot.prices[model][provider], text_only) == genai_total("anthropic", model, text_only)
+
+    same_cost()
