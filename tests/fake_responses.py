@@ -56,7 +56,7 @@ class FakeResponses:
     chunk_delay: float = 0.0
     drop_after: int | None = None  # cut the connection before this word
     stall_after: int | None = None  # wait forever before this word
-    terminal: str = "response.completed"  # or response.incomplete
+    terminal: str = "response.completed"  # or response.incomplete; "" ends the stream without one
     # answer with a call of this function (name, arguments JSON) instead of a message
     tool_call: tuple[str, str] | None = None
     requests: list[dict[str, Any]] = field(default_factory=list)
@@ -195,7 +195,8 @@ class FakeResponses:
         yield event("response.output_item.done", {"output_index": index, "item": message})
         status = "incomplete" if self.terminal == "response.incomplete" else "completed"
         final = self._response(body, status, [*output, message])
-        yield event(self.terminal, {"response": final}, ("response",))
+        if self.terminal:
+            yield event(self.terminal, {"response": final}, ("response",))
 
     async def _call_events(self, event: Any, index: int) -> AsyncIterator[bytes]:
         """A function call's events: its arguments streamed in two deltas."""

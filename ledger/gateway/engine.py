@@ -96,6 +96,11 @@ class StreamMeter(Protocol):
         with the counts and cost charged) and the stream's end."""
         ...
 
+    def unfinished(self) -> str | None:
+        """Why the stream did not end the way its API ends a successful one (the provider's error
+        event, no final event), or None. Such a request is still billed, but logged as failed."""
+        ...
+
 
 class MeteredCall(Protocol):
     """One parsed request of a metered API, as its adapter sees it."""
@@ -596,6 +601,8 @@ class MeteredRequest:
                 what = f"{meter.skipped} events its API does not define" if meter.skipped else "no event of its API"
                 raise await self._not_a_stream(route, response, what)
             # the upstream is done: settle, then tell the client what was charged
+            if (reason := meter.unfinished()) is not None:
+                self.usage.success, self.usage.status_code, self.usage.error_message = False, 502, reason
             charge = await self.settle(route, meter.usage, meter.generated_text, meter.words)
             if meter.skipped:
                 self.metrics.usage_anomalies.labels(route.provider).inc()

@@ -254,11 +254,12 @@ def fields_at(reported: Any, paths: dict[str, tuple[str, ...]]) -> UsageFields:
 
 
 def detail(usage: Any, *path: str) -> Any:
-    """usage[path[0]][path[1]]...: None where a level is missing; a level below the top that is
-    there but is not an object is returned as it is, to be judged (and recorded) as a non-count."""
+    """usage[path[0]][path[1]]...: None where a level is missing. A level below the top that is
+    there but is not an object reads as text saying so: never a count, so it is recorded as an
+    anomaly (and its part counts nothing)."""
     for depth, key in enumerate(path):
         if not isinstance(usage, dict):
-            return usage if depth > 0 else None
+            return f"{str(usage)[:20]!r} where an object belongs" if depth > 0 and usage is not None else None
         usage = usage.get(key)
     return usage
 

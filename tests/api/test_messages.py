@@ -341,6 +341,7 @@ async def test_an_error_event_mid_stream_reaches_the_sdk_and_what_was_generated_
     assert raised.value.body["error"]["type"] == "overloaded_error"
     row = await wait_for_usage_row(pool, account.user_id)
     assert row["prompt_tokens"] == 2800 and row["credits_used"] > 0
+    assert not row["success"], "billed, but logged as the failure it was"
 
 
 async def test_an_upstream_refusal_is_passed_through_in_its_shape_and_nothing_charged(

@@ -332,6 +332,23 @@ async def test_an_upstream_that_drops_mid_stream_ends_with_an_error_event_and_is
     await assert_reconciled(pool)
 
 
+async def test_a_stream_that_ends_without_its_final_event_is_billed_but_logged_as_failed(
+    pool, fake, start_service, make_account
+):
+    fake.terminal = ""
+    service = start_service({"openai": fake})
+    account = await make_account(credits_="100")
+
+    events = list(service.client(account.key).responses.create(model=MODEL, input=PROMPT, stream=True))
+
+    assert (events[-1].type, events[-1].code) == ("error", "upstream_stream_incomplete")
+    row = await wait_for_row(pool, account.user_id)
+    assert (row["success"], row["status_code"]) == (False, 502)
+    assert row["error_message"] == "the provider's stream ended before its final event"
+    assert row["completion_tokens"] >= 5 and row["credits_used"] > 0
+    await assert_reconciled(pool)
+
+
 async def test_byok_through_the_responses_api(pool, fake, start_service, make_account):
     service = start_service({"openai": fake})
     account = await make_account(credits_="0")  # no fee: a user with no credits is served by their own key

@@ -87,8 +87,8 @@ def test_a_detail_that_is_not_an_object_is_an_anomaly_and_its_part_counts_nothin
 
     assert (counted.prompt_tokens, counted.counts.cache_read) == (10, 0)
     assert counted.anomaly == (
-        "prompt_tokens_details.cached_tokens 'all cached' is not a count;"
-        " prompt_tokens_details.audio_tokens 'all cached' is not a count"
+        "prompt_tokens_details.cached_tokens \"'all cached' where an object belongs\" is not a count;"
+        " prompt_tokens_details.audio_tokens \"'all cached' where an object belongs\" is not a count"
     )
 
 

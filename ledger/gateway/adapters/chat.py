@@ -397,6 +397,9 @@ class ChoicesStreamMeter:
         """Words delivered, choice by choice: the floor under the completion's tokens."""
         return sum(words("".join(pieces)) for pieces in self.text.values())
 
+    def unfinished(self) -> str | None:
+        return None  # a chat stream may end without [DONE]: the usage is what matters
+
     def closing_events(self, counts: TokenCounts, cost: str, wants_usage: bool) -> bytes:
         """The usage chunk (when the client asked for it), with what was charged, then [DONE]."""
         if not wants_usage:

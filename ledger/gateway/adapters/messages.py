@@ -449,9 +449,10 @@ def anthropic_usage(reported: Any, counts: TokenCounts, cost: str) -> dict[str, 
         "output_tokens": counts.output,
         "cost": cost,
     }
-    if isinstance(usage.get("output_tokens_details"), dict) or counts.reasoning:
+    details = usage.get("output_tokens_details")
+    if isinstance(details, dict) or counts.reasoning:
         usage["output_tokens_details"] = {
-            **(usage.get("output_tokens_details") or {}),
+            **(details if isinstance(details, dict) else {}),
             "thinking_tokens": counts.reasoning,
         }
     return usage
@@ -552,6 +553,9 @@ class MessagesStreamMeter:
     @property
     def words(self) -> int:
         return words(self.generated_text)
+
+    def unfinished(self) -> str | None:
+        return "the provider's stream ended with an error event" if self.errored else None
 
     def closing_events(self, counts: TokenCounts, cost: str, wants_usage: bool) -> bytes:
         """message_delta with the usage charged (and its cost), then message_stop. After the

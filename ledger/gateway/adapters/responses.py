@@ -521,6 +521,13 @@ class ResponsesStreamMeter:
         """Words delivered, item by item: the floor under the completion's tokens."""
         return sum(words("".join(pieces)) for pieces in self.text.values())
 
+    def unfinished(self) -> str | None:
+        if self.terminal is None:
+            return "the provider's stream ended before its final event"
+        if self.terminal_name == "response.failed":
+            return "the provider's response failed (response.failed)"
+        return None
+
     def closing_events(self, counts: TokenCounts, cost: str, wants_usage: bool) -> bytes:
         """The terminal event held back, its usage the one charged; a stream that ended without
         one is told so by an `error` event (there is no [DONE] in this API)."""
