@@ -44,4 +44,4 @@ async def count_tokens(request: Request) -> Response:
         await gateway.refuse_after_authenticating(key, refused)
         raise
     request_id = request_id_var.get() or f"req_{uuid.uuid4().hex}"
-    return render(await count(gateway, key, body, headers, request_id))
+    return render(await count(gateway, key, body, headers, request_id), request.url.path)

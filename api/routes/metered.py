@@ -8,6 +8,7 @@ or ApiError, rendered by the one exception handler in the API's own error shape.
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -16,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from api.auth import bearer_key
-from api.errors import ApiError
+from api.errors import ApiError, error_response, speaks_anthropic
 from api.jsonresponse import LedgerJSONResponse
 from api.params import json_object
 from api.services import services
@@ -29,14 +30,35 @@ from ledger.logs import request_id_var
 Endpoint = Callable[[Request], Awaitable[Response]]
 
 
-def render(outcome: Outcome) -> Response:
+def render(outcome: Outcome, path: str) -> Response:
     if isinstance(outcome, Completion):
         return LedgerJSONResponse(outcome.payload, headers=outcome.headers)
     if isinstance(outcome, UpstreamAnswer):
-        return Response(
-            outcome.content, status_code=outcome.status_code, media_type=outcome.content_type, headers=outcome.headers
-        )
+        return upstream_refusal(outcome, path)
     return MeteredStream.of(outcome)
+
+
+def upstream_refusal(answer: UpstreamAnswer, path: str) -> Response:
+    """The provider's own refusal (a 4xx; nothing was charged): passed through when it is an error
+    in the API's own shape, else (text, HTML, another API's shape) told in that shape, with the
+    provider's words, so the client's SDK can read it."""
+    try:
+        body = json.loads(answer.content)
+    except ValueError:
+        body = None
+    in_shape = isinstance(body, dict) and isinstance(body.get("error"), dict)
+    if in_shape and (not speaks_anthropic(path) or body.get("type") == "error"):
+        return Response(
+            answer.content, status_code=answer.status_code, media_type=answer.content_type, headers=answer.headers
+        )
+    said = answer.content.decode("utf-8", "replace").strip()[:500] or "no explanation"
+    refusal = ApiError(
+        answer.status_code,
+        f"The provider refused the request (HTTP {answer.status_code}): {said}. Nothing was charged.",
+        code="upstream_refused",
+        headers=answer.headers,
+    )
+    return error_response(refusal, path)
 
 
 def metered_endpoint(
@@ -58,6 +80,6 @@ def metered_endpoint(
             raise
         request_id = request_id_var.get() or f"req_{uuid.uuid4().hex}"
         power_level = request.headers.get("x-power-level") or None
-        return render(await gateway.serve(key, call, power_level, request_id))
+        return render(await gateway.serve(key, call, power_level, request_id), request.url.path)
 
     return endpoint

@@ -493,6 +493,8 @@ class MeteredRequest:
                 "upstream_invalid_response",
             ) from None
         except AllProvidersFailed as exc:
+            # no route answered: the row is the user's own keys' when those were all it had
+            self.usage.is_byok = bool(self.routes) and all(route.is_byok for route in self.routes)
             raise await self._upstream_failure(
                 f"all providers failed: {exc}",
                 f"No provider could serve the request ({exc}).",

@@ -409,3 +409,22 @@ async def test_cached_prompt_tokens_and_reasoning_tokens_are_priced_at_their_own
     )
     assert row["reasoning_tokens"] == 300 and row["credits_used"] == credits and row["usage_anomaly"] is None
     await assert_reconciled(pool)
+
+
+async def test_a_provider_refusal_not_in_openais_shape_is_told_in_it_and_nothing_charged(
+    pool, upstreams, start_service, make_account
+):
+    upstreams["openai"].raw_chunks, upstreams["openai"].raw_status = [b"too big"], 413
+    upstreams["openai"].raw_content_type = "text/plain"
+    service = start_service({"openai": upstreams["openai"]})
+    account = await make_account(credits_="10")
+
+    with pytest.raises(openai.APIStatusError) as raised:
+        service.client(account.key).chat.completions.create(model="gpt-4", messages=MESSAGES)
+
+    assert raised.value.status_code == 413
+    error = raised.value.body
+    assert error["code"] == "upstream_refused" and "too big" in error["message"]
+    assert await balance(pool, account.user_id) == 10
+    (row,) = await usage_rows(pool, account.user_id)
+    assert (row["success"], row["status_code"], row["credits_used"]) == (False, 413, 0)

@@ -70,6 +70,23 @@ async def test_byok_with_no_fee_serves_a_user_with_no_credits(pool, upstreams, s
     assert row["is_byok"] and row["success"] and row["credits_used"] == 0
 
 
+async def test_a_failing_provider_for_a_byok_only_user_is_logged_as_their_keys_failure(
+    pool, upstreams, start_service, make_account
+):
+    for fake in upstreams.values():
+        fake.status = 503
+    service = start_service(upstreams)
+    account = await make_account(credits_="0")  # nothing to spend: only their own key can serve them
+    add_key(service, account)
+
+    with pytest.raises(openai.APIStatusError) as raised:
+        service.client(account.key).chat.completions.create(model="gpt-4", messages=MESSAGES)
+
+    assert raised.value.status_code == 502
+    row = await pool.fetchrow("SELECT * FROM llm_usage_log WHERE user_id = $1", account.user_id)
+    assert row["is_byok"] and not row["success"] and row["credits_used"] == 0
+
+
 async def test_providers_without_a_byok_key_use_the_platform_key(pool, upstreams, start_service, make_account):
     upstreams["openai"].status = 503
     service = start_service(upstreams)

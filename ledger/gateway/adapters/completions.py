@@ -222,10 +222,10 @@ def parse_completions_request(body: dict[str, Any]) -> CompletionsRequest:
     stream = body.get("stream") is True
     max_tokens = _whole(body, "max_tokens", 0, None, DEFAULT_MAX_TOKENS)
     n = _whole(body, "n", 1, MAX_N, 1)
-    best_of = _whole(body, "best_of", 1, MAX_BEST_OF, 1)
+    best_of = _whole(body, "best_of", 1, MAX_BEST_OF, n)  # absent: the n completions asked for
     if best_of < n:
         raise _invalid("'best_of' must be at least 'n'.", "best_of", "invalid_best_of")
-    if stream and best_of > 1:
+    if stream and body.get("best_of") is not None and best_of > 1:
         raise _invalid("'best_of' cannot be used with 'stream'.", "best_of", "invalid_best_of")
     _whole(body, "logprobs", 0, MAX_LOGPROBS, 0)
     include_usage = (body.get("stream_options") or {}).get("include_usage") is True
