@@ -47,7 +47,7 @@ def upstream_refusal(answer: UpstreamAnswer, path: str) -> Response:
     except ValueError:
         body = None
     in_shape = isinstance(body, dict) and isinstance(body.get("error"), dict)
-    if in_shape and (not speaks_anthropic(path) or body.get("type") == "error"):
+    if answer.status_code < 400 or (in_shape and (not speaks_anthropic(path) or body.get("type") == "error")):
         return Response(
             answer.content, status_code=answer.status_code, media_type=answer.content_type, headers=answer.headers
         )

@@ -138,6 +138,12 @@ class MeteredCall(Protocol):
         own (an embeddings request's inputs, a legacy completion's prompts); 1 for a conversation."""
         ...
 
+    @property
+    def token_types(self) -> frozenset[str]:
+        """The token types its API's usage can report (its usage_fields' keys): the hold prices a
+        token at the dearest of these, since the others always count 0."""
+        ...
+
     def prompt_upper_bound(self) -> int: ...
 
     def most_completion_tokens(self, route: Route) -> int:
@@ -288,7 +294,10 @@ class MeteredRequest:
         return Tariff(self.settings.usd_per_credit, Decimal(level.cost_multiplier), self.settings.byok_fee_ratio)
 
     def _most(self, tariff: Tariff, routes: list[Route]) -> Decimal:
-        return tariff.most_it_can_cost(routes, self.prompt_bound, self.call.most_completion_tokens, self.call.prompts)
+        call = self.call
+        return tariff.most_it_can_cost(
+            routes, self.prompt_bound, call.most_completion_tokens, call.prompts, call.token_types
+        )
 
     async def begin(self, key: str, snapshot: CatalogSnapshot, power_level: str | None) -> None:
         """Authenticate and hold the most the request can cost, in one round trip. A user who

@@ -18,7 +18,7 @@ Everything is Decimal; no float is involved.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field, fields
 from decimal import ROUND_HALF_UP, Decimal
 from types import MappingProxyType
@@ -232,11 +232,14 @@ def cost_usd(price: ModelPrice, prompt_tokens: int, completion_tokens: int) -> D
     return cost(price, TokenCounts(input=prompt_tokens, output=completion_tokens))
 
 
-def most_cost(price: ModelPrice, prompt_tokens: int, completion_tokens: int) -> Decimal:
+def most_cost(
+    price: ModelPrice, prompt_tokens: int, completion_tokens: int, types: Collection[str] = TOKEN_TYPES
+) -> Decimal:
     """The most `prompt_tokens` input and `completion_tokens` output tokens can cost, however they
-    split into types: each at the dearest price of its direction."""
-    input_price = price.dearest(INPUT_TYPES, prompt_tokens)
-    output_price = price.dearest(OUTPUT_TYPES, prompt_tokens)
+    split into `types` (those the API can report; the others count 0): each at the dearest price of
+    its direction among them."""
+    input_price = price.dearest(tuple(t for t in INPUT_TYPES if t in types or t == "input"), prompt_tokens)
+    output_price = price.dearest(tuple(t for t in OUTPUT_TYPES if t in types or t == "output"), prompt_tokens)
     return (prompt_tokens * input_price + completion_tokens * output_price) / MILLION
 
 

@@ -13,13 +13,13 @@ the request's level). The hold is computed with the same multipliers.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from decimal import Decimal
 
 from ledger.gateway.byok import ProviderKey
 from ledger.gateway.catalog import CatalogSnapshot, PowerLevel
-from ledger.gateway.pricing import ModelPrice, TokenCounts, cost, credits_for, most_cost
+from ledger.gateway.pricing import TOKEN_TYPES, ModelPrice, TokenCounts, cost, credits_for, most_cost
 from ledger.settings import ProviderConfig
 
 
@@ -90,15 +90,18 @@ class Tariff:
         prompt_tokens: int,
         completion_tokens: Callable[[Route], int],
         prompts: int = 1,
+        token_types: Collection[str] = TOKEN_TYPES,
     ) -> Decimal:
         """The hold: the dearest route with the most output tokens the request lets it generate
         (`completion_tokens(route)`), and the longest prompt it accepts (its context window for
         each of the request's `prompts` separate prompts), every token at the dearest price of its
-        direction."""
+        direction among the `token_types` the request's API can report."""
         worst = Decimal(0)
         for route in routes:
             prompt = min(prompt_tokens, prompts * route.price.context_window)
-            worst = max(worst, self.credits(route, most_cost(route.price, prompt, completion_tokens(route))))
+            worst = max(
+                worst, self.credits(route, most_cost(route.price, prompt, completion_tokens(route), token_types))
+            )
         return worst
 
 

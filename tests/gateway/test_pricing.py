@@ -101,6 +101,14 @@ def test_consistent_counts_fit_every_part_in_what_contains_it(counts):
     assert (not cut) == (fitted == replace(counts, input=max(counts.input, 0), output=max(counts.output, 0)))
 
 
+@given(model_prices(), any_counts, st.frozensets(st.sampled_from(TOKEN_TYPES)))
+def test_a_usage_of_the_types_an_api_reports_is_never_above_the_hold(price, counts, types):
+    reported = {name: (value if name in types else 0) for name, value in counts.as_dict().items()}
+    fitted, _ = TokenCounts(**{**reported, "input": max(counts.input, 0), "output": max(counts.output, 0)}).consistent()
+
+    assert cost(price, fitted) <= most_cost(price, fitted.input, fitted.output, types)
+
+
 @given(model_prices(), any_counts)
 def test_every_token_is_priced_once_and_never_above_the_hold(price, counts):
     fitted, _ = replace(counts, input=max(counts.input, 0), output=max(counts.output, 0)).consistent()

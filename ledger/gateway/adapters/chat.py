@@ -76,6 +76,18 @@ ALLOWED_VALUES: dict[str, list[Any]] = {
 STREAM_OPTIONS = frozenset({"include_usage", "include_obfuscation"})
 
 
+# Where OpenAI's usage object (chat completions, completions) reports each token type: prompt_tokens
+# includes the cached and audio ones, completion_tokens the reasoning and audio ones.
+OPENAI_USAGE_PATHS = {
+    "input": ("prompt_tokens",),
+    "output": ("completion_tokens",),
+    "cache_read": ("prompt_tokens_details", "cached_tokens"),
+    "input_audio": ("prompt_tokens_details", "audio_tokens"),
+    "reasoning": ("completion_tokens_details", "reasoning_tokens"),
+    "output_audio": ("completion_tokens_details", "audio_tokens"),
+}
+
+
 def _unsupported(param: str, why: str) -> InvalidRequest:
     return InvalidRequest(f"Unsupported parameter: '{param}' {why}.", param=param, code="unsupported_parameter")
 
@@ -128,6 +140,7 @@ class ChatRequest:
 
     endpoint = "chat"
     prompts = 1
+    token_types = frozenset(OPENAI_USAGE_PATHS)
     provider_api = "openai"
 
     @property
@@ -207,18 +220,6 @@ def object_at(parent: dict[str, Any], key: str) -> dict[str, Any]:
     """parent[key] when it is an object, else an empty one."""
     value = parent.get(key)
     return value if isinstance(value, dict) else {}
-
-
-# Where OpenAI's usage object (chat completions, completions) reports each token type: prompt_tokens
-# includes the cached and audio ones, completion_tokens the reasoning and audio ones.
-OPENAI_USAGE_PATHS = {
-    "input": ("prompt_tokens",),
-    "output": ("completion_tokens",),
-    "cache_read": ("prompt_tokens_details", "cached_tokens"),
-    "input_audio": ("prompt_tokens_details", "audio_tokens"),
-    "reasoning": ("completion_tokens_details", "reasoning_tokens"),
-    "output_audio": ("completion_tokens_details", "audio_tokens"),
-}
 
 
 def openai_usage_fields(reported: Any) -> UsageFields:

@@ -14,7 +14,13 @@ from typing import Any, ClassVar
 
 from ledger.errors import InvalidRequest
 from ledger.gateway.adapters import inputs
-from ledger.gateway.adapters.chat import ChoicesStreamMeter, openai_usage, openai_usage_fields, sse_event
+from ledger.gateway.adapters.chat import (
+    OPENAI_USAGE_PATHS,
+    ChoicesStreamMeter,
+    openai_usage,
+    openai_usage_fields,
+    sse_event,
+)
 from ledger.gateway.adapters.inputs import Input
 from ledger.gateway.pricing import TokenCounts
 from ledger.gateway.routing import Route, reply_cap
@@ -68,6 +74,7 @@ class CompletionsRequest:
     echo: bool
 
     endpoint = "completions"
+    token_types = frozenset(OPENAI_USAGE_PATHS)
     provider_api = "openai"
 
     @property

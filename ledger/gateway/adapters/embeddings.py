@@ -34,6 +34,7 @@ class EmbeddingsRequest:
     inputs: list[Input]
 
     endpoint = "embeddings"
+    token_types = frozenset({"input", "output"})
     provider_api = "openai"
     stream = False
     wants_usage = False

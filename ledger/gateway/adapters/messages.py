@@ -278,6 +278,10 @@ def _text_of(content: Any) -> str:
     return "\n".join(pieces)
 
 
+# The token types an Anthropic usage reports (anthropic_usage_fields' keys).
+MESSAGES_TOKEN_TYPES = frozenset({"input", "output", "cache_read", "cache_write", "cache_write_1h", "reasoning"})
+
+
 @dataclass(frozen=True, slots=True)
 class MessagesRequest:
     body: dict[str, Any]
@@ -291,6 +295,7 @@ class MessagesRequest:
 
     endpoint = "messages"
     prompts = 1
+    token_types = MESSAGES_TOKEN_TYPES
     provider_api = "anthropic"
     wants_usage = True  # every stream of Anthropic's ends with its usage (message_delta)
 

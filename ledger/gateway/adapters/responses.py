@@ -192,6 +192,17 @@ def _check_fields(body: dict[str, Any]) -> None:
         raise _invalid("'conversation' must be a string or an object.", "conversation", "invalid_conversation")
 
 
+# Where the Responses API reports each token type: input_tokens includes the cached ones,
+# output_tokens the reasoning ones.
+RESPONSES_USAGE_PATHS = {
+    "input": ("input_tokens",),
+    "output": ("output_tokens",),
+    "cache_read": ("input_tokens_details", "cached_tokens"),
+    "cache_write": ("input_tokens_details", "cache_write_tokens"),
+    "reasoning": ("output_tokens_details", "reasoning_tokens"),
+}
+
+
 @dataclass
 class _Prompt:
     """What the gateway sees of a prompt: its JSON bytes, the bound of its images, its words."""
@@ -287,6 +298,7 @@ class ResponsesRequest:
 
     endpoint = "responses"
     prompts = 1
+    token_types = frozenset(RESPONSES_USAGE_PATHS)
     provider_api = "openai"
 
     @property
@@ -374,17 +386,6 @@ def output_item_text(item: Any) -> str:
             if isinstance(part, dict):
                 pieces.extend(part.get(name) for name in ("text", "refusal"))
     return " ".join(piece for piece in pieces if isinstance(piece, str))
-
-
-# Where the Responses API reports each token type: input_tokens includes the cached ones,
-# output_tokens the reasoning ones.
-RESPONSES_USAGE_PATHS = {
-    "input": ("input_tokens",),
-    "output": ("output_tokens",),
-    "cache_read": ("input_tokens_details", "cached_tokens"),
-    "cache_write": ("input_tokens_details", "cache_write_tokens"),
-    "reasoning": ("output_tokens_details", "reasoning_tokens"),
-}
 
 
 def responses_usage_fields(reported: Any) -> UsageFields:
