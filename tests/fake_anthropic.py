@@ -53,6 +53,7 @@ class FakeAnthropic:
     drop_after: int | None = None  # cut the connection before this word
     stall_after: int | None = None  # stop sending (for an hour) before this word
     error_after: int | None = None  # send Anthropic's mid-stream error event before this word
+    ends_with_stop: bool = True  # False: the stream ends after message_delta, with no message_stop
     # a thinking block before the text, and a tool call after it (streamed as thinking_delta and
     # signature_delta, input_json_delta); thinking_tokens in usage.output_tokens_details
     thinking: str | None = None
@@ -187,7 +188,8 @@ class FakeAnthropic:
             final = json.dumps(counts)
         delta = {"type": "message_delta", "delta": {"stop_reason": self.stop_reason, "stop_sequence": None}}
         yield event("message_delta", json.dumps({**delta, "usage": "__USAGE__"}).replace('"__USAGE__"', final))
-        yield event("message_stop", {"type": "message_stop"})
+        if self.ends_with_stop:
+            yield event("message_stop", {"type": "message_stop"})
 
     async def count_tokens(self, request: Request) -> Response:
         body = await request.json()

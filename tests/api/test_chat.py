@@ -411,6 +411,31 @@ async def test_cached_prompt_tokens_and_reasoning_tokens_are_priced_at_their_own
     await assert_reconciled(pool)
 
 
+async def test_cache_writes_a_chat_usage_reports_are_priced_at_the_write_price(
+    pool, upstreams, start_service, make_account
+):
+    # OpenRouter reports cache writes in chat usage (prompt_tokens_details.cache_write_tokens)
+    await pool.execute(
+        "UPDATE model_prices SET cache_write_usd_per_mtok = 37.5 WHERE provider = 'openai' AND model = 'gpt-4'"
+    )
+    upstreams[
+        "openai"
+    ].usage_json = (
+        '{"prompt_tokens": 1000, "completion_tokens": 500, "prompt_tokens_details": {"cache_write_tokens": 600}}'
+    )
+    service = start_service({"openai": upstreams["openai"]})
+    account = await make_account(credits_="100")
+
+    usage = service.client(account.key).chat.completions.create(model="gpt-4", messages=MESSAGES).usage
+
+    # 400 plain x $30 + 600 written x $37.50 + 500 output x $60, per 1M = $0.0645
+    credits = (400 * Decimal(30) + 600 * Decimal("37.5") + 500 * Decimal(60)) / 1_000_000 / Decimal("0.10")
+    assert Decimal(usage.model_extra["cost"]) == credits
+    assert usage.prompt_tokens_details.to_dict()["cache_write_tokens"] == 600
+    (row,) = await usage_rows(pool, account.user_id)
+    assert (row["cache_write_tokens"], row["credits_used"], row["usage_anomaly"]) == (600, credits, None)
+
+
 async def test_a_provider_refusal_not_in_openais_shape_is_told_in_it_and_nothing_charged(
     pool, upstreams, start_service, make_account
 ):

@@ -344,6 +344,21 @@ async def test_an_error_event_mid_stream_reaches_the_sdk_and_what_was_generated_
     assert not row["success"], "billed, but logged as the failure it was"
 
 
+async def test_a_stream_that_ends_without_message_stop_is_billed_but_logged_as_failed(
+    pool, fake, service, make_account
+):
+    fake.ends_with_stop = False
+    account = await make_account(credits_="100")
+
+    with client(service, account.key).messages.stream(model=MODEL, max_tokens=1000, messages=MESSAGES) as stream:
+        final = stream.get_final_message()
+
+    assert final.content[0].text == "Hello from the fake Anthropic."
+    row = await wait_for_usage_row(pool, account.user_id)
+    assert (row["success"], row["status_code"]) == (False, 502) and row["credits_used"] > 0
+    assert row["error_message"] == "the provider's stream ended before message_stop"
+
+
 async def test_an_upstream_refusal_is_passed_through_in_its_shape_and_nothing_charged(
     pool, fake, service, make_account
 ):

@@ -427,8 +427,9 @@ async def test_images_are_held_by_their_per_part_bound(pool, upstreams, start_se
     hold = await hold_of(pool, account.user_id)
     bound = prompt_tokens_upper_bound(messages, None)
     assert bound > 40 * IMAGE_HIGH_TOKENS
-    # haiku $0.25/$1.25 per 1M, the prompt bounded by its 200k context window
-    held = ((min(bound, 200_000) * Decimal("0.25") + 10 * Decimal("1.25")) / 1_000_000 / Decimal("0.1")).quantize(
+    # haiku $0.25/$1.25 per 1M, the prompt bounded by its 200k context window and held at its
+    # dearest input-side price a chat usage can report: a 5-minute cache write, $0.30
+    held = ((min(bound, 200_000) * Decimal("0.30") + 10 * Decimal("1.25")) / 1_000_000 / Decimal("0.1")).quantize(
         Decimal("0.000001")
     )
     assert hold["amount"] == held

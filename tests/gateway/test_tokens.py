@@ -86,9 +86,9 @@ def test_a_detail_that_is_not_an_object_is_an_anomaly_and_its_part_counts_nothin
     counted = bounded_usage(reported, openai_usage_fields(reported), TokenBounds(1, 100, 1, 100, 5, 5))
 
     assert (counted.prompt_tokens, counted.counts.cache_read) == (10, 0)
-    assert counted.anomaly == (
-        "prompt_tokens_details.cached_tokens \"'all cached' where an object belongs\" is not a count;"
-        " prompt_tokens_details.audio_tokens \"'all cached' where an object belongs\" is not a count"
+    parts = ("cached_tokens", "cache_write_tokens", "audio_tokens")
+    assert counted.anomaly == "; ".join(
+        f"prompt_tokens_details.{part} \"'all cached' where an object belongs\" is not a count" for part in parts
     )
 
 

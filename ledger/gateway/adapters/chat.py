@@ -82,6 +82,7 @@ OPENAI_USAGE_PATHS = {
     "input": ("prompt_tokens",),
     "output": ("completion_tokens",),
     "cache_read": ("prompt_tokens_details", "cached_tokens"),
+    "cache_write": ("prompt_tokens_details", "cache_write_tokens"),  # OpenRouter's, as genai-prices reads it
     "input_audio": ("prompt_tokens_details", "audio_tokens"),
     "reasoning": ("completion_tokens_details", "reasoning_tokens"),
     "output_audio": ("completion_tokens_details", "audio_tokens"),
@@ -232,6 +233,8 @@ def openai_usage(reported: Any, counts: TokenCounts, cost: str) -> dict[str, Any
     usage: dict[str, Any] = finite(reported) if isinstance(reported, dict) else {}
     prompt_details = object_at(usage, "prompt_tokens_details")
     completion_details = object_at(usage, "completion_tokens_details")
+    if counts.cache_write or "cache_write_tokens" in prompt_details:  # OpenRouter's field, when it is used
+        prompt_details = {**prompt_details, "cache_write_tokens": counts.cache_write}
     return {
         **usage,
         "prompt_tokens": counts.input,

@@ -482,6 +482,7 @@ class MessagesStreamMeter:
     delta: dict[str, Any] = field(default_factory=dict)  # the last message_delta's `delta`
     text: list[str] = field(default_factory=list)
     errored: bool = False
+    stopped: bool = False  # message_stop came: the message ended as Anthropic ends one
 
     def event(self, lines: list[str]) -> bytes | None:
         """One SSE event (its lines, without the blank line): the bytes to forward, or None."""
@@ -528,6 +529,7 @@ class MessagesStreamMeter:
             self.chunks += 1
             return False
         elif kind == "message_stop":
+            self.stopped = True
             return False
         elif kind == "content_block_start":
             block = payload.get("content_block")
@@ -560,7 +562,9 @@ class MessagesStreamMeter:
         return words(self.generated_text)
 
     def unfinished(self) -> str | None:
-        return "the provider's stream ended with an error event" if self.errored else None
+        if self.errored:
+            return "the provider's stream ended with an error event"
+        return None if self.stopped else "the provider's stream ended before message_stop"
 
     def closing_events(self, counts: TokenCounts, cost: str, wants_usage: bool) -> bytes:
         """message_delta with the usage charged (and its cost), then message_stop. After the
