@@ -18,6 +18,7 @@ Everything is Decimal; no float is involved.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field, fields
 from decimal import ROUND_HALF_UP, Decimal
@@ -160,11 +161,32 @@ class ModelPrice:
     # token type -> its tiers, ascending by `above`
     tiers: Mapping[str, tuple[Tier, ...]] = field(default_factory=dict)
 
-    # derived: the types priced on their own, most specific first (the order leaves are taken in)
+    # Derived once (a request prices against these many times): the types priced on their own,
+    # most specific first (the order leaves are taken in); per type, the priced types whose price it
+    # takes (itself, or its most specific priced parents); the input counts where a tier starts;
+    # and the dearest prices already asked for.
     priced: tuple[str, ...] = field(init=False, repr=False, compare=False, default=())
+    resolution: Mapping[str, tuple[str, ...]] = field(init=False, repr=False, compare=False, default_factory=dict)
+    breakpoints: tuple[int, ...] = field(init=False, repr=False, compare=False, default=())
+    _dearest: dict[tuple[tuple[str, ...], int], Decimal] = field(
+        init=False, repr=False, compare=False, default_factory=dict
+    )
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "priced", self._priced_types())
+        priced = self._priced_types()
+        resolution: dict[str, tuple[str, ...]] = {}
+        for name in TOKEN_TYPES:
+            if self.own_price(name) is not None:
+                resolution[name] = (name,)
+                continue
+            candidates = [a for a in ancestors(name) if a in priced]
+            resolution[name] = tuple(
+                a for a in candidates if not any(DIMENSIONS[a] < DIMENSIONS[b] for b in candidates)
+            )
+        object.__setattr__(self, "priced", priced)
+        object.__setattr__(self, "resolution", resolution)
+        starts = {tier.above + 1 for tiers in self.tiers.values() for tier in tiers}
+        object.__setattr__(self, "breakpoints", tuple(sorted(starts)))
 
     def own_price(self, name: str) -> Decimal | None:
         price: Decimal | None = getattr(self, PRICE_COLUMNS[name])
@@ -186,12 +208,11 @@ class ModelPrice:
         """The USD per 1M tokens of type `name` for a request of `input_tokens` input tokens: its
         own price at the tier the input reaches, else its most specific priced parents' (the
         dearest of them)."""
-        own = self.own_price(name)
-        if own is None:
-            candidates = [a for a in ancestors(name) if a in self.priced]
-            parents = [a for a in candidates if not any(DIMENSIONS[a] < DIMENSIONS[b] for b in candidates)]
-            return max(self.price_at(parent, input_tokens) for parent in parents)
-        price = own
+        return max(self._tiered(own, input_tokens) for own in self.resolution[name])
+
+    def _tiered(self, name: str, input_tokens: int) -> Decimal:
+        price = self.own_price(name)
+        assert price is not None, f"{name} has a price of its own"
         for tier in self.tiers.get(name, ()):
             if input_tokens > tier.above:
                 price = tier.usd_per_mtok
@@ -200,8 +221,14 @@ class ModelPrice:
     def dearest(self, names: tuple[str, ...], input_tokens: int) -> Decimal:
         """The highest price a token of these types can have in a request of at most
         `input_tokens` input tokens (any tier it can reach)."""
-        reachable = {0} | {t.above + 1 for tiers in self.tiers.values() for t in tiers if t.above < input_tokens}
-        return max(self.price_at(name, at) for name in names for at in reachable)
+        reached = bisect_right(self.breakpoints, input_tokens)  # the tiers a larger input could reach
+        key = (names, reached)
+        if (known := self._dearest.get(key)) is not None:
+            return known
+        points = (0, *self.breakpoints[:reached])
+        dearest = max(self.price_at(name, at) for name in names for at in points)
+        self._dearest[key] = dearest
+        return dearest
 
 
 def leaf_counts(price: ModelPrice, counts: TokenCounts) -> dict[str, int]:
