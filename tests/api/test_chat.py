@@ -10,21 +10,10 @@ import openai
 import pytest
 
 from ledger.gateway.tokens import completion_tokens_estimate, prompt_tokens_estimate, prompt_tokens_upper_bound
+from tests.api.ledger_state import assert_reconciled, balance, usage_rows
 
 # long enough in bytes that the fake's reported 1000 prompt tokens are within the request's bound
 MESSAGES = [{"role": "user", "content": "Say hello." + " " + "0123456789" * 100}]
-
-
-async def balance(pool, user_id) -> Decimal:
-    return await pool.fetchval("SELECT balance FROM user_credits WHERE user_id = $1", user_id)
-
-
-async def usage_rows(pool, user_id):
-    return await pool.fetch("SELECT * FROM llm_usage_log WHERE user_id = $1 ORDER BY id", user_id)
-
-
-async def assert_reconciled(pool):
-    assert [dict(r) for r in await pool.fetch("SELECT * FROM ledger_reconciliation")] == []
 
 
 @pytest.mark.parametrize(

@@ -3,7 +3,6 @@ streamed or not, charged its usage."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
@@ -21,6 +20,7 @@ from ledger.gateway.routing import Route
 from ledger.gateway.tokens import bounded_usage, completion_tokens_estimate
 from ledger.settings import ProviderConfig
 from tests.api.conftest import HTTP_TIMEOUT
+from tests.api.ledger_state import usage_rows, wait_for_usage_row
 
 MODEL = "instruct-test"
 INPUT_USD, OUTPUT_USD = Decimal("10"), Decimal("20")  # per 1M tokens
@@ -42,18 +42,6 @@ async def add_price(pool) -> None:
 def credits(prompt_tokens: int, completion_tokens: int) -> Decimal:
     usd = (prompt_tokens * INPUT_USD + completion_tokens * OUTPUT_USD) / Decimal(1_000_000)
     return (usd / USD_PER_CREDIT).quantize(Decimal("0.000001"), rounding=ROUND_HALF_UP)
-
-
-async def usage_rows(pool, user_id):
-    return await pool.fetch("SELECT * FROM llm_usage_log WHERE user_id = $1 ORDER BY id", user_id)
-
-
-async def wait_for_usage_row(pool, user_id):
-    for _ in range(200):
-        if rows := await usage_rows(pool, user_id):
-            return rows[0]
-        await asyncio.sleep(0.05)
-    raise AssertionError("no usage row was written")
 
 
 async def nothing_held_or_written(pool, user_id) -> None:

@@ -20,6 +20,7 @@ from ledger.gateway.routing import Route
 from ledger.gateway.tokens import bounded_usage
 from ledger.settings import ProviderConfig
 from tests.api.conftest import HTTP_TIMEOUT
+from tests.api.ledger_state import usage_rows
 from tests.fake_openai_apis import vector
 
 MODEL = "embed-test"
@@ -41,10 +42,6 @@ async def add_price(pool, context_window: int = 8191) -> None:
 def credits(prompt_tokens: int) -> Decimal:
     usd = prompt_tokens * INPUT_USD_PER_MTOK / Decimal(1_000_000)
     return (usd / USD_PER_CREDIT).quantize(Decimal("0.000001"), rounding=ROUND_HALF_UP)
-
-
-async def usage_rows(pool, user_id):
-    return await pool.fetch("SELECT * FROM llm_usage_log WHERE user_id = $1 ORDER BY id", user_id)
 
 
 async def nothing_held_or_written(pool, user_id) -> None:

@@ -3,7 +3,6 @@ Anthropic that is a real HTTP server speaking the Messages API."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator
 from decimal import ROUND_HALF_UP, Decimal
 
@@ -13,6 +12,7 @@ import openai
 import pytest
 
 from tests.api.conftest import HTTP_TIMEOUT
+from tests.api.ledger_state import balance, usage_rows, wait_for_usage_row
 from tests.api.test_openapi import validate
 from tests.fake_anthropic import SIGNATURE, FakeAnthropic
 
@@ -73,22 +73,6 @@ def client(service, key: str, **kwargs) -> anthropic.Anthropic:
 
 def post(service, path: str, body: object, headers: dict[str, str]) -> httpx.Response:
     return httpx.post(f"{service.url}{path}", json=body, headers=headers, timeout=HTTP_TIMEOUT)
-
-
-async def usage_rows(pool, user_id):
-    return await pool.fetch("SELECT * FROM llm_usage_log WHERE user_id = $1 ORDER BY id", user_id)
-
-
-async def wait_for_usage_row(pool, user_id):
-    for _ in range(200):
-        if rows := await usage_rows(pool, user_id):
-            return rows[0]
-        await asyncio.sleep(0.05)
-    raise AssertionError("no usage row was written")
-
-
-async def balance(pool, user_id) -> Decimal:
-    return await pool.fetchval("SELECT balance FROM user_credits WHERE user_id = $1", user_id)
 
 
 async def nothing_held(pool, user_id) -> bool:

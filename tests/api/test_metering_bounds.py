@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ledger.gateway.tokens import IMAGE_HIGH_TOKENS, prompt_tokens_upper_bound
+from tests.api.ledger_state import assert_reconciled, hold_of
 
 SHORT = [{"role": "user", "content": "Say hello."}]
 LIMIT = 8192  # gpt-4's max_output_tokens and context window in the catalog
@@ -33,14 +34,6 @@ async def wait_for_row(pool, user_id, timeout: float = 15.0):
             return await pool.fetch("SELECT * FROM llm_usage_log WHERE user_id = $1", user_id)
         await asyncio.sleep(0.05)
     raise AssertionError("no usage row was written")
-
-
-async def hold_of(pool, user_id):
-    return await pool.fetchrow("SELECT * FROM credit_holds WHERE user_id = $1", user_id)
-
-
-async def assert_reconciled(pool):
-    assert [dict(r) for r in await pool.fetch("SELECT * FROM ledger_reconciliation")] == []
 
 
 def post_chat(service, key: str, body: dict) -> httpx.Response:

@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ledger.gateway.tokens import completion_tokens_estimate
+from tests.api.ledger_state import assert_reconciled, hold_of, usage_rows
 from tests.api.test_metering_bounds import json_values
 from tests.fake_responses import FakeResponses, Usage
 
@@ -51,10 +52,6 @@ async def fake(pool):
     fake.stop()
 
 
-async def usage_rows(pool, user_id):
-    return await pool.fetch("SELECT * FROM llm_usage_log WHERE user_id = $1 ORDER BY id", user_id)
-
-
 async def wait_for_row(pool, user_id, timeout: float = 15.0):
     for _ in range(int(timeout / 0.05)):
         rows = await usage_rows(pool, user_id)
@@ -64,14 +61,6 @@ async def wait_for_row(pool, user_id, timeout: float = 15.0):
             return row
         await asyncio.sleep(0.05)
     raise AssertionError("no usage row was written")
-
-
-async def hold_of(pool, user_id):
-    return await pool.fetchrow("SELECT * FROM credit_holds WHERE user_id = $1", user_id)
-
-
-async def assert_reconciled(pool):
-    assert [dict(r) for r in await pool.fetch("SELECT * FROM ledger_reconciliation")] == []
 
 
 def post(service, key: str, body: dict) -> httpx.Response:

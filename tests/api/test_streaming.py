@@ -2,25 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 from decimal import Decimal
 
 import openai
 import pytest
 
 from ledger.gateway.tokens import completion_tokens_estimate, prompt_tokens_estimate
+from tests.api.ledger_state import wait_for_usage_row
 
 # long enough in bytes that the fake's reported 1000 prompt tokens are within the request's bound
 MESSAGES = [{"role": "user", "content": "Stream to me." + " " + "0123456789" * 100}]
-
-
-async def wait_for_usage_row(pool, user_id, timeout: float = 10.0):
-    for _ in range(int(timeout / 0.05)):
-        row = await pool.fetchrow("SELECT * FROM llm_usage_log WHERE user_id = $1", user_id)
-        if row is not None:
-            return row
-        await asyncio.sleep(0.05)
-    raise AssertionError("no usage row was written")
 
 
 def local_credits(prompt: int, completion: int) -> Decimal:

@@ -12,6 +12,7 @@ import pytest
 
 from ledger.money.credits import debit_user_credits
 from ledger.money.holds import reserve_credits
+from tests.api.ledger_state import assert_reconciled, balance
 from tests.fake_stripe import event, sign
 
 SUCCESS = {"success_url": "https://app.example/ok", "cancel_url": "https://app.example/cancel"}
@@ -27,10 +28,6 @@ def recent_periods() -> tuple[int, int]:
 @pytest.fixture
 def service(upstreams, start_service, fake_stripe):
     return start_service(upstreams, stripe_secret_key="sk_test_123", stripe_api_base=fake_stripe.api_base)
-
-
-async def balance(pool, user_id) -> Decimal:
-    return await pool.fetchval("SELECT balance FROM user_credits WHERE user_id = $1", user_id)
 
 
 async def checkout(pool, service, fake_stripe, account, package: str = "Value Pack") -> dict:
@@ -64,10 +61,6 @@ def dispute(dispute_id: str, payment_intent: str, amount: int, status: str) -> d
         "amount": amount,
         "status": status,
     }
-
-
-async def assert_reconciled(pool):
-    assert [dict(r) for r in await pool.fetch("SELECT * FROM ledger_reconciliation")] == []
 
 
 async def test_a_full_purchase_credits_the_package(pool, service, fake_stripe, make_account):
