@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -28,6 +28,7 @@ from ledger.gateway.engine import Completion, MeteredCall, Outcome, UpstreamAnsw
 from ledger.logs import request_id_var
 
 Endpoint = Callable[[Request], Awaitable[Response]]
+T = TypeVar("T")
 
 
 def render(outcome: Outcome, path: str) -> Response:
@@ -61,6 +62,22 @@ def upstream_refusal(answer: UpstreamAnswer, path: str) -> Response:
     return error_response(refusal, path)
 
 
+async def checked_body(request: Request, key: str, parse: Callable[[dict[str, Any]], T]) -> T:
+    """The request's JSON body, size-checked and parsed by `parse`; a refusal (ApiError or
+    LedgerError) is raised after the key is checked, so a wrong key is told first."""
+    try:
+        raw = await request.body()
+        check_size(raw, services(request).settings.max_chat_json_separators)
+        return parse(json_object(raw))
+    except (ApiError, LedgerError) as refused:
+        await services(request).gateway.refuse_after_authenticating(key, refused)
+        raise
+
+
+def request_id() -> str:
+    return request_id_var.get() or f"req_{uuid.uuid4().hex}"
+
+
 def metered_endpoint(
     parse: Callable[[dict[str, Any], Request], MeteredCall],
     key_of: Callable[[Request], str] = bearer_key,
@@ -69,17 +86,10 @@ def metered_endpoint(
     InvalidRequest for what it refuses), `key_of(request)` the gateway key the client sent."""
 
     async def endpoint(request: Request) -> Response:
-        gateway = services(request).gateway
         key = key_of(request)
-        try:
-            raw = await request.body()
-            check_size(raw, services(request).settings.max_chat_json_separators)
-            call = parse(json_object(raw), request)
-        except (ApiError, LedgerError) as refused:
-            await gateway.refuse_after_authenticating(key, refused)
-            raise
-        request_id = request_id_var.get() or f"req_{uuid.uuid4().hex}"
+        call = await checked_body(request, key, lambda body: parse(body, request))
         power_level = request.headers.get("x-power-level") or None
-        return render(await gateway.serve(key, call, power_level, request_id), request.url.path)
+        outcome = await services(request).gateway.serve(key, call, power_level, request_id())
+        return render(outcome, request.url.path)
 
     return endpoint

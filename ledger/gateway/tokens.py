@@ -155,6 +155,21 @@ def words(text: str) -> int:
     return len(text.split())
 
 
+class TextByIndex:
+    """A stream meter's generated text, kept per choice or output item (`text`: index -> pieces),
+    so each one's words are counted on their own: the floor under the completion's tokens."""
+
+    text: dict[int, list[str]]
+
+    @property
+    def generated_text(self) -> str:
+        return "\n".join("".join(pieces) for pieces in self.text.values())
+
+    @property
+    def words(self) -> int:
+        return sum(words("".join(pieces)) for pieces in self.text.values())
+
+
 @dataclass(frozen=True, slots=True)
 class TokenBounds:
     """What the request implies about its token counts."""

@@ -12,6 +12,7 @@ from ledger.errors import InvalidRequest, RequestTooComplex
 from ledger.gateway.pricing import TokenCounts
 from ledger.gateway.routing import Route, reply_cap
 from ledger.gateway.tokens import (
+    TextByIndex,
     TokenBounds,
     UnboundedPart,
     UsageFields,
@@ -22,7 +23,6 @@ from ledger.gateway.tokens import (
     prompt_tokens_floor,
     prompt_tokens_upper_bound,
     upstream_json,
-    words,
 )
 from ledger.gateway.upstream import finite
 
@@ -313,7 +313,7 @@ def parse_chat_request(body: dict[str, Any]) -> ChatRequest:
 
 
 @dataclass
-class ChoicesStreamMeter:
+class ChoicesStreamMeter(TextByIndex):
     """Follows an OpenAI SSE stream of chunks with `choices` (chat completions, legacy completions)
     event by event; an API's meter says what a well-formed choice is and what text it carries.
 
@@ -391,15 +391,6 @@ class ChoicesStreamMeter:
         for choice in chunk.get("choices") or []:
             index = choice.get("index") if isinstance(choice.get("index"), int) else 0
             self.text.setdefault(index, []).extend(self.choice_text(choice))
-
-    @property
-    def generated_text(self) -> str:
-        return "\n".join("".join(pieces) for pieces in self.text.values())
-
-    @property
-    def words(self) -> int:
-        """Words delivered, choice by choice: the floor under the completion's tokens."""
-        return sum(words("".join(pieces)) for pieces in self.text.values())
 
     def unfinished(self) -> str | None:
         return None  # a chat stream may end without [DONE]: the usage is what matters

@@ -26,6 +26,7 @@ from ledger.gateway.tokens import (
     MESSAGE_OVERHEAD,
     REPLY_PRIMING,
     TOOLS_OVERHEAD,
+    TextByIndex,
     TokenBounds,
     UsageFields,
     completion_tokens_estimate,
@@ -448,7 +449,7 @@ def parse_responses_request(body: dict[str, Any]) -> ResponsesRequest:
 
 
 @dataclass
-class ResponsesStreamMeter:
+class ResponsesStreamMeter(TextByIndex):
     """Follows a Responses SSE stream event by event.
 
     Every well-formed event (a JSON object with a `type`) is forwarded as it comes, except the
@@ -512,15 +513,6 @@ class ResponsesStreamMeter:
             name = event["item"].get("name")
             if isinstance(name, str):
                 pieces.append(name + " ")
-
-    @property
-    def generated_text(self) -> str:
-        return "\n".join("".join(pieces) for pieces in self.text.values())
-
-    @property
-    def words(self) -> int:
-        """Words delivered, item by item: the floor under the completion's tokens."""
-        return sum(words("".join(pieces)) for pieces in self.text.values())
 
     def unfinished(self) -> str | None:
         if self.terminal is None:
