@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 from collections.abc import AsyncIterator, Callable
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
 
 from api.demo import MOUNT_PATH, create_demo_app
 from api.errors import EXCEPTION_HANDLERS
@@ -31,6 +33,9 @@ from api.routes import (
     webhooks,
 )
 from api.services import Services
+from api.web import user_pages
+from api.web.pages import STATIC_DIR
+from api.web.sessions import SessionSigner
 from ledger.billing.checkout import stripe_client
 from ledger.db.background import wait_for_background_writes
 from ledger.db.pool import create_pool
@@ -42,7 +47,7 @@ from ledger.metrics import Metrics
 from ledger.money.maintenance import run_forever
 from ledger.settings import ProviderConfig, Settings
 
-ROUTES = [
+ROUTES: list[Route | Mount] = [
     Route("/healthz", health.healthz),
     Route("/readyz", health.readyz),
     Route("/metrics", metrics_endpoint),
@@ -78,6 +83,17 @@ ROUTES = [
     Route("/admin/model-prices", admin.add_price, methods=["POST"]),
     Route("/admin/model-prices/sync", admin.sync_prices, methods=["POST"]),
     Route("/admin/model-prices/{provider}/{model:path}", admin.change_price, methods=["PATCH"]),
+    Route("/dashboard", user_pages.overview, methods=["GET"]),
+    Route("/dashboard/sign-in", user_pages.sign_in_page, methods=["GET"]),
+    Route("/dashboard/sign-in", user_pages.sign_in, methods=["POST"]),
+    Route("/dashboard/sign-out", user_pages.sign_out, methods=["POST"]),
+    Route("/dashboard/return", user_pages.checkout_return, methods=["GET"]),
+    Route("/dashboard/power-level", user_pages.change_power_level, methods=["POST"]),
+    Route("/dashboard/buy", user_pages.buy, methods=["POST"]),
+    Route("/dashboard/subscribe", user_pages.subscribe, methods=["POST"]),
+    Route("/dashboard/usage", user_pages.usage_table, methods=["GET"]),
+    Route("/dashboard/transactions", user_pages.transactions_table, methods=["GET"]),
+    Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"),
 ]
 
 
@@ -172,8 +188,20 @@ def create_app(settings: Settings, database_url: str, *, port: int | None = None
     middleware = [Middleware(RequestContext), Middleware(InputGuard, limit_for=body_limits(settings))]
     app = Starlette(routes=routes, exception_handlers=EXCEPTION_HANDLERS, lifespan=lifespan, middleware=middleware)
     cipher = None if settings.encryption_key is None else KeyCipher(settings.encryption_key.get_secret_value())
+    # no configured secret: this process's own (`ledger serve --workers` shares one with its workers)
+    session_secret = (
+        secrets.token_bytes(32)
+        if settings.session_secret is None
+        else settings.session_secret.get_secret_value().encode()
+    )
     services = Services(
-        settings, providers, Catalog(settings.catalog_ttl_seconds), Metrics(), stripe_client(settings), cipher
+        settings,
+        providers,
+        Catalog(settings.catalog_ttl_seconds),
+        Metrics(),
+        stripe_client(settings),
+        cipher,
+        SessionSigner(session_secret),
     )
     app.state.services = services
     return app

@@ -14,6 +14,7 @@ import asyncpg
 import stripe
 from starlette.requests import Request
 
+from api.web.sessions import SessionSigner
 from ledger.gateway.byok import KeyCipher
 from ledger.gateway.catalog import Catalog
 from ledger.gateway.engine import Gateway
@@ -29,6 +30,7 @@ class Services:
     metrics: Metrics
     stripe: stripe.StripeClient | None
     cipher: KeyCipher | None
+    signer: SessionSigner
     _pool: asyncpg.Pool | None = None
     _gateway: Gateway | None = None
 

@@ -79,6 +79,12 @@ class Settings(BaseSettings):
     # Stripe. No secret key: the purchase endpoints answer 503. No webhook secret: the webhook does.
     stripe_secret_key: SecretStr | None = None
     stripe_webhook_secret: SecretStr | None = None
+    # Signs the dashboards' session cookies (at least 32 characters). None: a random secret per
+    # `ledger serve`, shared by its workers, so sessions end when the service restarts. Replicas
+    # behind one address need the same value.
+    session_secret: SecretStr | None = Field(default=None, min_length=32)
+    # How long a dashboard sign-in lasts.
+    session_ttl_seconds: int = Field(default=8 * 3600, gt=0, le=30 * 24 * 3600)
     # Empty: Stripe itself. Tests and local development point it at a fake.
     stripe_api_base: str | None = None
     # Seconds between background maintenance runs (expire holds, start due billing cycles); 0 = off.

@@ -50,7 +50,7 @@ async def packages(request: Request) -> Response:
     return LedgerJSONResponse({"object": "list", "data": rows})
 
 
-def _stripe(request: Request) -> stripe.StripeClient:
+def stripe_of(request: Request) -> stripe.StripeClient:
     client: stripe.StripeClient | None = services(request).stripe
     if client is None:
         raise ApiError(
@@ -62,12 +62,13 @@ def _stripe(request: Request) -> stripe.StripeClient:
     return client
 
 
-async def _checkout(create: Awaitable[dict[str, str]]) -> Response:
-    """Stripe refusing (bad key, Stripe down) or answering nonsense is a 502 with a generic message:
-    Stripe's own words can name the account's key (sk_live_****1234) or its setup, so they go to
-    the log, with anything key-like redacted, and never to the end user."""
+async def started_checkout(create: Awaitable[dict[str, str]]) -> dict[str, str]:
+    """The Checkout Session Stripe started ({id, url}). Stripe refusing (bad key, Stripe down) or
+    answering nonsense is a 502 with a generic message: Stripe's own words can name the account's
+    key (sk_live_****1234) or its setup, so they go to the log, with anything key-like redacted, and
+    never to the end user."""
     try:
-        session = await create
+        return await create
     except (stripe.StripeError, stripe_checkout.StripeReplyInvalid) as exc:
         detail = getattr(exc, "user_message", None) or str(exc)
         log.warning("stripe checkout failed: %s: %s", type(exc).__name__, stripe_checkout.redact_keys(detail)[:500])
@@ -77,12 +78,15 @@ async def _checkout(create: Awaitable[dict[str, str]]) -> Response:
             type="upstream_error",
             code="stripe_error",
         ) from None
-    return LedgerJSONResponse(session, status_code=201)
+
+
+async def _checkout(create: Awaitable[dict[str, str]]) -> Response:
+    return LedgerJSONResponse(await started_checkout(create), status_code=201)
 
 
 async def credit_checkout(request: Request) -> Response:
     owner = await gateway_owner(request)
-    client = _stripe(request)
+    client = stripe_of(request)
     body = await parse_body(request, CreditCheckout)
     return await _checkout(
         stripe_checkout.credit_checkout(
@@ -93,7 +97,7 @@ async def credit_checkout(request: Request) -> Response:
 
 async def subscription_checkout(request: Request) -> Response:
     owner = await gateway_owner(request)
-    client = _stripe(request)
+    client = stripe_of(request)
     body = await parse_body(request, SubscriptionCheckout)
     return await _checkout(
         stripe_checkout.subscription_checkout(

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import importlib
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -87,6 +88,10 @@ model prices). In another terminal (source .venv/bin/activate first):
        -H "Content-Type: application/json" \\
        -d '{{"model": "gpt-3.5-turbo", "messages": [{{"role": "user", "content": "Hello"}}]}}'
   curl {base}/v1/credits/balance -H "Authorization: Bearer sk-lg-..."
+
+Then open {base}/dashboard and sign in with that key: balance, usage chart, requests, buying
+credits (set LEDGER_STRIPE_SECRET_KEY=sk_test_... for Stripe's test mode) and keys. Operators: set
+LEDGER_ADMIN_TOKEN and open {base}/admin/dashboard.
 """
 
 
@@ -104,10 +109,17 @@ def server_stack() -> tuple[str, str]:
     return ("uvloop" if imports("uvloop") else "asyncio", "httptools" if imports("httptools") else "h11")
 
 
-def worker_environment(url: str, host: str, port: int) -> dict[str, str]:
+def worker_environment(url: str, host: str, port: int, session_secret: str) -> dict[str, str]:
     """What a worker reads to build the app the parent would have built: the database the parent
-    started or was given, and the address served (the demo provider's base URL is on it)."""
-    return {"LEDGER_DATABASE_URL": url, "LEDGER_HOST": host, "LEDGER_PORT": str(port)}
+    started or was given, the address served (the demo provider's base URL is on it), and the
+    secret that signs dashboard sessions (one for all workers, or a session would work on one
+    worker only)."""
+    return {
+        "LEDGER_DATABASE_URL": url,
+        "LEDGER_HOST": host,
+        "LEDGER_PORT": str(port),
+        "LEDGER_SESSION_SECRET": session_secret,
+    }
 
 
 def worker_app() -> Starlette:
@@ -163,7 +175,9 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         if args.workers == 1:
             app = create_app(settings.model_copy(update={"host": host, "port": port}), url, port=port)
         else:
-            os.environ.update(worker_environment(url, host, port))
+            secret = settings.session_secret
+            shared = secrets.token_urlsafe(32) if secret is None else secret.get_secret_value()
+            os.environ.update(worker_environment(url, host, port, shared))
         uvicorn.run(
             app,
             factory=args.workers > 1,

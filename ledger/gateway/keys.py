@@ -68,6 +68,12 @@ async def authenticate(db: Executor, key: str) -> KeyOwner | None:
     return None if row is None else KeyOwner(row["id"], row["user_id"], row["power_level"])
 
 
+async def session_owner(db: Executor, key_id: object, user_id: object) -> KeyOwner | None:
+    """The owner of a dashboard session signed in with key `key_id`, while that key is still good."""
+    row = await db.fetchrow(query("gateway_key_of_session"), to_uuid(key_id, "key_id"), to_uuid(user_id, "user_id"))
+    return None if row is None else KeyOwner(row["id"], row["user_id"], row["power_level"])
+
+
 async def revoke_key(db: Executor, key_id: object) -> bool:
     """Deactivate a key; False when there is no such active key."""
     revoked = await db.fetchval(query("revoke_gateway_key"), to_uuid(key_id, "key_id"))

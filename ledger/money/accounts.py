@@ -87,3 +87,17 @@ async def lock_account(db: Executor, user_id: object) -> None:
     so locks are always taken in the same order and two transactions cannot deadlock."""
     with translate_errors():
         await db.fetchval("SELECT 1 FROM ledger_lock_user($1)", to_uuid(user_id, "user_id"))
+
+
+class PowerLevelOffered(TypedDict):
+    """sql/queries/power_levels_on_offer.sql."""
+
+    power_level: str
+    cost_multiplier: Decimal
+    max_latency_ms: int
+    description: str | None
+
+
+async def power_levels_on_offer(db: Executor) -> list[PowerLevelOffered]:
+    """The power levels a user may choose, cheapest first."""
+    return [cast(PowerLevelOffered, dict(r)) for r in await db.fetch(query("power_levels_on_offer"))]

@@ -29,8 +29,9 @@ from ledger.settings import Settings
 from tests.api.conftest import ADMIN_TOKEN, HTTP_TIMEOUT
 
 MESSAGES = [{"role": "user", "content": "Hi"}]
-# answered by the service, but not part of its API: the built-in demo provider's upstream
-UNDOCUMENTED_PREFIXES = ("/demo/",)
+# answered by the service, but not part of its API: the built-in demo provider's upstream, and the
+# dashboards' HTML pages (tests/api/web)
+UNDOCUMENTED_PREFIXES = ("/demo/", "/dashboard", "/admin/dashboard")
 
 
 def served_operations() -> set[tuple[str, str]]:

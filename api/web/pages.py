@@ -1,0 +1,249 @@
+"""What every dashboard page shares: rendering (Jinja2, autoescaped), the session cookie, forms with
+their CSRF check, and errors as HTML pages rather than the API's JSON.
+
+Pages are read with and without JavaScript: the numbers are in the HTML; scripts only draw charts.
+"""
+
+from __future__ import annotations
+
+import datetime
+import functools
+import secrets
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.templating import Jinja2Templates
+
+from api.errors import ApiError
+from api.services import services
+from api.web.sessions import Kind, Session, SessionSigner
+from ledger.errors import LedgerError
+
+HERE = Path(__file__).resolve().parent
+TEMPLATES = Jinja2Templates(directory=HERE / "templates")
+STATIC_DIR = HERE / "static"
+
+# The browser may run our own scripts and styles only: no inline script, nothing from elsewhere.
+# No form-action: a purchase form is answered with a redirect to Stripe's checkout page.
+SECURITY_HEADERS = {
+    "content-security-policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
+    ),
+    "x-frame-options": "DENY",
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "same-origin",
+    "cache-control": "no-store",
+}
+
+# The most fields a dashboard form has, with room to spare; more is not one of our forms
+MAX_FORM_FIELDS = 20
+
+
+@dataclass(frozen=True, slots=True)
+class Area:
+    """One dashboard: where it lives and the cookies it uses (each scoped to its own path)."""
+
+    kind: Kind
+    root: str
+    session_cookie: str
+    sign_in_cookie: str
+
+
+USER_AREA = Area("user", "/dashboard", "ledger_session", "ledger_sign_in")
+ADMIN_AREA = Area("admin", "/admin/dashboard", "ledger_admin_session", "ledger_admin_sign_in")
+
+
+class PageError(Exception):
+    """Told to the person as an HTML page with this status."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+class SignInRequired(Exception):
+    """No session, or one that ended (expired, its key revoked): the sign-in page, then back."""
+
+
+def signer(request: Request) -> SessionSigner:
+    return services(request).signer
+
+
+# ---- rendering ---------------------------------------------------------------------------------
+
+
+def credits(value: object) -> str:
+    """A credit amount as people read it, exact to the micro-credit the ledger keeps."""
+    if value is None:
+        return "-"
+    amount = value if isinstance(value, Decimal) else Decimal(str(value))
+    return f"{amount:,.6f}".rstrip("0").rstrip(".") if amount % 1 else f"{amount:,.0f}"
+
+
+def money(cents: object, currency: object = "usd") -> str:
+    """Stripe's minor units as an amount: 4500, usd -> 45.00 USD."""
+    if cents is None:
+        return "-"
+    return f"{Decimal(int(str(cents))) / 100:,.2f} {str(currency).upper()}"
+
+
+def when(value: object) -> str:
+    if not isinstance(value, datetime.datetime):
+        return "-" if value is None else str(value)
+    return value.astimezone(datetime.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+TEMPLATES.env.filters.update(credits=credits, money=money, when=when)
+
+
+def render(
+    request: Request, template: str, context: Mapping[str, Any], status: int = 200, session: Session | None = None
+) -> Response:
+    values = dict(context)
+    if session is not None:
+        values["csrf"] = signer(request).csrf_token(session.nonce)
+    response = TEMPLATES.TemplateResponse(request, template, values, status_code=status)
+    response.headers.update(SECURITY_HEADERS)
+    return response
+
+
+def redirect(location: str, *, notice: str | None = None) -> Response:
+    """After a form: 303, so a reload does not post it again."""
+    if notice:
+        location += ("&" if "?" in location else "?") + "notice=" + notice
+    response = RedirectResponse(location, status_code=303)
+    response.headers.update(SECURITY_HEADERS)
+    return response
+
+
+def error_page(request: Request, area: Area, status: int, message: str) -> Response:
+    return render(request, "error.html", {"status": status, "message": message, "area": area}, status)
+
+
+def page(area: Area) -> Callable[[Callable[[Request], Awaitable[Response]]], Callable[[Request], Awaitable[Response]]]:
+    """A page handler whose refusals (PageError, the API's and the ledger's errors) are HTML pages."""
+
+    def wrap(handler: Callable[[Request], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
+        @functools.wraps(handler)
+        async def run(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except SignInRequired:
+                return redirect(area.root + "/sign-in")
+            except PageError as exc:
+                return error_page(request, area, exc.status, exc.message)
+            except ApiError as exc:
+                return error_page(request, area, exc.status, exc.message)
+            except LedgerError as exc:
+                message = f"{exc.message} ({exc.hint})" if exc.hint else exc.message
+                return error_page(request, area, exc.http_status, message)
+
+        return run
+
+    return wrap
+
+
+# ---- cookies -----------------------------------------------------------------------------------
+
+
+def _secure(request: Request) -> bool:
+    """Secure cookies wherever the page was served over https (directly or behind a proxy that says so)."""
+    return request.url.scheme == "https" or request.headers.get("x-forwarded-proto", "").lower() == "https"
+
+
+def set_cookie(response: Response, request: Request, area: Area, name: str, value: str, max_age: int) -> None:
+    response.set_cookie(
+        name, value, max_age=max_age, path=area.root, secure=_secure(request), httponly=True, samesite="strict"
+    )
+
+
+def clear_cookie(response: Response, request: Request, area: Area, name: str) -> None:
+    response.delete_cookie(name, path=area.root, secure=_secure(request), httponly=True, samesite="strict")
+
+
+def start_session(request: Request, area: Area, subject: str, user_id: str | None, location: str) -> Response:
+    ttl = services(request).settings.session_ttl_seconds
+    response = redirect(location)
+    set_cookie(
+        response, request, area, area.session_cookie, signer(request).issue(area.kind, subject, user_id, ttl), ttl
+    )
+    clear_cookie(response, request, area, area.sign_in_cookie)
+    return response
+
+
+def session_of(request: Request, area: Area) -> Session | None:
+    """The area's session the request's cookie holds (signature and expiry checked), else None."""
+    return signer(request).read(request.cookies.get(area.session_cookie), area.kind)
+
+
+def sign_in_form(
+    request: Request, area: Area, template: str, context: Mapping[str, Any], status: int = 200
+) -> Response:
+    """The sign-in page, with a fresh token in its form and in a cookie: a sign-in posted from
+    another site has neither the cookie (SameSite=Strict) nor the token, so nobody can be signed
+    in to an account that is not theirs."""
+    token = secrets.token_urlsafe(24)
+    response = render(request, template, {**context, "area": area, "csrf": token}, status)
+    set_cookie(response, request, area, area.sign_in_cookie, token, 3600)
+    return response
+
+
+# ---- forms -------------------------------------------------------------------------------------
+
+
+def _same_origin(request: Request) -> bool:
+    """A form posted by one of our pages: its Origin (sent by browsers on every POST) is ours."""
+    origin = request.headers.get("origin")
+    if origin is None:
+        return True  # not a browser, or an old one: the CSRF token still has to match
+    host = request.headers.get("host", "")
+    return urlsplit(origin).netloc.lower() == host.lower()
+
+
+async def read_form(request: Request) -> dict[str, str]:
+    """An urlencoded form's fields (the last value of each), checked to be text and few."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type != "application/x-www-form-urlencoded":
+        raise PageError(415, "This page takes forms only (application/x-www-form-urlencoded).")
+    body = await request.body()
+    try:
+        text = body.decode("utf-8")
+        pairs = parse_qsl(text, keep_blank_values=True, max_num_fields=MAX_FORM_FIELDS, errors="strict")
+    except (UnicodeDecodeError, ValueError):
+        raise PageError(400, "The form could not be read: it is not UTF-8 text, or it has too many fields.") from None
+    fields = dict(pairs)
+    if any("\x00" in value or "\x00" in name for name, value in fields.items()):
+        raise PageError(400, "The form holds a NUL character.")
+    return fields
+
+
+async def checked_form(request: Request, session: Session) -> dict[str, str]:
+    """A form of this session's pages: posted from our origin, carrying the session's CSRF token."""
+    if not _same_origin(request):
+        raise PageError(403, "This form was sent from another site; nothing was changed.")
+    fields = await read_form(request)
+    if not signer(request).csrf_ok(session.nonce, fields.get("csrf")):
+        raise PageError(
+            403, "This form has expired or was not sent from this dashboard; reload the page and try again."
+        )
+    return fields
+
+
+async def sign_in_fields(request: Request, area: Area) -> dict[str, str]:
+    """A sign-in form, checked against the token its page set in the sign-in cookie."""
+    if not _same_origin(request):
+        raise PageError(403, "This sign-in was sent from another site.")
+    fields = await read_form(request)
+    expected = request.cookies.get(area.sign_in_cookie)
+    given = fields.get("csrf")
+    if not expected or not given or not secrets.compare_digest(expected.encode(), given.encode()):
+        raise PageError(403, "The sign-in form has expired; reload the page and sign in again.")
+    return fields

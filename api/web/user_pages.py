@@ -1,0 +1,218 @@
+"""/dashboard: a key owner's account, usage, purchases and keys, in the browser.
+
+Every figure comes from the same ledger functions as the JSON API's answer to the same question
+(GET /v1/credits/balance, /v1/usage, /v1/usage/daily, /v1/credits/transactions, /v1/keys), so a
+page and the API never disagree. Forms change things through those same functions too.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from api.routes.purchases import started_checkout, stripe_of
+from api.services import services
+from api.web import charts
+from api.web.pages import (
+    USER_AREA,
+    PageError,
+    SignInRequired,
+    checked_form,
+    clear_cookie,
+    page,
+    redirect,
+    render,
+    session_of,
+    sign_in_fields,
+    sign_in_form,
+    start_session,
+)
+from api.web.sessions import Session
+from ledger.billing import checkout as stripe_checkout
+from ledger.billing.packages import packages_on_sale
+from ledger.billing.subscriptions import current_subscription, tiers_on_sale
+from ledger.gateway import keys as gateway_keys
+from ledger.gateway.keys import KeyOwner
+from ledger.money import accounts
+from ledger.money.history import transactions_page, usage_page
+
+ROOT = USER_AREA.root
+# Rows per page of the usage and transactions tables
+PAGE_ROWS = 50
+# Days the overview's chart covers, today included
+CHART_DAYS = 30
+# Rows of each table on the overview
+RECENT_ROWS = 10
+
+
+async def signed_in(request: Request) -> tuple[Session, KeyOwner]:
+    session = session_of(request, USER_AREA)
+    if session is None or session.user_id is None:
+        raise SignInRequired
+    owner = await gateway_keys.session_owner(services(request).pool, session.subject, session.user_id)
+    if owner is None:
+        raise SignInRequired
+    return session, owner
+
+
+@page(USER_AREA)
+async def sign_in_page(request: Request) -> Response:
+    return sign_in_form(request, USER_AREA, "user/sign_in.html", {})
+
+
+@page(USER_AREA)
+async def sign_in(request: Request) -> Response:
+    fields = await sign_in_fields(request, USER_AREA)
+    key = fields.get("key", "").strip()
+    owner = await gateway_keys.authenticate(services(request).pool, key) if key else None
+    if owner is None:
+        message = "That key is wrong, revoked or expired. Ask your operator for a new one if you have none."
+        return sign_in_form(request, USER_AREA, "user/sign_in.html", {"error": message}, 401)
+    return start_session(request, USER_AREA, str(owner.key_id), str(owner.user_id), ROOT)
+
+
+@page(USER_AREA)
+async def sign_out(request: Request) -> Response:
+    session = session_of(request, USER_AREA)
+    if session is not None:
+        await checked_form(request, session)
+    response = redirect(ROOT + "/sign-in")
+    clear_cookie(response, request, USER_AREA, USER_AREA.session_cookie)
+    return response
+
+
+@page(USER_AREA)
+async def overview(request: Request) -> Response:
+    session, owner = await signed_in(request)
+    pool = services(request).pool
+    account = await accounts.get_account(pool, owner.user_id)
+    usage = await usage_page(pool, owner.user_id, None, None, None, None, RECENT_ROWS)
+    transactions = await transactions_page(pool, owner.user_id, None, None, None, None, RECENT_ROWS)
+    today = datetime.now(UTC).date()
+    daily = charts.by_day([], today - timedelta(days=CHART_DAYS - 1), today, key="model", value="credits")
+    context = {
+        "account": account,
+        "subscription": await current_subscription(pool, owner.user_id),
+        "power_levels": await accounts.power_levels_on_offer(pool),
+        "packages": await packages_on_sale(pool),
+        "tiers": await tiers_on_sale(pool),
+        "purchases_on": services(request).stripe is not None,
+        "usage": usage,
+        "transactions": transactions,
+        "daily": daily,
+        "low_balance": account["balance"] < LOW_BALANCE_CREDITS,
+        "notice": NOTICES.get(request.query_params.get("notice", "")),
+    }
+    return render(request, "user/overview.html", context, session=session)
+
+
+# The seed's "low balance" line (scripts/ops/low_balance_users.sql): under 10 purchased credits
+LOW_BALANCE_CREDITS = 10
+
+# What a redirect after a form tells the person (by a fixed word: never text from the URL)
+NOTICES = {
+    "power_level": "Power level changed.",
+    "checkout_done": "Thank you. Your payment is being confirmed; the credits appear here once Stripe tells us.",
+    "checkout_cancelled": "The checkout was cancelled; nothing was charged.",
+    "key_created": "Key created.",
+    "key_revoked": "Key revoked.",
+    "provider_key_added": "Provider key added.",
+    "provider_key_deleted": "Provider key deleted.",
+}
+
+
+@page(USER_AREA)
+async def change_power_level(request: Request) -> Response:
+    session, owner = await signed_in(request)
+    fields = await checked_form(request, session)
+    level = fields.get("power_level", "")
+    offered = {row["power_level"] for row in await accounts.power_levels_on_offer(services(request).pool)}
+    if level not in offered:
+        raise PageError(400, f"There is no power level {level[:40]!r}; choose one of {', '.join(sorted(offered))}.")
+    await accounts.set_power_level(services(request).pool, owner.user_id, level)
+    return redirect(ROOT, notice="power_level")
+
+
+def _return_urls(request: Request) -> tuple[str, str]:
+    """Where Stripe sends the person back: a page that needs no cookie (a SameSite=Strict cookie
+    is not sent on a navigation that starts at Stripe), which then moves to the dashboard."""
+    base = str(request.base_url).rstrip("/") + ROOT + "/return"
+    return base + "?checkout=done", base + "?checkout=cancelled"
+
+
+@page(USER_AREA)
+async def buy(request: Request) -> Response:
+    session, owner = await signed_in(request)
+    fields = await checked_form(request, session)
+    success, cancel = _return_urls(request)
+    started = await started_checkout(
+        stripe_checkout.credit_checkout(
+            services(request).pool, stripe_of(request), owner.user_id, fields.get("package_id", ""), success, cancel
+        )
+    )
+    return redirect(started["url"])
+
+
+@page(USER_AREA)
+async def subscribe(request: Request) -> Response:
+    session, owner = await signed_in(request)
+    fields = await checked_form(request, session)
+    success, cancel = _return_urls(request)
+    started = await started_checkout(
+        stripe_checkout.subscription_checkout(
+            services(request).pool, stripe_of(request), owner.user_id, fields.get("tier", ""), success, cancel
+        )
+    )
+    return redirect(started["url"])
+
+
+async def checkout_return(request: Request) -> Response:
+    """Stripe's return: a same-site step to the dashboard (see _return_urls)."""
+    notice = "checkout_done" if request.query_params.get("checkout") == "done" else "checkout_cancelled"
+    return render(request, "user/return.html", {"target": f"{ROOT}?notice={notice}"})
+
+
+@page(USER_AREA)
+async def usage_table(request: Request) -> Response:
+    session, owner = await signed_in(request)
+    rows = await usage_page(services(request).pool, owner.user_id, None, None, None, _cursor(request), PAGE_ROWS + 1)
+    return render(request, "user/usage.html", {"rows": rows[:PAGE_ROWS], "next": _next(rows)}, session=session)
+
+
+@page(USER_AREA)
+async def transactions_table(request: Request) -> Response:
+    session, owner = await signed_in(request)
+    rows = await transactions_page(
+        services(request).pool, owner.user_id, None, None, None, _cursor(request), PAGE_ROWS + 1
+    )
+    return render(request, "user/transactions.html", {"rows": rows[:PAGE_ROWS], "next": _next(rows)}, session=session)
+
+
+def _cursor(request: Request) -> int | None:
+    after = request.query_params.get("after")
+    if after is None:
+        return None
+    if not after.isdigit() or not 0 < int(after) < 2**63:
+        raise PageError(400, "The page asked for does not exist.")
+    return int(after)
+
+
+def _next(rows: Sequence[Mapping[str, Any]]) -> int | None:
+    """The cursor of the next page: the last shown row's id, when there is more."""
+    return int(rows[PAGE_ROWS - 1]["id"]) if len(rows) > PAGE_ROWS else None
+
+
+def _uuid(text: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(text)
+    except ValueError:
+        raise PageError(404, "No such key.") from None
+
+
+def _expiry(text: str) -> datetime | None:
+    return None if not text else datetime.fromisoformat(text)
