@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import html
 import itertools
+import json
 import re
 import time
 import uuid
@@ -16,9 +18,10 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
 
+import httpx
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 WEBHOOK_SECRET = "whsec_test_secret"
@@ -72,6 +75,9 @@ class FakeStripe:
     customer_changes: dict[str, Any] = field(default_factory=dict)
     session_changes: dict[str, Any] = field(default_factory=dict)
     refusal: str = "Invalid API Key provided"
+    # where the hosted checkout page sends `checkout.session.completed` once the buyer pays
+    webhook_url: str | None = None
+    deliveries: list[int] = field(default_factory=list)
 
     async def _params(self, request: Request) -> dict[str, Any]:
         params = unflatten(parse_qsl((await request.body()).decode(), keep_blank_values=True))
@@ -119,7 +125,8 @@ class FakeStripe:
         session = {
             "id": f"cs_test_{number}",
             "object": "checkout.session",
-            "url": f"https://checkout.stripe.test/{number}",
+            # another site than the service's (127.0.0.1), as checkout.stripe.com is
+            "url": f"{self.api_base.replace('127.0.0.1', 'localhost')}/pay/cs_test_{number}",
             "mode": params["mode"],
             "customer": params["customer"],
             "client_reference_id": params.get("client_reference_id"),
@@ -134,15 +141,49 @@ class FakeStripe:
             "payment_intent": None,
             "subscription": None,
             "success_url": params.get("success_url"),
+            "cancel_url": params.get("cancel_url"),
         }
         self.sessions[session["id"]] = session
         return JSONResponse(_changed(session, self.session_changes))
+
+    async def checkout_page(self, request: Request) -> HTMLResponse:
+        """Stripe's hosted checkout page, as a buyer's browser sees it: pay, or go back."""
+        session = self.sessions.get(request.path_params["session_id"])
+        if session is None:
+            return HTMLResponse("<p>No such checkout session.</p>", status_code=404)
+        amount = f"{session['amount_total'] / 100:.2f} {session['currency'].upper()}"
+        page = (
+            f"<!doctype html><title>Checkout</title><h1>Pay {html.escape(amount)}</h1>"
+            f'<form method="post"><button type="submit">Pay {html.escape(amount)}</button></form>'
+            f'<a href="{html.escape(session["cancel_url"] or "")}">Back</a>'
+        )
+        return HTMLResponse(page)
+
+    async def pay(self, request: Request) -> Response:
+        """The buyer paid: the session completes, Stripe sends its signed webhook, then the
+        browser goes to the session's success_url."""
+        session = self.sessions.get(request.path_params["session_id"])
+        if session is None:
+            return HTMLResponse("<p>No such checkout session.</p>", status_code=404)
+        session.update(status="complete", payment_status="paid", payment_intent=f"pi_test_{next(self.counter)}")
+        if self.webhook_url is not None:
+            body = json.dumps(event("checkout.session.completed", dict(session)))
+            async with httpx.AsyncClient(timeout=30) as client:
+                delivered = await client.post(
+                    self.webhook_url,
+                    content=body,
+                    headers={"Stripe-Signature": sign(body), "Content-Type": "application/json"},
+                )
+            self.deliveries.append(delivered.status_code)
+        return RedirectResponse(session["success_url"], status_code=303)
 
     def app(self) -> Starlette:
         return Starlette(
             routes=[
                 Route("/v1/customers", self.create_customer, methods=["POST"]),
                 Route("/v1/checkout/sessions", self.create_session, methods=["POST"]),
+                Route("/pay/{session_id}", self.checkout_page, methods=["GET"]),
+                Route("/pay/{session_id}", self.pay, methods=["POST"]),
             ]
         )
 
