@@ -92,6 +92,7 @@ ROUTES: list[Route | Mount] = [
     Route("/dashboard/buy", user_pages.buy, methods=["POST"]),
     Route("/dashboard/subscribe", user_pages.subscribe, methods=["POST"]),
     Route("/dashboard/usage", user_pages.usage_table, methods=["GET"]),
+    Route("/dashboard/usage.csv", user_pages.usage_csv, methods=["GET"]),
     Route("/dashboard/transactions", user_pages.transactions_table, methods=["GET"]),
     Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"),
 ]

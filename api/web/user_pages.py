@@ -13,12 +13,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 
 from api.routes.purchases import started_checkout, stripe_of
 from api.services import services
 from api.web import charts
+from api.web.csv_export import csv_pages
 from api.web.pages import (
+    SECURITY_HEADERS,
     USER_AREA,
     PageError,
     SignInRequired,
@@ -191,6 +193,55 @@ async def transactions_table(request: Request) -> Response:
         services(request).pool, owner.user_id, None, None, None, _cursor(request), PAGE_ROWS + 1
     )
     return render(request, "user/transactions.html", {"rows": rows[:PAGE_ROWS], "next": _next(rows)}, session=session)
+
+
+# The export's columns: every column of the usage table the API's /v1/usage answers with
+USAGE_CSV_COLUMNS = (
+    "created_at",
+    "request_id",
+    "api",
+    "model",
+    "provider",
+    "power_level",
+    "prompt_tokens",
+    "completion_tokens",
+    "total_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "cache_write_1h_tokens",
+    "input_audio_tokens",
+    "cache_audio_read_tokens",
+    "input_image_tokens",
+    "cache_image_read_tokens",
+    "reasoning_tokens",
+    "output_audio_tokens",
+    "output_image_tokens",
+    "cost_multiplier",
+    "credits_used",
+    "latency_ms",
+    "success",
+    "status_code",
+    "error_message",
+    "is_byok",
+)
+# Rows read per query while exporting
+CSV_PAGE_ROWS = 500
+
+
+@page(USER_AREA)
+async def usage_csv(request: Request) -> Response:
+    """Every request of the user, newest first, streamed a page at a time."""
+    _, owner = await signed_in(request)
+    pool = services(request).pool
+
+    async def read(cursor: int | None) -> Sequence[Mapping[str, Any]]:
+        return await usage_page(pool, owner.user_id, None, None, None, cursor, CSV_PAGE_ROWS)
+
+    return StreamingResponse(
+        csv_pages(USAGE_CSV_COLUMNS, read),
+        media_type="text/csv; charset=utf-8",
+        headers={**SECURITY_HEADERS, "content-disposition": 'attachment; filename="usage.csv"'},
+    )
 
 
 def _cursor(request: Request) -> int | None:

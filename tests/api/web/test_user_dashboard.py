@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import csv
+import io
 from decimal import Decimal
+from pathlib import Path
 
+import httpx
 from playwright.async_api import Page, expect
 
 from tests.api.web.conftest import screenshot
@@ -76,3 +80,94 @@ async def test_a_checkout_given_up_at_stripe_returns_to_the_dashboard_with_nothi
     await page.get_by_role("link", name="Back").click()
     await expect(page.get_by_role("status")).to_contain_text("cancelled; nothing was charged")
     assert Decimal(await page.locator("data#balance").get_attribute("value")) == Decimal("5")
+
+
+async def insert_usage(pool, user_id, count: int, *, model: str = "gpt-4", credits: str = "0.125", error=None):
+    """Usage rows written straight into the log (the pages only read it), at one-second steps back."""
+    await pool.execute(
+        """INSERT INTO llm_usage_log (request_id, user_id, model, provider, prompt_tokens, completion_tokens,
+                                      total_tokens, credits_used, success, status_code, error_message, created_at)
+           SELECT 'req_page_' || i || '_' || $2, $1, $2, 'openai', 10, 5, 15, $3::numeric, $4::text IS NULL,
+                  CASE WHEN $4::text IS NULL THEN 200 ELSE 502 END, $4::text, now() - i * interval '1 second'
+             FROM generate_series(1, $5) AS i""",
+        user_id,
+        model,
+        credits,
+        error,
+        count,
+    )
+
+
+async def test_the_usage_table_pages_through_every_request_and_the_csv_holds_them_all(
+    pool, start_service, make_account, page
+):
+    service = start_service()
+    account = await make_account(credits_="50")
+    other = await make_account(credits_="50")
+    await insert_usage(pool, account.user_id, 120)
+    await insert_usage(pool, account.user_id, 1, model='=HYPERLINK("http://evil")', error="-2+3")
+    await insert_usage(pool, other.user_id, 7, model="someone-elses-model")
+    api_rows = service.get("/v1/usage", account.key, limit=500).json()["data"]
+    assert len(api_rows) == 121
+
+    await sign_in(page, service.url, account.key)
+    await page.get_by_role("link", name="All requests").click()
+    shown: list[str] = []
+    while True:
+        shown += await page.locator("table.usage tbody tr").evaluate_all("rows => rows.map(r => r.dataset.requestId)")
+        older = page.get_by_role("link", name="Older")
+        if await older.count() == 0:
+            break
+        await older.click()
+    assert shown == [row["request_id"] for row in api_rows]
+
+    async with page.expect_download() as download_info:
+        await page.get_by_role("link", name="Download as CSV").click()
+    download = await download_info.value
+    text = Path(await download.path()).read_text(encoding="utf-8")
+    records = list(csv.DictReader(io.StringIO(text)))
+    assert [r["request_id"] for r in records] == [row["request_id"] for row in api_rows]
+    assert [Decimal(r["credits_used"]) for r in records] == [Decimal(row["credits_used"]) for row in api_rows]
+    # a cell a spreadsheet would run as a formula is quoted; nobody else's request is there
+    hostile = next(r for r in records if "HYPERLINK" in r["model"])
+    assert hostile["model"].startswith("'=") and hostile["error_message"] == "'-2+3"
+    assert "someone-elses-model" not in text
+
+
+async def test_pages_without_a_session_send_people_to_sign_in_and_a_revoked_key_ends_the_session(
+    pool, start_service, make_account, page
+):
+    service = start_service()
+    account = await make_account(credits_="5")
+    for path in ("/dashboard", "/dashboard/usage", "/dashboard/transactions", "/dashboard/usage.csv"):
+        response = httpx.get(f"{service.url}{path}", follow_redirects=False)
+        assert response.status_code == 303 and response.headers["location"] == "/dashboard/sign-in"
+    await sign_in(page, service.url, account.key)
+    await pool.execute(
+        "UPDATE gateway_api_keys SET is_active = false, revoked_at = now() WHERE id = $1", account.key_id
+    )
+    await page.reload()
+    await expect(page.get_by_role("button", name="Sign in")).to_be_visible()
+
+
+async def test_a_tampered_or_foreign_session_cookie_is_no_session(start_service, make_account, page):
+    service = start_service()
+    account = await make_account(credits_="5")
+    await sign_in(page, service.url, account.key)
+    cookie = next(c for c in await page.context.cookies() if c["name"] == "ledger_session")
+    body, _, signature = cookie["value"].partition(".")
+    forged = [
+        body + "." + signature[:-2] + ("AA" if not signature.endswith("AA") else "BB"),
+        body[:-4] + "abcd." + signature,
+        "",
+        "x" * 5000,
+    ]
+    for value in forged:
+        response = httpx.get(f"{service.url}/dashboard", cookies={"ledger_session": value}, follow_redirects=False)
+        assert response.status_code == 303, value[:40]
+    # another service's secret signs cookies this one refuses
+    elsewhere = start_service()
+    response = httpx.get(
+        f"{elsewhere.url}/dashboard", cookies={"ledger_session": cookie["value"]}, follow_redirects=False
+    )
+    assert response.status_code == 303
