@@ -21,7 +21,7 @@ class NewProviderKey(BaseModel):
     is_default: bool = True
 
 
-def _cipher(request: Request) -> byok.KeyCipher:
+def cipher_of(request: Request) -> byok.KeyCipher:
     cipher: byok.KeyCipher | None = services(request).cipher
     if cipher is None:
         raise ApiError(
@@ -33,18 +33,23 @@ def _cipher(request: Request) -> byok.KeyCipher:
     return cipher
 
 
-async def add_provider_key(request: Request) -> Response:
-    owner = await gateway_owner(request)
-    cipher = _cipher(request)
-    new = await parse_body(request, NewProviderKey)
-    if new.provider not in services(request).providers:
+def check_provider(request: Request, provider: str) -> None:
+    """A key only for a provider this service routes to (one it never calls would be dead weight)."""
+    if provider not in services(request).providers:
         known = ", ".join(sorted(services(request).providers))
         raise ApiError(
             400,
-            f"Unknown provider '{new.provider}'. This service routes to: {known}.",
+            f"Unknown provider '{provider}'. This service routes to: {known}.",
             param="provider",
             code="unknown_provider",
         )
+
+
+async def add_provider_key(request: Request) -> Response:
+    owner = await gateway_owner(request)
+    cipher = cipher_of(request)
+    new = await parse_body(request, NewProviderKey)
+    check_provider(request, new.provider)
     row = await byok.add_key(
         services(request).pool, cipher, owner.user_id, new.provider, new.api_key, new.name, new.is_default
     )
