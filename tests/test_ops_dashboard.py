@@ -4,6 +4,7 @@ leap-year month end on a server whose clock the test sets (tests/clock.py)."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
@@ -11,6 +12,8 @@ from decimal import Decimal
 
 import asyncpg
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from ledger.money import accounts as users
 from ledger.money.credits import add_user_credits, debit_user_credits, refund_purchased_credits
@@ -140,6 +143,89 @@ async def test_revenue_by_month_places_payments_on_utc_month_boundaries(pool, da
     # the months are UTC's whatever the session's time zone (New York's steps through daylight saving)
     new_york = f"{database_url}?options=-c%20TimeZone%3DAmerica/New_York"
     assert rows(new_york, "revenue_by_month") == by_month
+
+
+PAYMENTS = st.lists(
+    st.tuples(
+        st.sampled_from(["this", "first"]),  # near this month's start, or the 12-month window's
+        st.sampled_from([-1, 0, 1]) | st.integers(-(40 * 86_400 * 10**6), 40 * 86_400 * 10**6),  # microseconds
+        st.sampled_from(["paid", "partially_refunded", "refunded", "pending", "review"]),
+        st.sampled_from(["usd", "eur"]),
+        st.sampled_from(["Value Pack", "Starter Pack", None]),
+        st.integers(1, 10**6),
+        st.floats(0, 1),  # the share refunded
+    ),
+    max_size=12,
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(PAYMENTS)
+def test_revenue_by_month_counts_each_payment_once_in_its_utc_month(database_url, payments):
+    """Any payments: each counted (not pending, not under review, in the 12 months) in its own UTC
+    month, package and currency; this month's rows are revenue_by_package's, in its order."""
+
+    async def example() -> None:
+        conn = await asyncpg.connect(database_url)
+        try:
+            async with conn.transaction():  # one now() for the inserts and both queries; rolled back
+                await check(conn)
+                raise Rollback
+        except Rollback:
+            pass
+        finally:
+            await conn.close()
+
+    async def check(conn: asyncpg.Connection) -> None:
+        user = await conn.fetchval("SELECT user_id FROM create_ledger_user(NULL, 'trial')")
+        packages = {r["name"]: r["id"] for r in await conn.fetch("SELECT id, name FROM credit_packages")}
+        now = await db_now(conn)
+        this, first = month_start(now), month_start(now, 11)
+        expected: dict[tuple[date, str, str], list[Decimal]] = {}
+        for number, (anchor, offset, status, currency, package, cents, share) in enumerate(payments):
+            paid_at = min((this if anchor == "this" else first) + timedelta(microseconds=offset), now)
+            refunded = int(cents * share)
+            await pay(
+                conn,
+                user,
+                f"pi_{number}",
+                paid_at,
+                cents=cents,
+                refunded=refunded,
+                currency=currency,
+                status=status,
+                package=packages[package] if package else None,
+                credits="1",
+            )
+            if status in ("pending", "review") or paid_at < first:
+                continue
+            key = (month_start(paid_at).date(), package or "(no package)", currency)
+            sums = expected.setdefault(key, [Decimal(0)] * 4)
+            for i, value in enumerate((1, cents, refunded, cents - refunded)):
+                sums[i] += value
+
+        by_month = await fetch_ops(conn, "revenue_by_month")
+        this_month = await fetch_ops(conn, "revenue_by_package")
+
+        assert {
+            (r["month"], r["package"], r["currency"]): [
+                r["purchases"],
+                r["charged_cents"],
+                r["refunded_cents"],
+                r["net_cents"],
+            ]
+            for r in by_month
+        } == expected
+        assert all(r["net_amount"] == (r["net_cents"] / Decimal(100)).quantize(Decimal("0.01")) for r in by_month)
+        assert [tuple(r.values())[1:] for r in by_month if r["month"] == this.date()] == [
+            tuple(r.values()) for r in this_month
+        ]
+
+    asyncio.run(example())
+
+
+class Rollback(Exception):
+    pass
 
 
 @pytest.fixture
