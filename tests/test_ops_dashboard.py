@@ -383,3 +383,22 @@ async def test_usage_by_day_places_requests_on_utc_days(pool, make_user, databas
     kiritimati = f"{database_url}?options=-c%20TimeZone%3DPacific/Kiritimati"
     assert psql(kiritimati, sql="SHOW TimeZone").strip() == "Pacific/Kiritimati"
     assert [r[0] for r in rows(kiritimati, "usage_by_day_30d")] == [str(r[0]) for r in got]
+
+
+async def test_credits_sold_vs_used_across_a_leap_day_midnight(clock, clock_db):
+    """Bought 100 and used 30 on Feb 29 at 23:00, bought 50 and used 120 just after midnight: the
+    trial's 100-credit cycle (begun Feb 29) has 70 left in March, so 50 comes from the balance."""
+    clock.set(utc(2028, 2, 29, 23))
+    user = await clock_db.fetchval("SELECT user_id FROM create_ledger_user(NULL, 'trial')")
+    await add_user_credits(clock_db, user, "100", "purchase", "pi_feb")
+    await metered(clock_db, user, model="m", provider="openai", power_level="eco", credits="30", cost="0.3")
+    clock.set(utc(2028, 3, 1))
+    await add_user_credits(clock_db, user, "50", "purchase", "pi_mar")
+    await metered(clock_db, user, model="m", provider="openai", power_level="balanced", credits="120", cost="1.2")
+
+    got = [tuple(r.values()) for r in await fetch_ops(clock_db, "credits_sold_vs_used")]
+
+    assert got == [
+        (date(2028, 3, 1), Decimal(50), 0, 0, Decimal(120), Decimal(70), Decimal(50)),
+        (date(2028, 2, 1), Decimal(100), 0, 0, Decimal(30), Decimal(30), Decimal(0)),
+    ]
