@@ -12,6 +12,7 @@ import re
 import uuid
 from typing import Any, TypedDict
 
+import asyncpg
 import stripe
 from stripe.params import SubscriptionUpdateParams, SubscriptionUpdateParamsItem
 
@@ -78,6 +79,21 @@ def _only_item(subscription: dict[str, Any], subscription_id: str) -> tuple[str,
     return _id(data[0], _ITEM_ID, "subscription item"), price
 
 
+def _priced_as(price: dict[str, Any], on_sale: asyncpg.Record) -> bool:
+    """Whether the item's price is the tier's: the operator's Stripe price, else a monthly price of
+    the tier's amount in the catalog's currency."""
+    if on_sale["stripe_price_id"]:
+        return bool(price.get("id") == on_sale["stripe_price_id"])
+    recurring = price.get("recurring")
+    return (
+        price.get("unit_amount") == to_cents(on_sale["price_usd"])
+        and price.get("currency") == CURRENCY
+        and isinstance(recurring, dict)
+        and recurring.get("interval") == "month"
+        and recurring.get("interval_count", 1) == 1
+    )
+
+
 async def change_tier(db: Executor, client: stripe.StripeClient, user_id: object, tier: str) -> TierChange:
     """Move the user's paid subscription to `tier`, prorated as Stripe does by default.
 
@@ -103,6 +119,16 @@ async def change_tier(db: Executor, client: stripe.StripeClient, user_id: object
         # ended in Stripe, its webhook not here yet: there is nothing to change, only to subscribe to
         raise NoSubscription("You have no paid subscription to change: subscribe with POST /v1/subscriptions/checkout.")
     item_id, price = _only_item(found, subscription_id)
+    change: TierChange = {
+        "id": subscription_id,
+        "tier": tier,
+        "previous_tier": current["tier"],
+        "status": "pending_webhook",
+    }
+    metadata = found.get("metadata")
+    if isinstance(metadata, dict) and metadata.get("tier") == tier and _priced_as(price, on_sale):
+        # asked twice before the webhook came (a double click): Stripe has it already, nothing to prorate
+        return change
     item: SubscriptionUpdateParamsItem = {"id": item_id}
     if on_sale["stripe_price_id"]:
         item["price"] = on_sale["stripe_price_id"]
@@ -121,4 +147,4 @@ async def change_tier(db: Executor, client: stripe.StripeClient, user_id: object
     }
     updated = _as_dict(await client.v1.subscriptions.update_async(subscription_id, params))
     _only_item(updated, subscription_id)
-    return {"id": subscription_id, "tier": tier, "previous_tier": current["tier"], "status": "pending_webhook"}
+    return change

@@ -7,6 +7,8 @@ import time
 from decimal import Decimal
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from ledger.money.credits import debit_user_credits
 from tests.fake_stripe import event
@@ -185,6 +187,47 @@ async def test_a_downgrade_below_what_was_used_leaves_no_allowance_this_cycle(po
     )
     assert after["balance"] == 0, "used allowance above the new one is not charged to the balance"
     assert Decimal(service.get("/v1/credits/balance", account.key).json()["allowance_remaining"]) == 0
+
+
+async def test_asking_twice_before_the_webhook_sends_one_change(pool, service, fake_stripe, make_account):
+    account = await make_account()
+    subscription = await seed_subscription(service, fake_stripe, pool, account, "starter")
+
+    first = service.post(CHANGE, account.key, {"tier": "enterprise"})
+    again = service.post(CHANGE, account.key, {"tier": "enterprise"})
+    other = service.post(CHANGE, account.key, {"tier": "professional"})
+
+    assert first.status_code == again.status_code == other.status_code == 200
+    assert first.json() == again.json()
+    sent = [params["metadata"]["tier"] for _, params in updates(fake_stripe)]
+    assert sent == ["enterprise", "professional"], "the same change again is not prorated twice"
+    deliver(service, "customer.subscription.updated", fake_stripe.subscriptions[subscription["id"]])
+    assert (await account_state(pool, account.user_id))["tier"] == "professional"
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+    max_leaves=6,
+)
+
+
+async def test_any_other_tier_is_a_400_that_sends_nothing(pool, service, fake_stripe, make_account):
+    account = await make_account()
+    await seed_subscription(service, fake_stripe, pool, account, "starter")
+    before, sent = await ledger_rows(pool), list(fake_stripe.calls)
+
+    @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(tier=JSON.filter(lambda t: t not in ("starter", "professional", "enterprise")))
+    def refused(tier):
+        response = service.post(CHANGE, account.key, {"tier": tier})
+        assert response.status_code == 400, response.text
+        assert response.json()["error"]["type"] == "invalid_request_error"
+
+    refused()
+
+    assert fake_stripe.calls == sent
+    assert await ledger_rows(pool) == before
 
 
 @pytest.mark.parametrize(
