@@ -68,6 +68,7 @@ ROUTES: list[Route | Mount] = [
     Route("/v1/credits/packages", purchases.packages),
     Route("/v1/credits/checkout", purchases.credit_checkout, methods=["POST"]),
     Route("/v1/subscriptions/checkout", purchases.subscription_checkout, methods=["POST"]),
+    Route("/v1/subscriptions/change", purchases.change_subscription, methods=["POST"]),
     Route("/webhooks/stripe", webhooks.stripe_webhook, methods=["POST"]),
     Route("/admin/users", admin.create_user, methods=["POST"]),
     Route("/admin/users/{user_id}/keys", admin.create_key, methods=["POST"]),

@@ -586,6 +586,25 @@ def build_document() -> Schema:
                 requestBody=model_body(purchases.SubscriptionCheckout),
             )
         },
+        "/v1/subscriptions/change": {
+            "post": v1(
+                "Move the caller's paid subscription to another tier (prorated by Stripe); the tier changes"
+                " when Stripe's customer.subscription.updated webhook arrives",
+                {
+                    200: obj(
+                        {
+                            "id": {"type": "string"},
+                            "tier": {"type": "string", "enum": ["starter", "professional", "enterprise"]},
+                            "previous_tier": {"type": "string"},
+                            "status": {"const": "pending_webhook"},
+                        }
+                    )
+                },
+                409,
+                502,
+                requestBody=model_body(purchases.TierChange),
+            )
+        },
         "/webhooks/stripe": {
             "post": op(
                 "Stripe's events, signed (Stripe-Signature)",

@@ -1,7 +1,8 @@
-"""A fake Stripe API (customers, checkout sessions) on 127.0.0.1, and webhooks signed as Stripe signs.
+"""A fake Stripe API (customers, checkout sessions, subscriptions) on 127.0.0.1, and webhooks signed
+as Stripe signs.
 
 The stripe SDK talks to it for real (form-encoded requests, idempotency keys); tests read what it
-received and build the events Stripe would send from the sessions it created.
+received and build the events Stripe would send from the sessions and subscriptions it holds.
 """
 
 from __future__ import annotations
@@ -65,8 +66,14 @@ def _changed(obj: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
 class FakeStripe:
     customers: dict[str, dict[str, Any]] = field(default_factory=dict)
     sessions: dict[str, dict[str, Any]] = field(default_factory=dict)
+    session_params: dict[str, dict[str, Any]] = field(default_factory=dict)  # what created each session
     by_idempotency_key: dict[str, dict[str, Any]] = field(default_factory=dict)
+    subscriptions: dict[str, dict[str, Any]] = field(default_factory=dict)
+    prices: dict[str, dict[str, Any]] = field(default_factory=dict)
+    products: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # the bodies of the POSTs it received; `calls` is every request (GETs too) as (method, path)
     requests: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    calls: list[tuple[str, str]] = field(default_factory=list)
     counter: itertools.count = field(default_factory=lambda: itertools.count(1))
     api_base: str = ""  # where the SDK reaches it, once started
     secret_key: str = "sk_test_123"
@@ -74,6 +81,7 @@ class FakeStripe:
     # of a refused key
     customer_changes: dict[str, Any] = field(default_factory=dict)
     session_changes: dict[str, Any] = field(default_factory=dict)
+    subscription_changes: dict[str, Any] = field(default_factory=dict)
     refusal: str = "Invalid API Key provided"
     # where the hosted checkout page sends `checkout.session.completed` once the buyer pays
     webhook_url: str | None = None
@@ -85,6 +93,7 @@ class FakeStripe:
         return params
 
     def _refuse_key(self, request: Request) -> JSONResponse | None:
+        self.calls.append((request.method, request.url.path))
         if request.headers.get("authorization") != f"Bearer {self.secret_key}":
             error = {"type": "invalid_request_error", "message": self.refusal}
             return JSONResponse({"error": error}, status_code=401)
@@ -144,6 +153,7 @@ class FakeStripe:
             "cancel_url": params.get("cancel_url"),
         }
         self.sessions[session["id"]] = session
+        self.session_params[session["id"]] = params
         return JSONResponse(_changed(session, self.session_changes))
 
     async def checkout_page(self, request: Request) -> HTMLResponse:
@@ -177,6 +187,136 @@ class FakeStripe:
             self.deliveries.append(delivered.status_code)
         return RedirectResponse(session["success_url"], status_code=303)
 
+    # -- subscriptions: what a completed subscription checkout creates, and changing its price --------
+
+    def price(self, unit_amount: int, product: str | None = None, currency: str = "usd") -> dict[str, Any]:
+        """A monthly Price (and its Product when none is given), as Stripe creates from price_data."""
+        if product is None:
+            product = f"prod_test_{next(self.counter)}"
+            self.products[product] = {"id": product, "object": "product", "name": "Subscription"}
+        price = {
+            "id": f"price_test_{next(self.counter)}",
+            "object": "price",
+            "active": True,
+            "currency": currency,
+            "product": product,
+            "unit_amount": unit_amount,
+            "recurring": {"interval": "month", "interval_count": 1, "usage_type": "licensed"},
+            "type": "recurring",
+            "livemode": False,
+        }
+        self.prices[price["id"]] = price
+        return price
+
+    def subscribe(
+        self, customer: str | None, price: dict[str, Any], metadata: dict[str, str], status: str = "active"
+    ) -> dict[str, Any]:
+        """A subscription with one item at this price (what Checkout creates once it is paid)."""
+        now = int(time.time())
+        subscription_id = f"sub_test_{next(self.counter)}"
+        item = {
+            "id": f"si_test_{next(self.counter)}",
+            "object": "subscription_item",
+            "price": price,
+            "quantity": 1,
+            "subscription": subscription_id,
+            "current_period_start": now,
+            "current_period_end": now + 30 * 86_400,
+        }
+        subscription = {
+            "id": subscription_id,
+            "object": "subscription",
+            "customer": customer,
+            "status": status,
+            "metadata": dict(metadata),
+            "items": {
+                "object": "list",
+                "data": [item],
+                "has_more": False,
+                "url": f"/v1/subscription_items?subscription={subscription_id}",
+            },
+            "cancel_at_period_end": False,
+            "created": now,
+            "livemode": False,
+        }
+        self.subscriptions[subscription_id] = subscription
+        return subscription
+
+    def complete_subscription_checkout(self, session_id: str) -> dict[str, Any]:
+        """The customer paid a subscription-mode session: Stripe creates its subscription, priced as the
+        session's line item, carrying subscription_data's metadata."""
+        session = self.sessions[session_id]
+        params = self.session_params[session_id]
+        (item,) = params["line_items"]
+        if "price" in item:
+            price = self.prices[item["price"]]
+        else:
+            price = self.price(int(item["price_data"]["unit_amount"]), currency=item["price_data"]["currency"])
+        subscription = self.subscribe(
+            session["customer"], price, params.get("subscription_data", {}).get("metadata", {})
+        )
+        session.update(status="complete", payment_status="paid", subscription=subscription["id"])
+        return subscription
+
+    def _missing(self, message: str, param: str | None = None, status: int = 404) -> JSONResponse:
+        error = {"type": "invalid_request_error", "code": "resource_missing", "message": message, "param": param}
+        return JSONResponse({"error": error}, status_code=status)
+
+    async def retrieve_subscription(self, request: Request) -> JSONResponse:
+        if (refused := self._refuse_key(request)) is not None:
+            return refused
+        subscription = self.subscriptions.get(request.path_params["id"])
+        if subscription is None:
+            return self._missing(f"No such subscription: '{request.path_params['id']}'", "id")
+        return JSONResponse(_changed(subscription, self.subscription_changes))
+
+    async def update_subscription(self, request: Request) -> JSONResponse:
+        """Stripe's update of a subscription's items (by item id: an item without one is added, which
+        this fake does not do), metadata (merged key by key; an empty value removes the key) and
+        proration_behavior."""
+        if (refused := self._refuse_key(request)) is not None:
+            return refused
+        params = await self._params(request)
+        subscription = self.subscriptions.get(request.path_params["id"])
+        if subscription is None:
+            return self._missing(f"No such subscription: '{request.path_params['id']}'", "id")
+        if subscription["status"] in ("canceled", "incomplete_expired"):
+            return self._missing(
+                "A canceled subscription can only update its cancellation_details and metadata.", status=400
+            )
+        if params.get("proration_behavior", "create_prorations") not in ("create_prorations", "none", "always_invoice"):
+            return self._missing("Invalid proration_behavior", "proration_behavior", status=400)
+        items = {item["id"]: item for item in subscription["items"]["data"]}
+        changes = []
+        for index, change in enumerate(params.get("items", [])):
+            item = items.get(change.get("id"))
+            if item is None:
+                return self._missing(f"No such subscription item: '{change.get('id')}'", f"items[{index}][id]", 400)
+            if "price" in change:
+                price = self.prices.get(change["price"])
+                if price is None:
+                    return self._missing(f"No such price: '{change['price']}'", f"items[{index}][price]", 400)
+            elif "price_data" in change:
+                data = change["price_data"]
+                if data.get("product") not in self.products:
+                    return self._missing(
+                        f"No such product: '{data.get('product')}'", f"items[{index}][price_data][product]", 400
+                    )
+                if data.get("recurring", {}).get("interval") not in ("day", "week", "month", "year"):
+                    return self._missing("Missing required param: recurring.", f"items[{index}][price_data]", 400)
+                price = self.price(int(data["unit_amount"]), data["product"], data["currency"])
+            else:
+                continue
+            changes.append((item, price))
+        for item, price in changes:
+            item.update(price=price, quantity=1)
+        for key, value in params.get("metadata", {}).items():
+            if value == "":
+                subscription["metadata"].pop(key, None)
+            else:
+                subscription["metadata"][key] = value
+        return JSONResponse(_changed(subscription, self.subscription_changes))
+
     def app(self) -> Starlette:
         return Starlette(
             routes=[
@@ -184,6 +324,8 @@ class FakeStripe:
                 Route("/v1/checkout/sessions", self.create_session, methods=["POST"]),
                 Route("/pay/{session_id}", self.checkout_page, methods=["GET"]),
                 Route("/pay/{session_id}", self.pay, methods=["POST"]),
+                Route("/v1/subscriptions/{id}", self.retrieve_subscription, methods=["GET"]),
+                Route("/v1/subscriptions/{id}", self.update_subscription, methods=["POST"]),
             ]
         )
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable
-from typing import Annotated, Literal
+from typing import Annotated, Literal, TypeVar
 
 import stripe
 from pydantic import AfterValidator, BaseModel, Field
@@ -17,9 +17,11 @@ from api.jsonresponse import LedgerJSONResponse
 from api.params import parse_body
 from api.services import services
 from ledger.billing import checkout as stripe_checkout
+from ledger.billing import tier_change
 from ledger.billing.packages import packages_on_sale
 
 log = logging.getLogger("ledger.stripe")
+T = TypeVar("T")
 
 
 def _web_url(value: str) -> str:
@@ -36,6 +38,10 @@ class CreditCheckout(BaseModel):
     package_id: str
     success_url: ReturnUrl
     cancel_url: ReturnUrl
+
+
+class TierChange(BaseModel):
+    tier: Literal["starter", "professional", "enterprise"]
 
 
 class SubscriptionCheckout(BaseModel):
@@ -62,22 +68,26 @@ def stripe_of(request: Request) -> stripe.StripeClient:
     return client
 
 
-async def started_checkout(create: Awaitable[dict[str, str]]) -> dict[str, str]:
-    """The Checkout Session Stripe started ({id, url}). Stripe refusing (bad key, Stripe down) or
-    answering nonsense is a 502 with a generic message: Stripe's own words can name the account's
-    key (sk_live_****1234) or its setup, so they go to the log, with anything key-like redacted, and
-    never to the end user."""
+async def _stripe_call(call: Awaitable[T], action: str, what: str) -> T:
+    """Stripe refusing (bad key, Stripe down) or answering nonsense is a 502 with a generic message:
+    Stripe's own words can name the account's key (sk_live_****1234) or its setup, so they go to
+    the log, with anything key-like redacted, and never to the end user."""
     try:
-        return await create
+        return await call
     except (stripe.StripeError, stripe_checkout.StripeReplyInvalid) as exc:
         detail = getattr(exc, "user_message", None) or str(exc)
-        log.warning("stripe checkout failed: %s: %s", type(exc).__name__, stripe_checkout.redact_keys(detail)[:500])
+        log.warning("stripe %s failed: %s: %s", what, type(exc).__name__, stripe_checkout.redact_keys(detail)[:500])
         raise ApiError(
             502,
-            "The payment provider could not start the checkout. Try again later.",
+            f"The payment provider could not {action}. Try again later.",
             type="upstream_error",
             code="stripe_error",
         ) from None
+
+
+async def started_checkout(create: Awaitable[dict[str, str]]) -> dict[str, str]:
+    """The Checkout Session Stripe started ({id, url}), or the 502 of _stripe_call."""
+    return await _stripe_call(create, "start the checkout", "checkout")
 
 
 async def _checkout(create: Awaitable[dict[str, str]]) -> Response:
@@ -104,3 +114,13 @@ async def subscription_checkout(request: Request) -> Response:
             services(request).pool, client, owner.user_id, body.tier, body.success_url, body.cancel_url
         ),
     )
+
+
+async def change_subscription(request: Request) -> Response:
+    """The caller's paid subscription moves to another tier in Stripe; the ledger's tier follows when
+    Stripe's customer.subscription.updated webhook arrives, never from this answer."""
+    owner = await gateway_owner(request)
+    client = stripe_of(request)
+    body = await parse_body(request, TierChange)
+    change = tier_change.change_tier(services(request).pool, client, owner.user_id, body.tier)
+    return LedgerJSONResponse(await _stripe_call(change, "change the subscription", "subscription change"))

@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from api.routes.keys import NewOwnKey
-from api.routes.provider_keys import NewProviderKey, cipher_of, check_provider
+from api.routes.provider_keys import NewProviderKey, check_provider, cipher_of
 from api.services import services
 from api.web.pages import USER_AREA, PageError, checked_form, form_model, page, redirect, render
 from api.web.sessions import Session
@@ -84,7 +84,8 @@ async def add_provider_key(request: Request) -> Response:
         },
     )
     check_provider(request, new.provider)
-    await byok.add_key(services(request).pool, cipher, owner.user_id, new.provider, new.api_key, new.name, new.is_default)
+    pool = services(request).pool
+    await byok.add_key(pool, cipher, owner.user_id, new.provider, new.api_key, new.name, new.is_default)
     return redirect(ROOT + "/keys", notice="provider_key_added")
 
 
