@@ -558,6 +558,18 @@ def _invoice_subscription(invoice: dict[str, Any], lines: list[dict[str, Any]]) 
     return found
 
 
+def _is_proration(line: dict[str, Any]) -> bool:
+    """A proration line: `proration` on the line (API versions before 2025-03-31) or on its
+    subscription item details (since)."""
+    item = _dict(_dict(line.get("parent"), "line parent").get("subscription_item_details"), "subscription_item_details")
+    return line.get("proration") is True or item.get("proration") is True
+
+
+def _line_start(line: dict[str, Any]) -> int:
+    start = _dict(line.get("period"), "period").get("start")
+    return start if isinstance(start, int) and not isinstance(start, bool) else 0
+
+
 async def invoice_paid(conn: Conn, invoice: dict[str, Any], event: EventInfo) -> Outcome | None:
     """A paid subscription invoice (first or renewal) starts a new billing cycle at its period's
     start, once: only an invoice whose period is newer than the newest period already paid for
@@ -569,11 +581,17 @@ async def invoice_paid(conn: Conn, invoice: dict[str, Any], event: EventInfo) ->
         return Outcome("ignored", "a one-off invoice: nothing to do with tiers")
     parent = _dict(invoice.get("parent"), "parent")
     details = _dict(parent.get("subscription_details") or invoice.get("subscription_details"), "subscription_details")
-    first_line = lines[0] if lines else {}
+    # after a prorated change, Stripe lists the proration lines ("Unused time on ... after <change>",
+    # from the change to the renewal) first: the period paid for is the latest-starting line that
+    # is not a proration, and only its price says the tier
+    charged = [line for line in lines if not _is_proration(line)]
+    if lines and not charged:
+        return Outcome("ignored", "an invoice of prorations only: the period paid for goes on")
+    first_line = max(charged, key=_line_start) if charged else {}
     metadata = {**_dict(first_line.get("metadata"), "line metadata"), **_dict(details.get("metadata"), "metadata")}
     user_id = await _subscriber(conn, metadata, _ref(invoice.get("customer"), "customer", required=False))
     price_ids = []
-    for line in lines:
+    for line in charged:
         pricing = _dict(_dict(line.get("pricing"), "pricing").get("price_details"), "price_details")
         price = _ref(pricing.get("price"), "price", required=False) or _ref(line.get("price"), "price", required=False)
         if price:

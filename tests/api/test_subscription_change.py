@@ -401,12 +401,6 @@ def renewal_invoice(subscription: dict, invoice_id: str, lines: list[dict]) -> d
     }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="money bug (reported, not fixed here): invoice.paid takes the cycle's start from the invoice's"
-    " first line; after a prorated change that line is the proration's ('Unused time on ... after <change>'),"
-    " so the renewal anchors the new cycle at the change, not at the period paid for",
-)
 async def test_the_renewal_after_a_prorated_change_starts_the_cycle_at_the_period_paid_for(
     pool, service, fake_stripe, make_account
 ):
@@ -435,3 +429,22 @@ async def test_the_renewal_after_a_prorated_change_starts_the_cycle_at_the_perio
     assert response.status_code == 200, response.text
     cycle_start = (await account_state(pool, account.user_id))["billing_cycle_start"]
     assert cycle_start.timestamp() == renewal, f"the cycle starts at {cycle_start.timestamp() - renewal:+.0f} s"
+    assert (await account_state(pool, account.user_id))["tier"] == "professional"
+
+
+async def test_an_invoice_of_prorations_only_moves_no_cycle(pool, service, fake_stripe, make_account):
+    account = await make_account()
+    subscription = await seed_subscription(service, fake_stripe, pool, account, "starter")
+    price = subscription["items"]["data"][0]["price"]
+    now = int(time.time())
+    first = renewal_invoice(subscription, "in_first", [line(now, now + 2_592_000, price, proration=False, amount=1900)])
+    assert service.webhook(event("invoice.paid", first)).json()["status"] == "processed"
+    before = await account_state(pool, account.user_id)
+    prorations = renewal_invoice(
+        subscription, "in_prorations", [line(now + 60, now + 2_592_000, price, proration=True, amount=2450)]
+    )
+
+    response = service.webhook(event("invoice.paid", prorations))
+
+    assert response.json()["status"] == "ignored"
+    assert await account_state(pool, account.user_id) == before
