@@ -8,4 +8,4 @@ SELECT (created_at AT TIME ZONE 'UTC')::date AS day, model, count(*)::integer AS
    AND created_at >= ($2::date)::timestamp AT TIME ZONE 'UTC'
    AND created_at < ($3::date + 1)::timestamp AT TIME ZONE 'UTC'
  GROUP BY 1, 2
- ORDER BY 1, 2 COLLATE "C"
+ ORDER BY day, model COLLATE "C"
