@@ -142,7 +142,7 @@ async def create_own_key(
         if limits["usable_keys"] >= MAX_USABLE_KEYS:
             raise TooManyKeys(
                 f"You already have {limits['usable_keys']} usable keys, the most one account may hold.",
-                hint="revoke one you no longer use (DELETE /v1/keys/{id}) first",
+                hint="revoke one you no longer use first: DELETE /v1/keys/{id}",
             )
         return await create_key(conn, user_id, name, expires_at)
 
