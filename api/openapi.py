@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from api.jsonresponse import LedgerJSONResponse
-from api.routes import admin, provider_keys, purchases
+from api.routes import account, admin, keys, provider_keys, purchases
 from ledger.gateway.adapters import chat as chat_adapter
 from ledger.gateway.adapters import completions as completions_adapter
 from ledger.gateway.adapters import messages as messages_adapter
@@ -26,6 +26,7 @@ Schema = dict[str, Any]
 DECIMAL: Schema = {"type": "string", "pattern": r"^-?[0-9]+(\.[0-9]+)?$", "description": "a decimal, as text"}
 UUID: Schema = {"type": "string", "format": "uuid"}
 TIME: Schema = {"type": "string", "format": "date-time"}
+DAY: Schema = {"type": "string", "format": "date", "description": "a UTC day, YYYY-MM-DD"}
 
 
 def nullable(schema: Schema) -> Schema:
@@ -231,6 +232,46 @@ PRICE_SYNC_REPORT = obj(
         "kept": _CHANGE,
         "skipped": {"type": "array", "items": obj({"model": {"type": "string"}, "reason": {"type": "string"}})},
         "unchanged": {"type": "integer"},
+    }
+)
+OWN_KEY = obj(
+    {
+        "id": UUID,
+        "prefix": {"type": "string"},
+        "name": {"type": ["string", "null"]},
+        "is_active": {"type": "boolean"},
+        "expires_at": nullable(TIME),
+        "created_at": TIME,
+        "last_used_at": nullable(TIME),
+        "revoked_at": nullable(TIME),
+    }
+)
+NEW_KEY = obj(
+    {
+        "id": UUID,
+        "key": {"type": "string", "description": "the full key: shown this once, never again"},
+        "prefix": {"type": "string"},
+        "name": {"type": ["string", "null"]},
+        "expires_at": nullable(TIME),
+    }
+)
+DAILY_USAGE = obj(
+    {
+        "object": {"const": "list"},
+        "days": {"type": "integer", "minimum": 1, "maximum": 90},
+        "from": DAY,
+        "to": DAY,
+        "data": {
+            "type": "array",
+            "items": obj(
+                {
+                    "day": DAY,
+                    "model": {"type": "string"},
+                    "requests": {"type": "integer", "minimum": 1},
+                    "credits": DECIMAL,
+                }
+            ),
+        },
     }
 )
 GATEWAY_KEY = obj({"id": UUID, "user_id": UUID, "prefix": {"type": "string"}, "is_active": {"type": "boolean"}})
@@ -536,6 +577,13 @@ def build_document() -> Schema:
         },
         "/v1/models": {"get": v1("Models some configured provider serves", {200: list_of({"type": "object"})})},
         "/v1/credits/balance": {"get": v1("The caller's balance, allowance, holds and subscription", {200: ACCOUNT})},
+        "/v1/account": {
+            "patch": v1(
+                "Change the caller's default power level; answers the account as the balance shows it",
+                {200: ACCOUNT},
+                requestBody=model_body(account.AccountChange),
+            )
+        },
         "/v1/credits/transactions": {
             "get": v1(
                 "The caller's transactions, newest first",
@@ -548,6 +596,33 @@ def build_document() -> Schema:
                 "The caller's metered requests, newest first",
                 {200: page_of(USAGE_ROW)},
                 parameters=[*PAGE_PARAMS, query("model", {"type": "string"}, "one model")],
+            )
+        },
+        "/v1/usage/daily": {
+            "get": v1(
+                "The caller's requests and credits per UTC day and model over the last `days` UTC days, today"
+                " included (only day/model pairs with a request; by day, then model)",
+                {200: DAILY_USAGE},
+                parameters=[query("days", {"type": "integer", "minimum": 1, "maximum": 90}, "UTC days (default 30)")],
+            )
+        },
+        "/v1/keys": {
+            "get": v1(
+                "The caller's own gateway keys, active and revoked, newest first (never a key)", {200: list_of(OWN_KEY)}
+            ),
+            "post": v1(
+                "A new gateway key for the caller (shown once); 409 too_many_keys while it holds 25 usable keys",
+                {201: NEW_KEY},
+                409,
+                requestBody=model_body(keys.NewOwnKey),
+            ),
+        },
+        "/v1/keys/{key_id}": {
+            "delete": v1(
+                "Revoke one of the caller's own keys (the calling one too); any other id is a 404",
+                {200: obj({"id": {"type": "string"}, "revoked": {"const": True}})},
+                404,
+                parameters=[path("key_id")],
             )
         },
         "/v1/provider-keys": {

@@ -122,6 +122,21 @@ class InvalidId(LedgerError):
     code = "invalid_id"
 
 
+class TooManyKeys(LedgerError):
+    """A user asking for a gateway key while holding keys.MAX_USABLE_KEYS usable ones; raised in
+    Python, so a stolen key cannot mint thousands of others."""
+
+    http_status = 409
+    code = "too_many_keys"
+
+
+class ExpiryPassed(LedgerError):
+    """A new gateway key's expiry that is not in the future; raised in Python."""
+
+    code = "invalid_expiry"
+    param = "expires_at"
+
+
 # The metered engine's refusals: what a caller of a metered API is told, in that API's shape.
 
 

@@ -1,5 +1,5 @@
-"""A key owner's own account: balance, transactions, usage. Nobody sees another user's data:
-every query is bound to the authenticated key's user."""
+"""A key owner's own account: balance, power level, transactions, usage. Nobody sees or changes
+another user's data: every query is bound to the authenticated key's user."""
 
 from __future__ import annotations
 
@@ -8,16 +8,19 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
+from pydantic import BaseModel, Field
 from starlette.requests import Request
 from starlette.responses import Response
 
 from api.auth import gateway_owner
+from api.errors import ApiError
 from api.jsonresponse import LedgerJSONResponse
-from api.params import page, query_datetime, query_int, query_text
+from api.params import page, parse_body, query_datetime, query_int, query_text
 from api.services import services
-from ledger.billing.subscriptions import current_subscription
-from ledger.money.accounts import get_account
-from ledger.money.history import transactions_page, usage_page
+from ledger.billing.subscriptions import owner_account
+from ledger.errors import UnknownPowerLevel
+from ledger.money.accounts import set_power_level
+from ledger.money.history import MAX_USAGE_DAYS, transactions_page, usage_by_day, usage_page
 
 MAX_PAGE = 500
 
@@ -28,12 +31,50 @@ PageReader = Callable[
 ]
 
 
+class AccountChange(BaseModel):
+    power_level: str = Field(min_length=1, max_length=64)
+
+
 async def balance(request: Request) -> Response:
     owner = await gateway_owner(request)
-    account = await get_account(services(request).pool, owner.user_id)
-    subscription = await current_subscription(services(request).pool, owner.user_id)
-    shown = {key: value for key, value in account.items() if key != "email"}
-    return LedgerJSONResponse({"object": "credit_balance", **shown, "subscription": subscription})
+    return await _account(request, owner.user_id)
+
+
+async def change_account(request: Request) -> Response:
+    """The caller's own default power level; answered with the account as the balance shows it."""
+    owner = await gateway_owner(request)
+    change = await parse_body(request, AccountChange)
+    try:
+        await set_power_level(services(request).pool, owner.user_id, change.power_level)
+    except UnknownPowerLevel as exc:
+        raise ApiError(
+            400,
+            f"Unknown power level {change.power_level[:64]!r}. {exc.hint or ''}".strip(),
+            param="power_level",
+            code="unknown_power_level",
+        ) from None
+    return await _account(request, owner.user_id)
+
+
+async def _account(request: Request, user_id: uuid.UUID) -> Response:
+    account = await owner_account(services(request).pool, user_id)
+    return LedgerJSONResponse({"object": "credit_balance", **account})
+
+
+async def usage_daily(request: Request) -> Response:
+    """Credits and requests per UTC day and model over the last `days` UTC days, today included."""
+    owner = await gateway_owner(request)
+    days = query_int(request, "days", 30, low=1, high=MAX_USAGE_DAYS)
+    usage = await usage_by_day(services(request).pool, owner.user_id, days)
+    return LedgerJSONResponse(
+        {
+            "object": "list",
+            "days": usage.days,
+            "from": usage.first_day,
+            "to": usage.last_day,
+            "data": usage.rows,
+        }
+    )
 
 
 async def transactions(request: Request) -> Response:

@@ -1,4 +1,4 @@
-"""A user's subscription as their balance shows it."""
+"""A user's subscription as their balance shows it, and the account as its owner sees it."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import TypedDict, cast
 from ledger.billing.events import PAID_STATUSES
 from ledger.db.executor import Executor
 from ledger.db.queries import query
+from ledger.money.accounts import get_account
 
 
 class SubscriptionShown(TypedDict):
@@ -42,3 +43,27 @@ class TierOnSale(TypedDict):
 async def tiers_on_sale(db: Executor) -> list[TierOnSale]:
     """The paid tiers a user can subscribe to, cheapest first."""
     return [cast(TierOnSale, dict(r)) for r in await db.fetch(query("subscription_tiers_on_sale"))]
+
+
+class OwnerAccount(TypedDict):
+    """The account as its owner sees it (GET /v1/credits/balance, the dashboard): get_account's
+    fields but the email, and the subscription that gives the tier."""
+
+    user_id: uuid.UUID
+    tier: str
+    power_level: str
+    balance: Decimal
+    credits_held: Decimal
+    monthly_allowance: Decimal | None  # None: unlimited
+    credits_used_this_month: Decimal
+    billing_cycle_start: datetime
+    quota_usage_percentage: Decimal
+    allowance_remaining: Decimal | None  # None: unlimited
+    allowance_resets_at: datetime
+    subscription: SubscriptionShown | None
+
+
+async def owner_account(db: Executor, user_id: uuid.UUID) -> OwnerAccount:
+    account = await get_account(db, user_id)
+    shown = {name: value for name, value in account.items() if name != "email"}
+    return cast(OwnerAccount, {**shown, "subscription": await current_subscription(db, user_id)})

@@ -13,13 +13,20 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TypedDict, cast
 
+import asyncpg
+
 from ledger.db.executor import Executor
 from ledger.db.queries import query
-from ledger.errors import UnknownUser, translate_errors
+from ledger.errors import ExpiryPassed, InvalidId, TooManyKeys, UnknownUser, translate_errors
+from ledger.money.accounts import lock_account
 from ledger.money.values import to_uuid
 
 KEY_PREFIX = "sk-lg-"
 VISIBLE_CHARS = 12  # of the key, kept as `prefix` so people can tell keys apart
+# The most usable (active, unexpired) keys a user may hold when asking for another themselves: a
+# person needs a handful (one per app or machine), a stolen key must not mint thousands.
+# Operators (the CLI, the admin API) are not bound by it.
+MAX_USABLE_KEYS = 25
 
 
 def hash_key(key: str) -> str:
@@ -103,3 +110,54 @@ async def list_keys(db: Executor, *, user_id: object | None = None, prefix: str 
         VISIBLE_CHARS,
     )
     return [cast(KeyListed, dict(r)) for r in rows]
+
+
+class OwnKey(TypedDict):
+    """A gateway key as its owner sees it: find_gateway_keys' columns but the owner's id."""
+
+    id: uuid.UUID
+    prefix: str
+    name: str | None
+    is_active: bool
+    expires_at: datetime | None
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+async def keys_of_owner(db: Executor, user_id: uuid.UUID) -> list[OwnKey]:
+    """The user's keys, active and revoked, newest first (never their hashes)."""
+    rows = await list_keys(db, user_id=user_id)
+    shown = [{name: value for name, value in row.items() if name != "user_id"} for row in reversed(rows)]
+    return cast(list[OwnKey], shown)
+
+
+async def create_own_key(
+    pool: asyncpg.Pool, user_id: uuid.UUID, name: str | None = None, expires_at: datetime | None = None
+) -> NewKey:
+    """A key the user asks for themselves: refused (TooManyKeys) while they hold MAX_USABLE_KEYS
+    usable ones, or (ExpiryPassed) when it would expire at or before the database's now."""
+    async with pool.acquire() as conn, conn.transaction():
+        # the account's lock, taken first as by every writer, makes count-then-insert one step:
+        # two requests at once cannot both see room for one more
+        await lock_account(conn, user_id)
+        # an aggregate: always one row
+        limits = cast(asyncpg.Record, await conn.fetchrow(query("own_key_limits"), user_id, expires_at))
+        if limits["expiry_passed"]:
+            raise ExpiryPassed("expires_at must be in the future.")
+        if limits["usable_keys"] >= MAX_USABLE_KEYS:
+            raise TooManyKeys(
+                f"You already have {limits['usable_keys']} usable keys, the most one account may hold.",
+                hint="revoke one you no longer use first: DELETE /v1/keys/{id}",
+            )
+        return await create_key(conn, user_id, name, expires_at)
+
+
+async def revoke_own_key(db: Executor, user_id: uuid.UUID, key_id: object) -> bool:
+    """Revoke one of the user's own active keys (the calling one included); False when the id is
+    not a key of theirs that is still active, or is no id at all: all look alike to a caller."""
+    try:
+        own_id = to_uuid(key_id, "key_id")
+    except InvalidId:
+        return False
+    return await db.fetchval(query("revoke_own_gateway_key"), own_id, user_id) is not None

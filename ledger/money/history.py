@@ -7,7 +7,8 @@ None bound is no bound), so a caller pages through either the same way.
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import date, datetime
 from decimal import Decimal
 from typing import TypedDict, cast
 
@@ -85,3 +86,33 @@ async def usage_page(
 ) -> list[UsageRow]:
     rows = await db.fetch(query("usage_page_of_user"), user_id, since, until, model, before_id, limit)
     return [cast(UsageRow, dict(r)) for r in rows]
+
+
+class DayUsage(TypedDict):
+    """sql/queries/usage_by_day_of_user.sql: one model's requests and credits on one UTC day."""
+
+    day: date
+    model: str
+    requests: int
+    credits: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class DailyUsage:
+    days: int
+    first_day: date  # UTC, included
+    last_day: date  # UTC today by the database's clock, included
+    rows: list[DayUsage]  # only the day/model pairs with a request, by day then model
+
+
+MAX_USAGE_DAYS = 90
+
+
+async def usage_by_day(db: Executor, user_id: uuid.UUID, days: int) -> DailyUsage:
+    """The user's requests and credits per UTC day and model over the last `days` UTC days,
+    today included; every request counts, failed ones too (a failure can be charged)."""
+    if not 1 <= days <= MAX_USAGE_DAYS:
+        raise ValueError(f"days must be 1 to {MAX_USAGE_DAYS}, got {days}")
+    window = await db.fetchrow(query("usage_days_window"), days)
+    rows = await db.fetch(query("usage_by_day_of_user"), user_id, window["first_day"], window["last_day"])
+    return DailyUsage(days, window["first_day"], window["last_day"], [cast(DayUsage, dict(r)) for r in rows])

@@ -165,6 +165,8 @@ def body_routes(user_id: uuid.UUID) -> list[tuple[str, str]]:
         ("POST", "/v1/messages"),
         ("POST", "/v1/messages/count_tokens"),
         ("POST", "/v1/provider-keys"),
+        ("POST", "/v1/keys"),
+        ("PATCH", "/v1/account"),
         ("POST", "/v1/credits/checkout"),
         ("POST", "/v1/subscriptions/checkout"),
         ("POST", "/admin/users"),

@@ -71,7 +71,25 @@ async def test_the_suites_responses_fit_the_document(upstreams, start_service, m
     user = service.admin("POST", "/admin/users", json={"email": "doc@example.com"})
     user_id = user.json()["user_id"]
     service.client(account.key).chat.completions.create(model="gpt-4", messages=MESSAGES)
+    new_key = service.post("/v1/keys", account.key, {"name": "doc"})
+    revoke = httpx.delete(
+        f"{service.url}/v1/keys/{new_key.json()['id']}",
+        headers={"Authorization": f"Bearer {account.key}"},
+        timeout=HTTP_TIMEOUT,
+    )
+    power = httpx.patch(
+        f"{service.url}/v1/account",
+        headers={"Authorization": f"Bearer {account.key}"},
+        json={"power_level": "eco"},
+        timeout=HTTP_TIMEOUT,
+    )
     checks = [
+        ("/v1/keys", "post", new_key),
+        ("/v1/keys/{key_id}", "delete", revoke),
+        ("/v1/account", "patch", power),
+        ("/v1/keys", "get", service.get("/v1/keys", account.key)),
+        ("/v1/usage/daily", "get", service.get("/v1/usage/daily", account.key)),
+        ("/v1/usage/daily", "get", service.get("/v1/usage/daily", account.key, days="91")),
         ("/admin/users", "post", user),
         ("/admin/users/{user_id}", "get", service.admin("GET", f"/admin/users/{user_id}")),
         ("/admin/users/{user_id}/keys", "post", service.admin("POST", f"/admin/users/{user_id}/keys", json={})),

@@ -18,7 +18,7 @@ from ledger.gateway.byok import ProviderKeyRow
 from ledger.gateway.keys import KeyListed
 from ledger.gateway.prices import CHANGE_PRICE, PRICE_FIELDS, PriceListed, PriceRow
 from ledger.money.accounts import Account, UserRow
-from ledger.money.history import TransactionRow, UsageRow
+from ledger.money.history import DayUsage, TransactionRow, UsageRow
 
 REPO = Path(__file__).resolve().parents[2]
 SQL_START = re.compile(r"^\s*(?:--[^\n]*\n\s*)*(?:SELECT|INSERT|UPDATE|DELETE|WITH|CREATE|ALTER|DROP)\s+\S")
@@ -51,6 +51,7 @@ ROW_TYPES: dict[str, type] = {
     query("current_subscription_of_user"): SubscriptionShown,
     query("transactions_page_of_user"): TransactionRow,
     query("usage_page_of_user"): UsageRow,
+    query("usage_by_day_of_user"): DayUsage,
     "SELECT * FROM create_ledger_user($1, $2, $3)": UserRow,
     "SELECT * FROM set_user_tier($1, $2, $3)": UserRow,
     "SELECT * FROM set_user_power_level($1, $2)": UserRow,
