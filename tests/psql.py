@@ -9,9 +9,17 @@ from typing import Any
 from ledger.db.embedded import binaries_dir
 
 
-def psql(url: str, *, file: Path | None = None, sql: str | None = None, variables: dict[str, str] | None = None) -> str:
-    """Unaligned, tuples-only output; any SQL error fails the call (ON_ERROR_STOP)."""
-    args = [str(binaries_dir() / "psql"), url, "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1"]
+def psql(
+    url: str,
+    *,
+    file: Path | None = None,
+    sql: str | None = None,
+    variables: dict[str, str] | None = None,
+    csv: bool = False,
+) -> str:
+    """Unaligned (or CSV), tuples-only output; any SQL error fails the call (ON_ERROR_STOP)."""
+    layout = "--csv" if csv else "-A"
+    args = [str(binaries_dir() / "psql"), url, "-X", "-q", layout, "-t", "-v", "ON_ERROR_STOP=1"]
     for name, value in (variables or {}).items():
         args += ["-v", f"{name}={value}"]
     if file is not None:
