@@ -1,0 +1,306 @@
+"""The operator's journeys through /admin/dashboard in Chromium, and the page handlers' refusals
+over plain HTTP where no browser is needed."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from decimal import Decimal
+
+import httpx
+import pytest
+from playwright.async_api import Page, expect
+
+from ledger.ops import find_query
+from tests.api.conftest import ADMIN_TOKEN
+from tests.api.ledger_state import balance
+from tests.api.web.conftest import screenshot
+from tests.fake_stripe import event
+from tests.psql import psql
+
+SUCCESS = {"success_url": "https://app.example/ok", "cancel_url": "https://app.example/cancel"}
+ROOT = "/admin/dashboard"
+
+
+@pytest.fixture
+def service(upstreams, start_service, fake_stripe):
+    return start_service(upstreams, stripe_secret_key="sk_test_123", stripe_api_base=fake_stripe.api_base)
+
+
+async def buy(pool, service, fake_stripe, account, package: str, payment_intent: str, refunded: int = 0) -> None:
+    """A purchase the way it really happens: Checkout through the API, then Stripe's webhooks."""
+    package_id = await pool.fetchval("SELECT id FROM credit_packages WHERE name = $1", package)
+    started = service.post("/v1/credits/checkout", account.key, {"package_id": str(package_id), **SUCCESS})
+    assert started.status_code == 201, started.text
+    session = fake_stripe.sessions[started.json()["id"]]
+    paid = {**session, "status": "complete", "payment_status": "paid", "payment_intent": payment_intent}
+    assert service.webhook(event("checkout.session.completed", paid)).json()["status"] == "processed"
+    if refunded:
+        charge = {
+            "id": f"ch_{payment_intent}",
+            "object": "charge",
+            "payment_intent": payment_intent,
+            "amount": session["amount_total"],
+            "amount_refunded": refunded,
+            "refunded": refunded == session["amount_total"],
+        }
+        assert service.webhook(event("charge.refunded", charge)).json()["status"] == "processed"
+
+
+def ops_rows(database_url: str, name: str) -> list[list[str]]:
+    out = psql(database_url, file=find_query(name).path)
+    return [line.split("|") for line in out.splitlines() if line]
+
+
+async def sign_in(page: Page, url: str, token: str = ADMIN_TOKEN) -> None:
+    await page.goto(f"{url}{ROOT}")
+    await page.get_by_label("The admin token").fill(token)
+    await page.get_by_role("button", name="Sign in").click()
+    await expect(page.get_by_role("heading", name="Operator's overview")).to_be_visible()
+
+
+def signed_in_client(url: str, token: str = ADMIN_TOKEN) -> httpx.Client:
+    """An HTTP client holding an admin session, signed in through the form as a browser does."""
+    client = httpx.Client(base_url=url, follow_redirects=False, timeout=30)
+    form = client.get(f"{ROOT}/sign-in")
+    csrf = re.search(r'name="csrf" value="([^"]+)"', form.text)
+    assert form.status_code == 200 and csrf
+    done = client.post(f"{ROOT}/sign-in", data={"csrf": csrf[1], "token": token})
+    assert done.status_code == 303 and done.headers["location"] == ROOT, done.text
+    return client
+
+
+def page_csrf(client: httpx.Client, path: str) -> str:
+    shown = client.get(path)
+    assert shown.status_code == 200, shown.text
+    found = re.search(r'name="csrf" value="([^"]+)"', shown.text)
+    assert found
+    return found[1]
+
+
+def grant_form(csrf: str | None, amount: str, **extra: str) -> dict[str, str]:
+    fields = {
+        "transaction_type": "bonus",
+        "amount": amount,
+        "reason": "goodwill",
+        "reference": f"dashboard-{uuid.uuid4().hex}",
+    }
+    if csrf is not None:
+        fields["csrf"] = csrf
+    return {**fields, **extra}
+
+
+async def test_the_operator_sees_this_months_revenue_as_revenue_by_package_counts_it(
+    pool, database_url, service, fake_stripe, make_account, page
+):
+    alice, bob = await make_account(), await make_account()
+    await buy(pool, service, fake_stripe, alice, "Value Pack", "pi_a1", refunded=1500)
+    await buy(pool, service, fake_stripe, bob, "Value Pack", "pi_b1")
+    await buy(pool, service, fake_stripe, bob, "Starter Pack", "pi_b2")
+    expected = ops_rows(database_url, "revenue_by_package")
+    assert len(expected) == 2  # the test is about something: two packages sold this month
+
+    await sign_in(page, service.url)
+
+    shown = []
+    for row in await page.locator("#revenue-this-month tbody tr").all():
+        cell = {
+            column: await row.locator(f'[data-column="{column}"] data').get_attribute("value")
+            for column in ("charged_cents", "refunded_cents", "net_cents", "credits_sold", "credits_refunded")
+        }
+        shown.append(
+            [
+                await row.get_attribute("data-package"),
+                await row.get_attribute("data-currency"),
+                cell["charged_cents"],
+                cell["refunded_cents"],
+                cell["net_cents"],
+                Decimal(cell["credits_sold"]),
+                Decimal(cell["credits_refunded"]),
+            ]
+        )
+    assert shown == [[r[0], r[1], r[3], r[4], r[5], Decimal(r[7]), Decimal(r[8])] for r in expected]
+    # Value Pack: 2 x 4500 cents charged, 1500 refunded, by Decimal arithmetic independent of the SQL
+    value_pack = next(r for r in shown if r[0] == "Value Pack")
+    assert value_pack[2:5] == [str(2 * 4500), "1500", str(2 * 4500 - 1500)]
+    await expect(page.locator("#revenue-this-month")).to_contain_text("75.00 USD")
+    await expect(page.locator(".banner-bad")).to_have_count(0)
+    await expect(page.locator("#reconciliation-ok")).to_be_visible()
+    await screenshot(page, "admin-dashboard")
+
+
+async def test_a_broken_ledger_raises_the_red_banner(pool, service, make_account, page):
+    account = await make_account(credits_="50")
+    await sign_in(page, service.url)
+    await expect(page.locator(".banner-bad")).to_have_count(0)
+
+    # a change no ledger function would make: a transaction's amount edited behind its back
+    await pool.execute("ALTER TABLE credit_transactions DISABLE TRIGGER credit_transactions_append_only")
+    await pool.execute("UPDATE credit_transactions SET amount = amount + 1 WHERE user_id = $1", account.user_id)
+    await page.reload()
+
+    banner = page.get_by_role("alert").filter(has_text="does not reconcile")
+    await expect(banner).to_be_visible()
+    assert "banner-bad" in (await banner.get_attribute("class") or "")
+    await expect(page.locator("#reconciliation tbody")).to_contain_text(str(account.user_id))
+    await expect(page.locator("#reconciliation tbody")).to_contain_text("balance_mismatch")
+
+
+async def test_a_wrong_token_is_told_plainly_and_gets_no_session(service, page):
+    await page.goto(f"{service.url}{ROOT}")
+    await page.get_by_label("The admin token").fill("not-the-token")
+    await page.get_by_role("button", name="Sign in").click()
+    await expect(page.get_by_role("alert")).to_contain_text("not the admin token")
+    assert "ledger_admin_session" not in {c["name"] for c in await page.context.cookies()}
+    await page.goto(f"{service.url}{ROOT}")
+    await expect(page.get_by_label("The admin token")).to_be_visible()
+
+
+async def test_the_session_cookie_is_httponly_strict_and_holds_no_token(service, page):
+    await sign_in(page, service.url)
+    cookies = {c["name"]: c for c in await page.context.cookies()}
+    session = cookies["ledger_admin_session"]
+    assert session["httpOnly"] and session["sameSite"] == "Strict" and session["path"] == ROOT
+    assert ADMIN_TOKEN not in session["value"]
+
+
+def test_rotating_the_admin_token_ends_the_session(start_service):
+    secret = "s" * 40
+    before = start_service(session_secret=secret)
+    client = signed_in_client(before.url)
+    cookie = client.cookies["ledger_admin_session"]
+    same_token = start_service(session_secret=secret)
+    rotated = start_service(session_secret=secret, admin_token="a-new-admin-token")
+
+    kept = httpx.get(f"{same_token.url}{ROOT}", cookies={"ledger_admin_session": cookie})
+    ended = httpx.get(f"{rotated.url}{ROOT}", cookies={"ledger_admin_session": cookie})
+
+    assert kept.status_code == 200 and "Operator's overview" in kept.text
+    assert ended.status_code == 303 and ended.headers["location"] == f"{ROOT}/sign-in"
+
+
+def test_without_an_admin_token_the_dashboard_is_off(start_service):
+    service = start_service(admin_token=None)
+    for path in (ROOT, f"{ROOT}/sign-in", f"{ROOT}/users/{uuid.uuid4()}"):
+        response = httpx.get(f"{service.url}{path}")
+        assert response.status_code == 404 and "LEDGER_ADMIN_TOKEN" in response.text
+    refused = httpx.post(f"{service.url}{ROOT}/sign-in", data={"token": "", "csrf": "x"})
+    assert refused.status_code == 404
+
+
+async def test_a_bonus_granted_on_the_user_page_moves_the_balance_by_exactly_that(service, make_account, pool, page):
+    account = await make_account(credits_="10.5")
+    before = Decimal(service.admin("GET", f"/admin/users/{account.user_id}").json()["balance"])
+    await sign_in(page, service.url)
+    await page.get_by_label("User id, or the start of one of their keys").fill(str(account.user_id))
+    await page.get_by_label("User id, or the start of one of their keys").press("Enter")
+    await expect(page.get_by_role("heading", name=f"User {account.user_id}")).to_be_visible()
+    await screenshot(page, "admin-user")
+
+    await page.get_by_label("Kind").select_option("bonus")
+    await page.get_by_label("Credits").fill("12.345678")
+    await page.get_by_label("Reason").fill("sorry for the outage")
+    await page.get_by_role("button", name="Grant").click()
+
+    await expect(page.get_by_role("status")).to_have_text("Bonus granted.")
+    after = Decimal(service.admin("GET", f"/admin/users/{account.user_id}").json()["balance"])
+    assert after - before == Decimal("12.345678")
+    assert Decimal(await page.locator("data#balance").get_attribute("value")) == after
+    (row,) = await pool.fetch(
+        "SELECT amount, description FROM credit_transactions WHERE user_id = $1 AND transaction_type = 'bonus'"
+        " AND description = 'sorry for the outage'",
+        account.user_id,
+    )
+    assert row["amount"] == Decimal("12.345678")
+
+
+async def test_a_key_revoked_on_the_user_page_is_refused_by_the_api(service, make_account, page):
+    account = await make_account(credits_="5")
+    assert service.get("/v1/credits/balance", account.key).status_code == 200
+    await sign_in(page, service.url)
+    await page.goto(f"{service.url}{ROOT}/find?q={account.key[:12]}")
+    await expect(page.get_by_role("heading", name=f"User {account.user_id}")).to_be_visible()
+
+    await page.get_by_role("button", name=re.compile("^Revoke key")).click()
+
+    await expect(page.get_by_role("status")).to_have_text("Key revoked.")
+    await expect(page.locator(f'tr[data-key-id="{account.key_id}"]')).to_contain_text("revoked")
+    assert service.get("/v1/credits/balance", account.key).status_code == 401
+
+
+async def test_a_form_without_its_token_or_from_another_site_changes_nothing(service, make_account, pool):
+    account = await make_account(credits_="20")
+    client = signed_in_client(service.url)
+    user_path = f"{ROOT}/users/{account.user_id}"
+    csrf = page_csrf(client, user_path)
+
+    no_token = client.post(f"{user_path}/credits", data=grant_form(None, "5"))
+    wrong_token = client.post(f"{user_path}/credits", data=grant_form("forged", "5"))
+    other_site = client.post(
+        f"{user_path}/credits", data=grant_form(csrf, "5"), headers={"origin": "https://evil.example"}
+    )
+    revoke = client.post(
+        f"{user_path}/keys/{account.key_id}/revoke", data={}, headers={"origin": "https://evil.example"}
+    )
+    tier = client.post(f"{user_path}/tier", data={"tier": "enterprise"})
+
+    for response in (no_token, wrong_token, other_site, revoke, tier):
+        assert response.status_code == 403, response.text
+    assert await balance(pool, account.user_id) == 20
+    assert service.get("/v1/credits/balance", account.key).status_code == 200
+    assert service.admin("GET", f"/admin/users/{account.user_id}").json()["tier"] == "trial"
+    # the same form with its token from our own page does go through: the refusals were the checks'
+    done = client.post(f"{user_path}/credits", data=grant_form(csrf, "5"), headers={"origin": service.url})
+    assert done.status_code == 303 and await balance(pool, account.user_id) == 25
+
+
+@pytest.mark.parametrize("amount", ["1e3", "1E2", "inf", "-inf", "nan", "Infinity", "abc", "", "1,5", "0x10", " ", "0"])
+async def test_a_grant_of_anything_but_a_plain_decimal_is_a_400_and_writes_nothing(service, make_account, pool, amount):
+    account = await make_account(credits_="20")
+    client = signed_in_client(service.url)
+    user_path = f"{ROOT}/users/{account.user_id}"
+    csrf = page_csrf(client, user_path)
+    count = await pool.fetchval("SELECT count(*) FROM credit_transactions WHERE user_id = $1", account.user_id)
+
+    response = client.post(f"{user_path}/credits", data=grant_form(csrf, amount, transaction_type="admin_adjustment"))
+
+    assert response.status_code == 400
+    assert "plain decimal" in response.text or "above 0" in response.text
+    assert await pool.fetchval("SELECT count(*) FROM credit_transactions WHERE user_id = $1", account.user_id) == count
+
+
+async def test_refusals_of_the_user_page(service, make_account, pool):
+    account, other = await make_account(credits_="20"), await make_account()
+    client = signed_in_client(service.url)
+    user_path = f"{ROOT}/users/{account.user_id}"
+    csrf = page_csrf(client, user_path)
+
+    too_much = client.post(
+        f"{user_path}/credits", data=grant_form(csrf, "-20.000001", transaction_type="admin_adjustment")
+    )
+    negative_bonus = client.post(f"{user_path}/credits", data=grant_form(csrf, "-1"))
+    no_reason = client.post(f"{user_path}/credits", data=grant_form(csrf, "1", reason="  "))
+    others_key = client.post(f"{user_path}/keys/{other.key_id}/revoke", data={"csrf": csrf})
+    unknown_tier = client.post(f"{user_path}/tier", data={"csrf": csrf, "tier": "no-such-tier"})
+    unknown_level = client.post(f"{user_path}/power-level", data={"csrf": csrf, "power_level": "warp"})
+
+    assert too_much.status_code == 409 and "cannot cover removing 20.000001 credits" in too_much.text
+    assert negative_bonus.status_code == 400 and no_reason.status_code == 400
+    assert others_key.status_code == 404 and service.get("/v1/credits/balance", other.key).status_code == 200
+    assert unknown_tier.status_code in (400, 404) and unknown_level.status_code == 400
+    assert await balance(pool, account.user_id) == 20
+    for path in (f"{ROOT}/users/not-a-uuid", f"{ROOT}/users/{uuid.uuid4()}", f"{ROOT}/users/{uuid.uuid4()}/usage"):
+        missing = client.get(path)
+        assert missing.status_code == 404 and "<h1>" in missing.text, path
+    # an adjustment the balance covers does go through, by exactly its amount
+    exact = client.post(f"{user_path}/credits", data=grant_form(csrf, "-19.5", transaction_type="admin_adjustment"))
+    assert exact.status_code == 303 and await balance(pool, account.user_id) == Decimal("0.5")
+
+
+def test_pages_need_a_session(service):
+    for path in (ROOT, f"{ROOT}/users/{uuid.uuid4()}", f"{ROOT}/find?q=x"):
+        response = httpx.get(f"{service.url}{path}")
+        assert response.status_code == 303 and response.headers["location"] == f"{ROOT}/sign-in"
+    # a user's dashboard session is no admin session
+    forged = httpx.get(f"{service.url}{ROOT}", cookies={"ledger_admin_session": "e30.bad"})
+    assert forged.status_code == 303
