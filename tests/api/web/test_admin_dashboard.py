@@ -9,14 +9,19 @@ from decimal import Decimal
 
 import httpx
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from playwright.async_api import Page, expect
 
+from api.web.admin_pages import grant_amount
+from api.web.pages import PageError
 from ledger.ops import find_query
 from tests.api.conftest import ADMIN_TOKEN
 from tests.api.ledger_state import balance
 from tests.api.web.conftest import screenshot
 from tests.fake_stripe import event
 from tests.psql import psql
+from tests.test_ops import seeded  # noqa: F401 (the fixture: users, purchases, usage, holds, Stripe)
 
 SUCCESS = {"success_url": "https://app.example/ok", "cancel_url": "https://app.example/cancel"}
 ROOT = "/admin/dashboard"
@@ -126,6 +131,48 @@ async def test_the_operator_sees_this_months_revenue_as_revenue_by_package_count
     await expect(page.locator("#revenue-this-month")).to_contain_text("75.00 USD")
     await expect(page.locator(".banner-bad")).to_have_count(0)
     await expect(page.locator("#reconciliation-ok")).to_be_visible()
+
+
+# Each overview table and the ops query it shows: the columns its <data> values are, in order
+OPS_TABLES = {
+    "spend-by-model": ("spend_by_model_30d", [2, 3, 5, 6]),
+    "spend-by-provider": ("spend_by_provider", [3, 4, 6, 7]),
+    "spend-by-power-level": ("spend_by_power_level", [2, 3, 5, 6]),
+    "top-users": ("top_users_30d", [3, 5, 6]),
+    "low-balance": ("low_balance_users", [1, 3, 4]),
+    "credits-sold-vs-used": ("credits_sold_vs_used", [1, 2, 3, 4, 5, 6]),
+    "failed-requests": ("failed_requests", [4]),
+    "holds": ("holds", [3]),
+}
+
+
+async def test_every_overview_table_and_chart_reads_as_its_ops_query_through_psql(
+    database_url,
+    seeded,  # noqa: F811 (the fixture imported above)
+    service,
+    page,
+):
+    await sign_in(page, service.url)
+
+    for table_id, (name, columns) in OPS_TABLES.items():
+        expected = [[Decimal(row[i]) for i in columns if row[i] != ""] for row in ops_rows(database_url, name)]
+        assert expected, f"{name}: the seeded ledger has rows for it, or this compares nothing"
+        shown = [
+            [Decimal(v) for v in await row.locator("data").evaluate_all("els => els.map(e => e.value)")]
+            for row in await page.locator(f"#{table_id} tbody tr").all()
+        ]
+        assert shown == expected, table_id
+    for event_id in [row[0] for row in ops_rows(database_url, "stripe_events")]:
+        await expect(page.locator("#stripe-events tbody")).to_contain_text(event_id)
+
+    # the usage chart's table: each (day, model) of usage_by_day_30d, and zero on every other cell
+    usage = {(row[0], row[1]): Decimal(row[3]) for row in ops_rows(database_url, "usage_by_day_30d")}
+    assert usage
+    cells = await page.locator("#usage-chart-table td[data-series]").evaluate_all(
+        "tds => tds.map(td => [td.parentElement.querySelector('th').textContent, td.dataset.series, td.textContent])"
+    )
+    assert len(cells) == 30 * len({model for _, model in usage})
+    assert {(day, model): Decimal(text.replace(",", "")) for day, model, text in cells if text != "0"} == usage
     await screenshot(page, "admin-dashboard")
 
 
@@ -200,7 +247,7 @@ async def test_a_bonus_granted_on_the_user_page_moves_the_balance_by_exactly_tha
     await page.get_by_label("Kind").select_option("bonus")
     await page.get_by_label("Credits").fill("12.345678")
     await page.get_by_label("Reason").fill("sorry for the outage")
-    await page.get_by_role("button", name="Grant").click()
+    await page.get_by_label("Reason").press("Enter")  # sent from the keyboard
 
     await expect(page.get_by_role("status")).to_have_text("Bonus granted.")
     after = Decimal(service.admin("GET", f"/admin/users/{account.user_id}").json()["balance"])
@@ -254,7 +301,10 @@ async def test_a_form_without_its_token_or_from_another_site_changes_nothing(ser
     assert done.status_code == 303 and await balance(pool, account.user_id) == 25
 
 
-@pytest.mark.parametrize("amount", ["1e3", "1E2", "inf", "-inf", "nan", "Infinity", "abc", "", "1,5", "0x10", " ", "0"])
+@pytest.mark.parametrize(
+    "amount",
+    ["1e3", "1E2", "inf", "-inf", "nan", "Infinity", "abc", "", "1,5", "0x10", " ", "0", "1.1234567", "9" * 20],
+)
 async def test_a_grant_of_anything_but_a_plain_decimal_is_a_400_and_writes_nothing(service, make_account, pool, amount):
     account = await make_account(credits_="20")
     client = signed_in_client(service.url)
@@ -265,7 +315,7 @@ async def test_a_grant_of_anything_but_a_plain_decimal_is_a_400_and_writes_nothi
     response = client.post(f"{user_path}/credits", data=grant_form(csrf, amount, transaction_type="admin_adjustment"))
 
     assert response.status_code == 400
-    assert "plain decimal" in response.text or "above 0" in response.text
+    assert "amount" in response.text.lower()
     assert await pool.fetchval("SELECT count(*) FROM credit_transactions WHERE user_id = $1", account.user_id) == count
 
 
@@ -297,6 +347,17 @@ async def test_refusals_of_the_user_page(service, make_account, pool):
     assert exact.status_code == 303 and await balance(pool, account.user_id) == Decimal("0.5")
 
 
+async def test_the_pages_fit_a_phone(browser, database_url, seeded, service):  # noqa: F811
+    context = await browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
+    phone = await context.new_page()
+    await sign_in(phone, service.url)
+    for path in (ROOT, f"{ROOT}/users/{seeded['alice']}"):
+        await phone.goto(f"{service.url}{path}")
+        # wide tables scroll inside their own box; the page itself never scrolls sideways
+        assert await phone.evaluate("document.documentElement.scrollWidth") <= 390, path
+    await context.close()
+
+
 def test_pages_need_a_session(service):
     for path in (ROOT, f"{ROOT}/users/{uuid.uuid4()}", f"{ROOT}/find?q=x"):
         response = httpx.get(f"{service.url}{path}")
@@ -304,3 +365,34 @@ def test_pages_need_a_session(service):
     # a user's dashboard session is no admin session
     forged = httpx.get(f"{service.url}{ROOT}", cookies={"ledger_admin_session": "e30.bad"})
     assert forged.status_code == 303
+
+
+PLAIN = re.compile(r"(-?)([0-9]+)(?:\.([0-9]+))?")
+
+
+@given(
+    st.one_of(
+        st.text(max_size=30),
+        st.from_regex(r"-?[0-9]{1,22}(\.[0-9]{0,22})?", fullmatch=True),
+        st.decimals(allow_nan=True, allow_infinity=True).map(str),
+        st.floats().map(repr),
+    ),
+    st.sampled_from(["bonus", "admin_adjustment"]),
+)
+def test_a_grant_amount_is_taken_only_as_a_plain_nonzero_decimal(text, kind):
+    """Accepted exactly when the text is digits with an optional sign and fraction (20 digits
+    each at most), not zero, and not negative for a bonus; then it is that decimal exactly."""
+    plain = PLAIN.fullmatch(text)
+    acceptable = (
+        plain is not None
+        and len(plain[2]) <= 20
+        and (plain[3] is None or len(plain[3]) <= 20)
+        and Decimal(text) != 0
+        and (kind == "admin_adjustment" or not plain[1])
+    )
+    try:
+        amount = grant_amount(text, kind)
+    except PageError as exc:
+        assert exc.status == 400 and not acceptable
+    else:
+        assert acceptable and amount.is_finite() and amount == Decimal(text)
