@@ -94,8 +94,9 @@ class OpsStatement:
 
 DOLLAR_TAG = re.compile(r"\$(?:[A-Za-z_][A-Za-z_0-9]*)?\$")
 WORD = re.compile(r"[A-Za-z_][A-Za-z_0-9$]*")
-QUOTED_VARIABLE = re.compile(r":'([A-Za-z_][A-Za-z_0-9]*)'")
-OTHER_VARIABLE = re.compile(r':(?:"[^"]*"|\{\?[^}]*\}|[A-Za-z_][A-Za-z_0-9]*)')
+# psql's variable names: letters, digits, underscores, any non-ASCII character (psqlscan.l)
+QUOTED_VARIABLE = re.compile(r":'(\w+)'")
+OTHER_VARIABLE = re.compile(r':(?:"[^"]*"|\{\?[^}]*\}|\w+)')
 READ_ONLY_STARTS = {"select", "with"}
 
 
@@ -147,7 +148,7 @@ def parse_statement(text: str, name: str) -> OpsStatement:
             end, code = _end_of_block_comment(text, i, name), False
         elif char.isspace():
             code = False
-        elif char in "eE" and text.startswith("'", i + 1) and not (i and WORD.match(text[i - 1])):
+        elif char in "eE" and text.startswith("'", i + 1):  # (a word ending in e was read whole)
             end = _end_of_quoted(text, i + 1, "'", name, backslashes=True)
         elif char in "'\"":
             end = _end_of_quoted(text, i, char, name)
@@ -199,7 +200,10 @@ def _statement(name: str) -> tuple[OpsQuery, OpsStatement]:
 
 async def fetch_ops(db: Executor, name: str, variables: Mapping[str, str] | None = None) -> list[asyncpg.Record]:
     """The rows of scripts/ops/<name>.sql, the very file psql runs, through asyncpg: each `:'var'`
-    is a parameter passed as text, its type inferred by PostgreSQL as for psql's quoted literal."""
+    is a parameter passed as a str, its type inferred by PostgreSQL as for psql's quoted literal.
+    asyncpg encodes the str for that type: uuid, text and numeric take it (every variable of the
+    files today); a variable compared with an integer, a date or a timestamp would need the file to
+    say `:'var'::text::timestamptz` (the same to psql), else asyncpg refuses it (DataError)."""
     query, statement = _statement(name)
     given = variables or {}
     missing = [variable for variable in statement.parameters if variable not in given]

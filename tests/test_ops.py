@@ -145,6 +145,11 @@ def test_every_query_says_what_it_answers_and_what_it_needs():
         "last_transaction",
         "duplicate_requests",
         "tokens_by_model_30d",
+        "revenue_by_month",
+        "credits_sold_vs_used",
+        "top_users_30d",
+        "spend_by_model_30d",
+        "usage_by_day_30d",
     } <= names
     assert all(q.description and not q.description.startswith("-") for q in queries)
     assert {q.name for q in queries if q.variables == ("user_id",)} == {

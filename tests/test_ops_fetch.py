@@ -119,11 +119,23 @@ async def test_a_hostile_value_stays_a_value(pool, seeded):  # noqa: F811
         await fetch_ops(pool, "recent_transactions", {"user_id": "' OR true --"})
 
 
+async def test_a_variable_meant_as_a_date_or_number_goes_through_text(pool, database_url):
+    """What fetch_ops's docstring tells a new file to write: the same answer from psql and asyncpg."""
+    text = "SELECT :'since'::text::timestamptz < now() AS past, :'n'::text::int + 1 AS next"
+    variables = {"since": "2028-02-29 23:59:59+00", "n": "41"}
+    statement = parse_statement(text, "t")
+
+    row = await pool.fetchrow(statement.sql, *(variables[v] for v in statement.parameters))
+
+    assert (row["past"], row["next"]) == (False, 42)
+    assert psql(database_url, sql=text, variables=variables).strip() == "f|42"
+
+
 def test_the_same_variable_twice_is_one_parameter():
-    parsed = parse_statement("SELECT :'a', :'b' WHERE x = :'a' AND y::text = ':''a'''", "t")
+    parsed = parse_statement("SELECT :'a', :'größe' WHERE x = :'a' AND y::text = ':''a'''", "t")
 
     assert parsed.sql == "SELECT $1, $2 WHERE x = $1 AND y::text = ':''a'''"
-    assert parsed.parameters == ("a", "b")
+    assert parsed.parameters == ("a", "größe")
 
 
 @pytest.mark.parametrize(
@@ -132,6 +144,8 @@ def test_the_same_variable_twice_is_one_parameter():
         ("\\set x 1\nSELECT :'x'", r"psql meta-command \(\\set\)"),
         ("SELECT 1 \\gx", r"psql meta-command \(\\gx\)"),
         ("SELECT * FROM t LIMIT :n", "':n' is a psql variable fetch_ops does not bind"),
+        ("SELECT a[1:2]", "':2' is a psql variable fetch_ops does not bind"),  # psql's, when 2 is set
+        ("SELECT :größe", "':größe' is a psql variable fetch_ops does not bind"),
         ('SELECT * FROM :"table"', "':\"table\"' is a psql variable fetch_ops does not bind"),
         ("SELECT :{?x}", r"':\{\?x\}' is a psql variable fetch_ops does not bind"),
         ("SELECT 1; SELECT 2;", "2 statements"),
