@@ -15,6 +15,7 @@ from playwright.async_api import Page, expect
 
 from api.web.admin_pages import grant_amount
 from api.web.pages import PageError
+from ledger.money.credits import add_user_credits
 from ledger.ops import find_query
 from tests.api.conftest import ADMIN_TOKEN
 from tests.api.ledger_state import balance
@@ -135,6 +136,8 @@ async def test_the_operator_sees_this_months_revenue_as_revenue_by_package_count
 
 # Each overview table and the ops query it shows: the columns its <data> values are, in order
 OPS_TABLES = {
+    "revenue-this-month": ("revenue_by_package", [3, 4, 5, 7, 8, 9]),
+    "revenue-by-month": ("revenue_by_month", [4, 5, 6, 8]),
     "spend-by-model": ("spend_by_model_30d", [2, 3, 5, 6]),
     "spend-by-provider": ("spend_by_provider", [3, 4, 6, 7]),
     "spend-by-power-level": ("spend_by_power_level", [2, 3, 5, 6]),
@@ -356,6 +359,48 @@ async def test_the_pages_fit_a_phone(browser, database_url, seeded, service):  #
         # wide tables scroll inside their own box; the page itself never scrolls sideways
         assert await phone.evaluate("document.documentElement.scrollWidth") <= 390, path
     await context.close()
+
+
+async def test_tier_and_power_level_changed_on_the_user_page_are_what_the_admin_api_reports(service, make_account):
+    account = await make_account()
+    client = signed_in_client(service.url)
+    user_path = f"{ROOT}/users/{account.user_id}"
+    csrf = page_csrf(client, user_path)
+
+    tier = client.post(f"{user_path}/tier", data={"csrf": csrf, "tier": "enterprise"})
+    level = client.post(f"{user_path}/power-level", data={"csrf": csrf, "power_level": "eco"})
+
+    assert tier.status_code == level.status_code == 303
+    assert tier.headers["location"] == f"{user_path}?notice=tier"
+    reported = service.admin("GET", f"/admin/users/{account.user_id}").json()
+    assert (reported["tier"], reported["power_level"], reported["monthly_allowance"]) == ("enterprise", "eco", None)
+
+
+async def test_a_users_transactions_page_by_page(service, make_account, pool):
+    account = await make_account()
+    for i in range(51):
+        await add_user_credits(pool, account.user_id, "1", "bonus", f"paging-{i}")
+    client = signed_in_client(service.url)
+    path = f"{ROOT}/users/{account.user_id}/transactions"
+
+    first = client.get(path)
+    older = re.search(r'href="([^"]+)" rel="next"', first.text)
+    assert first.status_code == 200 and older
+    second = client.get(older[1])
+
+    ids = [re.findall(r'data-transaction-id="(\d+)"', page.text) for page in (first, second)]
+    assert [len(i) for i in ids] == [50, 1] and not set(ids[0]) & set(ids[1])
+    assert 'rel="next"' not in second.text
+    assert client.get(f"{path}?after=x").status_code == 400
+
+
+async def test_signing_out_ends_the_session(service, page):
+    await sign_in(page, service.url)
+    await page.get_by_role("button", name="Sign out").click()
+    await expect(page.get_by_label("The admin token")).to_be_visible()
+    assert "ledger_admin_session" not in {c["name"] for c in await page.context.cookies()}
+    await page.goto(f"{service.url}{ROOT}")
+    await expect(page.get_by_label("The admin token")).to_be_visible()
 
 
 def test_pages_need_a_session(service):
