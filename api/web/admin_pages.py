@@ -85,6 +85,8 @@ AMOUNT_TEXT = re.compile(r"-?[0-9]{1,20}(\.[0-9]{1,20})?")
 # The reference a user page puts in its grant form, so a form sent twice grants once
 GRANT_REFERENCE = re.compile(r"dashboard-[0-9a-f]{32}")
 MAX_REASON_CHARS = 1000
+# The fewest characters of a key a search takes: "sk-lg-" and two of its own (1 in 4096 keys)
+MIN_KEY_SEARCH = len(gateway_keys.KEY_PREFIX) + 2
 
 
 def _admin_token(request: Request) -> str:
@@ -176,20 +178,22 @@ def _provider_label(row: Mapping[str, Any]) -> str:
 
 @page(ADMIN_AREA)
 async def find_user(request: Request) -> Response:
-    """A user by id, or the owner(s) of the keys that start with the given prefix."""
+    """A user by id, or the owner(s) of the keys that start with the given text. A form posted
+    rather than a query string: a whole key pasted here must not end up in a URL or an access log."""
     session = await signed_in(request)
-    wanted = request.query_params.get("q", "").strip()
-    if not wanted:
-        raise PageError(400, "Give a user id or the start of one of their keys.")
+    wanted = (await checked_form(request, session)).get("q", "").strip()
     try:
         return redirect(f"{ROOT}/users/{uuid.UUID(wanted)}")
     except ValueError:
         pass
-    keys = await gateway_keys.list_keys(services(request).pool, prefix=wanted[:100])
+    if len(wanted) < MIN_KEY_SEARCH:
+        raise PageError(400, f"Give a user id, or at least the first {MIN_KEY_SEARCH} characters of one of their keys.")
+    keys = await gateway_keys.list_keys(services(request).pool, prefix=wanted[: gateway_keys.VISIBLE_CHARS])
     owners = sorted({str(key["user_id"]) for key in keys})
     if len(owners) == 1:
         return redirect(f"{ROOT}/users/{owners[0]}")
-    return render(request, "admin/found.html", {"wanted": wanted, "keys": keys}, session=session)
+    shown = wanted[: gateway_keys.VISIBLE_CHARS]  # never more of a key than its prefix
+    return render(request, "admin/found.html", {"wanted": shown, "keys": keys}, session=session)
 
 
 def _user_id(request: Request) -> uuid.UUID:

@@ -15,6 +15,7 @@ from playwright.async_api import Page, expect
 
 from api.web.admin_pages import grant_amount
 from api.web.pages import PageError
+from api.web.sessions import SessionSigner
 from ledger.money.credits import add_user_credits
 from ledger.ops import find_query
 from tests.api.conftest import ADMIN_TOKEN
@@ -268,7 +269,9 @@ async def test_a_key_revoked_on_the_user_page_is_refused_by_the_api(service, mak
     account = await make_account(credits_="5")
     assert service.get("/v1/credits/balance", account.key).status_code == 200
     await sign_in(page, service.url)
-    await page.goto(f"{service.url}{ROOT}/find?q={account.key[:12]}")
+    # the whole key pasted: only its visible prefix is looked for
+    await page.get_by_label("User id, or the start of one of their keys").fill(account.key)
+    await page.get_by_label("User id, or the start of one of their keys").press("Enter")
     await expect(page.get_by_role("heading", name=f"User {account.user_id}")).to_be_visible()
 
     await page.get_by_role("button", name=re.compile("^Revoke key")).click()
@@ -403,13 +406,46 @@ async def test_signing_out_ends_the_session(service, page):
     await expect(page.get_by_label("The admin token")).to_be_visible()
 
 
-def test_pages_need_a_session(service):
-    for path in (ROOT, f"{ROOT}/users/{uuid.uuid4()}", f"{ROOT}/find?q=x"):
-        response = httpx.get(f"{service.url}{path}")
-        assert response.status_code == 303 and response.headers["location"] == f"{ROOT}/sign-in"
-    # a user's dashboard session is no admin session
-    forged = httpx.get(f"{service.url}{ROOT}", cookies={"ledger_admin_session": "e30.bad"})
-    assert forged.status_code == 303
+def test_pages_need_an_admin_session_made_with_the_current_token(start_service):
+    secret = "s" * 40
+    service = start_service(session_secret=secret)
+    signer = SessionSigner(secret.encode())
+    current = signer.fingerprint(ADMIN_TOKEN)
+    refused = {
+        "none": None,
+        "forged": "e30.bad",
+        "a user's session": signer.issue("user", current, None, 600),
+        "another token's": signer.issue("admin", signer.fingerprint("old-token"), None, 600),
+        "expired": signer.issue("admin", current, None, 600, now=0),
+    }
+    for path in (ROOT, f"{ROOT}/users/{uuid.uuid4()}"):
+        for what, cookie in refused.items():
+            response = httpx.get(
+                f"{service.url}{path}", cookies={} if cookie is None else {"ledger_admin_session": cookie}
+            )
+            assert response.status_code == 303 and response.headers["location"] == f"{ROOT}/sign-in", what
+    # the same cookie made with the current token is let in: the refusals were the checks'
+    good = httpx.get(
+        f"{service.url}{ROOT}", cookies={"ledger_admin_session": signer.issue("admin", current, None, 600)}
+    )
+    assert good.status_code == 200
+
+
+async def test_finding_a_user(service, make_account):
+    one, two = await make_account(), await make_account()
+    client = signed_in_client(service.url)
+    csrf = page_csrf(client, ROOT)
+
+    by_id = client.post(f"{ROOT}/find", data={"csrf": csrf, "q": f" {one.user_id} "})
+    by_key = client.post(f"{ROOT}/find", data={"csrf": csrf, "q": two.key})
+    too_short = client.post(f"{ROOT}/find", data={"csrf": csrf, "q": "sk-lg-"})
+    many = client.post(f"{ROOT}/find", data={"csrf": csrf, "q": "sk-lg-"[:6] + two.key[6:8]})
+    no_token = client.post(f"{ROOT}/find", data={"q": str(one.user_id)})
+
+    assert by_id.headers["location"] == f"{ROOT}/users/{one.user_id}"
+    assert by_key.headers["location"] == f"{ROOT}/users/{two.user_id}"
+    assert too_short.status_code == 400 and no_token.status_code == 403
+    assert many.status_code in (200, 303) and two.key[12:] not in many.text
 
 
 PLAIN = re.compile(r"(-?)([0-9]+)(?:\.([0-9]+))?")
