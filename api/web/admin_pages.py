@@ -143,9 +143,10 @@ async def overview(request: Request) -> Response:
     today = datetime.now(UTC).date()
     context = {
         "ops": ops,
-        "revenue_chart": charts.by_month(
-            _named_by_currency(ops["revenue_by_month"]), today, CHART_MONTHS, key="name", value="net_amount"
-        ),
+        "revenue_charts": {
+            currency: charts.by_month(rows, today, CHART_MONTHS, key="package", value="net_amount")
+            for currency, rows in _by_currency(ops["revenue_by_month"]).items()
+        },
         "usage_chart": charts.by_day(
             ops["usage_by_day_30d"], today - timedelta(days=CHART_DAYS - 1), today, key="model", value="credits"
         ),
@@ -166,10 +167,12 @@ async def overview(request: Request) -> Response:
     return render(request, "admin/overview.html", context, session=session)
 
 
-def _named_by_currency(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Each package's revenue is a series of its own per currency: amounts in two currencies never
-    add up."""
-    return [{**row, "name": f"{row['package']} ({str(row['currency']).upper()})"} for row in rows]
+def _by_currency(rows: Sequence[Mapping[str, Any]]) -> dict[str, list[Mapping[str, Any]]]:
+    """A chart per currency: amounts in two currencies never add up."""
+    split: dict[str, list[Mapping[str, Any]]] = {}
+    for row in rows:
+        split.setdefault(str(row["currency"]), []).append(row)
+    return split
 
 
 def _provider_label(row: Mapping[str, Any]) -> str:

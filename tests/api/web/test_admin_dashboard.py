@@ -3,6 +3,7 @@ over plain HTTP where no browser is needed."""
 
 from __future__ import annotations
 
+import datetime
 import re
 import uuid
 from decimal import Decimal
@@ -13,6 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from playwright.async_api import Page, expect
 
+from api.web import charts
 from api.web.admin_pages import grant_amount
 from api.web.pages import PageError
 from api.web.sessions import SessionSigner
@@ -177,6 +179,16 @@ async def test_every_overview_table_and_chart_reads_as_its_ops_query_through_psq
     )
     assert len(cells) == 30 * len({model for _, model in usage})
     assert {(day, model): Decimal(text.replace(",", "")) for day, model, text in cells if text != "0"} == usage
+    # the revenue chart of each currency: each (month, package) of revenue_by_month's net amount
+    revenue = {(row[0][:7], row[1]): Decimal(row[7]) for row in ops_rows(database_url, "revenue_by_month")}
+    assert revenue
+    cells = await page.locator("#revenue-chart-usd-table td[data-series]").evaluate_all(
+        "tds => tds.map(td => [td.parentElement.querySelector('th').textContent, td.dataset.series, td.textContent])"
+    )
+    assert len(cells) == 12 * len({package for _, package in revenue})
+    assert {
+        (month, package): Decimal(text.replace(",", "")) for month, package, text in cells if text != "0"
+    } == revenue
     await screenshot(page, "admin-dashboard")
 
 
@@ -477,3 +489,31 @@ def test_a_grant_amount_is_taken_only_as_a_plain_nonzero_decimal(text, kind):
         assert exc.status == 400 and not acceptable
     else:
         assert acceptable and amount.is_finite() and amount == Decimal(text)
+
+
+@pytest.mark.parametrize(
+    ("kind", "amount", "change"), [("bonus", "5", 5), ("admin_adjustment", "-2.5", Decimal("-2.5"))]
+)
+async def test_a_grant_form_sent_twice_grants_once(service, make_account, pool, kind, amount, change):
+    account = await make_account(credits_="10")
+    client = signed_in_client(service.url)
+    user_path = f"{ROOT}/users/{account.user_id}"
+    form = grant_form(page_csrf(client, user_path), amount, transaction_type=kind)
+
+    first, again = (client.post(f"{user_path}/credits", data=form) for _ in range(2))
+
+    assert first.status_code == again.status_code == 303
+    assert await balance(pool, account.user_id) == 10 + change
+
+
+def test_the_monthly_chart_spans_twelve_months_across_a_new_year_with_zeros_filled():
+    rows = [
+        {"month": datetime.date(2025, 12, 1), "package": "A", "net_amount": Decimal("3.50")},
+        {"month": datetime.date(2025, 2, 1), "package": "B", "net_amount": Decimal("1")},
+        {"month": datetime.date(2025, 1, 1), "package": "A", "net_amount": Decimal("99")},  # 13 months back
+    ]
+
+    chart = charts.by_month(rows, datetime.date(2026, 1, 31), 12, key="package", value="net_amount")
+
+    assert chart.labels == [f"2025-{m:02d}" for m in range(2, 13)] + ["2026-01"]
+    assert chart.series == {"A": [0] * 10 + [Decimal("3.50"), 0], "B": [Decimal(1)] + [0] * 11}
