@@ -365,6 +365,20 @@ async def test_refusals_of_the_user_page(service, make_account, pool):
     assert exact.status_code == 303 and await balance(pool, account.user_id) == Decimal("0.5")
 
 
+async def test_every_field_has_a_label_and_every_header_a_scope(page, database_url, seeded, service):  # noqa: F811
+    await sign_in(page, service.url)
+    for path in (ROOT, f"{ROOT}/users/{seeded['alice']}", f"{ROOT}/users/{seeded['alice']}/usage"):
+        await page.goto(f"{service.url}{path}")
+        unlabelled = await page.locator("input:not([type=hidden]), select").evaluate_all(
+            "els => els.filter(e => !e.labels.length && !e.getAttribute('aria-label')).map(e => e.outerHTML)"
+        )
+        unscoped = await page.locator("th").evaluate_all(
+            "ths => ths.filter(th => !['col', 'row'].includes(th.getAttribute('scope'))).map(th => th.outerHTML)"
+        )
+        assert (unlabelled, unscoped) == ([], []), path
+        assert await page.locator("input:not([type=hidden]), select").count() > 0
+
+
 async def test_the_pages_fit_a_phone(browser, database_url, seeded, service):  # noqa: F811
     context = await browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
     phone = await context.new_page()
