@@ -34,7 +34,7 @@ from api.routes import (
     webhooks,
 )
 from api.services import Services
-from api.web import user_pages
+from api.web import admin_pages, user_pages
 from api.web.pages import STATIC_DIR
 from api.web.sessions import SessionSigner
 from ledger.billing.checkout import stripe_client
@@ -101,6 +101,18 @@ ROUTES: list[Route | Mount] = [
     Route("/dashboard/usage", user_pages.usage_table, methods=["GET"]),
     Route("/dashboard/usage.csv", user_pages.usage_csv, methods=["GET"]),
     Route("/dashboard/transactions", user_pages.transactions_table, methods=["GET"]),
+    Route("/admin/dashboard", admin_pages.overview, methods=["GET"]),
+    Route("/admin/dashboard/sign-in", admin_pages.sign_in_page, methods=["GET"]),
+    Route("/admin/dashboard/sign-in", admin_pages.sign_in, methods=["POST"]),
+    Route("/admin/dashboard/sign-out", admin_pages.sign_out, methods=["POST"]),
+    Route("/admin/dashboard/find", admin_pages.find_user, methods=["POST"]),
+    Route("/admin/dashboard/users/{user_id}", admin_pages.user_page, methods=["GET"]),
+    Route("/admin/dashboard/users/{user_id}/usage", admin_pages.user_usage, methods=["GET"]),
+    Route("/admin/dashboard/users/{user_id}/transactions", admin_pages.user_transactions, methods=["GET"]),
+    Route("/admin/dashboard/users/{user_id}/credits", admin_pages.grant, methods=["POST"]),
+    Route("/admin/dashboard/users/{user_id}/tier", admin_pages.change_tier, methods=["POST"]),
+    Route("/admin/dashboard/users/{user_id}/power-level", admin_pages.change_power_level, methods=["POST"]),
+    Route("/admin/dashboard/users/{user_id}/keys/{key_id}/revoke", admin_pages.revoke_key, methods=["POST"]),
     Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"),
 ]
 

@@ -60,3 +60,24 @@ def by_label(rows: Iterable[Mapping[str, Any]], *, label: str, value: str, name:
     """One bar per row (a model, a provider), in the rows' order: a single series called `name`."""
     listed = list(rows)
     return Chart([str(r[label]) for r in listed], {name: [Decimal(r[value] or 0) for r in listed]}, label.title())
+
+
+def months(last: datetime.date, count: int) -> list[datetime.date]:
+    """The first days of the `count` months up to the one holding `last`, oldest first."""
+    index = last.year * 12 + last.month - 1
+    return [datetime.date(i // 12, i % 12 + 1, 1) for i in range(index - count + 1, index + 1)]
+
+
+def by_month(rows: Iterable[Mapping[str, Any]], last: datetime.date, count: int, *, key: str, value: str) -> Chart:
+    """Stacked monthly bars, as by_day: rows carry `month` (its first day); a month without rows is zero."""
+    labels = [m.isoformat()[:7] for m in months(last, count)]
+    index = {label: i for i, label in enumerate(labels)}
+    series: dict[str, list[Decimal]] = {}
+    for row in rows:
+        month = str(row["month"])[:7]
+        if month not in index:
+            continue
+        values = series.setdefault(str(row[key]), [Decimal(0)] * len(labels))
+        values[index[month]] += Decimal(row[value])
+    ordered = sorted(series.items(), key=lambda item: (-sum(item[1]), item[0]))
+    return Chart(labels, dict(ordered), "Month")
