@@ -34,7 +34,7 @@ from api.routes import (
     webhooks,
 )
 from api.services import Services
-from api.web import admin_pages, user_pages
+from api.web import admin_pages, key_pages, user_pages
 from api.web.pages import STATIC_DIR
 from api.web.sessions import SessionSigner
 from ledger.billing.checkout import stripe_client
@@ -98,6 +98,12 @@ ROUTES: list[Route | Mount] = [
     Route("/dashboard/power-level", user_pages.change_power_level, methods=["POST"]),
     Route("/dashboard/buy", user_pages.buy, methods=["POST"]),
     Route("/dashboard/subscribe", user_pages.subscribe, methods=["POST"]),
+    Route("/dashboard/change-tier", user_pages.change_tier, methods=["POST"]),
+    Route("/dashboard/keys", key_pages.keys_page, methods=["GET"]),
+    Route("/dashboard/keys", key_pages.create_key, methods=["POST"]),
+    Route("/dashboard/keys/{key_id}/revoke", key_pages.revoke_key, methods=["POST"]),
+    Route("/dashboard/provider-keys", key_pages.add_provider_key, methods=["POST"]),
+    Route("/dashboard/provider-keys/{key_id}/delete", key_pages.delete_provider_key, methods=["POST"]),
     Route("/dashboard/usage", user_pages.usage_table, methods=["GET"]),
     Route("/dashboard/usage.csv", user_pages.usage_csv, methods=["GET"]),
     Route("/dashboard/transactions", user_pages.transactions_table, methods=["GET"]),

@@ -116,6 +116,11 @@ async def subscription_checkout(request: Request) -> Response:
     )
 
 
+async def changed_tier(create: Awaitable[tier_change.TierChange]) -> tier_change.TierChange:
+    """The change Stripe accepted, or the 502 of _stripe_call."""
+    return await _stripe_call(create, "change the subscription", "subscription change")
+
+
 async def change_subscription(request: Request) -> Response:
     """The caller's paid subscription moves to another tier in Stripe; the ledger's tier follows when
     Stripe's customer.subscription.updated webhook arrives, never from this answer."""
@@ -123,4 +128,4 @@ async def change_subscription(request: Request) -> Response:
     client = stripe_of(request)
     body = await parse_body(request, TierChange)
     change = tier_change.change_tier(services(request).pool, client, owner.user_id, body.tier)
-    return LedgerJSONResponse(await _stripe_call(change, "change the subscription", "subscription change"))
+    return LedgerJSONResponse(await changed_tier(change))

@@ -7,15 +7,13 @@ page and the API never disagree. Forms change things through those same function
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from api.routes.purchases import started_checkout, stripe_of
+from api.routes.purchases import changed_tier, started_checkout, stripe_of
 from api.services import services
 from api.web import charts
 from api.web.csv_export import csv_pages
@@ -36,12 +34,14 @@ from api.web.pages import (
 )
 from api.web.sessions import Session
 from ledger.billing import checkout as stripe_checkout
+from ledger.billing import tier_change
+from ledger.billing.events import PAID_STATUSES
 from ledger.billing.packages import packages_on_sale
-from ledger.billing.subscriptions import current_subscription, tiers_on_sale
+from ledger.billing.subscriptions import owner_account, tiers_on_sale
 from ledger.gateway import keys as gateway_keys
 from ledger.gateway.keys import KeyOwner
 from ledger.money import accounts
-from ledger.money.history import transactions_page, usage_page
+from ledger.money.history import transactions_page, usage_by_day, usage_page
 
 ROOT = USER_AREA.root
 # Rows per page of the usage and transactions tables
@@ -92,17 +92,19 @@ async def sign_out(request: Request) -> Response:
 async def overview(request: Request) -> Response:
     session, owner = await signed_in(request)
     pool = services(request).pool
-    account = await accounts.get_account(pool, owner.user_id)
+    # the same readers as GET /v1/credits/balance, /v1/usage, /v1/credits/transactions, /v1/usage/daily
+    account = await owner_account(pool, owner.user_id)
     usage = await usage_page(pool, owner.user_id, None, None, None, None, RECENT_ROWS)
     transactions = await transactions_page(pool, owner.user_id, None, None, None, None, RECENT_ROWS)
-    today = datetime.now(UTC).date()
-    daily = charts.by_day([], today - timedelta(days=CHART_DAYS - 1), today, key="model", value="credits")
+    days = await usage_by_day(pool, owner.user_id, CHART_DAYS)
+    daily = charts.by_day(days.rows, days.first_day, days.last_day, key="model", value="credits")
     context = {
         "account": account,
-        "subscription": await current_subscription(pool, owner.user_id),
+        "subscription": account["subscription"],
         "power_levels": await accounts.power_levels_on_offer(pool),
         "packages": await packages_on_sale(pool),
         "tiers": await tiers_on_sale(pool),
+        "paid_statuses": PAID_STATUSES,
         "purchases_on": services(request).stripe is not None,
         "usage": usage,
         "transactions": transactions,
@@ -121,10 +123,7 @@ NOTICES = {
     "power_level": "Power level changed.",
     "checkout_done": "Thank you. Your payment is being confirmed; the credits appear here once Stripe tells us.",
     "checkout_cancelled": "The checkout was cancelled; nothing was charged.",
-    "key_created": "Key created.",
-    "key_revoked": "Key revoked.",
-    "provider_key_added": "Provider key added.",
-    "provider_key_deleted": "Provider key deleted.",
+    "tier_change": "Your subscription is being changed; the new tier shows here once Stripe confirms it.",
 }
 
 
@@ -171,6 +170,17 @@ async def subscribe(request: Request) -> Response:
         )
     )
     return redirect(started["url"])
+
+
+@page(USER_AREA)
+async def change_tier(request: Request) -> Response:
+    """A paid subscription moved to another tier in Stripe: the tier shown changes once Stripe's
+    webhook says so (as with purchases, the webhook is the one source of truth)."""
+    session, owner = await signed_in(request)
+    fields = await checked_form(request, session)
+    tier = fields.get("tier", "")
+    await changed_tier(tier_change.change_tier(services(request).pool, stripe_of(request), owner.user_id, tier))
+    return redirect(ROOT, notice="tier_change")
 
 
 async def checkout_return(request: Request) -> Response:
@@ -256,14 +266,3 @@ def _cursor(request: Request) -> int | None:
 def _next(rows: Sequence[Mapping[str, Any]]) -> int | None:
     """The cursor of the next page: the last shown row's id, when there is more."""
     return int(rows[PAGE_ROWS - 1]["id"]) if len(rows) > PAGE_ROWS else None
-
-
-def _uuid(text: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(text)
-    except ValueError:
-        raise PageError(404, "No such key.") from None
-
-
-def _expiry(text: str) -> datetime | None:
-    return None if not text else datetime.fromisoformat(text)

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import csv
 import io
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
 import httpx
 from playwright.async_api import Page, expect
 
+from tests.api.test_subscription_change import deliver, seed_subscription
 from tests.api.web.conftest import screenshot
 
 
@@ -171,3 +174,121 @@ async def test_a_tampered_or_foreign_session_cookie_is_no_session(start_service,
         f"{elsewhere.url}/dashboard", cookies={"ledger_session": cookie["value"]}, follow_redirects=False
     )
     assert response.status_code == 303
+
+
+async def test_the_chart_draws_each_days_credits_per_model_as_the_usage_rows_add_up(
+    pool, upstreams, start_service, make_account, page
+):
+    service = start_service(upstreams)
+    account = await make_account(credits_="100")
+    client = service.client(account.key)
+    for model in ("gpt-4", "gpt-4", "gpt-3.5-turbo"):
+        client.chat.completions.create(model=model, messages=[{"role": "user", "content": "Hi"}])
+    # older days, a UTC midnight among them, and a day just outside the 30 shown
+    await pool.execute(
+        """WITH midnight AS (SELECT date_trunc('day', now(), 'UTC') AS at)
+           INSERT INTO llm_usage_log (request_id, user_id, model, credits_used, success, created_at)
+           SELECT r.id, $1, r.model, r.credits, r.ok, midnight.at + r.shift
+             FROM midnight, (VALUES ('old-1', 'gpt-4', 1.5, true, interval '-3 days'),
+                                    ('old-2', 'gpt-4', 0.25, true, interval '-3 days 1 hour'),
+                                    ('old-3', 'claude-3-haiku', 2.000001, false, interval '-29 days'),
+                                    ('gone', 'gpt-4', 7, true, interval '-30 days' - interval '1 microsecond'))
+                  AS r(id, model, credits, ok, shift)""",
+        account.user_id,
+    )
+    rows = service.get("/v1/usage", account.key, limit=500).json()["data"]
+    today = datetime.fromisoformat(service.get("/v1/usage/daily", account.key).json()["to"]).date()
+    expected: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
+    for row in rows:
+        day = datetime.fromisoformat(row["created_at"]).astimezone(UTC).date()
+        if (today - day).days < 30:
+            expected[(day.isoformat(), row["model"])] += Decimal(row["credits_used"])
+
+    await sign_in(page, service.url, account.key)
+    drawn = await page.evaluate(
+        """() => {
+            const chart = Chart.getChart(document.getElementById('usage-chart'));
+            const datasets = chart.data.datasets.map(d => ({label: d.label, data: d.data}));
+            return {labels: chart.data.labels, datasets: datasets};
+        }"""
+    )
+    assert drawn["labels"] == [(today - timedelta(days=29 - i)).isoformat() for i in range(30)]
+    points = {
+        (label, dataset["label"]): Decimal(repr(value))
+        for dataset in drawn["datasets"]
+        for label, value in zip(drawn["labels"], dataset["data"], strict=True)
+        if value
+    }
+    assert points == dict(expected)
+    assert {dataset["label"] for dataset in drawn["datasets"]} == {"gpt-4", "gpt-3.5-turbo", "claude-3-haiku"}
+
+
+async def test_a_user_creates_a_key_that_is_shown_once_and_revokes_it(start_service, make_account, page):
+    service = start_service()
+    account = await make_account(credits_="5")
+    await sign_in(page, service.url, account.key)
+    await page.get_by_role("link", name="Keys").click()
+    await page.get_by_label("Name (optional)").first.fill("laptop")
+    await page.get_by_role("button", name="Create a key").click()
+    new_key = await page.get_by_label("Key laptop").input_value()
+    assert new_key.startswith("sk-lg-")
+    assert service.get("/v1/credits/balance", new_key).status_code == 200
+    await screenshot(page, "user-keys")
+
+    await page.reload()  # the key is not shown again
+    assert new_key not in await page.content()
+    await page.get_by_role("button", name=f"Revoke {new_key[:12]}").click()
+    await expect(page.get_by_role("status")).to_contain_text("Key revoked")
+    assert service.get("/v1/credits/balance", new_key).status_code == 401
+    assert service.get("/v1/credits/balance", account.key).status_code == 200
+
+
+async def test_a_user_adds_a_provider_key_sees_only_its_hint_and_deletes_it(start_service, make_account, page):
+    service = start_service()
+    account = await make_account(credits_="5")
+    await sign_in(page, service.url, account.key)
+    await page.goto(f"{service.url}/dashboard/keys")
+    await page.get_by_label("Provider", exact=True).select_option("demo")
+    await page.get_by_label("The provider's API key").fill("sk-my-own-provider-key-9876")
+    await page.get_by_role("button", name="Add the key").click()
+    await expect(page.get_by_role("status")).to_contain_text("Provider key added")
+    row = page.locator("table.provider-keys tbody tr").first
+    await expect(row).to_contain_text("...9876")
+    assert "sk-my-own-provider-key" not in await page.content()
+    listed = service.get("/v1/provider-keys", account.key).json()["data"]
+    assert [(k["provider"], k["key_hint"]) for k in listed] == [("demo", "...9876")]
+
+    await page.get_by_role("button", name="Delete demo key").click()
+    await expect(page.get_by_role("status")).to_contain_text("Provider key deleted")
+    assert service.get("/v1/provider-keys", account.key).json()["data"] == []
+
+
+async def test_a_user_changes_their_power_level(start_service, make_account, page):
+    service = start_service()
+    account = await make_account(credits_="5")
+    await sign_in(page, service.url, account.key)
+    await page.get_by_label("Requests run at").select_option("eco")
+    await page.get_by_role("button", name="Change", exact=True).click()
+    await expect(page.get_by_role("status")).to_contain_text("Power level changed")
+    assert service.get("/v1/credits/balance", account.key).json()["power_level"] == "eco"
+
+
+async def test_a_subscriber_changes_tier_and_the_page_follows_stripes_webhook(
+    pool, start_service, fake_stripe, make_account, page
+):
+    service = start_service(stripe_secret_key="sk_test_123", stripe_api_base=fake_stripe.api_base)
+    account = await make_account(credits_="5")
+    subscription = await seed_subscription(service, fake_stripe, pool, account, "starter")
+    await sign_in(page, service.url, account.key)
+    await expect(page.locator("#tier")).to_have_text("starter")
+
+    await page.get_by_role("button", name="Change to Professional").click()
+    await expect(page.get_by_role("status")).to_contain_text("once Stripe confirms it")
+    changed = fake_stripe.subscriptions[subscription["id"]]
+    assert changed["metadata"]["tier"] == "professional"
+    await expect(page.locator("#tier")).to_have_text("starter")  # Stripe has not said so yet
+
+    deliver(service, "customer.subscription.updated", changed)
+    await page.reload()
+    await expect(page.locator("#tier")).to_have_text("professional")
+    assert service.get("/v1/credits/balance", account.key).json()["tier"] == "professional"
