@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -96,10 +97,27 @@ def demo(base: str, env: dict[str, str]) -> None:
             f" -> balance {txn['balance_after']}  {txn['description']}"
         )
 
+    dashboard(base, key)
+
     step("an operator asks psql: ledger ops usage_stats_24h")
     print(ledger("ops", "usage_stats_24h", "--var", f"user_id={user['user_id']}", env=env))
     step("and checks the books: ledger ops reconciliation (no rows = every balance adds up)")
     print(ledger("ops", "reconciliation", env=env))
+
+
+def dashboard(base: str, key: str) -> None:
+    """What a browser does at /dashboard: sign in with the key (a session cookie, not the key, is
+    kept) and read the account page, whose numbers are the API's."""
+    step(f"the user's dashboard: open {base}/dashboard in a browser and sign in with the key")
+    with httpx.Client(base_url=base, timeout=30) as browser:
+        form = browser.get("/dashboard/sign-in").text
+        token = re.search(r'name="csrf" value="([^"]+)"', form)
+        assert token is not None
+        browser.post("/dashboard/sign-in", data={"csrf": token[1], "key": key}, headers={"Origin": base})
+        page = browser.get("/dashboard").text
+    shown = re.search(r'<data id="balance" value="([^"]+)"', page)
+    reported = httpx.get(f"{base}/v1/credits/balance", headers={"Authorization": f"Bearer {key}"}).json()["balance"]
+    print(f"the dashboard shows a balance of {shown[1] if shown else '?'} credits; the API says {reported}")
 
 
 def every_api(base: str, key: str) -> None:

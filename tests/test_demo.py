@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -26,3 +27,5 @@ def test_the_demo_runs_end_to_end():
         assert f"{api:>11}: charged 0.0" in out, api
     assert "'cache_read_input_tokens': " in out and "'cached_tokens': " in out
     assert "(0 rows)" in out, "the books reconcile"
+    shown = re.search(r"the dashboard shows a balance of (\S+) credits; the API says (\S+)", out)
+    assert shown is not None and shown[1] == shown[2], out

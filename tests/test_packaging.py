@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -26,13 +27,32 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return built
 
 
-def test_a_built_wheel_carries_the_migrations_and_the_ops_queries(wheel):
+def test_a_built_wheel_carries_the_migrations_the_ops_queries_and_the_pages(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
 
     assert {f"ledger/sql/migrations/{m.path.name}" for m in discover()} <= names
     assert {f"ledger/sql/queries/{name}.sql" for name in all_queries()} <= names
     assert {f"ledger/ops_queries/{q.path.name}" for q in list_queries()} <= names
     assert "ledger/cli/__init__.py" in names and "api/app.py" in names
+    assert web_files() <= names
+    assert "api/web/static/vendor/chartjs/LICENSE.md" in names
+
+
+def web_files() -> set[str]:
+    """The dashboards' templates, stylesheet, scripts and vendored Chart.js with its licence."""
+    web = REPO / "api" / "web"
+    return {
+        path.relative_to(REPO).as_posix()
+        for folder in ("templates", "static")
+        for path in (web / folder).rglob("*")
+        if path.is_file()
+    }
+
+
+def test_every_picture_the_readme_shows_is_in_the_repository():
+    pictures = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", (REPO / "README.md").read_text(encoding="utf-8"))
+    assert pictures, "the README shows the dashboards"
+    assert [p for p in pictures if not (REPO / p).is_file()] == []
 
 
 def test_the_installed_package_reads_its_own_copies(wheel, tmp_path):
@@ -88,3 +108,4 @@ def test_the_docker_build_stage_has_everything_the_wheel_needs(tmp_path):
     assert {f"ledger/sql/migrations/{m.path.name}" for m in discover()} <= names
     assert {f"ledger/sql/queries/{name}.sql" for name in all_queries()} <= names
     assert {f"ledger/ops_queries/{q.path.name}" for q in list_queries()} <= names
+    assert web_files() <= names

@@ -34,7 +34,7 @@ async def test_a_user_signs_in_with_their_key_and_sees_the_balance_the_api_repor
     session = cookies["ledger_session"]
     assert session["httpOnly"] and session["sameSite"] == "Strict" and session["expires"] > 0
     assert account.key not in session["value"]
-    await screenshot(page, "user-dashboard")
+    await screenshot(page, "user-dashboard-signed-in")
 
 
 async def test_a_wrong_key_is_told_plainly_and_gets_no_session(start_service, page):
@@ -221,6 +221,7 @@ async def test_the_chart_draws_each_days_credits_per_model_as_the_usage_rows_add
     }
     assert points == dict(expected)
     assert {dataset["label"] for dataset in drawn["datasets"]} == {"gpt-4", "gpt-3.5-turbo", "claude-3-haiku"}
+    await screenshot(page, "user-dashboard")
 
 
 async def test_a_user_creates_a_key_that_is_shown_once_and_revokes_it(start_service, make_account, page):
