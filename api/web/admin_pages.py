@@ -23,11 +23,14 @@ from api.services import services
 from api.web import charts
 from api.web.pages import (
     ADMIN_AREA,
+    PAGE_ROWS,
     PageError,
     SignInRequired,
     checked_form,
-    clear_cookie,
+    end_session,
+    next_cursor,
     page,
+    page_cursor,
     redirect,
     render,
     session_of,
@@ -44,8 +47,6 @@ from ledger.money.history import transactions_page, usage_page
 from ledger.ops import fetch_ops
 
 ROOT = ADMIN_AREA.root
-# Rows per page of a user's usage and transactions tables
-PAGE_ROWS = 50
 # Rows of each table on a user's page
 RECENT_ROWS = 10
 # Days of the usage chart (usage_by_day_30d) and months of the revenue chart (revenue_by_month)
@@ -124,12 +125,7 @@ async def sign_in(request: Request) -> Response:
 
 @page(ADMIN_AREA)
 async def sign_out(request: Request) -> Response:
-    session = session_of(request, ADMIN_AREA)
-    if session is not None:
-        await checked_form(request, session)
-    response = redirect(ROOT + "/sign-in")
-    clear_cookie(response, request, ADMIN_AREA, ADMIN_AREA.session_cookie)
-    return response
+    return await end_session(request, ADMIN_AREA)
 
 
 @page(ADMIN_AREA)
@@ -231,8 +227,8 @@ async def user_usage(request: Request) -> Response:
     user_id = _user_id(request)
     pool = services(request).pool
     await accounts.get_account(pool, user_id)
-    rows = await usage_page(pool, user_id, None, None, None, _cursor(request), PAGE_ROWS + 1)
-    context = {"user_id": user_id, "rows": rows[:PAGE_ROWS], "next": _next(rows)}
+    rows = await usage_page(pool, user_id, None, None, None, page_cursor(request), PAGE_ROWS + 1)
+    context = {"user_id": user_id, "rows": rows[:PAGE_ROWS], "next": next_cursor(rows)}
     return render(request, "admin/user_usage.html", context, session=session)
 
 
@@ -242,22 +238,9 @@ async def user_transactions(request: Request) -> Response:
     user_id = _user_id(request)
     pool = services(request).pool
     await accounts.get_account(pool, user_id)
-    rows = await transactions_page(pool, user_id, None, None, None, _cursor(request), PAGE_ROWS + 1)
-    context = {"user_id": user_id, "rows": rows[:PAGE_ROWS], "next": _next(rows)}
+    rows = await transactions_page(pool, user_id, None, None, None, page_cursor(request), PAGE_ROWS + 1)
+    context = {"user_id": user_id, "rows": rows[:PAGE_ROWS], "next": next_cursor(rows)}
     return render(request, "admin/user_transactions.html", context, session=session)
-
-
-def _cursor(request: Request) -> int | None:
-    after = request.query_params.get("after")
-    if after is None:
-        return None
-    if not after.isdigit() or not 0 < int(after) < 2**63:
-        raise PageError(400, "The page asked for does not exist.")
-    return int(after)
-
-
-def _next(rows: Sequence[Mapping[str, Any]]) -> int | None:
-    return int(rows[PAGE_ROWS - 1]["id"]) if len(rows) > PAGE_ROWS else None
 
 
 def grant_amount(text: str, kind: str) -> Decimal:

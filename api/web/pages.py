@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime
 import functools
 import secrets
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -154,6 +154,28 @@ def page(area: Area) -> Callable[[Callable[[Request], Awaitable[Response]]], Cal
     return wrap
 
 
+# ---- paging ------------------------------------------------------------------------------------
+
+# Rows per page of every usage and transactions table
+PAGE_ROWS = 50
+
+
+def page_cursor(request: Request) -> int | None:
+    """The `after` id of a page of rows (newest first), as the links to older pages give it."""
+    after = request.query_params.get("after")
+    if after is None:
+        return None
+    if not after.isdigit() or not 0 < int(after) < 2**63:
+        raise PageError(400, "The page asked for does not exist.")
+    return int(after)
+
+
+def next_cursor(rows: Sequence[Mapping[str, Any]]) -> int | None:
+    """The cursor of the next page, read with PAGE_ROWS + 1 rows: the last shown row's id, when
+    there is more."""
+    return int(rows[PAGE_ROWS - 1]["id"]) if len(rows) > PAGE_ROWS else None
+
+
 # ---- cookies -----------------------------------------------------------------------------------
 
 
@@ -179,6 +201,16 @@ def start_session(request: Request, area: Area, subject: str, user_id: str | Non
         response, request, area, area.session_cookie, signer(request).issue(area.kind, subject, user_id, ttl), ttl
     )
     clear_cookie(response, request, area, area.sign_in_cookie)
+    return response
+
+
+async def end_session(request: Request, area: Area) -> Response:
+    """Sign out: the cookie goes (a form of the session's own, so no other site can sign anyone out)."""
+    session = session_of(request, area)
+    if session is not None:
+        await checked_form(request, session)
+    response = redirect(area.root + "/sign-in")
+    clear_cookie(response, request, area, area.session_cookie)
     return response
 
 

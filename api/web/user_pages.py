@@ -18,13 +18,16 @@ from api.services import services
 from api.web import charts
 from api.web.csv_export import csv_pages
 from api.web.pages import (
+    PAGE_ROWS,
     SECURITY_HEADERS,
     USER_AREA,
     PageError,
     SignInRequired,
     checked_form,
-    clear_cookie,
+    end_session,
+    next_cursor,
     page,
+    page_cursor,
     redirect,
     render,
     session_of,
@@ -44,8 +47,6 @@ from ledger.money import accounts
 from ledger.money.history import transactions_page, usage_by_day, usage_page
 
 ROOT = USER_AREA.root
-# Rows per page of the usage and transactions tables
-PAGE_ROWS = 50
 # Days the overview's chart covers, today included
 CHART_DAYS = 30
 # Rows of each table on the overview
@@ -80,12 +81,7 @@ async def sign_in(request: Request) -> Response:
 
 @page(USER_AREA)
 async def sign_out(request: Request) -> Response:
-    session = session_of(request, USER_AREA)
-    if session is not None:
-        await checked_form(request, session)
-    response = redirect(ROOT + "/sign-in")
-    clear_cookie(response, request, USER_AREA, USER_AREA.session_cookie)
-    return response
+    return await end_session(request, USER_AREA)
 
 
 @page(USER_AREA)
@@ -192,17 +188,19 @@ async def checkout_return(request: Request) -> Response:
 @page(USER_AREA)
 async def usage_table(request: Request) -> Response:
     session, owner = await signed_in(request)
-    rows = await usage_page(services(request).pool, owner.user_id, None, None, None, _cursor(request), PAGE_ROWS + 1)
-    return render(request, "user/usage.html", {"rows": rows[:PAGE_ROWS], "next": _next(rows)}, session=session)
+    pool = services(request).pool
+    rows = await usage_page(pool, owner.user_id, None, None, None, page_cursor(request), PAGE_ROWS + 1)
+    context = {"rows": rows[:PAGE_ROWS], "next": next_cursor(rows)}
+    return render(request, "user/usage.html", context, session=session)
 
 
 @page(USER_AREA)
 async def transactions_table(request: Request) -> Response:
     session, owner = await signed_in(request)
-    rows = await transactions_page(
-        services(request).pool, owner.user_id, None, None, None, _cursor(request), PAGE_ROWS + 1
-    )
-    return render(request, "user/transactions.html", {"rows": rows[:PAGE_ROWS], "next": _next(rows)}, session=session)
+    pool = services(request).pool
+    rows = await transactions_page(pool, owner.user_id, None, None, None, page_cursor(request), PAGE_ROWS + 1)
+    context = {"rows": rows[:PAGE_ROWS], "next": next_cursor(rows)}
+    return render(request, "user/transactions.html", context, session=session)
 
 
 # The export's columns: every column of the usage table the API's /v1/usage answers with
@@ -252,17 +250,3 @@ async def usage_csv(request: Request) -> Response:
         media_type="text/csv; charset=utf-8",
         headers={**SECURITY_HEADERS, "content-disposition": 'attachment; filename="usage.csv"'},
     )
-
-
-def _cursor(request: Request) -> int | None:
-    after = request.query_params.get("after")
-    if after is None:
-        return None
-    if not after.isdigit() or not 0 < int(after) < 2**63:
-        raise PageError(400, "The page asked for does not exist.")
-    return int(after)
-
-
-def _next(rows: Sequence[Mapping[str, Any]]) -> int | None:
-    """The cursor of the next page: the last shown row's id, when there is more."""
-    return int(rows[PAGE_ROWS - 1]["id"]) if len(rows) > PAGE_ROWS else None
