@@ -377,6 +377,7 @@ async def test_every_field_has_a_label_and_every_header_a_scope(page, database_u
         )
         assert (unlabelled, unscoped) == ([], []), path
         assert await page.locator("input:not([type=hidden]), select").count() > 0
+        await screenshot(page, "admin-page" + path.replace(str(seeded["alice"]), "alice").replace("/", "-"))
 
 
 async def test_the_pages_fit_a_phone(browser, database_url, seeded, service):  # noqa: F811

@@ -293,3 +293,49 @@ async def test_a_subscriber_changes_tier_and_the_page_follows_stripes_webhook(
     await page.reload()
     await expect(page.locator("#tier")).to_have_text("professional")
     assert service.get("/v1/credits/balance", account.key).json()["tier"] == "professional"
+
+
+USER_PAGES = ("/dashboard", "/dashboard/usage", "/dashboard/transactions", "/dashboard/keys")
+
+
+async def test_every_user_page_labels_its_fields_and_scopes_its_headers(pool, start_service, make_account, page):
+    service = start_service()
+    account = await make_account(credits_="5")
+    await insert_usage(pool, account.user_id, 3)
+    await page.goto(f"{service.url}/dashboard/sign-in")
+    await screenshot(page, "user-sign-in")
+    # signed in from the keyboard alone: the key field has the focus, Enter sends it
+    await page.keyboard.type(account.key)
+    await page.keyboard.press("Enter")
+    await expect(page.get_by_role("heading", name="Your account")).to_be_visible()
+    for path in USER_PAGES:
+        await page.goto(f"{service.url}{path}")
+        unlabelled = await page.locator("input:not([type=hidden]), select").evaluate_all(
+            "els => els.filter(e => !e.labels.length && !e.getAttribute('aria-label')).map(e => e.outerHTML)"
+        )
+        unscoped = await page.locator("th").evaluate_all(
+            "ths => ths.filter(th => !['col', 'row'].includes(th.getAttribute('scope'))).map(th => th.outerHTML)"
+        )
+        assert (unlabelled, unscoped) == ([], []), path
+        await screenshot(page, "user-page" + path.replace("/", "-"))
+
+
+async def test_the_user_pages_fit_a_phone_and_read_without_javascript(pool, browser, start_service, make_account):
+    service = start_service()
+    account = await make_account(credits_="42.5")
+    await insert_usage(pool, account.user_id, 3, model="a-model-with-a-rather-long-name-that-wraps")
+    context = await browser.new_context(
+        viewport={"width": 390, "height": 844}, is_mobile=True, java_script_enabled=False
+    )
+    phone = await context.new_page()
+    await sign_in(phone, service.url, account.key)
+    for path in USER_PAGES:
+        await phone.goto(f"{service.url}{path}")
+        assert await phone.evaluate("document.documentElement.scrollWidth") <= 390, path
+    await phone.goto(f"{service.url}/dashboard")
+    assert await phone.locator("data#balance").inner_text() == "42.5"
+    # the chart's numbers are a table too (folded under it): today's 3 x 0.125 credits of that model
+    today = phone.locator("#usage-chart-table tbody tr").last
+    cell = today.locator("td[data-series='a-model-with-a-rather-long-name-that-wraps']")
+    assert await cell.text_content() == "0.375"
+    await context.close()
