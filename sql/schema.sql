@@ -1871,6 +1871,13 @@ CREATE INDEX idx_gateway_api_keys_user ON public.gateway_api_keys USING btree (u
 
 
 --
+-- Name: idx_llm_usage_log_created_at; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX idx_llm_usage_log_created_at ON public.llm_usage_log USING btree (created_at);
+
+
+--
 -- Name: idx_llm_usage_log_hold; Type: INDEX; Schema: public; Owner: -
 --
 
