@@ -1270,6 +1270,25 @@ ALTER TABLE public.credit_transactions ALTER COLUMN id ADD GENERATED ALWAYS AS I
 
 
 --
+-- Name: dashboard_sign_outs; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.dashboard_sign_outs (
+    nonce text NOT NULL,
+    expires_at timestamp with time zone NOT NULL,
+    signed_out_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT dashboard_sign_outs_nonce_check CHECK (((length(nonce) >= 16) AND (length(nonce) <= 64)))
+);
+
+
+--
+-- Name: TABLE dashboard_sign_outs; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.dashboard_sign_outs IS 'Dashboard sessions ended by signing out, kept until they would have expired (the nonce of a signed session cookie, not a secret: the cookie needs the service''s signature too).';
+
+
+--
 -- Name: gateway_api_keys; Type: TABLE; Schema: public; Owner: -
 --
 
@@ -1682,6 +1701,14 @@ ALTER TABLE ONLY public.credit_packages
 
 ALTER TABLE ONLY public.credit_transactions
     ADD CONSTRAINT credit_transactions_pkey PRIMARY KEY (id);
+
+
+--
+-- Name: dashboard_sign_outs dashboard_sign_outs_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.dashboard_sign_outs
+    ADD CONSTRAINT dashboard_sign_outs_pkey PRIMARY KEY (nonce);
 
 
 --

@@ -41,6 +41,7 @@ from api.web.pages import (
 )
 from api.web.sessions import Session
 from ledger.billing.subscriptions import tiers_on_sale
+from ledger.gateway import dashboard_sessions
 from ledger.gateway import keys as gateway_keys
 from ledger.money import accounts, credits
 from ledger.money.history import transactions_page, usage_page
@@ -102,6 +103,8 @@ async def signed_in(request: Request) -> Session:
     current = signer(request).fingerprint(_admin_token(request))
     session = session_of(request, ADMIN_AREA)
     if session is None or not hmac.compare_digest(session.subject.encode(), current.encode()):
+        raise SignInRequired
+    if await dashboard_sessions.session_ended(services(request).pool, session.nonce):
         raise SignInRequired
     return session
 

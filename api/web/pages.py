@@ -25,6 +25,7 @@ from api.errors import ApiError
 from api.services import services
 from api.web.sessions import Kind, Session, SessionSigner
 from ledger.errors import LedgerError
+from ledger.gateway import dashboard_sessions
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -205,10 +206,12 @@ def start_session(request: Request, area: Area, subject: str, user_id: str | Non
 
 
 async def end_session(request: Request, area: Area) -> Response:
-    """Sign out: the cookie goes (a form of the session's own, so no other site can sign anyone out)."""
+    """Sign out: the session ends for good (a copy of the cookie works no more) and the cookie goes.
+    Only a form of the session's own can do it, so no other site can sign anyone out."""
     session = session_of(request, area)
     if session is not None:
         await checked_form(request, session)
+        await dashboard_sessions.end_session(services(request).pool, session.nonce, session.expires_at)
     response = redirect(area.root + "/sign-in")
     clear_cookie(response, request, area, area.session_cookie)
     return response

@@ -57,7 +57,7 @@ async def signed_in(request: Request) -> tuple[Session, KeyOwner]:
     session = session_of(request, USER_AREA)
     if session is None or session.user_id is None:
         raise SignInRequired
-    owner = await gateway_keys.session_owner(services(request).pool, session.subject, session.user_id)
+    owner = await gateway_keys.session_owner(services(request).pool, session.subject, session.user_id, session.nonce)
     if owner is None:
         raise SignInRequired
     return session, owner

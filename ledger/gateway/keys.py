@@ -75,9 +75,12 @@ async def authenticate(db: Executor, key: str) -> KeyOwner | None:
     return None if row is None else KeyOwner(row["id"], row["user_id"], row["power_level"])
 
 
-async def session_owner(db: Executor, key_id: object, user_id: object) -> KeyOwner | None:
-    """The owner of a dashboard session signed in with key `key_id`, while that key is still good."""
-    row = await db.fetchrow(query("gateway_key_of_session"), to_uuid(key_id, "key_id"), to_uuid(user_id, "user_id"))
+async def session_owner(db: Executor, key_id: object, user_id: object, nonce: str) -> KeyOwner | None:
+    """The owner of a dashboard session signed in with key `key_id`, while that key is still good
+    and the session (`nonce`) was not signed out of."""
+    row = await db.fetchrow(
+        query("gateway_key_of_session"), to_uuid(key_id, "key_id"), to_uuid(user_id, "user_id"), nonce
+    )
     return None if row is None else KeyOwner(row["id"], row["user_id"], row["power_level"])
 
 

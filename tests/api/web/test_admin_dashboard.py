@@ -424,13 +424,16 @@ async def test_a_users_transactions_page_by_page(service, make_account, pool):
     assert client.get(f"{path}?after=x").status_code == 400
 
 
-async def test_signing_out_ends_the_session(service, page):
+async def test_signing_out_ends_the_session_and_every_copy_of_its_cookie(service, page):
     await sign_in(page, service.url)
+    copied = next(c["value"] for c in await page.context.cookies() if c["name"] == "ledger_admin_session")
     await page.get_by_role("button", name="Sign out").click()
     await expect(page.get_by_label("The admin token")).to_be_visible()
     assert "ledger_admin_session" not in {c["name"] for c in await page.context.cookies()}
     await page.goto(f"{service.url}{ROOT}")
     await expect(page.get_by_label("The admin token")).to_be_visible()
+    replayed = httpx.get(f"{service.url}{ROOT}", cookies={"ledger_admin_session": copied}, follow_redirects=False)
+    assert replayed.status_code == 303 and replayed.headers["location"] == f"{ROOT}/sign-in"
 
 
 def test_pages_need_an_admin_session_made_with_the_current_token(start_service):

@@ -339,3 +339,24 @@ async def test_the_user_pages_fit_a_phone_and_read_without_javascript(pool, brow
     cell = today.locator("td[data-series='a-model-with-a-rather-long-name-that-wraps']")
     assert await cell.text_content() == "0.375"
     await context.close()
+
+
+async def test_signing_out_ends_the_session_and_every_copy_of_its_cookie(pool, start_service, make_account, page):
+    service = start_service()
+    account = await make_account(credits_="5")
+    await sign_in(page, service.url, account.key)
+    copied = next(c["value"] for c in await page.context.cookies() if c["name"] == "ledger_session")
+    # a session signed out of long ago that has expired since: signing out prunes it
+    await pool.execute(
+        "INSERT INTO dashboard_sign_outs (nonce, expires_at) VALUES ('an-old-expired-session', now() - interval '1 s')"
+    )
+
+    await page.get_by_role("button", name="Sign out").click()
+
+    await expect(page.get_by_role("button", name="Sign in")).to_be_visible()
+    assert "ledger_session" not in {c["name"] for c in await page.context.cookies()}
+    replayed = httpx.get(f"{service.url}/dashboard", cookies={"ledger_session": copied}, follow_redirects=False)
+    assert replayed.status_code == 303 and replayed.headers["location"] == "/dashboard/sign-in"
+    assert await pool.fetchval("SELECT count(*) FROM dashboard_sign_outs") == 1
+    # the key itself still works, and signs in afresh
+    await sign_in(page, service.url, account.key)
