@@ -138,26 +138,28 @@ def is_database_outage(exc: BaseException) -> bool:
     return isinstance(exc, asyncpg.InterfaceError) and "closed" in str(exc).lower()
 
 
-def unexpected_error(exc: BaseException, path: str = "") -> Response:
-    """The answer to an exception no route handled: the one place that decides 503 vs 500."""
+def known_failure(exc: BaseException) -> ApiError | None:
+    """What to tell of an exception no route handled when it is not a bug: the database out of
+    reach (503), or a value PostgreSQL cannot store (400); None for anything else (a 500)."""
     if is_database_outage(exc):
-        return error_response(
-            ApiError(
-                503,
-                "The ledger's database is unreachable right now; nothing was charged. Retry shortly.",
-                type="service_unavailable",
-                code="database_unavailable",
-                headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
-            ),
-            path,
+        return ApiError(
+            503,
+            "The ledger's database is unreachable right now; nothing was charged. Retry shortly.",
+            type="service_unavailable",
+            code="database_unavailable",
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
         )
     if isinstance(exc, asyncpg.DataError):
         # a value PostgreSQL cannot store (22xxx: overflow, bad encoding...); the route's own checks
         # should have refused it, this keeps it a 400 where one was missed
-        return error_response(
-            ApiError(400, f"A value in the request is out of range: {exc}.", code="invalid_request"), path
-        )
-    return internal_error(path)
+        return ApiError(400, f"A value in the request is out of range: {exc}.", code="invalid_request")
+    return None
+
+
+def unexpected_error(exc: BaseException, path: str = "") -> Response:
+    """The answer to an exception no route handled: the one place that decides 503 vs 500."""
+    known = known_failure(exc)
+    return internal_error(path) if known is None else error_response(known, path)
 
 
 EXCEPTION_HANDLERS = {ApiError: api_error, LedgerError: ledger_error, HTTPException: http_error}

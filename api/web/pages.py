@@ -21,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
-from api.errors import ApiError
+from api.errors import ApiError, known_failure
 from api.services import services
 from api.web.sessions import Kind, Session, SessionSigner
 from ledger.errors import LedgerError
@@ -85,11 +85,13 @@ def signer(request: Request) -> SessionSigner:
 
 
 def credits(value: object) -> str:
-    """A credit amount as people read it, exact to the micro-credit the ledger keeps."""
+    """An amount as people read it: grouped thousands, every digit the database holds (never
+    rounded: a provider cost has more decimals than a credit), no trailing zeros."""
     if value is None:
         return "-"
     amount = value if isinstance(value, Decimal) else Decimal(str(value))
-    return f"{amount:,.6f}".rstrip("0").rstrip(".") if amount % 1 else f"{amount:,.0f}"
+    text = f"{amount:,f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
 
 
 def money(cents: object, currency: object = "usd") -> str:
@@ -128,6 +130,13 @@ def redirect(location: str, *, notice: str | None = None) -> Response:
     return response
 
 
+# What a page says of a failure that is not a bug (api.errors.known_failure), by its status
+PAGE_FAILURES = {
+    400: "A value in this form is beyond what the ledger can store (too large, too many digits); nothing was changed.",
+    503: "The ledger's database cannot be reached right now; nothing was changed. Try again in a moment.",
+}
+
+
 def error_page(request: Request, area: Area, status: int, message: str) -> Response:
     return render(request, "error.html", {"status": status, "message": message, "area": area}, status)
 
@@ -149,6 +158,15 @@ def page(area: Area) -> Callable[[Callable[[Request], Awaitable[Response]]], Cal
             except LedgerError as exc:
                 message = f"{exc.message} ({exc.hint})" if exc.hint else exc.message
                 return error_page(request, area, exc.http_status, message)
+            except Exception as exc:
+                known = known_failure(exc)
+                if known is None:
+                    raise  # a bug: logged and answered by the middleware
+                # PostgreSQL's own words about a value are for the log, not the page
+                message = PAGE_FAILURES.get(known.status, known.message)
+                response = error_page(request, area, known.status, message)
+                response.headers.update(known.headers)
+                return response
 
         return run
 

@@ -535,3 +535,33 @@ def test_the_monthly_chart_spans_twelve_months_across_a_new_year_with_zeros_fill
 
     assert chart.labels == [f"2025-{m:02d}" for m in range(2, 13)] + ["2026-01"]
     assert chart.series == {"A": [0] * 10 + [Decimal("3.50"), 0], "B": [Decimal(1)] + [0] * 11}
+
+
+async def test_a_grant_the_balance_cannot_hold_is_a_400_page_without_the_databases_words(service, make_account, pool):
+    account = await make_account(credits_="35")
+    client = signed_in_client(service.url)
+    user_path = f"{ROOT}/users/{account.user_id}"
+    csrf = page_csrf(client, user_path)
+
+    response = client.post(f"{user_path}/credits", data=grant_form(csrf, "99999999999999.999999"))
+
+    assert response.status_code == 400
+    assert response.headers["content-type"].startswith("text/html")
+    assert "content-security-policy" in response.headers and response.headers["cache-control"] == "no-store"
+    assert "beyond what the ledger can store" in response.text and "precision" not in response.text
+    assert await pool.fetchval("SELECT balance FROM user_credits WHERE user_id = $1", account.user_id) == 35
+
+
+async def test_provider_costs_are_shown_with_every_digit_the_ops_query_gives(service, make_account, pool):
+    account = await make_account(credits_="5")
+    await pool.execute(
+        """INSERT INTO llm_usage_log (request_id, user_id, model, provider, credits_used, cost_usd, success)
+           VALUES ('cost-digits', $1, 'digits-model', 'openai', 0.000205, 0.0000205, true)""",
+        account.user_id,
+    )
+    client = signed_in_client(service.url)
+
+    page_text = client.get(ROOT).text
+
+    rows = re.findall(r"<tr>\s*<t[hd][^>]*>digits-model</t[hd]>(.*?)</tr>", page_text, re.S)
+    assert any("0.0000205<" in row for row in rows), rows
