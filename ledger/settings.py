@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from decimal import Decimal
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 import platformdirs
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -41,6 +41,18 @@ class ProviderConfig(BaseModel):
         if parts.query or parts.fragment:
             raise ValueError("base_url must not carry a query string or fragment (keys do not belong in URLs)")
         return value
+
+
+def _web_address(value: str | None) -> str | None:
+    """A page address to build links on: http(s), a host, nothing else that could carry a secret."""
+    if value is None:
+        return None
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("public_url must be an http(s) URL with a host, e.g. https://billing.example.com")
+    if parts.username is not None or parts.password is not None or parts.query or parts.fragment:
+        raise ValueError("public_url must not carry credentials, a query string or a fragment")
+    return value.rstrip("/")
 
 
 class Settings(BaseSettings):
@@ -79,6 +91,10 @@ class Settings(BaseSettings):
     # Stripe. No secret key: the purchase endpoints answer 503. No webhook secret: the webhook does.
     stripe_secret_key: SecretStr | None = None
     stripe_webhook_secret: SecretStr | None = None
+    # Where people reach the service (https://billing.example.com): Stripe Checkout sends them back
+    # to dashboard pages under it. None: the address each request came to (its Host header), which
+    # is right only when every proxy in front passes the public host and nothing else.
+    public_url: Annotated[str | None, AfterValidator(_web_address)] = None
     # Signs the dashboards' session cookies (at least 32 characters). None: a random secret per
     # `ledger serve`, shared by its workers, so sessions end when the service restarts. Replicas
     # behind one address need the same value.

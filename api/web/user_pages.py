@@ -137,8 +137,10 @@ async def change_power_level(request: Request) -> Response:
 
 def _return_urls(request: Request) -> tuple[str, str]:
     """Where Stripe sends the person back: a page that needs no cookie (a SameSite=Strict cookie
-    is not sent on a navigation that starts at Stripe), which then moves to the dashboard."""
-    base = str(request.base_url).rstrip("/") + ROOT + "/return"
+    is not sent on a navigation that starts at Stripe), which then moves to the dashboard. Under
+    LEDGER_PUBLIC_URL when set, else the address the request came to."""
+    public = services(request).settings.public_url or str(request.base_url).rstrip("/")
+    base = public + ROOT + "/return"
     return base + "?checkout=done", base + "?checkout=cancelled"
 
 

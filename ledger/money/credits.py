@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from ledger.db.executor import Executor
-from ledger.errors import InvalidAmount, translate_errors
+from ledger.db.queries import query
+from ledger.errors import IdempotencyConflict, InvalidAmount, translate_errors
 from ledger.money.values import to_credits, to_uuid
 
 
@@ -110,6 +111,15 @@ async def adjust_credits(
         negative, magnitude = amount.startswith("-"), amount.removeprefix("-")
     else:
         negative, magnitude = amount < 0, abs(amount)
+    if reference is not None and transaction_type in ("bonus", "admin_adjustment"):
+        # the ledger keys replays by (type, reference): the same reference sent again as the other
+        # kind (a form re-sent with its kind switched) would be a second grant
+        other = await db.fetchval(query("grant_reference_of_other_kind"), reference, transaction_type)
+        if other is not None:
+            raise IdempotencyConflict(
+                f"reference {reference!r} was already used for a {other}",
+                hint="one reference is one grant; give this grant a reference of its own",
+            )
     if transaction_type == "admin_adjustment" and negative:
         return await debit_user_credits(db, user_id, magnitude, "admin_adjustment", reference, description)
     # to_credits refuses what is left: a negative bonus, or text that is not a plain decimal

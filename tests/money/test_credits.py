@@ -316,3 +316,22 @@ async def test_an_operator_grant_refuses_a_float_as_every_amount_does(pool, make
         await adjust_credits(pool, user, -1.5, "admin_adjustment", "a_1")
 
     assert await transaction_count(pool) == 0
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [(("bonus", "4"), ("admin_adjustment", "4")), (("admin_adjustment", "-2"), ("bonus", "2"))],
+)
+async def test_one_reference_is_one_grant_whichever_kind_comes_second(pool, make_user, first, second):
+    user, other = await make_user(credits="10"), await make_user(credits="10")
+    await adjust_credits(pool, user, first[1], first[0], "grant-1")
+    before = await transaction_count(pool)
+
+    for owner in (user, other):
+        with pytest.raises(errors.IdempotencyConflict, match=f"already used for a {first[0]}"):
+            await adjust_credits(pool, owner, second[1], second[0], "grant-1")
+
+    assert await transaction_count(pool) == before
+    # the same grant again is still the first one's replay
+    again = await adjust_credits(pool, user, first[1], first[0], "grant-1")
+    assert again.success and await transaction_count(pool) == before

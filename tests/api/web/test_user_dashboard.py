@@ -360,3 +360,29 @@ async def test_signing_out_ends_the_session_and_every_copy_of_its_cookie(pool, s
     assert await pool.fetchval("SELECT count(*) FROM dashboard_sign_outs") == 1
     # the key itself still works, and signs in afresh
     await sign_in(page, service.url, account.key)
+
+
+async def test_stripe_sends_people_back_under_the_public_url_whatever_host_a_request_named(
+    start_service, fake_stripe, make_account, page
+):
+    service = start_service(
+        stripe_secret_key="sk_test_123", stripe_api_base=fake_stripe.api_base, public_url="https://billing.example.com/"
+    )
+    account = await make_account(credits_="5")
+    await sign_in(page, service.url, account.key)
+    csrf = await page.locator("form[action='/dashboard/buy'] input[name=csrf]").first.input_value()
+    package = await page.locator("form[action='/dashboard/buy'] input[name=package_id]").first.input_value()
+    cookie = next(c["value"] for c in await page.context.cookies() if c["name"] == "ledger_session")
+
+    response = httpx.post(
+        f"{service.url}/dashboard/buy",
+        data={"csrf": csrf, "package_id": package},
+        cookies={"ledger_session": cookie},
+        headers={"Host": "evil.example"},
+        follow_redirects=False,
+    )
+
+    assert response.status_code == 303
+    (session,) = fake_stripe.sessions.values()
+    assert session["success_url"] == "https://billing.example.com/dashboard/return?checkout=done"
+    assert session["cancel_url"] == "https://billing.example.com/dashboard/return?checkout=cancelled"
