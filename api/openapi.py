@@ -654,9 +654,11 @@ def build_document() -> Schema:
         },
         "/v1/subscriptions/checkout": {
             "post": v1(
-                "A Stripe Checkout session for a monthly subscription",
+                "A Stripe Checkout session for a monthly subscription; a caller who has a paid"
+                " subscription is a 409 (change its tier instead)",
                 {201: obj({"id": {"type": "string"}, "url": {"type": "string"}})},
                 404,
+                409,
                 502,
                 requestBody=model_body(purchases.SubscriptionCheckout),
             )

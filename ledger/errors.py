@@ -130,6 +130,22 @@ class TooManyKeys(LedgerError):
     code = "too_many_keys"
 
 
+class TooManyProviderKeys(LedgerError):
+    """A user adding a BYOK key while holding byok.MAX_ACTIVE_KEYS active ones; raised in Python,
+    so a stolen gateway key cannot fill the table with keys."""
+
+    http_status = 409
+    code = "too_many_provider_keys"
+
+
+class AlreadySubscribed(LedgerError):
+    """A subscription Checkout for a user who has a subscription in a paid status: a second one
+    would be billed every month beside the first. Raised before Stripe is called."""
+
+    http_status = 409
+    code = "already_subscribed"
+
+
 class ExpiryPassed(LedgerError):
     """A new gateway key's expiry that is not in the future; raised in Python."""
 

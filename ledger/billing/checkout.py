@@ -22,9 +22,10 @@ from stripe.params.checkout import (
     SessionCreateParamsLineItemPriceData,
 )
 
+from ledger.billing.subscriptions import paid_subscription
 from ledger.db.executor import Executor
 from ledger.db.queries import query
-from ledger.errors import InvalidArgument, UnknownUser
+from ledger.errors import AlreadySubscribed, InvalidArgument, UnknownUser
 from ledger.money.values import to_uuid
 from ledger.settings import Settings
 
@@ -209,6 +210,15 @@ async def subscription_checkout(
     row = await db.fetchrow(query("subscription_tier_for_sale"), tier)
     if row is None:
         raise InvalidArgument(f"tier {tier} is not on sale")
+    # checked before Stripe is called: a second paid subscription would be billed every month
+    # beside the first, and changing tiers moves the one there is instead
+    current = await paid_subscription(db, owner)
+    if current is not None:
+        raise AlreadySubscribed(
+            f"You already have a {current['tier']} subscription ({current['status']}); a second one"
+            " would be billed beside it.",
+            hint="change its tier instead: POST /v1/subscriptions/change",
+        )
     metadata = {"user_id": str(owner), "tier": tier, "kind": "subscription"}
     line_item = _line_item(
         row["stripe_price_id"], row["price_usd"], f"{row['display_name']} subscription", monthly=True

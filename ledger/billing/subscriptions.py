@@ -30,6 +30,20 @@ async def current_subscription(db: Executor, user_id: uuid.UUID) -> Subscription
     return None if row is None else cast(SubscriptionShown, dict(row))
 
 
+class PaidSubscription(TypedDict):
+    """sql/queries/paid_subscription_of_user.sql."""
+
+    id: str
+    tier: str
+    status: str
+
+
+async def paid_subscription(db: Executor, user_id: uuid.UUID) -> PaidSubscription | None:
+    """The user's newest subscription in a paid status (one Stripe bills), None when there is none."""
+    row = await db.fetchrow(query("paid_subscription_of_user"), user_id, PAID_STATUSES)
+    return None if row is None else cast(PaidSubscription, dict(row))
+
+
 class TierOnSale(TypedDict):
     """sql/queries/subscription_tiers_on_sale.sql."""
 

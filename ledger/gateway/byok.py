@@ -23,7 +23,8 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from ledger.db.executor import Executor
 from ledger.db.queries import query
-from ledger.errors import InvalidArgument, NameTaken, UnknownUser, translate_errors
+from ledger.errors import InvalidArgument, NameTaken, TooManyProviderKeys, translate_errors
+from ledger.money.accounts import lock_account
 from ledger.money.values import to_uuid
 
 log = logging.getLogger("ledger.byok")
@@ -31,6 +32,11 @@ log = logging.getLogger("ledger.byok")
 NONCE_BYTES = 12
 # What a provider key may contain: visible ASCII, as an HTTP header value carries it.
 KEY_CHARACTERS = re.compile(r"[\x21-\x7e]+")
+# The most active keys a user may hold, over all providers. A request uses one key per provider
+# (the default, else the newest), so beyond a few per provider (one in use, one being rotated in)
+# keys are only leftovers; 20 leaves room for that on every provider the service routes to, while a
+# stolen gateway key cannot fill the table (400 adds at once once left one user 462 keys).
+MAX_ACTIVE_KEYS = 20
 
 
 class KeyCipher:
@@ -81,7 +87,7 @@ class ProviderKeyRow(TypedDict):
 
 
 async def add_key(
-    db: Executor,
+    pool: asyncpg.Pool,
     cipher: KeyCipher,
     user_id: object,
     provider: str,
@@ -89,7 +95,8 @@ async def add_key(
     key_name: str | None = None,
     is_default: bool = True,
 ) -> ProviderKeyRow:
-    """Store a key; the user's previous default for that provider stops being the default."""
+    """Store a key; the user's previous default for that provider stops being the default. Refused
+    (TooManyProviderKeys) while the user holds MAX_ACTIVE_KEYS active keys."""
     owner = to_uuid(user_id, "user_id")
     if not provider or not api_key.strip():
         raise InvalidArgument("provider and api_key are required")
@@ -103,15 +110,24 @@ async def add_key(
         )
     blob = cipher.encrypt(api_key, owner, provider)
     hint = "..." + api_key[-4:]
-    try:
-        row = await _insert_key(db, owner, provider, key_name or f"{provider} key", blob, hint, is_default)
-    except asyncpg.UniqueViolationError:
-        raise NameTaken(
-            f"you already have an active {provider} key named {key_name or f'{provider} key'!r}",
-            hint="Choose another name, or delete that key first.",
-        ) from None
-    if row is None:
-        raise UnknownUser(f"unknown user {user_id}")
+    name = key_name or f"{provider} key"
+    async with pool.acquire() as conn, conn.transaction():
+        # the account's lock (which also refuses an unknown user), taken first as by every writer,
+        # makes count-then-insert one step: two adds at once cannot both see room for one more
+        await lock_account(conn, owner)
+        active = await conn.fetchval(query("active_provider_keys_of_user"), owner)
+        if active >= MAX_ACTIVE_KEYS:
+            raise TooManyProviderKeys(
+                f"You already have {active} active provider keys, the most one account may hold.",
+                hint="delete one you no longer use first: DELETE /v1/provider-keys/{id}",
+            )
+        try:
+            row = await _insert_key(conn, owner, provider, name, blob, hint, is_default)
+        except asyncpg.UniqueViolationError:
+            raise NameTaken(
+                f"you already have an active {provider} key named {name!r}",
+                hint="Choose another name, or delete that key first.",
+            ) from None
     return cast(ProviderKeyRow, dict(row))
 
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from decimal import Decimal
 
 import httpx
 import openai
 import pytest
+
+from tests.api.conftest import HTTP_TIMEOUT
 
 # long enough in bytes that the fake's reported 1000 prompt tokens are within the request's bound
 MESSAGES = [{"role": "user", "content": "Hi " + "0123456789" * 100}]
@@ -171,3 +174,46 @@ async def test_a_refused_platform_key_falls_over_to_the_next_provider(pool, upst
     completion = service.client(account.key).chat.completions.create(model="gpt-4", messages=MESSAGES)
 
     assert completion.choices and len(upstreams["openrouter"].requests) == 1
+
+
+async def active_keys(pool, user_id) -> int:
+    return await pool.fetchval("SELECT count(*) FROM user_provider_keys WHERE user_id = $1 AND is_active", user_id)
+
+
+async def test_a_user_holds_at_most_20_active_provider_keys_even_when_adding_at_once(
+    pool, upstreams, start_service, make_account
+):
+    service = start_service(upstreams)
+    account = await make_account()
+    other = await make_account()
+    assert add_key(service, other, name="theirs").status_code == 201
+
+    async with httpx.AsyncClient(headers={"Authorization": f"Bearer {account.key}"}, timeout=HTTP_TIMEOUT) as client:
+        answers = await asyncio.gather(
+            *(
+                client.post(
+                    f"{service.url}/v1/provider-keys",
+                    json={"provider": ("openai", "anthropic")[i % 2], "api_key": BYOK_KEY, "name": f"key {i}"},
+                )
+                for i in range(30)
+            )
+        )
+    refused = [a for a in answers if a.status_code != 201]
+
+    assert sum(a.status_code == 201 for a in answers) == 20
+    assert {a.status_code for a in refused} == {409}
+    assert {a.json()["error"]["code"] for a in refused} == {"too_many_provider_keys"}
+    assert all("DELETE /v1/provider-keys/{id}" in a.json()["error"]["message"] for a in refused)
+    assert await active_keys(pool, account.user_id) == 20
+    assert await active_keys(pool, other.user_id) == 1, "another user's keys are theirs alone"
+    assert add_key(service, other, name="another of theirs").status_code == 201, "the cap is per user"
+
+    # a deleted key frees its slot, for one key only
+    one = service.get("/v1/provider-keys", account.key).json()["data"][0]["id"]
+    deleted = httpx.delete(f"{service.url}/v1/provider-keys/{one}", headers={"Authorization": f"Bearer {account.key}"})
+    assert deleted.status_code == 200
+    assert add_key(service, account, name="the replacement").status_code == 201
+    again = add_key(service, account, name="one too many")
+    assert again.status_code == 409 and again.json()["error"]["code"] == "too_many_provider_keys"
+    assert await active_keys(pool, account.user_id) == 20
+    assert await pool.fetchval("SELECT count(*) FROM user_provider_keys WHERE user_id = $1", account.user_id) == 21

@@ -448,3 +448,31 @@ async def test_an_invoice_of_prorations_only_moves_no_cycle(pool, service, fake_
 
     assert response.json()["status"] == "ignored"
     assert await account_state(pool, account.user_id) == before
+
+
+async def test_a_subscriber_cannot_start_a_second_subscription_but_one_whose_ended_can(
+    pool, service, fake_stripe, make_account
+):
+    paid = {status: await make_account() for status in ("active", "trialing", "past_due")}
+    for status, account in paid.items():
+        await seed_subscription(service, fake_stripe, pool, account, "starter", status)
+    ended = await make_account()
+    await seed_subscription(service, fake_stripe, pool, ended, "starter", "canceled")
+    calls, before = list(fake_stripe.calls), await ledger_rows(pool)
+
+    refused = {
+        status: service.post("/v1/subscriptions/checkout", account.key, {"tier": "professional", **SUCCESS})
+        for status, account in paid.items()
+    }
+
+    for status, response in refused.items():
+        assert response.status_code == 409, (status, response.text)
+        error = response.json()["error"]
+        assert error["code"] == "already_subscribed", status
+        assert "POST /v1/subscriptions/change" in error["message"] and f"({status})" in error["message"]
+    assert fake_stripe.calls == calls, "nothing reached Stripe"
+    assert fake_stripe.sessions == {}
+    assert await ledger_rows(pool) == before, "nothing was written"
+    again = service.post("/v1/subscriptions/checkout", ended.key, {"tier": "professional", **SUCCESS})
+    assert again.status_code == 201, again.text
+    assert fake_stripe.sessions[again.json()["id"]]["mode"] == "subscription"

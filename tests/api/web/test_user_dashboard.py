@@ -295,6 +295,28 @@ async def test_a_subscriber_changes_tier_and_the_page_follows_stripes_webhook(
     assert service.get("/v1/credits/balance", account.key).json()["tier"] == "professional"
 
 
+async def test_a_subscribe_button_left_open_in_a_tab_is_refused_once_a_subscription_is_paid(
+    pool, start_service, fake_stripe, make_account, page
+):
+    service = start_service(stripe_secret_key="sk_test_123", stripe_api_base=fake_stripe.api_base)
+    account = await make_account(credits_="5")
+    await sign_in(page, service.url, account.key)
+    subscribe = page.get_by_role("button", name="Subscribe to Professional")
+    await expect(subscribe).to_be_visible()
+    # meanwhile, from another tab, the user subscribed and Stripe's webhook said so
+    await seed_subscription(service, fake_stripe, pool, account, "starter")
+    calls = list(fake_stripe.calls)
+
+    async with page.expect_response(lambda r: r.url.endswith("/dashboard/subscribe")) as answered:
+        await subscribe.click()
+
+    assert (await answered.value).status == 409
+    await expect(page.locator("body")).to_contain_text("already have a starter subscription")
+    await expect(page.locator("body")).to_contain_text("POST /v1/subscriptions/change")
+    assert fake_stripe.calls == calls and fake_stripe.sessions == {}, "nothing reached Stripe"
+    assert await pool.fetchval("SELECT count(*) FROM stripe_subscriptions WHERE user_id = $1", account.user_id) == 1
+
+
 USER_PAGES = ("/dashboard", "/dashboard/usage", "/dashboard/transactions", "/dashboard/keys")
 
 
