@@ -9,6 +9,7 @@ import secrets
 from collections.abc import AsyncIterator, Callable
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
@@ -35,7 +36,7 @@ from api.routes import (
 )
 from api.services import Services
 from api.web import admin_pages, key_pages, user_pages
-from api.web.pages import STATIC_DIR
+from api.web.pages import STATIC_DIR, http_error_page
 from api.web.sessions import SessionSigner
 from ledger.billing.checkout import stripe_client
 from ledger.db.background import wait_for_background_writes
@@ -212,7 +213,9 @@ def create_app(settings: Settings, database_url: str, *, port: int | None = None
     for noisy in ("httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(max(logging.getLogger(noisy).level, logging.WARNING))
     middleware = [Middleware(RequestContext), Middleware(InputGuard, limit_for=body_limits(settings))]
-    app = Starlette(routes=routes, exception_handlers=EXCEPTION_HANDLERS, lifespan=lifespan, middleware=middleware)
+    # the dashboards' unknown pages and methods are HTML pages (the API's JSON everywhere else)
+    handlers = {**EXCEPTION_HANDLERS, HTTPException: http_error_page}
+    app = Starlette(routes=routes, exception_handlers=handlers, lifespan=lifespan, middleware=middleware)
     cipher = None if settings.encryption_key is None else KeyCipher(settings.encryption_key.get_secret_value())
     # no configured secret: this process's own (`ledger serve --workers` shares one with its workers)
     session_secret = (

@@ -17,11 +17,12 @@ from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlsplit
 
 from pydantic import BaseModel, ValidationError
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
-from api.errors import ApiError, known_failure
+from api.errors import ApiError, http_error, known_failure
 from api.services import services
 from api.web.sessions import Kind, Session, SessionSigner
 from ledger.errors import LedgerError
@@ -139,6 +140,25 @@ PAGE_FAILURES = {
 
 def error_page(request: Request, area: Area, status: int, message: str) -> Response:
     return render(request, "error.html", {"status": status, "message": message, "area": area}, status)
+
+
+def area_of(path: str) -> Area | None:
+    for area in (USER_AREA, ADMIN_AREA):
+        if path == area.root or path.startswith(area.root + "/"):
+            return area
+    return None
+
+
+async def http_error_page(request: Request, exc: Exception) -> Response:
+    """An unknown page or method under a dashboard is a page too; elsewhere the API's JSON error."""
+    assert isinstance(exc, HTTPException)
+    area = area_of(request.url.path)
+    if area is None:
+        return await http_error(request, exc)
+    message = {404: "There is no such page.", 405: "This page does not take that kind of request."}
+    response = error_page(request, area, exc.status_code, message.get(exc.status_code, str(exc.detail)))
+    response.headers.update(exc.headers or {})
+    return response
 
 
 def page(area: Area) -> Callable[[Callable[[Request], Awaitable[Response]]], Callable[[Request], Awaitable[Response]]]:

@@ -408,3 +408,19 @@ async def test_stripe_sends_people_back_under_the_public_url_whatever_host_a_req
     (session,) = fake_stripe.sessions.values()
     assert session["success_url"] == "https://billing.example.com/dashboard/return?checkout=done"
     assert session["cancel_url"] == "https://billing.example.com/dashboard/return?checkout=cancelled"
+
+
+def test_an_unknown_dashboard_page_or_method_is_a_page_and_the_apis_stay_json(start_service):
+    service = start_service()
+    for method, path, status in (
+        ("GET", "/dashboard/no-such-page", 404),
+        ("PUT", "/dashboard", 405),
+        ("GET", "/admin/dashboard/nothing/here", 404),
+    ):
+        response = httpx.request(method, f"{service.url}{path}")
+        assert response.status_code == status, path
+        assert response.headers["content-type"].startswith("text/html"), path
+        assert "content-security-policy" in response.headers, path
+    api = httpx.get(f"{service.url}/v1/no-such-endpoint")
+    assert api.status_code == 404 and api.json()["error"]["code"] == "not_found"
+    assert httpx.get(f"{service.url}/dashboards").json()["error"]["code"] == "not_found"
