@@ -40,7 +40,7 @@ from ledger.billing import checkout as stripe_checkout
 from ledger.billing import tier_change
 from ledger.billing.events import PAID_STATUSES
 from ledger.billing.packages import packages_on_sale
-from ledger.billing.subscriptions import owner_account, tiers_on_sale
+from ledger.billing.subscriptions import OwnerAccount, owner_account, tiers_on_sale
 from ledger.gateway import keys as gateway_keys
 from ledger.gateway.keys import KeyOwner
 from ledger.money import accounts
@@ -105,14 +105,22 @@ async def overview(request: Request) -> Response:
         "usage": usage,
         "transactions": transactions,
         "daily": daily,
-        "low_balance": account["balance"] < LOW_BALANCE_CREDITS,
+        "low_balance": _running_low(account),
         "notice": NOTICES.get(request.query_params.get("notice", "")),
     }
     return render(request, "user/overview.html", context, session=session)
 
 
-# The seed's "low balance" line (scripts/ops/low_balance_users.sql): under 10 purchased credits
+# The seed's "low balance" line (scripts/ops/low_balance_users.sql): under 10 credits
 LOW_BALANCE_CREDITS = 10
+
+
+def _running_low(account: OwnerAccount) -> bool:
+    """Whether requests may soon be refused: what is left to spend (the allowance left, then the
+    purchased balance) is under the seed's line. An unlimited allowance never runs low."""
+    left = account["allowance_remaining"]
+    return left is not None and left + account["balance"] < LOW_BALANCE_CREDITS
+
 
 # What a redirect after a form tells the person (by a fixed word: never text from the URL)
 NOTICES = {

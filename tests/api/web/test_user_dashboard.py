@@ -10,6 +10,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import httpx
+import pytest
 from playwright.async_api import Page, expect
 
 from tests.api.test_subscription_change import deliver, seed_subscription
@@ -424,3 +425,23 @@ def test_an_unknown_dashboard_page_or_method_is_a_page_and_the_apis_stay_json(st
     api = httpx.get(f"{service.url}/v1/no-such-endpoint")
     assert api.status_code == 404 and api.json()["error"]["code"] == "not_found"
     assert httpx.get(f"{service.url}/dashboards").json()["error"]["code"] == "not_found"
+
+
+@pytest.mark.parametrize(
+    ("balance", "allowance", "warned"),
+    [
+        ("5", "0", True),
+        ("9.999999", "0", True),
+        ("10", "0", False),
+        ("0", "100", False),
+        ("4", "5", True),
+        ("0", None, False),
+    ],
+)
+async def test_the_low_balance_warning_counts_what_is_left_to_spend(
+    start_service, make_account, page, balance, allowance, warned
+):
+    service = start_service()
+    account = await make_account(credits_=balance, monthly_allowance=allowance)
+    await sign_in(page, service.url, account.key)
+    await expect(page.locator("#low-balance")).to_have_count(1 if warned else 0)
