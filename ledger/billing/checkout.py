@@ -22,7 +22,7 @@ from stripe.params.checkout import (
     SessionCreateParamsLineItemPriceData,
 )
 
-from ledger.billing.subscriptions import paid_subscription
+from ledger.billing.subscriptions import live_subscription
 from ledger.db.executor import Executor
 from ledger.db.queries import query
 from ledger.errors import AlreadySubscribed, InvalidArgument, UnknownUser
@@ -212,12 +212,13 @@ async def subscription_checkout(
         raise InvalidArgument(f"tier {tier} is not on sale")
     # checked before Stripe is called: a second paid subscription would be billed every month
     # beside the first, and changing tiers moves the one there is instead
-    current = await paid_subscription(db, owner)
+    current = await live_subscription(db, owner)
     if current is not None:
         raise AlreadySubscribed(
             f"You already have a {current['tier']} subscription ({current['status']}); a second one"
             " would be billed beside it.",
-            hint="change its tier instead: POST /v1/subscriptions/change",
+            hint="change its tier instead (POST /v1/subscriptions/change); an unpaid or incomplete one is paid or"
+            " cancelled at Stripe first",
         )
     metadata = {"user_id": str(owner), "tier": tier, "kind": "subscription"}
     line_item = _line_item(

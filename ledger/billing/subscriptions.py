@@ -7,7 +7,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import TypedDict, cast
 
-from ledger.billing.events import PAID_STATUSES
+from ledger.billing.events import PAID_STATUSES, TERMINAL
 from ledger.db.executor import Executor
 from ledger.db.queries import query
 from ledger.money.accounts import get_account
@@ -30,18 +30,19 @@ async def current_subscription(db: Executor, user_id: uuid.UUID) -> Subscription
     return None if row is None else cast(SubscriptionShown, dict(row))
 
 
-class PaidSubscription(TypedDict):
-    """sql/queries/paid_subscription_of_user.sql."""
+class LiveSubscription(TypedDict):
+    """sql/queries/live_subscription_of_user.sql."""
 
     id: str
     tier: str
     status: str
 
 
-async def paid_subscription(db: Executor, user_id: uuid.UUID) -> PaidSubscription | None:
-    """The user's newest subscription in a paid status (one Stripe bills), None when there is none."""
-    row = await db.fetchrow(query("paid_subscription_of_user"), user_id, PAID_STATUSES)
-    return None if row is None else cast(PaidSubscription, dict(row))
+async def live_subscription(db: Executor, user_id: uuid.UUID) -> LiveSubscription | None:
+    """The user's newest subscription Stripe may still bill (any status but a final one), None
+    when there is none."""
+    row = await db.fetchrow(query("live_subscription_of_user"), user_id, TERMINAL)
+    return None if row is None else cast(LiveSubscription, dict(row))
 
 
 class TierOnSale(TypedDict):

@@ -1,8 +1,13 @@
-"""What a wrapper needs of the database: an asyncpg pool or connection."""
+"""What a wrapper needs of the database: an asyncpg pool or connection, or one connection."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from typing import Any, Protocol
+
+import asyncpg
+from asyncpg.pool import PoolConnectionProxy
 
 
 class Executor(Protocol):
@@ -13,3 +18,16 @@ class Executor(Protocol):
     async def fetchrow(self, query: str, *args: Any) -> Any: ...
 
     async def fetchval(self, query: str, *args: Any) -> Any: ...
+
+
+@contextlib.asynccontextmanager
+async def one_connection(
+    db: asyncpg.Pool | asyncpg.Connection,
+) -> AsyncIterator[asyncpg.Connection | PoolConnectionProxy[Any]]:
+    """A connection of the pool for the block, or the connection given: for work that needs one
+    connection throughout (a transaction, a lock held until it ends)."""
+    if isinstance(db, asyncpg.Pool):
+        async with db.acquire() as conn:
+            yield conn
+    else:
+        yield db

@@ -5,7 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from ledger.db.executor import Executor
+import asyncpg
+
+from ledger.db.executor import Executor, one_connection
 from ledger.db.queries import query
 from ledger.errors import IdempotencyConflict, InvalidAmount, translate_errors
 from ledger.money.values import to_credits, to_uuid
@@ -94,7 +96,7 @@ async def refund_purchased_credits(
 
 
 async def adjust_credits(
-    db: Executor,
+    db: asyncpg.Pool | asyncpg.Connection,
     user_id: object,
     amount: object,
     transaction_type: str,
@@ -102,24 +104,39 @@ async def adjust_credits(
     description: str | None = None,
 ) -> LedgerResult:
     """An operator's grant: a bonus adds; an admin_adjustment adds or, when negative, removes
-    (success False, nothing written, when the balance cannot cover the removal)."""
+    (success False, nothing written, when the balance cannot cover the removal). One reference is
+    one grant, whichever kind: the ledger keys replays by (type, reference), so the same reference
+    sent again as the other kind (a form re-sent with its kind switched) is refused, under a lock
+    on the reference so that two sent at once cannot both pass."""
     if isinstance(amount, bool) or not isinstance(amount, Decimal | int | str):
         # the sign is read from the text, so check the type first: a float's text would pass as a number
         raise InvalidAmount(f"amount must be a decimal number or a decimal string, got {type(amount).__name__}")
-    magnitude: object  # debit_user_credits checks it; mypy types abs(Decimal | int) as object
-    if isinstance(amount, str):
-        negative, magnitude = amount.startswith("-"), amount.removeprefix("-")
-    else:
-        negative, magnitude = amount < 0, abs(amount)
-    if reference is not None and transaction_type in ("bonus", "admin_adjustment"):
-        # the ledger keys replays by (type, reference): the same reference sent again as the other
-        # kind (a form re-sent with its kind switched) would be a second grant
-        other = await db.fetchval(query("grant_reference_of_other_kind"), reference, transaction_type)
+    if reference is None or transaction_type not in ("bonus", "admin_adjustment"):
+        return await _grant(db, user_id, amount, transaction_type, reference, description)
+    async with one_connection(db) as conn, conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended('ledger grant ' || $1, 0))", reference)
+        other = await conn.fetchval(query("grant_reference_of_other_kind"), reference, transaction_type)
         if other is not None:
             raise IdempotencyConflict(
                 f"reference {reference!r} was already used for a {other}",
                 hint="one reference is one grant; give this grant a reference of its own",
             )
+        return await _grant(conn, user_id, amount, transaction_type, reference, description)
+
+
+async def _grant(
+    db: Executor,
+    user_id: object,
+    amount: Decimal | int | str,
+    transaction_type: str,
+    reference: str | None,
+    description: str | None,
+) -> LedgerResult:
+    magnitude: object  # debit_user_credits checks it; mypy types abs(Decimal | int) as object
+    if isinstance(amount, str):
+        negative, magnitude = amount.startswith("-"), amount.removeprefix("-")
+    else:
+        negative, magnitude = amount < 0, abs(amount)
     if transaction_type == "admin_adjustment" and negative:
         return await debit_user_credits(db, user_id, magnitude, "admin_adjustment", reference, description)
     # to_credits refuses what is left: a negative bonus, or text that is not a plain decimal

@@ -206,7 +206,7 @@ async def test_asking_twice_before_the_webhook_sends_one_change(pool, service, f
 
 
 JSON = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=20),
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
     max_leaves=6,
 )
@@ -453,11 +453,15 @@ async def test_an_invoice_of_prorations_only_moves_no_cycle(pool, service, fake_
 async def test_a_subscriber_cannot_start_a_second_subscription_but_one_whose_ended_can(
     pool, service, fake_stripe, make_account
 ):
-    paid = {status: await make_account() for status in ("active", "trialing", "past_due")}
+    # every status Stripe may still bill: unpaid, incomplete and paused ones can be paid again
+    live = ("active", "trialing", "past_due", "unpaid", "incomplete", "paused")
+    paid = {status: await make_account() for status in live}
     for status, account in paid.items():
         await seed_subscription(service, fake_stripe, pool, account, "starter", status)
     ended = await make_account()
     await seed_subscription(service, fake_stripe, pool, ended, "starter", "canceled")
+    expired = await make_account()
+    await seed_subscription(service, fake_stripe, pool, expired, "starter", "incomplete_expired")
     calls, before = list(fake_stripe.calls), await ledger_rows(pool)
 
     refused = {
@@ -473,6 +477,7 @@ async def test_a_subscriber_cannot_start_a_second_subscription_but_one_whose_end
     assert fake_stripe.calls == calls, "nothing reached Stripe"
     assert fake_stripe.sessions == {}
     assert await ledger_rows(pool) == before, "nothing was written"
-    again = service.post("/v1/subscriptions/checkout", ended.key, {"tier": "professional", **SUCCESS})
-    assert again.status_code == 201, again.text
-    assert fake_stripe.sessions[again.json()["id"]]["mode"] == "subscription"
+    for account in (ended, expired):
+        again = service.post("/v1/subscriptions/checkout", account.key, {"tier": "professional", **SUCCESS})
+        assert again.status_code == 201, again.text
+        assert fake_stripe.sessions[again.json()["id"]]["mode"] == "subscription"

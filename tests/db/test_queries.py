@@ -11,7 +11,7 @@ import asyncpg
 import pytest
 
 from ledger.billing.packages import CHANGE_PACKAGE, PACKAGE_FIELDS, PackageListed, PackageOnSale, PackageRow
-from ledger.billing.subscriptions import PaidSubscription, SubscriptionShown
+from ledger.billing.subscriptions import LiveSubscription, SubscriptionShown
 from ledger.db.edits import assignments
 from ledger.db.queries import QueryError, all_queries, queries_dir, query
 from ledger.gateway.byok import ProviderKeyRow
@@ -49,7 +49,7 @@ ROW_TYPES: dict[str, type] = {
     query("list_credit_packages"): PackageListed,
     query("insert_credit_package"): PackageRow,
     query("current_subscription_of_user"): SubscriptionShown,
-    query("paid_subscription_of_user"): PaidSubscription,
+    query("live_subscription_of_user"): LiveSubscription,
     query("transactions_page_of_user"): TransactionRow,
     query("usage_page_of_user"): UsageRow,
     query("usage_by_day_of_user"): DayUsage,

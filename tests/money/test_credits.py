@@ -8,6 +8,8 @@ from decimal import Decimal
 
 import asyncpg
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from ledger import errors
 from ledger.money.credits import add_user_credits, adjust_credits, debit_user_credits, get_quota_usage_percentage
@@ -335,3 +337,22 @@ async def test_one_reference_is_one_grant_whichever_kind_comes_second(pool, make
     # the same grant again is still the first one's replay
     again = await adjust_credits(pool, user, first[1], first[0], "grant-1")
     assert again.success and await transaction_count(pool) == before
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(kinds=st.lists(st.sampled_from(["bonus", "admin_adjustment"]), min_size=2, max_size=12))
+async def test_one_reference_sent_at_once_as_both_kinds_grants_once(pool, make_user, kinds):
+    users = [await make_user(credits="10"), await make_user(credits="10")]
+    reference = f"race-{uuid.uuid4().hex}"
+
+    outcomes = await asyncio.gather(
+        *(adjust_credits(pool, users[i % 2], "1", kind, reference) for i, kind in enumerate(kinds)),
+        return_exceptions=True,
+    )
+
+    refused = [o for o in outcomes if isinstance(o, Exception)]
+    assert all(isinstance(o, errors.IdempotencyConflict) for o in refused), refused
+    rows = await pool.fetchval("SELECT count(*) FROM credit_transactions WHERE reference_id = $1", reference)
+    assert rows == 1
+    total = await pool.fetchval("SELECT sum(balance) FROM user_credits WHERE user_id = ANY($1::uuid[])", users)
+    assert total == 21
