@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from ledger.cli.service import first_call_help
 from ledger.db.embedded import EmbeddedPostgres, binaries_dir
 from ledger.db.schema import schema_path
 from tests.psql import psql
@@ -216,3 +217,10 @@ def test_the_running_psql_has_no_password_on_its_command_line(database_url, comm
         assert result.returncode == 0, result.stderr
         out = result.stdout
     assert "psql" in out and password not in out, out
+
+
+def test_the_first_run_message_points_at_both_dashboards():
+    message = first_call_help("http://127.0.0.1:8123")
+
+    assert "open http://127.0.0.1:8123/dashboard and sign in with that key" in message
+    assert "LEDGER_ADMIN_TOKEN and open http://127.0.0.1:8123/admin/dashboard" in message
