@@ -41,3 +41,13 @@ def test_ledger_throughput_measures_one_hot_account_and_64_and_reconciles():
     assert re.search(r"^one hot account : +\d+ requests/s", result.stdout, re.MULTILINE)
     assert re.search(r"^64 accounts +: +\d+ requests/s", result.stdout, re.MULTILINE)
     assert "reconciliation problems after the run: 0" in result.stdout
+
+
+def test_dashboard_queries_times_both_dashboards_and_every_overview_query():
+    result = bench("dashboard_queries.py", "--rows", "2000", "--users", "20", "--views", "1")
+
+    assert result.returncode == 0, result.stdout + result.stderr[-5000:]
+    assert re.search(r"^user's account page : +\d+\.\d ms", result.stdout, re.MULTILINE)
+    assert re.search(r"^operator's overview : +\d+\.\d ms", result.stdout, re.MULTILINE)
+    for name in ("revenue_by_month", "credits_sold_vs_used", "usage_by_day_30d", "reconciliation"):
+        assert re.search(rf"^  {name} +\d+\.\d ms", result.stdout, re.MULTILINE), name
