@@ -104,7 +104,7 @@ async def test_providers_without_a_byok_key_use_the_platform_key(pool, upstreams
     assert not row["is_byok"] and row["credits_used"] == Decimal("0.6")
 
 
-async def test_a_deleted_key_is_no_longer_used(pool, upstreams, start_service, make_account):
+async def test_a_deleted_key_is_no_longer_used_and_its_secret_is_wiped(pool, upstreams, start_service, make_account):
     service = start_service(upstreams)
     account = await make_account(credits_="10")
     key_id = add_key(service, account).json()["id"]
@@ -117,6 +117,7 @@ async def test_a_deleted_key_is_no_longer_used(pool, upstreams, start_service, m
     assert deleted.status_code == 200
     assert upstreams["openai"].requests[0]["headers"]["authorization"] == "Bearer sk-platform-openai"
     assert service.get("/v1/provider-keys", account.key).json()["data"] == []
+    assert await pool.fetchval("SELECT encrypted_key FROM user_provider_keys WHERE id = $1", key_id) == b""
 
 
 async def test_bad_provider_keys_are_refused(upstreams, start_service, make_account, pool):
