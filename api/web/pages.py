@@ -9,7 +9,8 @@ from __future__ import annotations
 import datetime
 import functools
 import secrets
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -23,6 +24,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
 from api.errors import ApiError, http_error, known_failure
+from api.routes.account import PageReader
 from api.services import services
 from api.web.sessions import Kind, Session, SessionSigner
 from ledger.errors import LedgerError
@@ -199,7 +201,7 @@ def page(area: Area) -> Callable[[Callable[[Request], Awaitable[Response]]], Cal
 PAGE_ROWS = 50
 
 
-def page_cursor(request: Request) -> int | None:
+def _cursor(request: Request) -> int | None:
     """The `after` id of a page of rows (newest first), as the links to older pages give it."""
     after = request.query_params.get("after")
     if after is None:
@@ -209,10 +211,11 @@ def page_cursor(request: Request) -> int | None:
     return int(after)
 
 
-def next_cursor(rows: Sequence[Mapping[str, Any]]) -> int | None:
-    """The cursor of the next page, read with PAGE_ROWS + 1 rows: the last shown row's id, when
-    there is more."""
-    return int(rows[PAGE_ROWS - 1]["id"]) if len(rows) > PAGE_ROWS else None
+async def page_of_rows(request: Request, read: PageReader, user_id: uuid.UUID) -> dict[str, Any]:
+    """A page of the user's rows from the request's `after` cursor, read by one of the API's page
+    readers: {"rows": at most PAGE_ROWS, "next": the cursor of the next page, None on the last}."""
+    rows = await read(services(request).pool, user_id, None, None, None, _cursor(request), PAGE_ROWS + 1)
+    return {"rows": rows[:PAGE_ROWS], "next": int(rows[PAGE_ROWS - 1]["id"]) if len(rows) > PAGE_ROWS else None}
 
 
 # ---- cookies -----------------------------------------------------------------------------------

@@ -274,6 +274,13 @@ async def test_a_user_changes_their_power_level(start_service, make_account, pag
     await expect(page.get_by_role("status")).to_contain_text("Power level changed")
     assert service.get("/v1/credits/balance", account.key).json()["power_level"] == "eco"
 
+    csrf = await page.locator("form[action='/dashboard/power-level'] input[name=csrf]").input_value()
+    refused = await page.request.post(
+        f"{service.url}/dashboard/power-level", form={"csrf": csrf, "power_level": "warp"}, max_redirects=0
+    )
+    assert refused.status == 400 and "Known power levels: eco, balanced, precision" in await refused.text()
+    assert service.get("/v1/credits/balance", account.key).json()["power_level"] == "eco"
+
 
 async def test_a_subscriber_changes_tier_and_the_page_follows_stripes_webhook(
     pool, start_service, fake_stripe, make_account, page
