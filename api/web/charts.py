@@ -8,7 +8,7 @@ Chart.js parses them for drawing only.
 from __future__ import annotations
 
 import datetime
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -44,16 +44,34 @@ def by_day(
     """Stacked daily bars: every day from first to last (a day without rows is zero), one series
     per distinct `key`, ordered by the series' total, largest first."""
     labels = [d.isoformat() for d in days(last, (last - first).days + 1)]
+
+    def day_of(row: Mapping[str, Any]) -> str:
+        return row["day"].isoformat() if isinstance(row["day"], datetime.date) else str(row["day"])
+
+    return _stacked(rows, labels, day_of, key=key, value=value, title="Day")
+
+
+def _stacked(
+    rows: Iterable[Mapping[str, Any]],
+    labels: list[str],
+    label_of: Callable[[Mapping[str, Any]], str],
+    *,
+    key: str,
+    value: str,
+    title: str,
+) -> Chart:
+    """Each row's `value` added to its label's bar of its `key`'s series; rows of other labels are
+    left out; series ordered by their total, largest first."""
     index = {label: i for i, label in enumerate(labels)}
     series: dict[str, list[Decimal]] = {}
     for row in rows:
-        day = row["day"].isoformat() if isinstance(row["day"], datetime.date) else str(row["day"])
-        if day not in index:
+        at = index.get(label_of(row))
+        if at is None:
             continue
         values = series.setdefault(str(row[key]), [Decimal(0)] * len(labels))
-        values[index[day]] += Decimal(row[value])
+        values[at] += Decimal(row[value])
     ordered = sorted(series.items(), key=lambda item: (-sum(item[1]), item[0]))
-    return Chart(labels, dict(ordered))
+    return Chart(labels, dict(ordered), title)
 
 
 def by_label(rows: Iterable[Mapping[str, Any]], *, label: str, value: str, name: str) -> Chart:
@@ -71,13 +89,4 @@ def months(last: datetime.date, count: int) -> list[datetime.date]:
 def by_month(rows: Iterable[Mapping[str, Any]], last: datetime.date, count: int, *, key: str, value: str) -> Chart:
     """Stacked monthly bars, as by_day: rows carry `month` (its first day); a month without rows is zero."""
     labels = [m.isoformat()[:7] for m in months(last, count)]
-    index = {label: i for i, label in enumerate(labels)}
-    series: dict[str, list[Decimal]] = {}
-    for row in rows:
-        month = str(row["month"])[:7]
-        if month not in index:
-            continue
-        values = series.setdefault(str(row[key]), [Decimal(0)] * len(labels))
-        values[index[month]] += Decimal(row[value])
-    ordered = sorted(series.items(), key=lambda item: (-sum(item[1]), item[0]))
-    return Chart(labels, dict(ordered), "Month")
+    return _stacked(rows, labels, lambda row: str(row["month"])[:7], key=key, value=value, title="Month")
