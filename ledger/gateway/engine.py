@@ -546,11 +546,12 @@ class MeteredRequest:
             return await self._stream(route, response)
         return await self._complete(route, response)
 
-    async def _lost_after_sending(self, lost: LostAfterSending) -> UpstreamFailed:
+    async def _lost_after_sending(self, lost: LostAfterSending, reported: Any = None) -> UpstreamFailed:
         """The request reached the provider and its answer never came: the provider may have
         generated it and billed for it. The prompt is charged (its estimate, as for a client that
-        leaves a stream before any chunk: settle with no usage and no text), the usage row says
-        so, and the client is told not to retry (x-should-retry: false): a retry would run it again."""
+        leaves a stream before any chunk: settle with no text and the usage `reported` so far, if
+        any), the usage row says so, and the client is told not to retry (x-should-retry: false):
+        a retry would run it again."""
         route = lost.route
         timed_out = lost.failure.startswith("ReadTimeout")
         status = 504 if timed_out else 502
@@ -560,7 +561,7 @@ class MeteredRequest:
             f"{route.provider}: {lost.failure} after the request was sent; it may have generated and billed"
             " the answer: the prompt was charged (its estimate), no other provider was tried"
         )
-        charge = await self.settle(route, None, "", 0)
+        charge = await self.settle(route, reported, "", 0)
         what = "did not answer in time" if timed_out else f"failed ({lost.failure})"
         message = (
             f"The provider {what} after it received the request, and may have generated the answer."
@@ -655,13 +656,12 @@ class MeteredRequest:
                     yield out
             except TRANSPORT_ERRORS as exc:
                 broke.append(failure_name(exc))
-                if not yielded and meter.chunks == 0:  # nothing committed: a plain 502, nothing charged
+                if not yielded and meter.chunks == 0:  # nothing committed yet: an error answer
                     await response.aclose()
-                    raise await self._upstream_failure(
-                        f"upstream stream broke before its first chunk: {broke[0]}",
-                        f"The provider's stream broke ({broke[0]}) before its first chunk.",
-                        "upstream_stream_broken",
-                    ) from None
+                    # the provider took the request (its 200 came): it may be generating, so as for
+                    # a non-streamed answer that never came, the prompt is charged and no retry asked
+                    lost = LostAfterSending(route, f"{broke[0]} before the stream's first chunk")
+                    raise await self._lost_after_sending(lost, meter.usage) from None
                 yield self.call.stream_error(
                     f"The provider's stream broke ({broke[0]}); you are billed for what was generated.",
                     "upstream_stream_broken",

@@ -204,3 +204,20 @@ async def test_a_200_whose_json_is_not_a_completion_is_not_charged(pool, upstrea
     (row,) = await usage_rows(pool, account.user_id)
     assert (row["success"], row["credits_used"]) == (False, 0)
     assert await balance(pool, account.user_id) == 100
+
+
+async def test_a_stream_silent_past_its_idle_timeout_before_its_first_chunk_is_not_retried_and_charged_its_prompt(
+    pool, upstreams, start_service, make_account
+):
+    upstreams["openai"].first_delay = 1.5  # a reasoning model thinking before its first chunk
+    service = start_service(upstreams, timeout_s=0.5)
+    account = await make_account(credits_="100")
+
+    with pytest.raises(openai.APIStatusError) as raised:
+        list(sdk(service, account.key).chat.completions.create(model="gpt-4", messages=MESSAGES, stream=True))
+
+    assert raised.value.status_code == 504 and raised.value.response.headers["x-should-retry"] == "false"
+    assert len(upstreams["openai"].requests) == 1 and len(upstreams["openrouter"].requests) == 0
+    (row,) = await usage_rows(pool, account.user_id)
+    assert (row["success"], row["status_code"], row["completion_tokens"]) == (False, 504, 0)
+    assert row["credits_used"] == prompt_credits(row["prompt_tokens"], GPT4_INPUT) > 0
