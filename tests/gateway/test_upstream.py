@@ -3,18 +3,31 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Iterator
 from decimal import Decimal
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route as Path
 
+from ledger.gateway.byok import ProviderKey
 from ledger.gateway.pricing import ModelPrice
 from ledger.gateway.routing import Route
-from ledger.gateway.upstream import AllProvidersFailed, LostAfterSending, UpstreamResponse, open_first, open_session
+from ledger.gateway.upstream import (
+    COMPLETION_STATUSES,
+    AllProvidersFailed,
+    LostAfterSending,
+    UpstreamResponse,
+    is_retryable,
+    open_first,
+    open_session,
+    timeouts,
+)
 from ledger.settings import ProviderConfig
 from tests.fake_upstream import ServerThread
 
@@ -143,3 +156,27 @@ async def test_an_answer_with_long_headers_is_read_like_any_other(long_headers):
     response = await first_answer(long_headers)
 
     assert response.status_code == 200 and response.content == b'{"choices":[]}'
+
+
+@given(status=st.integers(min_value=100, max_value=599), byok=st.booleans())
+def test_every_status_is_a_completion_a_fall_over_or_an_end_at_that_provider(status, byok):
+    route = route_to("http://127.0.0.1:9")
+    if byok:
+        route = Route("p", route.config, PRICE, ProviderKey(uuid.uuid4(), "p", "sk-own"))
+    falls_over = is_retryable(route, status)
+    completion = status in COMPLETION_STATUSES
+    assert not (falls_over and completion)
+    if status < 200 or 300 <= status < 400:
+        assert falls_over, "a 1xx or 3xx cannot have generated anything: the next provider is tried"
+    if 200 <= status < 300:
+        assert not falls_over, "a 2xx: the provider took the request, it is never run elsewhere"
+
+
+def test_a_stream_waits_its_idle_timeout_and_an_answer_its_timeout_with_no_total():
+    config = ProviderConfig(base_url="http://127.0.0.1:9/v1", timeout_s=600, stream_idle_timeout_s=120)
+    route = Route("p", config, PRICE, None)
+
+    assert (timeouts(route, stream=False).sock_read, timeouts(route, stream=True).sock_read) == (600, 120)
+    assert timeouts(route, stream=True).total is None and timeouts(route, stream=False).sock_connect == 10
+    default = Route("p", ProviderConfig(base_url="http://127.0.0.1:9/v1"), PRICE, None)
+    assert timeouts(default, stream=True).sock_read == timeouts(default, stream=False).sock_read == 600
