@@ -553,7 +553,7 @@ class MeteredRequest:
         any), the usage row says so, and the client is told not to retry (x-should-retry: false):
         a retry would run it again."""
         route = lost.route
-        timed_out = lost.failure.startswith("ReadTimeout")
+        timed_out = lost.timed_out
         status = 504 if timed_out else 502
         usage = self.usage
         usage.success, usage.status_code = False, status

@@ -93,10 +93,16 @@ class LostAfterSending(Exception):
     while waiting or while reading the answer): the provider may be generating it, and bills for
     it. It is never sent to another provider (see docs/upstream-timeouts.md)."""
 
-    def __init__(self, route: Route, failure: str) -> None:
+    def __init__(self, route: Route, failure: str, *, timed_out: bool | None = None) -> None:
         super().__init__(f"{route.provider}: {failure} after the request was sent")
         self.route = route
         self.failure = failure
+        self.timed_out = failure.startswith("ReadTimeout") if timed_out is None else timed_out
+
+
+# A provider's front (its load balancer, Cloudflare's 524) giving up on waiting for its origin:
+# the origin got the request and may still be generating it.
+GATEWAY_TIMEOUTS = (504, 524)
 
 
 # What a provider can raise before it has received the request: it cannot have started on it.
@@ -139,7 +145,8 @@ async def read_capped(route: Route, raw: aiohttp.ClientResponse, most: int) -> U
 
 
 def is_retryable(route: Route, status_code: int) -> bool:
-    """429 and 5xx mean "try the next provider", and so does a provider refusing the platform's own
+    """429 and 5xx mean "try the next provider" (but a 504 or 524 ends the request: open_first),
+    and so does a provider refusing the platform's own
     key (401/403: the operator's problem, not the caller's); any other error is the request's own.
     A 1xx or 3xx (redirects are never followed) is an answer in place of a completion: the provider
     cannot have generated one, so the next provider is tried too."""
@@ -240,6 +247,10 @@ async def open_first(
                 continue
             finally:
                 _let_go(raw)
+        if response.status_code in GATEWAY_TIMEOUTS and not free_to_repeat:
+            await response.aclose()
+            failure = f"HTTP {response.status_code} (its gateway timed out waiting for it)"
+            raise LostAfterSending(route, failure, timed_out=True)
         if is_retryable(route, response.status_code):
             last_status = response.status_code
             failures.append(f"{route.provider}: HTTP {response.status_code}")

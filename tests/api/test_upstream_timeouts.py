@@ -221,3 +221,22 @@ async def test_a_stream_silent_past_its_idle_timeout_before_its_first_chunk_is_n
     (row,) = await usage_rows(pool, account.user_id)
     assert (row["success"], row["status_code"], row["completion_tokens"]) == (False, 504, 0)
     assert row["credits_used"] == prompt_credits(row["prompt_tokens"], GPT4_INPUT) > 0
+
+
+@pytest.mark.parametrize("status", [504, 524])
+async def test_a_providers_own_gateway_timeout_is_not_run_elsewhere_and_charged_its_prompt(
+    pool, upstreams, start_service, make_account, status
+):
+    upstreams["openai"].status = status  # its front gave up waiting; its origin may still be generating
+    service = start_service(upstreams)
+    account = await make_account(credits_="100")
+
+    with pytest.raises(openai.APIStatusError) as raised:
+        sdk(service, account.key).chat.completions.create(model="gpt-4", messages=MESSAGES)
+
+    assert raised.value.status_code == 504 and raised.value.response.headers["x-should-retry"] == "false"
+    assert len(upstreams["openai"].requests) == 1 and len(upstreams["openrouter"].requests) == 0
+    (row,) = await usage_rows(pool, account.user_id)
+    assert (row["success"], row["status_code"], row["completion_tokens"]) == (False, 504, 0)
+    assert f"HTTP {status}" in row["error_message"]
+    assert row["credits_used"] == prompt_credits(prompt_tokens_estimate(MESSAGES), GPT4_INPUT)
