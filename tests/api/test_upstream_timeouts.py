@@ -11,6 +11,8 @@ from decimal import Decimal
 import anthropic
 import openai
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from ledger.gateway.tokens import prompt_tokens_estimate
 from tests.api.conftest import HTTP_TIMEOUT
@@ -240,3 +242,37 @@ async def test_a_providers_own_gateway_timeout_is_not_run_elsewhere_and_charged_
     assert (row["success"], row["status_code"], row["completion_tokens"]) == (False, 504, 0)
     assert f"HTTP {status}" in row["error_message"]
     assert row["credits_used"] == prompt_credits(prompt_tokens_estimate(MESSAGES), GPT4_INPUT)
+
+
+async def test_a_request_lost_after_sending_is_charged_exactly_its_prompt_estimate_within_its_hold(
+    pool, upstreams, start_service, make_account
+):
+    upstreams["openai"].delay = 0.6
+    service = start_service(upstreams, timeout_s=0.2)
+    account = await make_account(credits_="100")
+    lost: list[tuple[str, list[dict[str, str]]]] = []
+
+    @settings(max_examples=8, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(
+        st.text(st.characters(blacklist_categories=["Cs"]), min_size=1, max_size=300),
+        st.sampled_from([None, 1, 500]),
+        st.booleans(),
+    )
+    def one_request(text, max_tokens, stream):
+        messages = [{"role": "user", "content": text}]
+        body = {"model": "gpt-4", "messages": messages, "stream": stream}
+        if max_tokens is not None:
+            body["max_tokens"] = max_tokens
+        response = service.post("/v1/chat/completions", account.key, body)
+        assert response.status_code == 504 and response.headers["x-should-retry"] == "false"
+        lost.append((response.headers["x-request-id"], messages))
+
+    one_request()
+
+    for request_id, messages in lost:
+        (row,) = await pool.fetch("SELECT * FROM llm_usage_log WHERE request_id = $1", request_id)
+        hold = await pool.fetchrow("SELECT * FROM credit_holds WHERE request_id = $1", request_id)
+        assert (row["prompt_tokens"], row["completion_tokens"]) == (prompt_tokens_estimate(messages), 0)
+        expected = prompt_credits(row["prompt_tokens"], GPT4_INPUT)
+        assert hold["status"] == "settled" and row["credits_used"] == hold["charged"] == expected <= hold["amount"]
+    await assert_reconciled(pool)
