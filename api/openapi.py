@@ -78,8 +78,11 @@ ERROR_MEANING = {
     409: "Conflicts with the current state (a name taken, a replayed reference, an event not applicable yet).",
     413: "The body is larger than this endpoint accepts; refused before it is read.",
     499: "The client went away mid-stream (logged, never sent).",
-    502: "Every upstream (LLM provider, Stripe) failed.",
+    502: "Every upstream (LLM provider, Stripe) failed, or answered with something that is not a completion;"
+    " or the provider failed after it received the request (x-should-retry: false, the prompt charged).",
     503: "A dependency is unavailable: the database (with Retry-After), or a feature the operator has not configured.",
+    504: "The provider received the request and did not answer within its timeout: it may have generated the"
+    " answer, so it is not retried (x-should-retry: false) and the prompt is charged.",
 }
 
 # Every endpoint may answer these: bad input or size (400, 413) and the database being away (503).
@@ -471,7 +474,7 @@ def metered(summary: str, answer: str, request: Schema, response: Schema, *, str
                 "description": answer,
                 "content": content,
             },
-            **responses({}, 401, 402, 404, 502),
+            **responses({}, 401, 402, 404, 502, 504),
             "4XX": {
                 "description": "The provider's own refusal of the request, passed through; nothing charged",
                 "content": {"application/json": {"schema": {"type": "object"}}},
@@ -542,7 +545,7 @@ def build_document() -> Schema:
                             "text/event-stream": {"schema": {"type": "string"}},
                         },
                     },
-                    **anthropic_responses({}, 402, 404, 502),
+                    **anthropic_responses({}, 402, 404, 502, 504),
                 },
                 security=ANTHROPIC_KEY,
                 requestBody={"required": True, "content": {"application/json": {"schema": MESSAGES_REQUEST}}},

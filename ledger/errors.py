@@ -205,6 +205,14 @@ class UpstreamFailed(LedgerError):
     code = "upstream_unavailable"
 
 
+class UpstreamTimedOut(UpstreamFailed):
+    """The provider received the request and did not answer within its timeout: it may have
+    generated the answer (docs/upstream-timeouts.md says what is charged)."""
+
+    http_status = 504
+    code = "upstream_timeout"
+
+
 BY_SQLSTATE: dict[str, type[LedgerError]] = {
     cls.sqlstate: cls for cls in LedgerError.__subclasses__() if cls.sqlstate is not None
 }

@@ -25,7 +25,14 @@ class ProviderConfig(BaseModel):
 
     base_url: str
     api_key: SecretStr = SecretStr("")
-    timeout_s: float = Field(default=60.0, gt=0)
+    # seconds. timeout_s: the longest wait for a non-streamed answer's next bytes (a reasoning model
+    # can think for minutes before its first byte: 600, the openai and anthropic SDKs' own default);
+    # stream_idle_timeout_s: the longest silence between a stream's events (None: timeout_s), never a
+    # total; connect_timeout_s: to open the connection (the only failure that falls over to the next
+    # provider, see docs/upstream-timeouts.md)
+    timeout_s: float = Field(default=600.0, gt=0)
+    stream_idle_timeout_s: float | None = Field(default=None, gt=0)
+    connect_timeout_s: float = Field(default=10.0, gt=0)
     api: Literal["openai", "anthropic"] = "openai"
 
     @field_validator("base_url")

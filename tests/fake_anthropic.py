@@ -60,6 +60,10 @@ class FakeAnthropic:
     tool_call: tuple[str, dict[str, Any]] | None = None
     thinking_tokens: int | None = None
     token_count: int = 42
+    # seconds to wait before answering a request (a long non-streamed answer); then `status`, if not 200
+    delay: float = 0.0
+    # answer requests with this status and JSON body as is (a 202 Accepted, a 302 ...)
+    raw_status_json: tuple[int, dict[str, Any]] | None = None
     requests: list[dict[str, Any]] = field(default_factory=list)
     server: ServerThread | None = None
 
@@ -112,6 +116,10 @@ class FakeAnthropic:
     async def messages(self, request: Request) -> Response:
         body = await request.json()
         self.requests.append({"headers": dict(request.headers), "body": body})
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        if self.raw_status_json is not None:
+            return JSONResponse(self.raw_status_json[1], status_code=self.raw_status_json[0])
         if self.status != 200:
             return self._error(self.status)
         message = {

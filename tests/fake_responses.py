@@ -59,6 +59,10 @@ class FakeResponses:
     terminal: str = "response.completed"  # or response.incomplete; "" ends the stream without one
     # answer with a call of this function (name, arguments JSON) instead of a message
     tool_call: tuple[str, str] | None = None
+    # seconds to wait before answering a request (a long non-streamed answer); then `status`, if not 200
+    delay: float = 0.0
+    # answer requests with this status and JSON body as is (a 202 Accepted, a 302 ...)
+    raw_status_json: tuple[int, dict[str, Any]] | None = None
     requests: list[dict[str, Any]] = field(default_factory=list)
     server: ServerThread | None = None
 
@@ -139,6 +143,10 @@ class FakeResponses:
     async def create(self, request: Request) -> Response:
         body = await request.json()
         self.requests.append({"headers": dict(request.headers), "body": body})
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        if self.raw_status_json is not None:
+            return JSONResponse(self.raw_status_json[1], status_code=self.raw_status_json[0])
         if self.status != 200:
             error = {"error": {"message": f"{self.name} says {self.status}", "type": "upstream", "code": None}}
             return JSONResponse(error, status_code=self.status)

@@ -47,6 +47,7 @@ async def count_tokens(
             stream=False,
             max_body=gateway.settings.max_upstream_body_bytes,
             headers=headers,
+            free_to_repeat=True,
         )
     except (AllProvidersFailed, UpstreamBodyTooLarge) as exc:
         raise UpstreamFailed(f"No provider could count the tokens ({exc}).") from None

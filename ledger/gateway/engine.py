@@ -43,6 +43,7 @@ from ledger.errors import (
     ProviderKeyRejected,
     Unauthenticated,
     UpstreamFailed,
+    UpstreamTimedOut,
 )
 from ledger.gateway import byok
 from ledger.gateway.catalog import Catalog, CatalogSnapshot, PowerLevel
@@ -51,8 +52,10 @@ from ledger.gateway.pricing import TokenCounts
 from ledger.gateway.routing import Route, Tariff, plan_routes
 from ledger.gateway.tokens import CountedUsage, TokenBounds, UsageFields, bounded_usage, upstream_json, words
 from ledger.gateway.upstream import (
+    COMPLETION_STATUSES,
     TRANSPORT_ERRORS,
     AllProvidersFailed,
+    LostAfterSending,
     UpstreamBodyTooLarge,
     UpstreamResponse,
     failure_name,
@@ -201,6 +204,10 @@ class MeteredEvents:
 
 
 Outcome = Completion | UpstreamAnswer | MeteredEvents
+
+# Where each metered API's non-streamed answer carries what it generated: chat and legacy
+# completions' `choices`, Responses' `output`, Messages' `content`, embeddings' `data`.
+COMPLETION_KEYS = frozenset({"choices", "output", "content", "data"})
 
 
 def credit_headers(request_id: str, charge: Charge) -> dict[str, str]:
@@ -494,6 +501,9 @@ class MeteredRequest:
                 max_body=self.settings.max_upstream_body_bytes,
                 headers=self.call.headers,
             )
+        except LostAfterSending as exc:
+            self.usage.provider, self.usage.is_byok = exc.route.provider, exc.route.is_byok
+            raise await self._lost_after_sending(exc) from None
         except UpstreamBodyTooLarge as exc:
             self.usage.provider, self.usage.is_byok = exc.route.provider, exc.route.is_byok
             raise await self._upstream_failure(
@@ -504,10 +514,11 @@ class MeteredRequest:
         except AllProvidersFailed as exc:
             # no route answered: the row is the user's own keys' when those were all it had
             self.usage.is_byok = bool(self.routes) and all(route.is_byok for route in self.routes)
+            redirected = exc.status_code is not None and exc.status_code < 400  # a 1xx or 3xx, last
             raise await self._upstream_failure(
                 f"all providers failed: {exc}",
                 f"No provider could serve the request ({exc}).",
-                "upstream_unavailable",
+                "upstream_invalid_response" if redirected else "upstream_unavailable",
             ) from None
         except BaseException:
             await self.fail(500, "request aborted before an upstream answered")
@@ -529,9 +540,50 @@ class MeteredRequest:
                 response.headers.get("content-type", "application/json"),
                 {"x-request-id": self.request_id},
             )
+        if response.status_code not in COMPLETION_STATUSES:
+            raise await self._not_a_completion(route, response)
         if self.call.stream:
             return await self._stream(route, response)
         return await self._complete(route, response)
+
+    async def _lost_after_sending(self, lost: LostAfterSending, reported: Any = None) -> UpstreamFailed:
+        """The request reached the provider and its answer never came: the provider may have
+        generated it and billed for it. The prompt is charged (its estimate, as for a client that
+        leaves a stream before any chunk: settle with no text and the usage `reported` so far, if
+        any), the usage row says so, and the client is told not to retry (x-should-retry: false):
+        a retry would run it again."""
+        route = lost.route
+        timed_out = lost.timed_out
+        status = 504 if timed_out else 502
+        usage = self.usage
+        usage.success, usage.status_code = False, status
+        usage.error_message = (
+            f"{route.provider}: {lost.failure} after the request was sent; it may have generated and billed"
+            " the answer: the prompt was charged (its estimate), no other provider was tried"
+        )
+        charge = await self.settle(route, reported, "", 0)
+        what = "did not answer in time" if timed_out else f"failed ({lost.failure})"
+        message = (
+            f"The provider {what} after it received the request, and may have generated the answer."
+            f" The prompt was charged ({charge.charged} credits); do not retry blindly: a retry runs it again."
+        )
+        headers = {**credit_headers(self.request_id, charge), "x-should-retry": "false"}
+        if timed_out:
+            return UpstreamTimedOut(message, code="upstream_timeout", headers=headers)
+        return UpstreamFailed(message, code="upstream_connection_lost", headers=headers)
+
+    async def _not_a_completion(self, route: Route, response: UpstreamResponse) -> UpstreamFailed:
+        """A 2xx other than 200/201 (202 Accepted, 203, 204, 206 ...): not an answer of the API, so
+        a 502 charged nothing. But the provider took the request (it may be working on it), so no
+        other provider is tried and the client is told not to retry (x-should-retry: false)."""
+        await response.aclose()
+        failure = await self._upstream_failure(
+            f"{route.provider} answered HTTP {response.status_code}, not a completion",
+            f"The provider answered HTTP {response.status_code}, not a completion.",
+            "upstream_invalid_response",
+        )
+        failure.headers["x-should-retry"] = "false"
+        return failure
 
     async def _upstream_failure(self, reason: str, message: str, code: str) -> UpstreamFailed:
         """The provider failed before anything reached the client: the hold is released, a failed
@@ -565,6 +617,14 @@ class MeteredRequest:
                 "The provider's answer was not valid JSON.",
                 "upstream_invalid_response",
             ) from None
+        if not COMPLETION_KEYS.intersection(payload):
+            # JSON, but no answer of any metered API (an error object sent with a 200): nothing
+            # was generated for the client, so nothing is charged; the adapters read the rest
+            raise await self._upstream_failure(
+                f"{route.provider} answered {response.status_code} with JSON that is not a completion",
+                "The provider's answer was not a completion.",
+                "upstream_invalid_response",
+            )
         reported = raw.get("usage")  # as reported (NaN included): judged by the settle
         texts = self.call.read_answer(payload)
         charge = await self.settle(route, reported, "\n".join(texts), sum(words(text) for text in texts))
@@ -596,13 +656,12 @@ class MeteredRequest:
                     yield out
             except TRANSPORT_ERRORS as exc:
                 broke.append(failure_name(exc))
-                if not yielded and meter.chunks == 0:  # nothing committed: a plain 502, nothing charged
+                if not yielded and meter.chunks == 0:  # nothing committed yet: an error answer
                     await response.aclose()
-                    raise await self._upstream_failure(
-                        f"upstream stream broke before its first chunk: {broke[0]}",
-                        f"The provider's stream broke ({broke[0]}) before its first chunk.",
-                        "upstream_stream_broken",
-                    ) from None
+                    # the provider took the request (its 200 came): it may be generating, so as for
+                    # a non-streamed answer that never came, the prompt is charged and no retry asked
+                    lost = LostAfterSending(route, f"{broke[0]} before the stream's first chunk")
+                    raise await self._lost_after_sending(lost, meter.usage) from None
                 yield self.call.stream_error(
                     f"The provider's stream broke ({broke[0]}); you are billed for what was generated.",
                     "upstream_stream_broken",

@@ -88,6 +88,38 @@ class AllProvidersFailed(Exception):
         self.status_code = status_code
 
 
+class LostAfterSending(Exception):
+    """The request was sent to `route` and no answer came (a read timeout, the connection dropped
+    while waiting or while reading the answer): the provider may be generating it, and bills for
+    it. It is never sent to another provider (see docs/upstream-timeouts.md)."""
+
+    def __init__(self, route: Route, failure: str, *, timed_out: bool | None = None) -> None:
+        super().__init__(f"{route.provider}: {failure} after the request was sent")
+        self.route = route
+        self.failure = failure
+        self.timed_out = failure.startswith("ReadTimeout") if timed_out is None else timed_out
+
+
+# A provider's front (its load balancer, Cloudflare's 524) giving up on waiting for its origin:
+# the origin got the request and may still be generating it.
+GATEWAY_TIMEOUTS = (504, 524)
+
+
+# What a provider can raise before it has received the request: it cannot have started on it.
+NOT_SENT_ERRORS: tuple[type[BaseException], ...] = (
+    aiohttp.ClientConnectorError,  # refused, unreachable, DNS, TLS handshake
+    aiohttp.ConnectionTimeoutError,  # no connection within the connect timeout
+    aiohttp.InvalidURL,
+)
+
+
+def may_have_started(exc: BaseException) -> bool:
+    """Whether the provider may have received the whole request before `exc` (a read timeout, a
+    connection dropped after the request was written): then it may be generating the answer.
+    Only a failure to connect proves it cannot have; anything later is taken as "it may have"."""
+    return not isinstance(exc, NOT_SENT_ERRORS)
+
+
 class UpstreamBodyTooLarge(Exception):
     """A provider's non-streamed answer is larger than the service reads (it is not a chat reply)."""
 
@@ -113,11 +145,17 @@ async def read_capped(route: Route, raw: aiohttp.ClientResponse, most: int) -> U
 
 
 def is_retryable(route: Route, status_code: int) -> bool:
-    """429 and 5xx mean "try the next provider", and so does a provider refusing the platform's own
-    key (401/403: the operator's problem, not the caller's); any other error is the request's own."""
+    """429 and 5xx mean "try the next provider" (but a 504 or 524 ends the request: open_first),
+    and so does a provider refusing the platform's own
+    key (401/403: the operator's problem, not the caller's); any other error is the request's own.
+    A 1xx or 3xx (redirects are never followed) is an answer in place of a completion: the provider
+    cannot have generated one, so the next provider is tried too."""
     if status_code in (401, 403):
         return not route.is_byok
-    return status_code == 429 or status_code >= 500
+    return status_code == 429 or status_code >= 500 or status_code < 200 or 300 <= status_code < 400
+
+
+COMPLETION_STATUSES = (200, 201)  # a 2xx answer of a metered API; 202, 203, 206 ... are not completions
 
 
 def url_for(route: Route, path: str) -> str:
@@ -143,6 +181,15 @@ def auth_headers(route: Route) -> dict[str, str]:
     return headers
 
 
+def timeouts(route: Route, *, stream: bool) -> aiohttp.ClientTimeout:
+    """No total: a long answer is not a failure. A connect timeout, then the longest wait for the
+    provider's next bytes: the whole answer's wait for a non-streamed request (timeout_s), the
+    idle time between events for a stream (stream_idle_timeout_s)."""
+    config = route.config
+    read = (config.stream_idle_timeout_s or config.timeout_s) if stream else config.timeout_s
+    return aiohttp.ClientTimeout(total=None, sock_connect=config.connect_timeout_s, sock_read=read)
+
+
 async def open_first(
     session: aiohttp.ClientSession,
     routes: list[Route],
@@ -151,6 +198,7 @@ async def open_first(
     stream: bool,
     max_body: int = 32 * 1024 * 1024,
     headers: Mapping[str, str] | None = None,
+    free_to_repeat: bool = False,
 ) -> tuple[Route, UpstreamResponse]:
     """The first route that answers without a connect error, timeout, 429, 5xx or platform-key refusal.
 
@@ -158,6 +206,10 @@ async def open_first(
     its hold allows), with `headers` and the route's key. A successful streamed response comes
     back open (the caller reads and closes it); any other response is read whole (at most
     `max_body` bytes: else UpstreamBodyTooLarge).
+
+    Only a route that cannot have started on the request (connect errors, refusals by status) is
+    fallen over from: a failure after the request was sent is LostAfterSending, and ends it,
+    unless the request is `free_to_repeat` (counting tokens generates nothing).
     """
     failures: list[str] = []
     last_status: int | None = None
@@ -167,7 +219,6 @@ async def open_first(
         if route.config.api == "anthropic":
             sent.setdefault("anthropic-version", ANTHROPIC_VERSION)
         sent.update(auth_headers(route))
-        timeout = route.config.timeout_s
         try:
             raw = await session.post(
                 url_for(route, path),
@@ -175,22 +226,31 @@ async def open_first(
                 headers=sent,
                 # a provider's redirect is its answer, never followed (the key must not travel on)
                 allow_redirects=False,
-                timeout=aiohttp.ClientTimeout(total=None, sock_connect=min(timeout, 10.0), sock_read=timeout),
+                timeout=timeouts(route, stream=stream),
             )
         except TRANSPORT_ERRORS as exc:
+            if may_have_started(exc) and not free_to_repeat:
+                log.warning("provider %s failed after the request was sent: %s", route.provider, failure_name(exc))
+                raise LostAfterSending(route, failure_name(exc)) from None
             failures.append(f"{route.provider}: {failure_name(exc)}")
             log.warning("provider %s failed: %s; trying the next", route.provider, failure_name(exc))
             continue
-        if stream and raw.status < 400:
+        if stream and raw.status in COMPLETION_STATUSES:
             response = UpstreamResponse(raw)
         else:
             try:
                 response = await read_capped(route, raw, max_body)
             except TRANSPORT_ERRORS as exc:
-                failures.append(f"{route.provider}: {failure_name(exc)} while reading")
+                if not is_retryable(route, raw.status) and not free_to_repeat:  # maybe the completion
+                    raise LostAfterSending(route, f"{failure_name(exc)} while reading the answer") from None
+                failures.append(f"{route.provider}: HTTP {raw.status}, then {failure_name(exc)} while reading")
                 continue
             finally:
                 _let_go(raw)
+        if response.status_code in GATEWAY_TIMEOUTS and not free_to_repeat:
+            await response.aclose()
+            failure = f"HTTP {response.status_code} (its gateway timed out waiting for it)"
+            raise LostAfterSending(route, failure, timed_out=True)
         if is_retryable(route, response.status_code):
             last_status = response.status_code
             failures.append(f"{route.provider}: HTTP {response.status_code}")

@@ -91,14 +91,13 @@ async def test_the_allowance_pays_before_the_balance(pool, upstreams, start_serv
     assert (body["allowance_remaining"], body["credits_used_this_month"]) == ("0.400000", "0.600000")
 
 
-@pytest.mark.parametrize("failure", ["503", "429", "500", "connect", "timeout"])
+@pytest.mark.parametrize("failure", ["503", "429", "500", "connect"])
 async def test_a_failing_provider_falls_over_to_the_next_in_order(
     pool, upstreams, start_service, make_account, failure
 ):
+    # a read timeout does not fall over: the provider may be generating (tests/api/test_upstream_timeouts.py)
     if failure == "connect":
         upstreams["openai"].server.stop()
-    elif failure == "timeout":
-        upstreams["openai"].delay = 2
     else:
         upstreams["openai"].status = int(failure)
     service = start_service(upstreams, timeout_s=0.5)

@@ -625,17 +625,22 @@ async def test_a_streamed_request_answered_without_a_stream_is_a_502_and_free(
     await assert_reconciled(pool)
 
 
-async def test_an_upstream_failure_before_the_first_token_stays_free(pool, upstreams, start_service, make_account):
+async def test_an_upstream_failure_before_the_first_token_charges_the_prompt_and_is_not_retried(
+    pool, upstreams, start_service, make_account
+):
+    # the provider took the request (its 200 came), then broke: it may have generated (issue 17 item 1)
     upstreams["openai"].drop_after = 0
     service = start_service(upstreams)
     account = await make_account(credits_="100")
 
-    with pytest.raises(openai.APIError, match="stream broke"):
+    with pytest.raises(openai.APIStatusError) as raised:
         list(service.client(account.key).chat.completions.create(model="gpt-4", messages=SHORT, stream=True))
 
+    assert raised.value.status_code == 502 and raised.value.response.headers["x-should-retry"] == "false"
     (row,) = await wait_for_row(pool, account.user_id)
-    assert row["credits_used"] == 0 and not row["success"]
-    assert (await hold_of(pool, account.user_id))["status"] == "released"
+    assert row["credits_used"] > 0 and row["completion_tokens"] == 0 and not row["success"]
+    assert "before the stream's first chunk after the request was sent" in row["error_message"]
+    assert (await hold_of(pool, account.user_id))["status"] == "settled"
 
 
 async def test_a_cheaper_level_pays_the_fallback_providers_own_level(pool, upstreams, start_service, make_account):
