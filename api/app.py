@@ -212,7 +212,10 @@ def create_app(settings: Settings, database_url: str, *, port: int | None = None
     # httpx logs every request's URL at INFO: a URL is no place for a secret, but keep it out anyway
     for noisy in ("httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(max(logging.getLogger(noisy).level, logging.WARNING))
-    middleware = [Middleware(RequestContext), Middleware(InputGuard, limit_for=body_limits(settings))]
+    middleware = [
+        Middleware(RequestContext),
+        Middleware(InputGuard, limit_for=body_limits(settings), body_timeout=settings.body_read_timeout_seconds),
+    ]
     # the dashboards' unknown pages and methods are HTML pages (the API's JSON everywhere else)
     handlers = {**EXCEPTION_HANDLERS, HTTPException: http_error_page}
     app = Starlette(routes=routes, exception_handlers=handlers, lifespan=lifespan, middleware=middleware)

@@ -5,10 +5,12 @@ Retry-After when the database is unreachable, a 500 otherwise.
 
 InputGuard refuses, before a route runs: a body larger than the route's limit (by its
 Content-Length up front, or counted as a chunked body streams in, so nothing big is buffered),
-a NUL character in the path or the query string, and a Content-Length that is not a number."""
+a NUL character in the path or the query string, and a Content-Length that is not a number; and,
+while a route reads it, a body that does not arrive whole within its time (408)."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import uuid
@@ -86,12 +88,24 @@ def too_large(limit: int) -> ApiError:
     )
 
 
-class InputGuard:
-    """`limit_for(path)` is the most bytes a request body to that path may have."""
+def too_slow(seconds: float) -> ApiError:
+    return ApiError(
+        408,
+        f"The request body did not arrive within {seconds:g} seconds.",
+        code="request_timeout",
+        headers={"connection": "close"},
+    )
 
-    def __init__(self, app: ASGIApp, limit_for: Callable[[str], int]) -> None:
+
+class InputGuard:
+    """`limit_for(path)` is the most bytes a request body to that path may have; `body_timeout`
+    the most seconds it may take to arrive, counted from the route's first read of it (a metered
+    route reads it only once the key is known)."""
+
+    def __init__(self, app: ASGIApp, limit_for: Callable[[str], int], body_timeout: float = 30.0) -> None:
         self.app = app
         self.limit_for = limit_for
+        self.body_timeout = body_timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -103,15 +117,27 @@ class InputGuard:
             return
         limit = self.limit_for(scope["path"])
         received = 0
+        deadline: float | None = None  # set at the first read; None again once the body is whole
+        whole = False
 
         async def counted() -> Message:
-            nonlocal received
-            message = await receive()
+            nonlocal received, deadline, whole
+            if whole:  # the body is in: what follows is a wait for the client to leave, unbounded
+                return await receive()
+            loop = asyncio.get_running_loop()
+            if deadline is None:
+                deadline = loop.time() + self.body_timeout
+            try:
+                async with asyncio.timeout_at(deadline):
+                    message = await receive()
+            except TimeoutError:
+                # raised inside the route's body read: answered by the route's error handler
+                raise too_slow(self.body_timeout) from None
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
-                    # raised inside the route's body read: answered by the route's error handler
                     raise too_large(limit)
+                whole = not message.get("more_body", False)
             return message
 
         await self.app(scope, counted, send)

@@ -6,7 +6,7 @@ lifespan runs, and asking for them outside it is a bug, said plainly.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import cast
 
 import aiohttp
@@ -18,6 +18,7 @@ from api.web.sessions import SessionSigner
 from ledger.gateway.byok import KeyCipher
 from ledger.gateway.catalog import Catalog
 from ledger.gateway.engine import Gateway
+from ledger.gateway.keys import KeyGate
 from ledger.metrics import Metrics
 from ledger.settings import ProviderConfig, Settings
 
@@ -31,6 +32,8 @@ class Services:
     stripe: stripe.StripeClient | None
     cipher: KeyCipher | None
     signer: SessionSigner
+    # the metered routes' check of a key from the headers, before the body is read
+    key_gate: KeyGate = field(default_factory=KeyGate)
     _pool: asyncpg.Pool | None = None
     _gateway: Gateway | None = None
 

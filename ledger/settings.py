@@ -121,6 +121,9 @@ class Settings(BaseSettings):
     # Most JSON separators (',' and ':') in a chat body, counted before it is parsed: 16 million
     # tiny values fit in 32 MiB and take seconds and gigabytes to parse.
     max_chat_json_separators: int = Field(default=1_000_000, gt=0)
+    # Seconds a request's whole body may take to arrive, from the route's first read of it: a slower
+    # upload (a client trickling bytes to hold a worker) is a 408, nothing held or written.
+    body_read_timeout_seconds: float = Field(default=30.0, gt=0)
     # Largest non-streamed upstream answer read; a larger one is a 502, read no further.
     max_upstream_body_bytes: int = Field(default=32 * 1024 * 1024, gt=0)
     max_webhook_body_bytes: int = Field(default=1024 * 1024, gt=0)

@@ -24,7 +24,7 @@ from api.services import services
 from api.streaming import MeteredStream
 from ledger.errors import LedgerError
 from ledger.gateway.adapters.chat import check_size
-from ledger.gateway.engine import Completion, MeteredCall, Outcome, UpstreamAnswer
+from ledger.gateway.engine import Completion, MeteredCall, Outcome, UpstreamAnswer, unauthenticated
 from ledger.logs import request_id_var
 
 Endpoint = Callable[[Request], Awaitable[Response]]
@@ -63,8 +63,12 @@ def upstream_refusal(answer: UpstreamAnswer, path: str) -> Response:
 
 
 async def checked_body(request: Request, key: str, parse: Callable[[dict[str, Any]], T]) -> T:
-    """The request's JSON body, size-checked and parsed by `parse`; a refusal (ApiError or
-    LedgerError) is raised after the key is checked, so a wrong key is told first."""
+    """The request's JSON body, size-checked and parsed by `parse`, read only once the key is known
+    (from the headers alone: KeyGate); a refusal (ApiError or LedgerError) is raised after the key
+    is checked, so a wrong key is told first."""
+    found = services(request)
+    if not await found.key_gate.admits(found.pool, key):
+        raise unauthenticated()
     try:
         raw = await request.body()
         check_size(raw, services(request).settings.max_chat_json_separators)

@@ -7,8 +7,11 @@ hash and lets a request find its key with one indexed lookup.
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
+import time
 import uuid
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TypedDict, cast
@@ -31,6 +34,11 @@ MAX_USABLE_KEYS = 25
 
 def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
+
+
+# What create_key makes: the prefix and token_urlsafe(32) (43 URL-safe base64 characters). Anything
+# else can be refused without asking the database.
+KEY_SHAPE = re.compile(re.escape(KEY_PREFIX) + r"[A-Za-z0-9_-]{43}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +77,7 @@ async def create_key(
 
 
 async def authenticate(db: Executor, key: str) -> KeyOwner | None:
-    if not key.startswith(KEY_PREFIX):
+    if not KEY_SHAPE.fullmatch(key):
         return None
     row = await db.fetchrow(query("authenticate_gateway_key"), hash_key(key))
     return None if row is None else KeyOwner(row["id"], row["user_id"], row["power_level"])
@@ -164,3 +172,37 @@ async def revoke_own_key(db: Executor, user_id: uuid.UUID, key_id: object) -> bo
     except InvalidId:
         return False
     return await db.fetchval(query("revoke_own_gateway_key"), own_id, user_id) is not None
+
+
+class KeyGate:
+    """Checks a request's key from its headers alone, before its body is read: work done for a
+    caller with no valid key is work an attacker gets for free (a 30 MiB body parsed for nobody).
+
+    A key of the wrong shape is refused without SQL. A key seen valid is remembered for `ttl`
+    seconds (at most `size` of them, the least recently seen forgotten first), so a busy key costs
+    no extra round trip. This gate only decides whether the body is worth reading: the metered
+    request's own SQL call (begin_llm_request) still authenticates every request, so a key revoked
+    within the TTL is refused there, before anything is held or sent upstream."""
+
+    def __init__(self, ttl: float = 30.0, size: int = 10_000) -> None:
+        self.ttl = ttl
+        self.size = size
+        self._seen: OrderedDict[str, float] = OrderedDict()  # key hash -> when it was last found valid
+
+    async def admits(self, db: Executor, key: str) -> bool:
+        if not KEY_SHAPE.fullmatch(key):
+            return False
+        digest = hash_key(key)
+        now = time.monotonic()
+        seen = self._seen.get(digest)
+        if seen is not None and now - seen < self.ttl:
+            self._seen.move_to_end(digest)
+            return True
+        if await db.fetchrow(query("authenticate_gateway_key"), digest) is None:
+            self._seen.pop(digest, None)
+            return False
+        self._seen[digest] = now
+        self._seen.move_to_end(digest)
+        while len(self._seen) > self.size:
+            self._seen.popitem(last=False)
+        return True
