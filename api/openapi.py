@@ -75,6 +75,7 @@ ERROR_MEANING = {
     401: "Missing or wrong key or token.",
     402: "Not enough credits for the most this request can cost (code insufficient_quota).",
     404: "No such thing (or the admin API is off).",
+    408: "The body did not arrive within LEDGER_BODY_READ_TIMEOUT_SECONDS; nothing is written.",
     409: "Conflicts with the current state (a name taken, a replayed reference, an event not applicable yet).",
     413: "The body is larger than this endpoint accepts; refused before it is read.",
     499: "The client went away mid-stream (logged, never sent).",
@@ -85,8 +86,9 @@ ERROR_MEANING = {
     " answer, so it is not retried (x-should-retry: false) and the prompt is charged.",
 }
 
-# Every endpoint may answer these: bad input or size (400, 413) and the database being away (503).
-COMMON_ERRORS = (400, 413, 503)
+# Every endpoint may answer these: bad input, size or a body too slow (400, 413, 408) and the
+# database being away (503).
+COMMON_ERRORS = (400, 408, 413, 503)
 
 
 def json_body(schema: Schema, description: str) -> Schema:
