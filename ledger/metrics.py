@@ -6,6 +6,7 @@ and alerts, never a source of truth; the ledger's NUMERIC columns are.
 
 from __future__ import annotations
 
+import math
 from decimal import Decimal
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -42,6 +43,8 @@ class Metrics:
         )
         self.holds_open = Gauge("ledger_holds_open", "Credit holds open", registry=self.registry)
         self.credits_held = Gauge("ledger_credits_held", "Credits held by open holds", registry=self.registry)
+        # when the database's figures (holds_open, credits_held) were last read (time.monotonic())
+        self.database_read_at = -math.inf
 
     def request_done(
         self, model: str, provider: str | None, status: int, credits: Decimal, latency_seconds: float | None

@@ -88,6 +88,12 @@ class Settings(BaseSettings):
 
     # Bearer token of the admin API; None turns the admin API off.
     admin_token: SecretStr | None = None
+    # Bearer token a Prometheus scrape of /metrics must send; None: /metrics is open (bind the
+    # service to a private address, or set this: the figures include credits held).
+    metrics_token: SecretStr | None = None
+    # Seconds the figures /metrics reads from the database are reused, so scrapes (any number of
+    # them) cost at most one query per this period.
+    metrics_cache_seconds: float = Field(default=5.0, ge=0)
     # Upstream LLM providers, e.g. {"openai": {"base_url": "https://api.openai.com/v1", "api_key": "sk-..."}}.
     # None: the built-in demo provider only (`demo` and `demo-anthropic`, api/demo).
     providers: dict[str, ProviderConfig] | None = None

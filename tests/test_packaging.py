@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -109,3 +110,23 @@ def test_the_docker_build_stage_has_everything_the_wheel_needs(tmp_path):
     assert {f"ledger/sql/queries/{name}.sql" for name in all_queries()} <= names
     assert {f"ledger/ops_queries/{q.path.name}" for q in list_queries()} <= names
     assert web_files() <= names
+
+
+def test_scripts_serve_passes_its_arguments_to_ledger_serve_not_to_the_venv_setup(tmp_path):
+    """`scripts/serve --port 8001` once reached _venv.sh as pip extras ("--port"): the venv setup
+    is given no extras, and every argument goes to `ledger serve`."""
+    scripts = tmp_path / "scripts"
+    scripts.mkdir()
+    shutil.copy(REPO / "scripts" / "serve", scripts / "serve")
+    record = tmp_path / "record"
+    # stand-ins: the venv setup records what it was given; `ledger` records its arguments
+    (scripts / "_venv.sh").write_text(f'printf "venv:%s|" "$@" >> {record}\n')
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "ledger").write_text(f'#!/usr/bin/env bash\nprintf "ledger:%s|" "$@" >> {record}\n')
+    (bin_dir / "ledger").chmod(0o755)
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
+
+    subprocess.run(["bash", str(scripts / "serve"), "--port", "8001"], check=True, env=env, timeout=30)
+
+    assert record.read_text() == "venv:|ledger:serve|ledger:--port|ledger:8001|"

@@ -106,3 +106,29 @@ async def test_an_unexpected_failure_is_a_logged_500_in_openais_shape_that_charg
     assert await pool.fetchval("SELECT balance FROM user_credits WHERE user_id = $1", account.user_id) == 10
     assert await pool.fetchval("SELECT count(*) FROM credit_holds WHERE user_id = $1", account.user_id) == 0
     assert not upstreams["openai"].requests
+
+
+async def test_metrics_need_the_scrape_token_when_one_is_set(upstreams, start_service):
+    service = start_service(upstreams, metrics_token="scrape-secret-123")
+
+    missing = httpx.get(f"{service.url}/metrics")
+    wrong = httpx.get(f"{service.url}/metrics", headers={"Authorization": "Bearer scrape-secret-12"})
+    right = httpx.get(f"{service.url}/metrics", headers={"Authorization": "Bearer scrape-secret-123"})
+
+    assert missing.status_code == wrong.status_code == 401
+    assert missing.json()["error"]["code"] == "invalid_metrics_token"
+    assert "scrape-secret" not in missing.text + wrong.text
+    assert right.status_code == 200 and "ledger_holds_open" in right.text
+
+
+async def test_metrics_read_the_database_at_most_once_per_cache_period(pool, upstreams, start_service, make_account):
+    """Scrapes cannot load the database: its figures are reused for LEDGER_METRICS_CACHE_SECONDS."""
+    account = await make_account(credits_="100")
+    cached = start_service(upstreams, metrics_cache_seconds=3600)
+    fresh = start_service(upstreams, metrics_cache_seconds=0)
+    assert metric(httpx.get(f"{cached.url}/metrics").text, "ledger_holds_open") == 0
+
+    await pool.execute("SELECT reserve_credits($1, 3, 'req_in_flight')", account.user_id)
+
+    assert metric(httpx.get(f"{cached.url}/metrics").text, "ledger_holds_open") == 0
+    assert metric(httpx.get(f"{fresh.url}/metrics").text, "ledger_holds_open") == 1
