@@ -8,6 +8,7 @@ import http.client
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -33,10 +34,12 @@ def data_dir(tmp_path):
 
 
 @contextlib.contextmanager
-def serving(data_dir: Path, workers: int, log: Path) -> Iterator[tuple[subprocess.Popen[str], int]]:
+def serving(
+    data_dir: Path, workers: int, log: Path, port: int | None = None
+) -> Iterator[tuple[subprocess.Popen[str], int]]:
     """`ledger serve --workers N` on the embedded default, until /healthz answers; killed if the
     block leaves it running."""
-    port = free_port()
+    port = port or free_port()
     clean = {k: v for k, v in os.environ.items() if not k.startswith("LEDGER_")}
     env = {**clean, "LEDGER_DATA_DIR": str(data_dir), "LEDGER_ADMIN_TOKEN": ADMIN_TOKEN}
     with open(log, "w") as output:
@@ -138,6 +141,9 @@ def test_two_workers_each_serve_metered_requests_and_sigterm_stops_everything(da
     assert EmbeddedPostgres(data_dir).running_port() is None, "the embedded PostgreSQL is stopped"
     printed = log.read_text()
     assert database_url not in printed and password not in printed, "the database URL is never printed"
+    access = [json.loads(line) for line in printed.splitlines() if '"logger": "ledger.access"' in line]
+    metered = [line for line in access if line["path"] == "/v1/chat/completions"]
+    assert len(metered) == 2 and len({line["request_id"] for line in metered}) == 2, "each request is logged once"
 
 
 def test_sigterm_stops_a_single_process_service_and_its_embedded_database(data_dir, tmp_path):
@@ -152,3 +158,49 @@ def test_sigterm_stops_a_single_process_service_and_its_embedded_database(data_d
 def test_the_service_runs_on_uvloop_and_httptools():
     """uvicorn[standard] brings them; without them the service would serve, several times slower."""
     assert server_stack() == ("uvloop", "httptools")
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def test_workers_end_with_a_parent_killed_by_sigkill_and_the_next_start_takes_over_the_database(data_dir, tmp_path):
+    """SIGKILL leaves the parent no chance to stop anything: its workers once served the port on,
+    the next start failed with "address in use", and the embedded PostgreSQL it had started was
+    never stopped again (each later start found it running and left it running)."""
+    with serving(data_dir, 2, tmp_path / "first.log") as (process, port):
+        workers = psutil.Process(process.pid).children()
+        assert len(workers) >= 2
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=30)
+
+        _gone, alive = psutil.wait_procs(workers, timeout=30)
+        assert not alive, "every worker ends with its parent"
+    deadline = time.monotonic() + 10
+    while not port_is_free(port):
+        assert time.monotonic() < deadline, "the port is still held"
+        time.sleep(0.2)
+    assert EmbeddedPostgres(data_dir).running_port() is not None, "its database outlived the SIGKILL"
+
+    with serving(data_dir, 1, tmp_path / "second.log", port=port) as (process, again):
+        assert again == port and answers_healthz(port)
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=60) == 128 + signal.SIGTERM
+
+    assert EmbeddedPostgres(data_dir).running_port() is None, "the start that took it over stopped it"
+
+
+def test_a_database_started_on_purpose_outside_serve_is_left_running(data_dir, tmp_path):
+    """`ledger db url` starts the embedded server for psql and says `ledger db stop` stops it: a
+    later `ledger serve` uses it and leaves it running."""
+    EmbeddedPostgres(data_dir).start()
+    with serving(data_dir, 1, tmp_path / "serve.log") as (process, _port):
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=60)
+
+    assert EmbeddedPostgres(data_dir).running_port() is not None

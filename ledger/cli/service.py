@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import ctypes
 import importlib
 import os
 import secrets
 import signal
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
@@ -109,17 +112,44 @@ def server_stack() -> tuple[str, str]:
     return ("uvloop" if imports("uvloop") else "asyncio", "httptools" if imports("httptools") else "h11")
 
 
+# The pid of `ledger serve`, in its workers' environment: a worker whose parent is gone exits.
+PARENT_PID_VARIABLE = "LEDGER_SERVE_PARENT_PID"
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
 def worker_environment(url: str, host: str, port: int, session_secret: str) -> dict[str, str]:
     """What a worker reads to build the app the parent would have built: the database the parent
     started or was given, the address served (the demo provider's base URL is on it), and the
     secret that signs dashboard sessions (one for all workers, or a session would work on one
-    worker only)."""
+    worker only); and the parent's pid (die_with_parent)."""
     return {
         "LEDGER_DATABASE_URL": url,
         "LEDGER_HOST": host,
         "LEDGER_PORT": str(port),
         "LEDGER_SESSION_SECRET": session_secret,
+        PARENT_PID_VARIABLE: str(os.getpid()),
     }
+
+
+def die_with_parent() -> None:
+    """A worker ends with `ledger serve`, however it ends: killed by SIGKILL, the parent cannot
+    stop its workers, which would go on serving the port (and the next start would find the
+    address in use). On Linux the kernel sends the worker SIGTERM when its parent dies (uvicorn
+    then shuts it down cleanly); a parent already gone by then is caught by comparing pids. Other
+    systems: a thread watches the parent's pid."""
+    parent = int(os.environ.get(PARENT_PID_VARIABLE, "0")) or os.getppid()
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    else:
+        threading.Thread(target=_watch_parent, args=(parent,), daemon=True, name="parent-watch").start()
+    if os.getppid() != parent:
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _watch_parent(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(1)
+    os.kill(os.getpid(), signal.SIGTERM)
 
 
 def worker_app() -> Starlette:
@@ -131,6 +161,7 @@ def worker_app() -> Starlette:
     from ledger.logs import configure_logging
 
     configure_logging()
+    die_with_parent()
     settings = Settings()
     if settings.database_url is None:
         raise RuntimeError("a worker needs LEDGER_DATABASE_URL; run workers with `ledger serve --workers N`")

@@ -76,6 +76,8 @@ class EmbeddedPostgres:
         self.extra_env = dict(extra_env or {})
         self.pgdata = self.data_dir / "pgdata"
         self.password_file = self.data_dir / "password"
+        # the pid of the process that started the server for a block (`running`) and will stop it
+        self.owner_file = self.data_dir / "owner"
         # Test servers trade crash safety for speed; a real data directory never does.
         self.durable = durable
         self._as_root = os.geteuid() == 0
@@ -147,13 +149,44 @@ class EmbeddedPostgres:
 
     @contextlib.contextmanager
     def running(self) -> Iterator[EmbeddedPostgres]:
-        """Run the server for the block; stop it after only if this block started it."""
-        started = self.start()
+        """Run the server for the block; stop it after only if this block started it, or took it
+        over from a process that started it for a block of its own and died without stopping it
+        (`ledger serve` killed by SIGKILL, a crash): else such a server would run on forever, each
+        later block finding it running and leaving it so. A server started outside any block
+        (`ledger db url`) has no owner and is left running, as asked."""
+        owns = self._start_or_adopt()
         try:
             yield self
         finally:
-            if started:
-                self.stop()
+            if owns:
+                with self._lock():
+                    if self.running_port() is not None:
+                        self._pg_ctl("stop", "-w", "-m", "fast")
+                    self.owner_file.unlink(missing_ok=True)
+
+    def _start_or_adopt(self) -> bool:
+        """Whether this process now owns the server (and so stops it when its block ends)."""
+        started = self.start()
+        with self._lock():
+            if not started and not self._owner_died():
+                return False
+            self.owner_file.write_text(str(os.getpid()))
+            return True
+
+    def _owner_died(self) -> bool:
+        try:
+            pid = int(self.owner_file.read_text())
+        except (FileNotFoundError, ValueError):
+            return False  # no owner: started outside a block, on purpose
+        if pid == os.getpid():
+            return False  # this process's own, in an outer block that will stop it
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            return False  # alive, another user's
+        return False
 
     # -- internals ------------------------------------------------------------------------
 
