@@ -158,10 +158,12 @@ CREATE TABLE public.user_credits (
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     billing_cycle_anchor timestamp with time zone NOT NULL,
+    stripe_customers_forgotten integer DEFAULT 0 NOT NULL,
     CONSTRAINT user_credits_balance_check CHECK ((balance >= (0)::numeric)),
     CONSTRAINT user_credits_credits_held_check CHECK ((credits_held >= (0)::numeric)),
     CONSTRAINT user_credits_credits_used_this_month_check CHECK ((credits_used_this_month >= (0)::numeric)),
-    CONSTRAINT user_credits_monthly_allowance_check CHECK ((monthly_allowance >= (0)::numeric))
+    CONSTRAINT user_credits_monthly_allowance_check CHECK ((monthly_allowance >= (0)::numeric)),
+    CONSTRAINT user_credits_stripe_customers_forgotten_check CHECK ((stripe_customers_forgotten >= 0))
 );
 
 
@@ -170,6 +172,13 @@ CREATE TABLE public.user_credits (
 --
 
 COMMENT ON COLUMN public.user_credits.billing_cycle_anchor IS 'Cycles start at anchor + k months (UTC, clamped to month ends); billing_cycle_start is always one of them.';
+
+
+--
+-- Name: COLUMN user_credits.stripe_customers_forgotten; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.user_credits.stripe_customers_forgotten IS 'How many of this account''s Stripe customers were deleted in Stripe and forgotten here; part of the idempotency key that creates the next one.';
 
 
 --

@@ -117,14 +117,23 @@ class FakeStripe:
             self.by_idempotency_key[key] = customer
         return JSONResponse(_changed(customer, self.customer_changes))
 
+    async def delete_customer(self, request: Request) -> JSONResponse:
+        """DELETE /v1/customers/{id}: gone for good (Stripe never reuses the id); an idempotency
+        key that created it still replays it, as Stripe's do for 24 hours."""
+        if (refused := self._refuse_key(request)) is not None:
+            return refused
+        customer_id = request.path_params["id"]
+        if self.customers.pop(customer_id, None) is None:
+            return self._missing(f"No such customer: '{customer_id}'", "id")
+        return JSONResponse({"id": customer_id, "object": "customer", "deleted": True})
+
     async def create_session(self, request: Request) -> JSONResponse:
         if (refused := self._refuse_key(request)) is not None:
             return refused
         params = await self._params(request)
         if params.get("customer") not in self.customers:
-            return JSONResponse(
-                {"error": {"type": "invalid_request_error", "message": "No such customer"}}, status_code=400
-            )
+            # Stripe's answer naming a customer that does not exist, or was deleted
+            return self._missing(f"No such customer: '{params.get('customer')}'", "customer", 400)
         number = next(self.counter)
         amount = sum(
             int(item["price_data"]["unit_amount"]) * int(item.get("quantity", 1))
@@ -321,6 +330,7 @@ class FakeStripe:
         return Starlette(
             routes=[
                 Route("/v1/customers", self.create_customer, methods=["POST"]),
+                Route("/v1/customers/{id}", self.delete_customer, methods=["DELETE"]),
                 Route("/v1/checkout/sessions", self.create_session, methods=["POST"]),
                 Route("/pay/{session_id}", self.checkout_page, methods=["GET"]),
                 Route("/pay/{session_id}", self.pay, methods=["POST"]),

@@ -22,6 +22,7 @@ from stripe.params.checkout import (
     SessionCreateParamsLineItemPriceData,
 )
 
+from ledger.billing.customers import forget_customer
 from ledger.billing.subscriptions import live_subscription
 from ledger.db.executor import Executor
 from ledger.db.queries import query
@@ -87,6 +88,8 @@ async def ensure_customer(db: Executor, client: stripe.StripeClient, user_id: uu
     """The user's Stripe customer, created once and remembered.
 
     Two checkouts at once send the same idempotency key, so Stripe creates one customer for both.
+    The key counts the user's customers deleted in Stripe (and so forgotten here): Stripe replays a
+    key's first answer for a day, and the old key would name the deleted customer again.
     """
     row = await db.fetchrow(query("stripe_customer_of_user"), user_id)
     if row is None:
@@ -96,7 +99,9 @@ async def ensure_customer(db: Executor, client: stripe.StripeClient, user_id: uu
     params: CustomerCreateParams = {"metadata": {"user_id": str(user_id)}}
     if row["email"]:
         params["email"] = row["email"]
-    customer = await client.v1.customers.create_async(params, {"idempotency_key": f"ledger-customer-{user_id}"})
+    generation = row["stripe_customers_forgotten"]
+    idempotency_key = f"ledger-customer-{user_id}" + (f"-{generation}" if generation else "")
+    customer = await client.v1.customers.create_async(params, {"idempotency_key": idempotency_key})
     customer_id = _stripe_id(customer, _CUSTOMER_ID, "new customer")
     try:
         stored = await db.fetchval(query("remember_stripe_customer"), user_id, customer_id)
@@ -104,6 +109,12 @@ async def ensure_customer(db: Executor, client: stripe.StripeClient, user_id: uu
         # stripe_customer_id is unique: a customer already someone else's is never shared
         raise StripeReplyInvalid(f"Stripe's new customer {customer_id} is another user's") from None
     return str(stored)
+
+
+def _customer_is_gone(error: stripe.InvalidRequestError) -> bool:
+    """Stripe's answer to a request naming a deleted customer (400, code resource_missing, param
+    customer)."""
+    return error.code == "resource_missing" and error.param == "customer"
 
 
 def _line_item(
@@ -132,9 +143,10 @@ async def _session(
     success_url: str,
     cancel_url: str,
 ) -> dict[str, str]:
+    customer = await ensure_customer(db, client, owner)
     params: SessionCreateParams = {
         "mode": mode,
-        "customer": await ensure_customer(db, client, owner),
+        "customer": customer,
         "client_reference_id": str(owner),
         "line_items": [line_item],
         "metadata": metadata,
@@ -146,7 +158,16 @@ async def _session(
         params["subscription_data"] = {"metadata": metadata}
     params["success_url"] = success_url
     params["cancel_url"] = cancel_url
-    session = await client.v1.checkout.sessions.create_async(params)
+    try:
+        session = await client.v1.checkout.sessions.create_async(params)
+    except stripe.InvalidRequestError as error:
+        if not _customer_is_gone(error):
+            raise
+        # deleted in Stripe before its customer.deleted reached us (or that event was lost): the
+        # stored id would fail every checkout forever; forget it and create the next customer
+        await forget_customer(db, customer)
+        params["customer"] = await ensure_customer(db, client, owner)
+        session = await client.v1.checkout.sessions.create_async(params)
     url = web_url(getattr(session, "url", None))
     if url is None:
         raise StripeReplyInvalid("Stripe's checkout session has no usable http(s) url")

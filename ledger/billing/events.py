@@ -33,6 +33,7 @@ from typing import Any, Literal, TypeAlias, cast, overload
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
+from ledger.billing.customers import forget_customer
 from ledger.db.queries import query
 from ledger.errors import LedgerError
 from ledger.money import accounts as users
@@ -676,7 +677,18 @@ async def subscription_changed(conn: Conn, sub: dict[str, Any], event: EventInfo
     return None
 
 
+async def customer_deleted(conn: Conn, customer: dict[str, Any], _event: EventInfo) -> Outcome | None:
+    """A customer deleted in Stripe can never be used again: the account holding it forgets it and
+    gets a new one at its next checkout. Only the account still holding that very id changes, so a
+    redelivered or reordered event changes nothing (Stripe never reuses a customer id)."""
+    customer_id = _ref(customer.get("id"), "the customer's id")
+    if await forget_customer(conn, customer_id) is None:
+        return Outcome("ignored", f"no account holds customer {customer_id}")
+    return None
+
+
 HANDLERS: dict[str, Handler] = {
+    "customer.deleted": customer_deleted,
     "checkout.session.completed": checkout_completed,
     "checkout.session.async_payment_succeeded": checkout_completed,
     "charge.refunded": charge_refunded,

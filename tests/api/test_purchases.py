@@ -6,6 +6,9 @@ import asyncio
 
 import httpx
 import pytest
+import stripe
+
+from tests.fake_stripe import event
 
 SUCCESS = {"success_url": "https://app.example/ok", "cancel_url": "https://app.example/cancel"}
 
@@ -52,7 +55,7 @@ async def test_a_credit_checkout_is_a_payment_session_carrying_the_user_and_pack
         "currency": "usd",
         "kind": "credits",
     }
-    customer = await pool.fetchval("SELECT stripe_customer_id FROM user_credits WHERE user_id = $1", account.user_id)
+    customer = await customer_of(pool, account)
     assert session["customer"] == customer and fake_stripe.customers[customer]["metadata"]["user_id"] == str(
         account.user_id
     )
@@ -138,9 +141,7 @@ async def test_stripe_refusing_the_checkout_is_a_502_that_does_not_relay_stripes
     assert response.json()["error"]["message"] == "The payment provider could not start the checkout. Try again later."
     assert "Invalid API Key provided: [redacted]" in caplog.text and "wxyz" not in caplog.text
     assert fake_stripe.sessions == {} and fake_stripe.customers == {}
-    assert (
-        await pool.fetchval("SELECT stripe_customer_id FROM user_credits WHERE user_id = $1", account.user_id) is None
-    )
+    assert await customer_of(pool, account) is None
 
 
 @pytest.mark.parametrize(
@@ -223,3 +224,79 @@ async def test_a_stripe_answer_reusing_another_users_customer_or_session_is_a_50
     assert await pool.fetchval("SELECT stripe_customer_id FROM user_credits WHERE user_id = $1", bob.user_id) is None
     recorded = await pool.fetch("SELECT user_id FROM stripe_checkout_sessions")
     assert [r["user_id"] for r in recorded] == [alice.user_id]
+
+
+async def checkout_of(service, account, pool) -> httpx.Response:
+    async with httpx.AsyncClient(timeout=30) as client:
+        return await client.post(
+            f"{service.url}/v1/credits/checkout",
+            json={"package_id": await package_id(pool, "Starter Pack"), **SUCCESS},
+            headers={"Authorization": f"Bearer {account.key}"},
+        )
+
+
+async def customer_of(pool, account) -> str | None:
+    return await pool.fetchval("SELECT stripe_customer_id FROM user_credits WHERE user_id = $1", account.user_id)
+
+
+def delete_in_stripe(fake_stripe, customer_id: str) -> None:
+    """The operator deletes the customer in Stripe's dashboard (the real SDK, against the fake)."""
+    stripe.StripeClient("sk_test_123", base_addresses={"api": fake_stripe.api_base}).v1.customers.delete(customer_id)
+
+
+async def test_a_customer_deleted_in_stripe_is_forgotten_on_its_event_and_the_next_checkout_makes_a_new_one(
+    pool, stripe_service, make_account, fake_stripe
+):
+    """After customer.deleted, every checkout of that user once failed forever (a 502: the stored
+    customer id was reused)."""
+    account = await make_account()
+    assert (await checkout_of(stripe_service, account, pool)).status_code == 201
+    first = await customer_of(pool, account)
+    delete_in_stripe(fake_stripe, first)
+
+    deleted = event("customer.deleted", {"id": first, "object": "customer", "deleted": True})
+    assert stripe_service.webhook(deleted).status_code == 200
+    assert stripe_service.webhook(deleted).status_code == 200  # redelivered: changes nothing more
+    assert await customer_of(pool, account) is None
+
+    again = await checkout_of(stripe_service, account, pool)
+
+    assert again.status_code == 201, again.text
+    second = await customer_of(pool, account)
+    assert second not in (None, first) and second in fake_stripe.customers
+    assert fake_stripe.sessions[again.json()["id"]]["customer"] == second
+    assert (
+        await pool.fetchval("SELECT stripe_customers_forgotten FROM user_credits WHERE user_id = $1", account.user_id)
+        == 1
+    )
+
+
+async def test_a_customer_deleted_before_its_event_arrives_is_replaced_at_checkout(
+    pool, stripe_service, make_account, fake_stripe
+):
+    """The event is late or lost: Stripe's resource_missing for the stored customer makes a new one."""
+    account = await make_account()
+    assert (await checkout_of(stripe_service, account, pool)).status_code == 201
+    first = await customer_of(pool, account)
+    delete_in_stripe(fake_stripe, first)
+
+    again = await checkout_of(stripe_service, account, pool)
+
+    assert again.status_code == 201, again.text
+    second = fake_stripe.sessions[again.json()["id"]]["customer"]
+    assert second != first and second in fake_stripe.customers
+    # the late event then finds no account holding the deleted customer: ignored, nothing changes
+    late = stripe_service.webhook(event("customer.deleted", {"id": first, "object": "customer", "deleted": True}))
+    assert late.status_code == 200
+    assert await customer_of(pool, account) == second
+
+
+async def test_a_customer_deleted_event_for_another_customer_changes_no_account(pool, stripe_service, make_account):
+    account = await make_account()
+    assert (await checkout_of(stripe_service, account, pool)).status_code == 201
+    kept = await customer_of(pool, account)
+
+    response = stripe_service.webhook(event("customer.deleted", {"id": "cus_someone_else", "object": "customer"}))
+
+    assert response.status_code == 200
+    assert await customer_of(pool, account) == kept
