@@ -41,7 +41,7 @@ from api.web.sessions import SessionSigner
 from ledger.billing.checkout import stripe_client
 from ledger.db.background import wait_for_background_writes
 from ledger.db.pool import create_pool
-from ledger.gateway.byok import KeyCipher
+from ledger.gateway.byok import cipher_of_settings
 from ledger.gateway.catalog import Catalog
 from ledger.gateway.price_catalog import sync_at_start
 from ledger.gateway.upstream import open_session
@@ -219,7 +219,7 @@ def create_app(settings: Settings, database_url: str, *, port: int | None = None
     # the dashboards' unknown pages and methods are HTML pages (the API's JSON everywhere else)
     handlers = {**EXCEPTION_HANDLERS, HTTPException: http_error_page}
     app = Starlette(routes=routes, exception_handlers=handlers, lifespan=lifespan, middleware=middleware)
-    cipher = None if settings.encryption_key is None else KeyCipher(settings.encryption_key.get_secret_value())
+    cipher = cipher_of_settings(*settings.cipher_keys())
     # no configured secret: this process's own (`ledger serve --workers` shares one with its workers)
     session_secret = (
         secrets.token_bytes(32)

@@ -211,6 +211,8 @@ PROVIDER_KEY = obj(
         "key_hint": {"type": ["string", "null"]},
         "is_default": {"type": "boolean"},
         "is_active": {"type": "boolean"},
+        # needs_reentry: it no longer decrypts (the encryption key changed); the platform's key serves
+        "status": {"enum": ["active", "needs_reentry"]},
     }
 )
 PACKAGE = obj(

@@ -99,6 +99,18 @@ class Settings(BaseSettings):
     providers: dict[str, ProviderConfig] | None = None
     # base64 of 32 random bytes: the AES-256-GCM key for BYOK provider keys. None: BYOK off.
     encryption_key: SecretStr | None = None
+    # Comma-separated base64 keys that still decrypt stored BYOK keys while `ledger byok rotate`
+    # re-encrypts them under encryption_key (docs/key-rotation.md). Dropped once it has run.
+    encryption_keys_old: SecretStr | None = None
+
+    def cipher_keys(self) -> tuple[str | None, str | None]:
+        """The encryption key and the old ones, as text (for ledger.gateway.byok.cipher_of_settings)."""
+        old = self.encryption_keys_old
+        return (
+            None if self.encryption_key is None else self.encryption_key.get_secret_value(),
+            None if old is None else old.get_secret_value(),
+        )
+
     # Share of a BYOK request's provider cost charged in credits (the user pays the provider).
     byok_fee_ratio: Decimal = Field(default=Decimal("0"), ge=0)
     # Stripe. No secret key: the purchase endpoints answer 503. No webhook secret: the webhook does.

@@ -58,7 +58,7 @@ async def add_provider_key(request: Request) -> Response:
 
 async def list_provider_keys(request: Request) -> Response:
     owner = await gateway_owner(request)
-    rows = await byok.list_keys(services(request).pool, owner.user_id)
+    rows = await byok.list_keys(services(request).pool, services(request).cipher, owner.user_id)
     return LedgerJSONResponse({"object": "list", "data": rows})
 
 

@@ -28,7 +28,7 @@ async def _keys_page(
         "keys": await gateway_keys.keys_of_owner(pool, owner.user_id),
         "session_key_id": str(owner.key_id),
         "created": created,
-        "provider_keys": await byok.list_keys(pool, owner.user_id),
+        "provider_keys": await byok.list_keys(pool, services(request).cipher, owner.user_id),
         "providers": sorted(services(request).providers),
         "byok_on": services(request).cipher is not None,
         "notice": request.query_params.get("notice") and NOTICES.get(request.query_params["notice"]),

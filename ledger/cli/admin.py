@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
 from typing import Any
+
+import asyncpg
 
 from ledger.billing import packages
 from ledger.cli.context import with_connection
 from ledger.cli.output import emit
+from ledger.db.pool import database_url
+from ledger.gateway import byok, price_catalog, prices
 from ledger.gateway import keys as gateway_keys
-from ledger.gateway import price_catalog, prices
 from ledger.money import accounts as users
 from ledger.money import credits
 from ledger.settings import Settings
@@ -58,6 +62,32 @@ def cmd_keys_revoke(settings: Settings, args: argparse.Namespace) -> int:
         print(f"ledger: no active key {args.key_id}", file=sys.stderr)
         return 1
     return _show(args, {"id": args.key_id, "revoked": True})
+
+
+def cmd_byok_rotate(settings: Settings, args: argparse.Namespace) -> int:
+    """Re-encrypts every stored BYOK key under LEDGER_ENCRYPTION_KEY (read, old ones included,
+    from the environment: never from the command line)."""
+    cipher = byok.cipher_of_settings(*settings.cipher_keys())
+    if cipher is None:
+        print("ledger: LEDGER_ENCRYPTION_KEY is not set: there is no key to rotate to", file=sys.stderr)
+        return 2
+
+    async def rotate(url: str) -> byok.RotationReport:
+        pool = await asyncpg.create_pool(url, min_size=1, max_size=2)
+        try:
+            return await byok.rotate_keys(pool, cipher)
+        finally:
+            await pool.close()
+
+    with database_url(settings) as url:
+        report = asyncio.run(rotate(url))
+    if report.unreadable:
+        print(
+            f"ledger: {report.unreadable} stored keys decrypt under no configured key: add the key they were"
+            " stored under to LEDGER_ENCRYPTION_KEYS_OLD and run again, or their owners enter them again",
+            file=sys.stderr,
+        )
+    return _show(args, {"rotated": report.rotated, "current": report.current, "unreadable": report.unreadable})
 
 
 def cmd_credits(transaction_type: str) -> Any:
@@ -233,6 +263,15 @@ def add_commands(commands: Any) -> None:
     listing.add_argument("--user")
     listing.add_argument("--prefix")
     _command(group, "revoke", "revoke a key", cmd_keys_revoke, json_flag).add_argument("key_id")
+
+    group = _group(commands, "byok", "users' own provider keys, encrypted at rest")
+    _command(
+        group,
+        "rotate",
+        "re-encrypt every stored key under LEDGER_ENCRYPTION_KEY (old keys: LEDGER_ENCRYPTION_KEYS_OLD)",
+        cmd_byok_rotate,
+        json_flag,
+    )
 
     group = _group(commands, "credits", "credit grants, recorded with their reason")
     for name, kind, help_text in (

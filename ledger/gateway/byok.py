@@ -3,6 +3,12 @@
 The ciphertext is bound to its owner and provider (associated data), so a row copied to another
 user or provider fails to decrypt instead of lending its key. Only a hint (the last 4 characters)
 is ever shown again.
+
+Rotating the encryption key (docs/key-rotation.md): LEDGER_ENCRYPTION_KEY is the key that
+encrypts; LEDGER_ENCRYPTION_KEYS_OLD lists keys that still decrypt, so both work while
+`ledger byok rotate` re-encrypts every stored key under the new one. A stored key that decrypts
+under none of them is skipped on the request path (the platform's key serves its provider) and
+shown to its owner as needing re-entry: it is never a 500.
 """
 
 from __future__ import annotations
@@ -13,9 +19,10 @@ import logging
 import os
 import re
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypedDict, cast
+from typing import Any, Literal, TypedDict, cast
 
 import asyncpg
 from cryptography.exceptions import InvalidTag
@@ -39,15 +46,23 @@ KEY_CHARACTERS = re.compile(r"[\x21-\x7e]+")
 MAX_ACTIVE_KEYS = 20
 
 
+def _aead_of(encoded_key: str, setting: str) -> AESGCM:
+    try:
+        key = base64.b64decode(encoded_key.strip(), validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError(f"{setting} must be base64") from None
+    if len(key) != 32:
+        raise ValueError(f"{setting} must be 32 bytes (base64 of `openssl rand 32`)")
+    return AESGCM(key)
+
+
 class KeyCipher:
-    def __init__(self, encoded_key: str) -> None:
-        try:
-            key = base64.b64decode(encoded_key, validate=True)
-        except (binascii.Error, ValueError):
-            raise ValueError("LEDGER_ENCRYPTION_KEY must be base64") from None
-        if len(key) != 32:
-            raise ValueError("LEDGER_ENCRYPTION_KEY must be 32 bytes (base64 of `openssl rand 32`)")
-        self._aead = AESGCM(key)
+    """Encrypts with the current key; decrypts with the current key, then each old one (a
+    MultiFernet-like ring, so a key can be rotated without a moment when stored keys are unread)."""
+
+    def __init__(self, encoded_key: str, old_keys: Sequence[str] = ()) -> None:
+        self._aead = _aead_of(encoded_key, "LEDGER_ENCRYPTION_KEY")
+        self._old = [_aead_of(old, "each of LEDGER_ENCRYPTION_KEYS_OLD") for old in old_keys if old.strip()]
 
     @staticmethod
     def _associated(user_id: uuid.UUID, provider: str) -> bytes:
@@ -58,11 +73,34 @@ class KeyCipher:
         return nonce + self._aead.encrypt(nonce, plaintext.encode(), self._associated(user_id, provider))
 
     def decrypt(self, blob: bytes, user_id: uuid.UUID, provider: str) -> str:
+        """The plaintext, under the current key or an old one; ValueError under none."""
+        return self.open(blob, user_id, provider)[0]
+
+    def open(self, blob: bytes, user_id: uuid.UUID, provider: str) -> tuple[str, bool]:
+        """(the plaintext, whether it was under the current key); ValueError under no key."""
+        associated = self._associated(user_id, provider)
+        for index, aead in enumerate([self._aead, *self._old]):
+            try:
+                plain = aead.decrypt(blob[:NONCE_BYTES], blob[NONCE_BYTES:], associated)
+            except (InvalidTag, ValueError):  # ValueError: a blob too short to hold a nonce and tag
+                continue
+            return plain.decode(), index == 0
+        raise ValueError("a stored provider key does not decrypt under LEDGER_ENCRYPTION_KEY or the old keys")
+
+    def readable(self, blob: bytes, user_id: uuid.UUID, provider: str) -> bool:
         try:
-            plain = self._aead.decrypt(blob[:NONCE_BYTES], blob[NONCE_BYTES:], self._associated(user_id, provider))
-        except InvalidTag:
-            raise ValueError("a stored provider key does not decrypt under LEDGER_ENCRYPTION_KEY") from None
-        return plain.decode()
+            self.open(blob, user_id, provider)
+        except ValueError:
+            return False
+        return True
+
+
+def cipher_of_settings(encryption_key: str | None, old_keys: str | None) -> KeyCipher | None:
+    """The cipher the settings describe: None (BYOK off) without LEDGER_ENCRYPTION_KEY;
+    LEDGER_ENCRYPTION_KEYS_OLD is a comma-separated list."""
+    if encryption_key is None:
+        return None
+    return KeyCipher(encryption_key, (old_keys or "").split(","))
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,8 +110,13 @@ class ProviderKey:
     api_key: str
 
 
+KeyStatus = Literal["active", "needs_reentry"]
+
+
 class ProviderKeyRow(TypedDict):
-    """A BYOK key as its owner sees it: public columns only, never the ciphertext."""
+    """A BYOK key as its owner sees it: public columns only, never the ciphertext. `status`:
+    needs_reentry when it no longer decrypts (the encryption key changed without its old key
+    kept readable): requests then use the platform's key for that provider."""
 
     id: uuid.UUID
     provider: str
@@ -84,6 +127,7 @@ class ProviderKeyRow(TypedDict):
     last_used_at: datetime | None
     usage_count_this_month: int
     created_at: datetime
+    status: KeyStatus
 
 
 async def add_key(
@@ -128,7 +172,7 @@ async def add_key(
                 f"you already have an active {provider} key named {name!r}",
                 hint="Choose another name, or delete that key first.",
             ) from None
-    return cast(ProviderKeyRow, dict(row))
+    return cast(ProviderKeyRow, {**dict(row), "status": "active"})
 
 
 async def _insert_key(
@@ -146,9 +190,17 @@ async def _insert_key(
         )
 
 
-async def list_keys(db: Executor, user_id: object) -> list[ProviderKeyRow]:
-    rows = await db.fetch(query("provider_keys_of_user"), to_uuid(user_id, "user_id"))
-    return [cast(ProviderKeyRow, dict(r)) for r in rows]
+async def list_keys(db: Executor, cipher: KeyCipher | None, user_id: object) -> list[ProviderKeyRow]:
+    """The owner's active keys, each with its status (whether it still decrypts: the ciphertext is
+    read to tell, and never returned)."""
+    owner = to_uuid(user_id, "user_id")
+    listed = []
+    for row in await db.fetch(query("provider_keys_of_user"), owner):
+        entry = dict(row)
+        blob = entry.pop("encrypted_key")
+        readable = cipher is not None and cipher.readable(bytes(blob), owner, entry["provider"])
+        listed.append(cast(ProviderKeyRow, {**entry, "status": "active" if readable else "needs_reentry"}))
+    return listed
 
 
 async def deactivate_key(db: Executor, user_id: object, key_id: object) -> bool:
@@ -166,7 +218,13 @@ def usable_keys(cipher: KeyCipher, user_id: uuid.UUID, rows: list[dict[str, Any]
     provider: the default one, else the newest active one)."""
     keys = {}
     for r in rows:
-        plain = cipher.decrypt(base64.b64decode(r["encrypted_key"]), user_id, r["provider"])
+        try:
+            plain = cipher.decrypt(base64.b64decode(r["encrypted_key"]), user_id, r["provider"])
+        except ValueError:
+            # the encryption key changed and this key's old one is not kept readable: the
+            # platform's key serves that provider, and its owner sees the key as needing re-entry
+            log.warning("BYOK key %s does not decrypt under the configured keys; skipped", r["id"])
+            continue
         if not KEY_CHARACTERS.fullmatch(plain):
             # stored before keys were checked: it cannot be sent as a header, so the platform's
             # key serves that provider instead of every request of this user failing
@@ -174,3 +232,38 @@ def usable_keys(cipher: KeyCipher, user_id: uuid.UUID, rows: list[dict[str, Any]
             continue
         keys[r["provider"]] = ProviderKey(uuid.UUID(r["id"]), r["provider"], plain)
     return keys
+
+
+@dataclass(frozen=True, slots=True)
+class RotationReport:
+    rotated: int  # re-encrypted under the current key now
+    current: int  # under the current key already (rotated before, or stored since)
+    unreadable: int  # under no configured key: their owners must enter them again
+
+
+async def rotate_keys(pool: asyncpg.Pool, cipher: KeyCipher, batch: int = 500) -> RotationReport:
+    """Re-encrypts every stored provider key that is under an old key with the current one, once:
+    a key under the current key already is left as it is, so running it again changes nothing.
+    Each row is replaced only if it is still the ciphertext that was read (a key deleted or
+    replaced meanwhile is left alone). Plaintexts never leave this function."""
+    rotated = current = unreadable = 0
+    after = uuid.UUID(int=0)
+    while True:
+        rows = await pool.fetch(query("provider_key_ciphertexts_after"), after, batch)
+        if not rows:
+            return RotationReport(rotated, current, unreadable)
+        for row in rows:
+            blob, owner, provider = bytes(row["encrypted_key"]), row["user_id"], row["provider"]
+            try:
+                plain, under_current = cipher.open(blob, owner, provider)
+            except ValueError:
+                unreadable += 1
+                continue
+            if under_current:
+                current += 1
+                continue
+            replaced = await pool.fetchval(
+                query("replace_provider_key_ciphertext"), row["id"], blob, cipher.encrypt(plain, owner, provider)
+            )
+            rotated += replaced is not None
+        after = rows[-1]["id"]
