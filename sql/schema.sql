@@ -1190,6 +1190,13 @@ BEGIN
       FROM settle_credit_hold(p_hold_id, v_credits,
                               format('%s via %s (%s)', v_usage ->> 'model', v_usage ->> 'provider',
                                      v_usage ->> 'power_level'));
+    IF v_settled.shortfall > 0 THEN
+        v_usage := v_usage || jsonb_build_object(
+            'usage_anomaly', concat_ws('; ', nullif(v_usage ->> 'usage_anomaly', ''),
+                                       format('charged %s of its cost %s: the account could no longer cover %s'
+                                              ' (credits taken back, or its hold expired, while it ran)',
+                                              v_settled.charged, v_credits, v_settled.shortfall)));
+    END IF;
     DELETE FROM llm_usage_log l
      WHERE l.hold_id = p_hold_id AND l.usage_anomaly = 'hold_expired_unsettled' AND l.transaction_id IS NULL;
     PERFORM ledger_log_usage(v_usage, p_hold_id, v_settled.charged, v_settled.transaction_id,

@@ -486,6 +486,32 @@ async def test_settle_llm_request_never_charges_more_than_the_hold(pool, make_us
     assert await pool.fetchval("SELECT balance FROM user_credits WHERE user_id = $1", user) == 98
 
 
+async def test_a_settle_short_of_its_cost_says_so_on_the_usage_row(pool, make_user):
+    """Credits taken back while the request ran (a refund, a lost dispute, an operator): the settle
+    charges what is left, and the usage row says what it could not charge (it once said nothing)."""
+    user = await make_user(credits="10")
+    hold_id = await pool.fetchval("SELECT hold_id FROM reserve_credits($1, 8, 'req_short')", user)
+    await pool.execute("SELECT refund_purchased_credits($1, 7, 'pi_taken_back', 'refunded')", user)
+    usage = {"request_id": "req_short", "user_id": str(user), "model": "gpt-4"}
+
+    row = await pool.fetchrow("SELECT * FROM settle_llm_request($1, 5, $2::jsonb)", hold_id, json.dumps(usage))
+
+    assert row["charged"] == 3 and row["shortfall"] == 2
+    log = await pool.fetchrow("SELECT * FROM llm_usage_log WHERE request_id = 'req_short'")
+    assert log["credits_used"] == 3
+    assert "charged 3.000000 of its cost 5" in log["usage_anomaly"] and "could no longer cover 2" in log["usage_anomaly"]
+
+
+async def test_a_settle_that_charges_its_whole_cost_leaves_no_shortfall_note(pool, make_user):
+    user = await make_user(credits="10")
+    hold_id = await pool.fetchval("SELECT hold_id FROM reserve_credits($1, 8, 'req_whole')", user)
+    usage = {"request_id": "req_whole", "user_id": str(user), "model": "gpt-4"}
+
+    await pool.fetchrow("SELECT * FROM settle_llm_request($1, 5, $2::jsonb)", hold_id, json.dumps(usage))
+
+    assert await pool.fetchval("SELECT usage_anomaly FROM llm_usage_log WHERE request_id = 'req_whole'") is None
+
+
 # --- section 5: a hold lives exactly as long as its request --------------------------------------
 
 
