@@ -499,7 +499,8 @@ async def test_a_settle_short_of_its_cost_says_so_on_the_usage_row(pool, make_us
     assert row["charged"] == 3 and row["shortfall"] == 2
     log = await pool.fetchrow("SELECT * FROM llm_usage_log WHERE request_id = 'req_short'")
     assert log["credits_used"] == 3
-    assert "charged 3.000000 of its cost 5" in log["usage_anomaly"] and "could no longer cover 2" in log["usage_anomaly"]
+    note = log["usage_anomaly"]
+    assert "charged 3.000000 of its cost 5" in note and "could no longer cover 2" in note
 
 
 async def test_a_settle_that_charges_its_whole_cost_leaves_no_shortfall_note(pool, make_user):
