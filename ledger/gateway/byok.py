@@ -114,9 +114,7 @@ KeyStatus = Literal["active", "needs_reentry"]
 
 
 class ProviderKeyRow(TypedDict):
-    """A BYOK key as its owner sees it: public columns only, never the ciphertext. `status`:
-    needs_reentry when it no longer decrypts (the encryption key changed without its old key
-    kept readable): requests then use the platform's key for that provider."""
+    """A BYOK key as its owner sees it: public columns only, never the ciphertext."""
 
     id: uuid.UUID
     provider: str
@@ -127,6 +125,12 @@ class ProviderKeyRow(TypedDict):
     last_used_at: datetime | None
     usage_count_this_month: int
     created_at: datetime
+
+
+class ProviderKeyListed(ProviderKeyRow):
+    """`status`: needs_reentry when the key no longer decrypts (the encryption key changed without
+    its old key kept readable): requests then use the platform's key for that provider."""
+
     status: KeyStatus
 
 
@@ -138,7 +142,7 @@ async def add_key(
     api_key: str,
     key_name: str | None = None,
     is_default: bool = True,
-) -> ProviderKeyRow:
+) -> ProviderKeyListed:
     """Store a key; the user's previous default for that provider stops being the default. Refused
     (TooManyProviderKeys) while the user holds MAX_ACTIVE_KEYS active keys."""
     owner = to_uuid(user_id, "user_id")
@@ -172,7 +176,7 @@ async def add_key(
                 f"you already have an active {provider} key named {name!r}",
                 hint="Choose another name, or delete that key first.",
             ) from None
-    return cast(ProviderKeyRow, {**dict(row), "status": "active"})
+    return cast(ProviderKeyListed, {**dict(row), "status": "active"})
 
 
 async def _insert_key(
@@ -190,16 +194,18 @@ async def _insert_key(
         )
 
 
-async def list_keys(db: Executor, cipher: KeyCipher | None, user_id: object) -> list[ProviderKeyRow]:
-    """The owner's active keys, each with its status (whether it still decrypts: the ciphertext is
-    read to tell, and never returned)."""
+async def list_keys(db: Executor, cipher: KeyCipher | None, user_id: object) -> list[ProviderKeyListed]:
+    """The owner's active keys, each with its status (whether it still decrypts: the ciphertexts
+    are read to tell, and never returned)."""
     owner = to_uuid(user_id, "user_id")
+    blobs = {
+        r["id"]: bytes(r["encrypted_key"]) for r in await db.fetch(query("provider_key_ciphertexts_of_user"), owner)
+    }
     listed = []
     for row in await db.fetch(query("provider_keys_of_user"), owner):
-        entry = dict(row)
-        blob = entry.pop("encrypted_key")
-        readable = cipher is not None and cipher.readable(bytes(blob), owner, entry["provider"])
-        listed.append(cast(ProviderKeyRow, {**entry, "status": "active" if readable else "needs_reentry"}))
+        blob = blobs.get(row["id"])
+        readable = cipher is not None and blob is not None and cipher.readable(blob, owner, row["provider"])
+        listed.append(cast(ProviderKeyListed, {**dict(row), "status": "active" if readable else "needs_reentry"}))
     return listed
 
 

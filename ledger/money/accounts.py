@@ -29,6 +29,7 @@ class UserRow(TypedDict):
     created_at: datetime
     updated_at: datetime
     billing_cycle_anchor: datetime
+    stripe_customers_forgotten: int  # Stripe customers deleted in Stripe (ledger/billing/customers.py)
 
 
 async def create_user(
