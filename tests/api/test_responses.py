@@ -277,6 +277,53 @@ async def test_stored_context_is_held_at_the_models_context_window(pool, fake, s
     assert f"can cost up to {hold.quantize(Decimal('0.000001'))} credits" in raised.value.message
 
 
+@pytest.mark.parametrize(
+    "stored_item",
+    [
+        {"type": "reasoning", "id": "rs_1", "summary": []},  # store: true, passed back by its id only
+        {"type": "reasoning", "id": "rs_1", "summary": [{"type": "summary_text", "text": "Thought."}]},
+        {"type": "reasoning", "id": "rs_1", "summary": [], "encrypted_content": ""},
+        {"type": "item_reference", "id": "msg_1"},
+    ],
+)
+async def test_input_that_stands_for_stored_content_is_held_at_the_context_window(
+    pool, fake, start_service, make_account, stored_item
+):
+    """An agent's tool loop with store: true passes its reasoning items back by id: the provider
+    reads the stored reasoning, which the request does not carry (5,200 input tokens reported where
+    the request's own bytes bounded 1,421)."""
+    service = start_service({"openai": fake})
+    account = await make_account(credits_="1")  # enough for the text, not for the context window
+    client = service.client(account.key)
+    loop_input = [
+        {"role": "user", "content": "What is the weather?"},
+        stored_item,
+        {"type": "function_call", "call_id": "c1", "name": "weather", "arguments": "{}"},
+        {"type": "function_call_output", "call_id": "c1", "output": "sunny"},
+    ]
+
+    with pytest.raises(openai.APIStatusError) as raised:
+        client.responses.create(model=MODEL, input=loop_input, max_output_tokens=800)
+
+    assert raised.value.status_code == 402 and fake.requests == []
+    hold = (CONTEXT * INPUT + 800 * OUTPUT) / 1_000_000 / Decimal("0.10")
+    assert f"can cost up to {hold.quantize(Decimal('0.000001'))} credits" in raised.value.message
+
+
+async def test_a_reasoning_item_that_carries_its_encrypted_content_is_bounded_by_its_bytes(
+    pool, fake, start_service, make_account
+):
+    service = start_service({"openai": fake})
+    account = await make_account(credits_="1")
+    reasoning = {"type": "reasoning", "id": "rs_1", "summary": [], "encrypted_content": "gAAAA" + "x" * 3000}
+
+    response = service.client(account.key).responses.create(
+        model=MODEL, input=[{"role": "user", "content": PROMPT}, reasoning], max_output_tokens=800
+    )
+
+    assert response.usage is not None and len(fake.requests) == 1
+
+
 async def test_a_client_that_stops_reading_is_billed_for_what_was_generated(pool, fake, start_service, make_account):
     fake.words = [f"word{i}" for i in range(300)]
     fake.chunk_delay = 0.02

@@ -2,9 +2,11 @@
 SDK): parse and check the body, bound its cost, build each upstream's body, read the usage from an
 answer or from the stream's terminal event, and give the client the usage actually charged.
 
-Stored context (`previous_response_id`, `conversation`, `item_reference` items) is added by the
-provider where the gateway cannot see it: such a prompt is bounded by the model's context window
-only, which the hold and the settle's bounds already cap every prompt at.
+Stored context (`previous_response_id`, `conversation`, `item_reference` items, and a `reasoning`
+item sent by its id without its `encrypted_content`: the documented pattern with `store: true`,
+where the provider brings back the stored reasoning) is added by the provider where the gateway
+cannot see it: such a prompt is bounded by the model's context window only, which the hold and
+the settle's bounds already cap every prompt at.
 """
 
 from __future__ import annotations
@@ -253,6 +255,15 @@ def _parts(prompt: _Prompt, parts: Any, where: str) -> list[Any]:
     return kept
 
 
+def stands_for_stored_reasoning(item: dict[str, Any]) -> bool:
+    """A reasoning item that does not carry its reasoning: with `store: true` an agent passes back
+    only its `id` (and maybe its summary), and the provider adds the stored reasoning tokens to the
+    prompt (5,200 input tokens reported for a request whose own bytes bound 1,421). Only an item
+    with its `encrypted_content` carries what the provider will read."""
+    content = item.get("encrypted_content")
+    return not (isinstance(content, str) and content)
+
+
 def _read_input(value: Any, prompt: _Prompt) -> list[Any]:
     """The input items as counted (images taken out), checked item by item."""
     if isinstance(value, str):
@@ -273,7 +284,7 @@ def _read_input(value: Any, prompt: _Prompt) -> list[Any]:
                 f"{where}.type",
                 "unsupported_input_item",
             )
-        if kind == "item_reference":
+        if kind == "item_reference" or (kind == "reasoning" and stands_for_stored_reasoning(item)):
             prompt.stored = True
         counted = dict(item)
         if kind == "message":
