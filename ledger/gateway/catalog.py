@@ -14,6 +14,7 @@ from decimal import Decimal
 
 from ledger.db.executor import Executor
 from ledger.db.queries import query
+from ledger.gateway.per_call_fees import per_call_fee
 from ledger.gateway.pricing import ModelPrice, Tier
 
 
@@ -66,6 +67,8 @@ async def load(db: Executor) -> CatalogSnapshot:
     rows = await db.fetch(query("active_model_prices"))
     prices: dict[str, dict[str, ModelPrice]] = {}
     for row in rows:
+        if per_call_fee(row["model"]):
+            continue  # a fee per call it cannot charge: never routed to, however it was priced
         fields = dict(row)
         fields["tiers"] = read_tiers(fields["tiers"])
         prices.setdefault(row["model"], {})[row["provider"]] = ModelPrice(**fields)

@@ -45,9 +45,10 @@ from ledger.errors import (
     UpstreamFailed,
     UpstreamTimedOut,
 )
-from ledger.gateway import byok
+from ledger.gateway import byok, per_call_fees
 from ledger.gateway.catalog import Catalog, CatalogSnapshot, PowerLevel
 from ledger.gateway.keys import KEY_PREFIX, KeyOwner, authenticate, hash_key
+from ledger.gateway.per_call_fees import per_call_fee
 from ledger.gateway.pricing import TokenCounts
 from ledger.gateway.routing import Route, Tariff, plan_routes
 from ledger.gateway.tokens import CountedUsage, TokenBounds, UsageFields, bounded_usage, upstream_json, words
@@ -322,6 +323,8 @@ class MeteredRequest:
             owner = await gateway.owner(key)
             if (power_level or owner.power_level) not in snapshot.power_levels:
                 raise unknown_level(owner.power_level, snapshot)
+            if per_call_fee(self.call.model):
+                raise ModelNotFound(f"The model '{self.call.model}' is not served here: {per_call_fees.REFUSAL}.")
             raise ModelNotFound(
                 f"The model '{self.call.model}' does not exist or no configured provider serves it"
                 f" through this API ({self.call.provider_api} {self.call.endpoint})."

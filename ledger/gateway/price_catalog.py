@@ -10,8 +10,10 @@ What is read, per model of a catalog provider (openai, anthropic, ...):
   fast mode, which the adapters refuse or never ask for, so the standard prices are the ones owed;
 - web_searches_kcount and storage_searches_kcount are left out: the adapters refuse the tools
   (web search, file search) they price;
-- a model pricing anything else (audio hours, characters, ...) is skipped: this gateway cannot meter
-  it, and serving it would bill less than the provider charges. So is a model with no input price, or
+- a model pricing anything else (audio hours, characters, a fee per request: requests_kcount, ...) is
+  skipped: this gateway cannot meter it, and serving it would bill less than the provider charges;
+  so is a model whose every call costs a fee the catalog does not carry (search and deep-research
+  models: ledger/gateway/per_call_fees.py). So is a model with no input price, or
   one with a price numeric(12,6) cannot hold exactly (never rounded: skipped with the reason).
   A model with an input price and none for output (the embedding models) produces no output
   tokens; its output price is 0, which is what genai-prices charges for output it has no price for.
@@ -41,6 +43,8 @@ from genai_prices import data_snapshot, types
 
 from ledger.db.queries import query
 from ledger.errors import InvalidArgument
+from ledger.gateway import per_call_fees
+from ledger.gateway.per_call_fees import per_call_fee
 from ledger.gateway.prices import PRICE_ORDER
 from ledger.gateway.pricing import GENAI_PRICE_KEYS, PRICE_COLUMNS
 
@@ -160,11 +164,16 @@ def read_catalog(catalog_provider: str, now: datetime | None = None) -> CatalogR
     named: set[str] = set()
     for info in provider.models:
         prices, why = _prices_of(info, now)
+        if prices is not None and per_call_fee(info.id):
+            prices, why = None, per_call_fees.REASON
         if prices is None:
             skipped.append({"model": info.id, "reason": why})
             continue
         for name in dict.fromkeys([info.id, *_equals_aliases(info.match)]):
             if name in named:
+                continue
+            if per_call_fee(name):
+                skipped.append({"model": name, "reason": per_call_fees.REASON})
                 continue
             if provider.find_model(name) is not info:
                 skipped.append({"model": name, "reason": f"genai-prices does not price this name as {info.id}"})

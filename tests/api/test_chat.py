@@ -441,3 +441,24 @@ async def test_a_provider_refusal_not_in_openais_shape_is_told_in_it_and_nothing
     assert await balance(pool, account.user_id) == 10
     (row,) = await usage_rows(pool, account.user_id)
     assert (row["success"], row["status_code"], row["credits_used"]) == (False, 413, 0)
+
+
+async def test_a_model_whose_calls_cost_a_search_fee_is_refused_before_anything_is_held(
+    pool, upstreams, start_service, make_account
+):
+    """gpt-4o-search-preview searches on every call, at a fee per call the gateway cannot charge:
+    refused with a clear 404 in OpenAI's shape, nothing held or sent (it was served at token prices,
+    the operator paying ~270x what the user was charged)."""
+    await pool.execute(
+        "INSERT INTO model_prices (provider, model, input_usd_per_mtok, output_usd_per_mtok)"
+        " VALUES ('openai', 'gpt-4o-search-preview', 2.5, 10)"
+    )
+    service = start_service(upstreams)
+    account = await make_account(credits_="100")
+
+    with pytest.raises(openai.NotFoundError) as raised:
+        service.client(account.key).chat.completions.create(model="gpt-4o-search-preview", messages=MESSAGES)
+
+    assert "fee per call" in raised.value.message
+    assert upstreams["openai"].requests == []
+    assert await pool.fetchval("SELECT count(*) FROM credit_holds") == 0

@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ledger.errors import InvalidArgument
-from ledger.gateway import catalog, prices, pricing
+from ledger.gateway import catalog, per_call_fees, prices, pricing
 from ledger.gateway.price_catalog import read_catalog, sync_prices
 from ledger.gateway.pricing import GENAI_USAGE_KEYS, TokenCounts
 
@@ -361,3 +361,61 @@ async def test_the_seeds_claude_rows_price_cache_reads_and_writes_as_genai_price
         assert pricing.cost(snapshot.prices[model][provider], text_only) == genai_total("anthropic", model, text_only)
 
     same_cost()
+
+
+# --- models whose every call costs a fee beside its tokens (issue 17, item 3) ---------------------
+
+SEARCH_MODELS = ["gpt-4o-search-preview", "gpt-4o-mini-search-preview", "gpt-5-search-api", "o3-deep-research"]
+
+
+def test_the_sync_skips_the_models_whose_every_call_costs_a_fee_it_cannot_charge():
+    """They were synced at token prices only: about 270 times less than the provider charges."""
+    read = read_catalog("openai")
+    synced = {m.model for m in read.models}
+    skipped = {entry["model"]: entry["reason"] for entry in read.skipped}
+
+    for model in ("gpt-4o-search-preview", "gpt-5-search-api", "o3-deep-research"):
+        assert model not in synced
+        assert "fee per call" in skipped[model]
+    assert "gpt-4o" in synced and "gpt-4o-mini" in synced  # their searches are tools, refused per request
+    openrouter = read_catalog("openrouter")
+    assert not any(per_call_fees.per_call_fee(m.model) for m in openrouter.models)
+    assert "openai/gpt-4o-mini-search-preview" in {entry["model"] for entry in openrouter.skipped}
+
+
+def test_every_model_genai_prices_gives_a_per_call_price_is_skipped():
+    """requests_kcount (a fee per request): this gateway charges tokens only, so never serves them."""
+    for provider in data_snapshot.get_snapshot().providers:
+        now = datetime.now(UTC)
+        per_request = {m.id for m in provider.models if m.get_prices(now).requests_kcount is not None}
+        if not per_request:
+            continue
+        read = read_catalog(provider.id)
+        assert not per_request & {m.model for m in read.models}, provider.id
+
+
+@pytest.mark.parametrize("model", SEARCH_MODELS + ["openai/gpt-4o-search-preview", "perplexity/sonar-pro", "x:online"])
+async def test_a_per_call_fee_model_priced_by_hand_is_never_routed_to(pool, model):
+    await prices.add_price(pool, "openai", model, "2.5", "10")
+
+    snapshot = await catalog.load(pool)
+
+    assert model not in snapshot.prices
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.text(alphabet="abcdeilnoprstuvw-/:.45AEIOSR", min_size=1, max_size=40)
+    | st.sampled_from(["sonar/x", "a/sonar", "SONAR-pro", "gpt-4o-SEARCH-preview", "m:online", "m:onlinex"])
+)
+def test_only_the_named_fee_patterns_are_refused(name):
+    """Ordinary names are served: the rule names search, deep-research, sonar and :online models only."""
+    lowered = name.lower()
+    expected = (
+        "search-preview" in lowered
+        or "search-api" in lowered
+        or "deep-research" in lowered
+        or lowered.endswith(":online")
+        or any(part == "sonar" or part.startswith("sonar-") for part in lowered.split("/"))
+    )
+    assert per_call_fees.per_call_fee(name) == expected
