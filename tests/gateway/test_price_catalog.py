@@ -394,7 +394,7 @@ def test_every_model_genai_prices_gives_a_per_call_price_is_skipped():
         assert not per_request & {m.model for m in read.models}, provider.id
 
 
-@pytest.mark.parametrize("model", SEARCH_MODELS + ["openai/gpt-4o-search-preview", "perplexity/sonar-pro", "x:online"])
+@pytest.mark.parametrize("model", [*SEARCH_MODELS, "openai/gpt-4o-search-preview", "perplexity/sonar-pro", "x:online"])
 async def test_a_per_call_fee_model_priced_by_hand_is_never_routed_to(pool, model):
     await prices.add_price(pool, "openai", model, "2.5", "10")
 
