@@ -147,7 +147,9 @@ def prompt_tokens_floor(messages: list[Any]) -> int:
 
 
 def completion_tokens_estimate(text: str) -> int:
-    return math.ceil(len(text.encode()) / 4)
+    # an upstream's text may hold lone surrogates (a truncated emoji, "\ud83d" in its JSON): they
+    # are counted as the 3 bytes they take, never an error that leaves the request unsettled
+    return math.ceil(len(text.encode(errors="surrogatepass")) / 4)
 
 
 def words(text: str) -> int:

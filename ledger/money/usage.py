@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import uuid
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
@@ -22,6 +23,17 @@ from ledger.money.holds import Reservation
 from ledger.money.values import to_credits
 
 log = logging.getLogger("ledger.metering")
+
+# What PostgreSQL's text and jsonb cannot hold: NUL, and a UTF-16 surrogate with no partner (JSON
+# can spell one, "\ud83d": a truncated emoji from an upstream; it has no UTF-8 encoding).
+UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def storable(text: str) -> str:
+    """Text as PostgreSQL can store it: each character it cannot hold replaced by U+FFFD. An
+    upstream's words reach the usage row (its error message, an anomaly): whatever bytes it sent,
+    the row is written and the hold resolved."""
+    return UNSTORABLE.sub("\ufffd", text)
 
 
 @dataclass(slots=True)
@@ -67,7 +79,11 @@ class UsageRecord:
     def to_json(self) -> str:
         # Decimals and UUIDs travel as strings; PostgreSQL reads them back exactly. (Every field is
         # a scalar, so the fields are read directly: dataclasses.asdict deep-copies, on every request.)
-        return json.dumps({name: getattr(self, name) for name in self.__slots__}, default=str)
+        fields = {name: getattr(self, name) for name in self.__slots__}
+        for name in ("error_message", "usage_anomaly", "reported_usage", "model", "provider"):
+            if isinstance(value := fields[name], str):
+                fields[name] = storable(value)
+        return json.dumps(fields, default=str)
 
 
 @dataclass(frozen=True, slots=True)
