@@ -64,6 +64,8 @@ class FakeAnthropic:
     delay: float = 0.0
     # answer requests with this status and JSON body as is (a 202 Accepted, a 302 ...)
     raw_status_json: tuple[int, dict[str, Any]] | None = None
+    # a streamed request is answered with these bytes as is (a provider's error events, ...)
+    raw_stream: list[bytes] | None = None
     requests: list[dict[str, Any]] = field(default_factory=list)
     server: ServerThread | None = None
 
@@ -135,6 +137,8 @@ class FakeAnthropic:
         if not body.get("stream"):
             usage = self.usage_json if self.usage_json is not None else json.dumps(self.usage())
             return Response(json.dumps(message).replace('"__USAGE__"', usage), media_type="application/json")
+        if self.raw_stream is not None:
+            return StreamingResponse(iter(self.raw_stream), media_type="text/event-stream")
         return StreamingResponse(self._events(message), media_type="text/event-stream")
 
     async def _events(self, message: dict[str, Any]) -> AsyncIterator[bytes]:

@@ -63,6 +63,8 @@ class FakeResponses:
     delay: float = 0.0
     # answer requests with this status and JSON body as is (a 202 Accepted, a 302 ...)
     raw_status_json: tuple[int, dict[str, Any]] | None = None
+    # a streamed request is answered with these bytes as is (a provider's error events, ...)
+    raw_stream: list[bytes] | None = None
     requests: list[dict[str, Any]] = field(default_factory=list)
     server: ServerThread | None = None
 
@@ -150,6 +152,8 @@ class FakeResponses:
         if self.status != 200:
             error = {"error": {"message": f"{self.name} says {self.status}", "type": "upstream", "code": None}}
             return JSONResponse(error, status_code=self.status)
+        if body.get("stream") and self.raw_stream is not None:
+            return StreamingResponse(iter(self.raw_stream), media_type="text/event-stream")
         if body.get("stream"):
             return StreamingResponse(self._events(body), media_type="text/event-stream")
         text = " ".join(self.words)

@@ -86,6 +86,8 @@ class StreamMeter(Protocol):
     usage: Any
     chunks: int
     skipped: int
+    # the provider's own error, reported inside the stream (an error event or chunk), or None
+    provider_error: str | None
 
     def event(self, lines: list[str]) -> bytes | None: ...
 
@@ -673,6 +675,15 @@ class MeteredRequest:
             if meter.chunks == 0:  # nothing was generated: no 200, and the hold is released
                 what = f"{meter.skipped} events its API does not define" if meter.skipped else "no event of its API"
                 raise await self._not_a_stream(route, response, what)
+            if meter.provider_error is not None and not meter.generated_text.strip():
+                # the provider reported an error inside its 200 and generated nothing: it bills
+                # nothing for it, and neither does the gateway (the hold is released, the row failed)
+                await self.fail(
+                    502, f"the provider's stream reported an error, nothing generated: {meter.provider_error}"
+                )
+                if closing := meter.closing_events(TokenCounts(), "0", self.call.wants_usage):
+                    yield closing
+                return
             # the upstream is done: settle, then tell the client what was charged
             if (reason := meter.unfinished()) is not None:
                 self.usage.success, self.usage.status_code, self.usage.error_message = False, 502, reason

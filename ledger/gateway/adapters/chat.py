@@ -330,6 +330,9 @@ class ChoicesStreamMeter(TextByIndex):
     chunks: int = 0
     skipped: int = 0
     done: bool = False
+    # the provider's own error in the stream: a chunk with an `error` object (OpenAI), or a choice
+    # finished with finish_reason "error" (OpenRouter)
+    provider_error: str | None = None
 
     chunk_object: ClassVar[str]  # the `object` of the closing usage chunk
 
@@ -369,6 +372,7 @@ class ChoicesStreamMeter(TextByIndex):
             self.skipped += 1
             return None
         self._observe(chunk)
+        self._note_error(chunk)
         had_usage = "usage" in chunk
         chunk.pop("usage", None)
         if raw.get("usage") is not None:
@@ -392,8 +396,18 @@ class ChoicesStreamMeter(TextByIndex):
             index = choice.get("index") if isinstance(choice.get("index"), int) else 0
             self.text.setdefault(index, []).extend(self.choice_text(choice))
 
+    def _note_error(self, chunk: dict[str, Any]) -> None:
+        error = chunk.get("error")
+        finished_in_error = any(choice.get("finish_reason") == "error" for choice in chunk.get("choices") or [])
+        if isinstance(error, dict) or finished_in_error:
+            message = error.get("message") if isinstance(error, dict) else None
+            self.provider_error = str(message)[:300] if message is not None else "finish_reason: error"
+
     def unfinished(self) -> str | None:
-        return None  # a chat stream may end without [DONE]: the usage is what matters
+        # a chat stream may end without [DONE] (the usage is what matters), not with an error
+        return (
+            None if self.provider_error is None else f"the provider's stream reported an error: {self.provider_error}"
+        )
 
     def closing_events(self, counts: TokenCounts, cost: str, wants_usage: bool) -> bytes:
         """The usage chunk (when the client asked for it), with what was charged, then [DONE]."""

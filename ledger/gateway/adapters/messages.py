@@ -483,6 +483,7 @@ class MessagesStreamMeter:
     text: list[str] = field(default_factory=list)
     errored: bool = False
     stopped: bool = False  # message_stop came: the message ended as Anthropic ends one
+    provider_error: str | None = None  # the message of Anthropic's `error` event
 
     def event(self, lines: list[str]) -> bytes | None:
         """One SSE event (its lines, without the blank line): the bytes to forward, or None."""
@@ -545,6 +546,9 @@ class MessagesStreamMeter:
                     self.text.append(delta[key])
         elif kind == "error":
             self.errored = True
+            error = payload.get("error")
+            message = error.get("message") if isinstance(error, dict) else None
+            self.provider_error = str(message)[:300] if message is not None else "error event"
         elif kind == "ping":
             return self.chunks > 0  # a ping before the message: nothing to commit a 200 to yet
         elif kind != "content_block_stop":

@@ -477,6 +477,7 @@ class ResponsesStreamMeter(TextByIndex):
     last_sequence: int = -1
     chunks: int = 0
     skipped: int = 0
+    provider_error: str | None = None  # an `error` event, or response.failed's error
 
     def next_sequence(self) -> int:
         self.last_sequence += 1
@@ -508,6 +509,10 @@ class ResponsesStreamMeter(TextByIndex):
         sequence = event.get("sequence_number")
         if isinstance(sequence, int) and not isinstance(sequence, bool):
             self.last_sequence = max(self.last_sequence, sequence)
+        if kind == "error" or kind == "response.failed":
+            error = event.get("response", {}).get("error") if kind == "response.failed" else event
+            message = error.get("message") if isinstance(error, dict) else None
+            self.provider_error = str(message)[:300] if message is not None else kind
         if kind in TERMINAL_EVENTS:
             self.usage = raw["response"].get("usage")  # as reported (NaN included): judged at the settle
             self.terminal, self.terminal_name = event, kind
@@ -534,7 +539,10 @@ class ResponsesStreamMeter(TextByIndex):
 
     def closing_events(self, counts: TokenCounts, cost: str, wants_usage: bool) -> bytes:
         """The terminal event held back, its usage the one charged; a stream that ended without
-        one is told so by an `error` event (there is no [DONE] in this API)."""
+        one is told so by an `error` event (there is no [DONE] in this API), unless the provider's
+        own error event told it already."""
+        if self.terminal is None and self.provider_error is not None:
+            return b""
         if self.terminal is None:
             error = {
                 "type": "error",
