@@ -230,6 +230,9 @@ def bounded_usage(reported: Any, fields: UsageFields, bounds: TokenBounds) -> Co
     elif not isinstance(reported, dict):
         anomalies.append(f"usage is a {type(reported).__name__}, not an object")
 
+    # what each total's floor measured: the prompt's words as sent, the answer's words as delivered
+    floor_of = {"input": "words in the prompt", "output": "words delivered"}
+
     def total(kind: str, floor: int, ceiling: int, estimate: int) -> int:
         floor = min(floor, ceiling)
         key, raw = fields.get(kind, (f"{kind}_tokens", None))
@@ -244,7 +247,7 @@ def bounded_usage(reported: Any, fields: UsageFields, bounds: TokenBounds) -> Co
             anomalies.append(f"{key} {value} above the request's bound {ceiling}")
             return ceiling
         if value < floor:
-            anomalies.append(f"{key} {value} below the {floor} words delivered")
+            anomalies.append(f"{key} {value} below the {floor} {floor_of[kind]}")
             return floor
         return value
 

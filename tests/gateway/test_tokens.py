@@ -97,3 +97,14 @@ def test_no_usage_at_all_is_counted_locally_and_recorded_as_an_anomaly():
 
     assert (counted.prompt_tokens, counted.completion_tokens) == (7, 9)
     assert counted.anomaly == "no usage reported: counted from the request and the answer"
+
+
+def test_an_anomaly_says_what_each_floor_measured():
+    """A prompt's floor is its own words, not words delivered (the message once said so of both)."""
+    limits = TokenBounds(50, 1000, 20, 1000, 100, 30)
+    reported = {"prompt_tokens": 10, "completion_tokens": 5}
+
+    counted = bounded_usage(reported, openai_usage_fields(reported), limits)
+
+    assert "prompt_tokens 10 below the 50 words in the prompt" in counted.anomaly
+    assert "completion_tokens 5 below the 20 words delivered" in counted.anomaly
