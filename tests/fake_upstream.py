@@ -85,6 +85,10 @@ class FakeUpstream:
     # seconds to wait before the first streamed chunk; after `stall_after` words, wait forever
     first_delay: float = 0.0
     stall_after: int | None = None
+    # refuse what OpenAI refuses: max_tokens for these reasoning models, an output cap above a
+    # model's limit (model -> limit); opt-in per test
+    reasoning_models: set[str] = field(default_factory=set)
+    output_limits: dict[str, int] = field(default_factory=dict)
     requests: list[dict[str, Any]] = field(default_factory=list)
     server: ServerThread | None = None
 
@@ -92,6 +96,27 @@ class FakeUpstream:
     def base_url(self) -> str:
         assert self.server is not None
         return f"{self.server.url}/v1"
+
+    def _refusal(self, body: dict[str, Any]) -> JSONResponse | None:
+        """OpenAI's 400s for an output cap the model does not take."""
+        model = body.get("model")
+        if model in self.reasoning_models and "max_tokens" in body:
+            message = (
+                "Unsupported parameter: 'max_tokens' is not supported with this model."
+                " Use 'max_completion_tokens' instead."
+            )
+            error = {"message": message, "type": "invalid_request_error", "param": "max_tokens"}
+            return JSONResponse({"error": {**error, "code": "unsupported_parameter"}}, status_code=400)
+        cap = body.get("max_completion_tokens", body.get("max_tokens"))
+        limit = self.output_limits.get(str(model))
+        if limit is not None and isinstance(cap, int) and cap > limit:
+            message = (
+                f"max_tokens is too large: {cap}. This model supports at most {limit} completion tokens,"
+                " whereas you provided {cap}."
+            )
+            error = {"message": message, "type": "invalid_request_error", "param": "max_tokens"}
+            return JSONResponse({"error": {**error, "code": "invalid_value"}}, status_code=400)
+        return None
 
     def received_models(self) -> list[str]:
         return [r["body"].get("model") for r in self.requests]
@@ -118,6 +143,8 @@ class FakeUpstream:
         if self.status != 200:
             error = {"error": {"message": f"{self.name} says {self.status}", "type": "upstream", "code": None}}
             return JSONResponse(error, status_code=self.status)
+        if (refused := self._refusal(body)) is not None:
+            return refused
         text = " ".join(self.words * self.repeat)
         if self.raw_body is not None:
             return Response(self.raw_body, media_type=self.raw_content_type)

@@ -92,3 +92,10 @@ def test_every_token_types_price_and_the_tiers_are_set_from_the_cli(database_url
         (bad_source, "genai-prices has no provider 'nope'"),
     ):
         assert bad.returncode == 1 and message in bad.stderr and "Traceback" not in bad.stderr, bad.stderr
+
+
+def test_prices_limits_refuses_a_file_that_is_not_litellms_table(tmp_path):
+    bad = tmp_path / "table.json"
+    bad.write_text("[1, 2]")
+    done = ledger("prices", "limits", str(bad), env={})
+    assert done.returncode == 1 and "cannot read LiteLLM's model table" in done.stderr

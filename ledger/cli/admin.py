@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+import zipfile
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -13,7 +15,7 @@ from ledger.billing import packages
 from ledger.cli.context import with_connection
 from ledger.cli.output import emit
 from ledger.db.pool import database_url
-from ledger.gateway import byok, price_catalog, prices
+from ledger.gateway import byok, model_limits, price_catalog, prices
 from ledger.gateway import keys as gateway_keys
 from ledger.money import accounts as users
 from ledger.money import credits
@@ -62,6 +64,16 @@ def cmd_keys_revoke(settings: Settings, args: argparse.Namespace) -> int:
         print(f"ledger: no active key {args.key_id}", file=sys.stderr)
         return 1
     return _show(args, {"id": args.key_id, "revoked": True})
+
+
+def cmd_prices_limits(_settings: Settings, args: argparse.Namespace) -> int:
+    """Refreshes the vendored model limits (ledger/gateway/data/model_limits.json) from LiteLLM."""
+    try:
+        count = model_limits.refresh(Path(args.source))
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
+        print(f"ledger: cannot read LiteLLM's model table from {args.source}: {exc}", file=sys.stderr)
+        return 1
+    return _show(args, {"models": count, "written": str(model_limits.DATA)})
 
 
 def cmd_byok_rotate(settings: Settings, args: argparse.Namespace) -> int:
@@ -343,4 +355,12 @@ def add_commands(commands: Any) -> None:
         "(repeatable; default: openai, anthropic)",
     )
     sync.add_argument("--dry-run", action="store_true", help="report what would change, write nothing")
+    limits = _command(
+        group,
+        "limits",
+        "refresh the models' output limits from LiteLLM's model table (its JSON file, or a litellm wheel)",
+        cmd_prices_limits,
+        json_flag,
+    )
+    limits.add_argument("source", help="model_prices_and_context_window.json, or litellm-*.whl (pip download litellm)")
     sync.add_argument("--force", action="store_true", help="overwrite rows an operator changed or the seed wrote")

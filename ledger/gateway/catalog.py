@@ -14,6 +14,7 @@ from decimal import Decimal
 
 from ledger.db.executor import Executor
 from ledger.db.queries import query
+from ledger.gateway.model_limits import limits_of
 from ledger.gateway.per_call_fees import per_call_fee
 from ledger.gateway.pricing import ModelPrice, Tier
 
@@ -71,6 +72,10 @@ async def load(db: Executor) -> CatalogSnapshot:
             continue  # a fee per call it cannot charge: never routed to, however it was priced
         fields = dict(row)
         fields["tiers"] = read_tiers(fields["tiers"])
+        if (known := limits_of(row["model"])) is not None:
+            # never above the model's real limit, whatever a row says (rows synced before the
+            # limits were known said 32,768 for every model): the provider refuses more
+            fields["max_output_tokens"] = min(fields["max_output_tokens"], known.max_output_tokens)
         prices.setdefault(row["model"], {})[row["provider"]] = ModelPrice(**fields)
     return CatalogSnapshot(
         power_levels={

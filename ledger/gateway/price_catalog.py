@@ -22,8 +22,10 @@ Names: the model's id and each exact (`equals`) alias of its match clause, each 
 only where genai-prices itself prices that name as this model (so an alias two models claim goes
 to the one genai-prices picks). Prefix and pattern matches are not names: a client names a row.
 
-The catalog has no output limit: max_output_tokens is MAX_OUTPUT_TOKENS (never above the context
-window), and context_window the catalog's, else CONTEXT_WINDOW.
+The catalog has no output limit: max_output_tokens is the model's real one from LiteLLM's table
+(ledger/gateway/model_limits.py), else the conservative MAX_OUTPUT_TOKENS (a guess above a model's
+real limit is refused upstream); never above the context window, which is the catalog's, else
+CONTEXT_WINDOW.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ from genai_prices import data_snapshot, types
 from ledger.db.queries import query
 from ledger.errors import InvalidArgument
 from ledger.gateway import per_call_fees
+from ledger.gateway.model_limits import limits_of
 from ledger.gateway.per_call_fees import per_call_fee
 from ledger.gateway.prices import PRICE_ORDER
 from ledger.gateway.pricing import GENAI_PRICE_KEYS, PRICE_COLUMNS
@@ -51,7 +54,8 @@ from ledger.gateway.pricing import GENAI_PRICE_KEYS, PRICE_COLUMNS
 log = logging.getLogger("ledger.prices")
 
 CONTEXT_WINDOW = 128_000  # the table's own default, for a model the catalog gives none
-MAX_OUTPUT_TOKENS = 32_768
+# for a model LiteLLM's table does not list: every current chat model generates at least this many
+MAX_OUTPUT_TOKENS = 4_096
 # tools the adapters refuse: their prices are never owed through this gateway
 UNUSED_PRICE_KEYS = frozenset({"web_searches_kcount", "storage_searches_kcount"})
 TYPE_OF_PRICE_KEY = {key: name for name, key in GENAI_PRICE_KEYS.items()}
@@ -101,7 +105,8 @@ class CatalogModel:
 
     @property
     def max_output_tokens(self) -> int:
-        return min(MAX_OUTPUT_TOKENS, self.context_window)
+        known = limits_of(self.model)
+        return min(MAX_OUTPUT_TOKENS if known is None else known.max_output_tokens, self.context_window)
 
 
 @dataclass(frozen=True, slots=True)

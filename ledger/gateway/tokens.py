@@ -12,8 +12,11 @@ reasons from what it can see:
   whitespace-separated words. Every major tokenizer (tiktoken's regex, SentencePiece with
   whitespace splitting, Anthropic's) splits on whitespace before merging, so each word is at
   least one token; an honest upstream's count is never below it.
-- Estimates (when nothing usable was reported): the usual 4 bytes a token, kept between the floor
-  and the bound.
+- Estimates (when nothing usable was reported: the client left, the stream broke, the answer
+  never came): the usual 4 bytes a token for text, and for every other part its own estimate,
+  what such a part most likely costs (`PART_ESTIMATES` below, docs/bounds-and-estimates.md), never
+  its bound: the bound is the most a part can cost, for the hold; charging it for a request whose
+  usage never came overcharged an image 60 times. Kept between the floor and the bound.
 """
 
 from __future__ import annotations
@@ -40,6 +43,15 @@ IMAGE_LOW_TOKENS = 3_000
 IMAGE_HIGH_TOKENS = 50_000
 AUDIO_BASE64_CHARS_PER_TOKEN = 16
 AUDIO_TOKENS_MIN = 100
+
+# What a non-text part most likely costs (the estimate, for a request whose usage never came).
+# Images at OpenAI: low detail 85 tokens; high (and auto) 85 + 170 per 512-px tile of the image
+# scaled into 2048 x 2048 then 768 px on its short side: a 1024 x 1024 image is 4 tiles, 765.
+# Audio: about 10 tokens a second of speech; at 32 kbit/s (a usual voice codec setting) a second
+# is 4,000 bytes, 5,333 base64 characters: 1 token per 512 characters.
+IMAGE_LOW_ESTIMATE = 85
+IMAGE_HIGH_ESTIMATE = 765
+AUDIO_BASE64_CHARS_PER_TOKEN_ESTIMATE = 512
 
 
 class UnboundedPart(ValueError):
@@ -74,6 +86,31 @@ def _part_tokens(part: dict[str, Any], where: str) -> int:
         " reads them (files and unknown types are refused); send text, image_url or input_audio.",
         where,
     )
+
+
+def _part_estimate(part: dict[str, Any]) -> int:
+    """What one non-text part (already bounded by _part_tokens) most likely costs."""
+    kind = part.get("type")
+    if kind == "image_url":
+        image = part.get("image_url")
+        detail = image.get("detail", "auto") if isinstance(image, dict) else "auto"
+        return IMAGE_LOW_ESTIMATE if detail == "low" else IMAGE_HIGH_ESTIMATE
+    if kind == "input_audio":
+        audio = part.get("input_audio")
+        data = audio.get("data") if isinstance(audio, dict) else ""
+        return math.ceil(len(data if isinstance(data, str) else "") / AUDIO_BASE64_CHARS_PER_TOKEN_ESTIMATE)
+    return 0
+
+
+def parts_estimate(messages: list[Any]) -> int:
+    """The estimate of every non-text part of the messages."""
+    total = 0
+    for message in messages:
+        content = message.get("content") if isinstance(message, dict) else None
+        for part in content if isinstance(content, list) else []:
+            if isinstance(part, dict) and part.get("type") not in ("text", "refusal"):
+                total += _part_estimate(part)
+    return total
 
 
 def _strip_parts(message: dict[str, Any], index: int) -> tuple[dict[str, Any], int]:
@@ -133,8 +170,10 @@ def _messages_bytes(messages: list[Any], extra: object) -> tuple[int, int]:
 
 
 def prompt_tokens_estimate(messages: list[Any], extra: object = None) -> int:
+    """Every part of the prompt: its text at 4 bytes a token, and its images and audio at their
+    estimates (10 high-detail images once counted as 24 tokens here, their text alone)."""
     size, count = _messages_bytes(messages, extra)
-    return math.ceil(size / 4) + MESSAGE_OVERHEAD * count + REPLY_PRIMING
+    return math.ceil(size / 4) + MESSAGE_OVERHEAD * count + REPLY_PRIMING + parts_estimate(messages)
 
 
 def prompt_tokens_floor(messages: list[Any]) -> int:

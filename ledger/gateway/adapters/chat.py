@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from ledger.errors import InvalidRequest, RequestTooComplex
+from ledger.gateway.model_limits import takes_max_completion_tokens
 from ledger.gateway.pricing import TokenCounts
 from ledger.gateway.routing import Route, reply_cap
 from ledger.gateway.tokens import (
@@ -178,6 +179,12 @@ class ChatRequest:
         body = dict(self.body)
         cap = reply_cap(route, self.max_tokens)
         fields = [key for key in ("max_completion_tokens", "max_tokens") if body.get(key) is not None]
+        at_openai = route.provider == "openai" or "openai.com" in route.config.base_url  # Azure's too
+        if at_openai and takes_max_completion_tokens(route.price.model):
+            # OpenAI's reasoning models (o-series, gpt-5) refuse max_tokens: the cap goes in the
+            # field they take, whichever the client used
+            body.pop("max_tokens", None)
+            fields = ["max_completion_tokens"]
         for key in fields or ["max_tokens"]:
             body[key] = cap
         if self.stream:

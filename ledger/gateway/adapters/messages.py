@@ -68,6 +68,14 @@ CLIENT_TOOL_TOKENS = 2_000
 # 1,600 tokens (1.15 megapixels) for most models, about 4,800 for the models that take images up
 # to 2,576 px. 5,000 bounds either.
 IMAGE_TOKENS = 5_000
+# What an image most likely costs (the estimate, for a request whose usage never came): Anthropic
+# resizes a larger image to about 1.15 megapixels, 1,600 tokens.
+IMAGE_ESTIMATE = 1_600
+# A document's estimate (unknowable before Anthropic reads it: a PDF's pages are text and an image
+# each): a text document at 4 bytes a token, a base64 PDF at a token per 16 base64 characters
+# (12 bytes), a URL's document (unseen) DOCUMENT_URL_ESTIMATE.
+DOCUMENT_URL_ESTIMATE = 3_000
+DOCUMENT_BASE64_CHARS_PER_TOKEN = 16
 # A PDF is billed per page as text and as an image, and a URL's document is unseen before the
 # provider fetches it: a document is bounded by the model's context window (the hold and the
 # bound cap every prompt there).
@@ -309,7 +317,47 @@ class MessagesRequest:
         return size + self.extra_tokens + MESSAGE_OVERHEAD * len(self.counted["messages"]) + REPLY_PRIMING
 
     def most_completion_tokens(self, route: Route) -> int:
-        return reply_cap(route, self.max_tokens)
+        """The max_tokens sent to `route`: the client's, cut to the model's output limit. A thinking
+        budget must stay below what is sent (Anthropic refuses budget_tokens >= max_tokens): one the
+        cut would put at or above it is refused here, before anything is held (the budget was once
+        kept at 40,000 while max_tokens was cut to 32,768, and Anthropic refused every such call)."""
+        cap = reply_cap(route, self.max_tokens)
+        thinking = self.body.get("thinking")
+        budget = (
+            thinking.get("budget_tokens") if isinstance(thinking, dict) and thinking.get("type") == "enabled" else None
+        )
+        if isinstance(budget, int) and budget >= cap:
+            raise _invalid(
+                f"'thinking.budget_tokens' ({budget}) must be less than max_tokens, and {self.model} generates at"
+                f" most {cap} tokens: send a budget_tokens below {cap}.",
+                "thinking.budget_tokens",
+            )
+        return cap
+
+    def _parts_estimate(self) -> int:
+        """The estimate of the messages' images and documents (their bounds are the hold's)."""
+        total = 0
+        pending: list[Any] = [m.get("content") for m in self.body.get("messages") or [] if isinstance(m, dict)]
+        while pending:
+            content = pending.pop()
+            for block in content if isinstance(content, list) else []:
+                if not isinstance(block, dict):
+                    continue
+                if block.get("type") == "image":
+                    total += IMAGE_ESTIMATE
+                elif block.get("type") == "document":
+                    source = block.get("source")
+                    source = source if isinstance(source, dict) else {}
+                    data = source.get("data")
+                    if not isinstance(data, str):  # a URL's document, or the content blocks of one
+                        total += DOCUMENT_URL_ESTIMATE
+                    elif source.get("type") == "text":
+                        total += math.ceil(len(data) / 4)
+                    else:  # a PDF's bytes are mostly compressed streams: far fewer tokens than bytes
+                        total += math.ceil(len(data) / DOCUMENT_BASE64_CHARS_PER_TOKEN)
+                elif block.get("type") == "tool_result":
+                    pending.append(block.get("content"))
+        return total
 
     def _prompt_text(self) -> list[str]:
         system = self.body.get("system")
@@ -326,7 +374,10 @@ class MessagesRequest:
             prompt_ceiling=min(self.prompt_upper_bound(), route.price.context_window),
             completion_floor=completion_floor,
             completion_ceiling=self.most_completion_tokens(route),
-            prompt_estimate=math.ceil(size / 4) + MESSAGE_OVERHEAD * len(texts) + REPLY_PRIMING,
+            prompt_estimate=math.ceil(size / 4)
+            + MESSAGE_OVERHEAD * len(texts)
+            + REPLY_PRIMING
+            + self._parts_estimate(),
             completion_estimate=completion_tokens_estimate(reply_text),
         )
 

@@ -23,7 +23,9 @@ from ledger.gateway.adapters.chat import object_at
 from ledger.gateway.pricing import TokenCounts
 from ledger.gateway.routing import Route, reply_cap
 from ledger.gateway.tokens import (
+    IMAGE_HIGH_ESTIMATE,
     IMAGE_HIGH_TOKENS,
+    IMAGE_LOW_ESTIMATE,
     IMAGE_LOW_TOKENS,
     MESSAGE_OVERHEAD,
     REPLY_PRIMING,
@@ -107,6 +109,12 @@ IMAGE_DETAILS: dict[str | None, int] = {
     "high": IMAGE_HIGH_TOKENS,
     "auto": IMAGE_HIGH_TOKENS,
     None: IMAGE_HIGH_TOKENS,
+}
+IMAGE_ESTIMATES: dict[str | None, int] = {
+    "low": IMAGE_LOW_ESTIMATE,
+    "high": IMAGE_HIGH_ESTIMATE,
+    "auto": IMAGE_HIGH_ESTIMATE,
+    None: IMAGE_HIGH_ESTIMATE,
 }
 # what a stream's text is made of, by event type
 TEXT_DELTAS = frozenset(
@@ -211,7 +219,8 @@ class _Prompt:
     """What the gateway sees of a prompt: its JSON bytes, the bound of its images, its words."""
 
     size: int = 0
-    images: int = 0
+    images: int = 0  # the images' bound (the hold's)
+    image_estimate: int = 0  # what they most likely cost (a request whose usage never came)
     words: int = 0
     text_bytes: int = 0
     stored: bool = False  # it references context only the provider has
@@ -245,6 +254,7 @@ def _parts(prompt: _Prompt, parts: Any, where: str) -> list[Any]:
                     "unsupported_content_part",
                 )
             prompt.images += IMAGE_DETAILS[image_detail]
+            prompt.image_estimate += IMAGE_ESTIMATES[image_detail]
         else:
             raise _invalid(
                 f"{where}[{index}]: content parts of type {json.dumps(kind)[:40]} cannot be metered before the"
@@ -356,7 +366,7 @@ class ResponsesRequest:
             prompt_estimate=math.ceil((self.prompt.text_bytes + extra) / 4)
             + MESSAGE_OVERHEAD * len(self.items)
             + REPLY_PRIMING
-            + self.prompt.images,
+            + self.prompt.image_estimate,  # not the images' bound: that is the hold's
             completion_estimate=completion_tokens_estimate(reply_text),
         )
 
