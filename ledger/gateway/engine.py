@@ -599,13 +599,17 @@ class MeteredRequest:
     async def _not_a_stream(self, route: Route, response: UpstreamResponse, what: str) -> UpstreamFailed:
         """A streamed request the provider did not answer with an SSE stream of its API (an empty
         body, HTML, a plain JSON completion from a provider that ignores `stream`): nothing reached
-        the client, so it is a 502 and nothing is charged."""
+        the client, so it is a 502 and nothing is charged. The provider took the request (and a
+        plain completion was generated): a retry would run it again, so the SDKs are told not to
+        (x-should-retry: false), as for any answer that may have cost the provider work."""
         await response.aclose()
-        return await self._upstream_failure(
+        failure = await self._upstream_failure(
             f"{route.provider} answered a streamed request with {what}",
             f"The provider answered the streamed request with {what}, not an event stream.",
             "upstream_invalid_response",
         )
+        failure.headers["x-should-retry"] = "false"
+        return failure
 
     async def _complete(self, route: Route, response: UpstreamResponse) -> Completion:
         try:

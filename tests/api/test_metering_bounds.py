@@ -645,6 +645,8 @@ async def test_a_streamed_request_answered_without_a_stream_is_a_502_and_free(
     assert response.status_code == 502, response.text
     assert response.json()["error"]["code"] == "upstream_invalid_response"
     assert response.headers["x-request-id"].startswith("req_")
+    # the provider took the request (a plain completion may have been generated): not retried
+    assert response.headers["x-should-retry"] == "false"
     (row,) = await wait_for_row(pool, account.user_id)
     assert (row["success"], row["status_code"], row["credits_used"]) == (False, 502, 0)
     assert (await hold_of(pool, account.user_id))["status"] == "released"
