@@ -254,7 +254,8 @@ async def test_a_request_lost_after_sending_is_charged_exactly_its_prompt_estima
 
     @settings(max_examples=8, deadline=None, suppress_health_check=list(HealthCheck))
     @given(
-        st.text(st.characters(blacklist_categories=["Cs"]), min_size=1, max_size=300),
+        # text a request may carry: no lone surrogate, no NUL (both refused with a 400 before any hold)
+        st.text(st.characters(blacklist_categories=["Cs"], blacklist_characters="\x00"), min_size=1, max_size=300),
         st.sampled_from([None, 1, 500]),
         st.booleans(),
     )
