@@ -509,6 +509,10 @@ async def test_a_redelivery_days_later_is_a_duplicate(pool, service, fake_stripe
 WRONG_SHAPES: list[Any] = ["a string", ["a", "list"], 10**30, -1, None, True, {"id": None}, 1.5]
 
 
+async def customer_of(pool, account) -> str:
+    return await pool.fetchval("SELECT stripe_customer_id FROM user_credits WHERE user_id = $1", account.user_id)
+
+
 @pytest.mark.parametrize("event_type", sorted(HANDLERS))
 async def test_no_field_of_any_wrong_shape_makes_a_500(pool, service, fake_stripe, make_account, event_type):
     account = await make_account(credits_="10")
@@ -520,6 +524,13 @@ async def test_no_field_of_any_wrong_shape_makes_a_500(pool, service, fake_strip
         "charge.dispute": dispute("dp_1", "pi_1", 100, "lost"),
         "invoice.paid": invoice(account, "sub_1", "starter", period_1),
         "customer.subscription": subscription(account, "sub_1", "starter"),
+        "customer.deleted": {
+            "id": await pool.fetchval(
+                "SELECT stripe_customer_id FROM user_credits WHERE user_id = $1", account.user_id
+            ),
+            "object": "customer",
+            "deleted": True,
+        },
     }
     base = next(obj for prefix, obj in objects.items() if event_type.startswith(prefix))
     base = {**base, "currency": "usd", "metadata": base.get("metadata") or {}, "items": {"data": []}}

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from ledger.errors import InvalidArgument
 from ledger.gateway import catalog, per_call_fees, prices, pricing
-from ledger.gateway.price_catalog import read_catalog, sync_prices
+from ledger.gateway.price_catalog import MAX_OUTPUT_TOKENS, read_catalog, sync_prices
 from ledger.gateway.pricing import GENAI_USAGE_KEYS, TokenCounts
 
 NOW = datetime.now(UTC)
@@ -55,10 +55,11 @@ async def test_a_sync_adds_todays_models_with_their_tiers_aliases_and_defaults(p
     ]
     assert sonnet["synced_from"] == f"genai-prices {genai_prices.__version__}"
     assert json.loads(sonnet["synced_prices"])["input_usd_per_mtok"] == str(expected.input_mtok.base)
-    # the catalog has no output limit: the documented default, never above the context window
-    assert (sonnet["context_window"], sonnet["max_output_tokens"]) == (200_000, 32_768)
+    # the catalog has no output limit: LiteLLM's table's (the model's real one), never above the
+    # context window; a model the table does not list gets the conservative default
+    assert (sonnet["context_window"], sonnet["max_output_tokens"]) == (200_000, 64_000)
     embedding = await row(pool, "openai", "text-embedding-3-small")
-    assert embedding["max_output_tokens"] == embedding["context_window"] == 8192
+    assert (embedding["max_output_tokens"], embedding["context_window"]) == (MAX_OUTPUT_TOKENS, 8192)
     assert embedding["output_usd_per_mtok"] == 0, "no output price: genai-prices charges 0 for output"
 
     # each exact alias is its own row at the model's prices
