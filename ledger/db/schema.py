@@ -32,6 +32,10 @@ VARYING = re.compile(
     r"^(?:\\(?:un)?restrict \S+\n|-- Dumped from database version .*\n|-- Dumped by pg_dump version .*\n)\n?",
     re.MULTILINE,
 )
+# Column options a server sets by itself, which no migration wrote: Debian's PostgreSQL 15.20 marks
+# every column with a `pg_attver` option (15.18 did not), and pg_dump prints them as ALTER TABLE
+# lines. They say which server release made the column, not what the schema is.
+SERVER_COLUMN_OPTIONS = re.compile(r"^ALTER TABLE ONLY \S+ ALTER COLUMN \S+ SET \(pg_attver=\d+\);\n", re.MULTILINE)
 
 
 class SchemaError(RuntimeError):
@@ -44,7 +48,7 @@ def schema_path() -> Path:
 
 
 def normalise(dump: str) -> str:
-    return HEADER + VARYING.sub("", dump).strip("\n") + "\n"
+    return HEADER + SERVER_COLUMN_OPTIONS.sub("", VARYING.sub("", dump)).strip("\n") + "\n"
 
 
 def dump_schema(url: str) -> str:
