@@ -582,19 +582,23 @@ class MeteredRequest:
         a 502 charged nothing. But the provider took the request (it may be working on it), so no
         other provider is tried and the client is told not to retry (x-should-retry: false)."""
         await response.aclose()
-        failure = await self._upstream_failure(
+        return await self._upstream_failure(
             f"{route.provider} answered HTTP {response.status_code}, not a completion",
             f"The provider answered HTTP {response.status_code}, not a completion.",
             "upstream_invalid_response",
+            provider_took_it=True,
         )
-        failure.headers["x-should-retry"] = "false"
-        return failure
 
-    async def _upstream_failure(self, reason: str, message: str, code: str) -> UpstreamFailed:
+    async def _upstream_failure(
+        self, reason: str, message: str, code: str, *, provider_took_it: bool = False
+    ) -> UpstreamFailed:
         """The provider failed before anything reached the client: the hold is released, a failed
-        usage row (502, `reason`) written, and the client gets a 502 saying nothing was charged."""
+        usage row (502, `reason`) written, and the client gets a 502 saying nothing was charged.
+        `provider_took_it`: the provider accepted the request (it may be working on it), so the
+        SDKs are told not to retry it (x-should-retry: false): a retry would run it again."""
         await self.fail(502, reason)
-        return UpstreamFailed(f"{message} Nothing was charged.", code=code)
+        headers = {"x-should-retry": "false"} if provider_took_it else None
+        return UpstreamFailed(f"{message} Nothing was charged.", code=code, headers=headers)
 
     async def _not_a_stream(self, route: Route, response: UpstreamResponse, what: str) -> UpstreamFailed:
         """A streamed request the provider did not answer with an SSE stream of its API (an empty
@@ -603,13 +607,12 @@ class MeteredRequest:
         plain completion was generated): a retry would run it again, so the SDKs are told not to
         (x-should-retry: false), as for any answer that may have cost the provider work."""
         await response.aclose()
-        failure = await self._upstream_failure(
+        return await self._upstream_failure(
             f"{route.provider} answered a streamed request with {what}",
             f"The provider answered the streamed request with {what}, not an event stream.",
             "upstream_invalid_response",
+            provider_took_it=True,
         )
-        failure.headers["x-should-retry"] = "false"
-        return failure
 
     async def _complete(self, route: Route, response: UpstreamResponse) -> Completion:
         try:
