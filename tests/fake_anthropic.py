@@ -66,6 +66,8 @@ class FakeAnthropic:
     raw_status_json: tuple[int, dict[str, Any]] | None = None
     # a streamed request is answered with these bytes as is (a provider's error events, ...)
     raw_stream: list[bytes] | None = None
+    # then keep that stream open this many seconds before ending it (a provider slow to close)
+    raw_stream_linger: float = 0.0
     requests: list[dict[str, Any]] = field(default_factory=list)
     server: ServerThread | None = None
 
@@ -138,8 +140,14 @@ class FakeAnthropic:
             usage = self.usage_json if self.usage_json is not None else json.dumps(self.usage())
             return Response(json.dumps(message).replace('"__USAGE__"', usage), media_type="application/json")
         if self.raw_stream is not None:
-            return StreamingResponse(iter(self.raw_stream), media_type="text/event-stream")
+            return StreamingResponse(self._raw_events(self.raw_stream), media_type="text/event-stream")
         return StreamingResponse(self._events(message), media_type="text/event-stream")
+
+    async def _raw_events(self, pieces: list[bytes]) -> AsyncIterator[bytes]:
+        for piece in pieces:
+            yield piece
+        if self.raw_stream_linger:
+            await asyncio.sleep(self.raw_stream_linger)
 
     async def _events(self, message: dict[str, Any]) -> AsyncIterator[bytes]:
         def event(name: str, payload: dict[str, Any] | str) -> bytes:

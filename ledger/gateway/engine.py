@@ -651,6 +651,9 @@ class MeteredRequest:
         broke: list[str] = []
         yielded = False
 
+        def failed_free() -> bool:
+            return meter.provider_error is not None and not meter.generated_text.strip()
+
         async def events() -> AsyncGenerator[bytes, None]:
             nonlocal yielded
             lines: list[str] = []
@@ -682,7 +685,7 @@ class MeteredRequest:
             if meter.chunks == 0:  # nothing was generated: no 200, and the hold is released
                 what = f"{meter.skipped} events its API does not define" if meter.skipped else "no event of its API"
                 raise await self._not_a_stream(route, response, what)
-            if meter.provider_error is not None and not meter.generated_text.strip():
+            if failed_free():
                 # the provider reported an error inside its 200 and generated nothing: it bills
                 # nothing for it, and neither does the gateway (the hold is released, the row failed)
                 await self.fail(
@@ -702,6 +705,13 @@ class MeteredRequest:
         async def finish(disconnected: bool) -> None:
             await response.aclose()
             if self.ended:
+                return
+            if failed_free():
+                # the provider's error event was relayed and the client (an SDK raises on it) left
+                # before the upstream's end: the provider bills nothing for it, so neither do we
+                await self.fail(
+                    502, f"the provider's stream reported an error, nothing generated: {meter.provider_error}"
+                )
                 return
             if broke:
                 status, reason = 502, f"upstream stream broke: {broke[0]}"

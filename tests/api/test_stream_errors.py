@@ -150,9 +150,12 @@ async def test_a_responses_stream_that_only_fails_is_free_and_failed(
     assert (row["success"], row["status_code"], row["credits_used"]) == (False, 502, 0)
 
 
+@pytest.mark.parametrize("linger", [0.0, 1.5], ids=["closes-at-once", "closes-after-the-client-left"])
 async def test_an_anthropic_error_after_message_start_with_nothing_generated_is_free(
-    pool, claude, claude_priced, upstreams, start_service, make_account
+    pool, claude, claude_priced, upstreams, start_service, make_account, linger
 ):
+    # the SDK raises on the error event and leaves: whether the provider's stream ends before or
+    # after that, the provider bills nothing and neither do we (no 499 with the prompt charged)
     start = {
         "type": "message_start",
         "message": {"id": "msg_1", "type": "message", "role": "assistant", "model": CLAUDE, "content": [],
@@ -160,6 +163,7 @@ async def test_an_anthropic_error_after_message_start_with_nothing_generated_is_
     }  # fmt: skip
     error = {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}
     claude.raw_stream = [named("message_start", start), named("error", error)]
+    claude.raw_stream_linger = linger
     service = start_service({"anthropic": claude, "openai": upstreams["openai"]})
     account = await make_account(credits_="10")
 
