@@ -29,6 +29,7 @@ from api.routes import (
     keys,
     messages,
     models,
+    organization,
     provider_keys,
     purchases,
     responses,
@@ -38,6 +39,7 @@ from api.services import Services
 from api.web import admin_pages, key_pages, user_pages
 from api.web.pages import STATIC_DIR, http_error_page
 from api.web.sessions import SessionSigner
+from ledger.accounts.mail import mailer_of_settings
 from ledger.billing.checkout import stripe_client
 from ledger.db.background import wait_for_background_writes
 from ledger.db.pool import create_pool
@@ -76,6 +78,30 @@ ROUTES: list[Route | Mount] = [
     Route("/v1/credits/checkout", purchases.credit_checkout, methods=["POST"]),
     Route("/v1/subscriptions/checkout", purchases.subscription_checkout, methods=["POST"]),
     Route("/v1/subscriptions/change", purchases.change_subscription, methods=["POST"]),
+    Route("/v1/organization/users", organization.list_users, methods=["GET"]),
+    Route("/v1/organization/users/{user_id}", organization.get_user, methods=["GET"]),
+    Route("/v1/organization/users/{user_id}", organization.modify_user, methods=["POST"]),
+    Route("/v1/organization/users/{user_id}", organization.delete_user, methods=["DELETE"]),
+    Route("/v1/organization/invites", organization.list_invites, methods=["GET"]),
+    Route("/v1/organization/invites", organization.create_invite, methods=["POST"]),
+    Route("/v1/organization/invites/{invite_id}", organization.get_invite, methods=["GET"]),
+    Route("/v1/organization/invites/{invite_id}", organization.delete_invite, methods=["DELETE"]),
+    Route("/v1/organization/projects", organization.list_projects, methods=["GET"]),
+    Route("/v1/organization/projects", organization.create_project, methods=["POST"]),
+    Route("/v1/organization/projects/{project_id}", organization.get_project, methods=["GET"]),
+    Route("/v1/organization/projects/{project_id}", organization.modify_project, methods=["POST"]),
+    Route("/v1/organization/projects/{project_id}/archive", organization.archive_project, methods=["POST"]),
+    Route("/v1/organization/projects/{project_id}/api_keys", organization.list_project_keys, methods=["GET"]),
+    Route("/v1/organization/projects/{project_id}/api_keys", organization.create_project_key, methods=["POST"]),
+    Route("/v1/organization/projects/{project_id}/api_keys/{key_id}", organization.get_project_key, methods=["GET"]),
+    Route(
+        "/v1/organization/projects/{project_id}/api_keys/{key_id}", organization.delete_project_key, methods=["DELETE"]
+    ),
+    Route("/v1/organization/audit_logs", organization.list_audit_logs, methods=["GET"]),
+    Route("/v1/organization/admin_api_keys", organization.list_admin_keys, methods=["GET"]),
+    Route("/v1/organization/admin_api_keys", organization.create_admin_key, methods=["POST"]),
+    Route("/v1/organization/admin_api_keys/{key_id}", organization.get_admin_key, methods=["GET"]),
+    Route("/v1/organization/admin_api_keys/{key_id}", organization.delete_admin_key, methods=["DELETE"]),
     Route("/webhooks/stripe", webhooks.stripe_webhook, methods=["POST"]),
     Route("/admin/users", admin.create_user, methods=["POST"]),
     Route("/admin/users/{user_id}/keys", admin.create_key, methods=["POST"]),
@@ -234,6 +260,7 @@ def create_app(settings: Settings, database_url: str, *, port: int | None = None
         stripe_client(settings),
         cipher,
         SessionSigner(session_secret),
+        mailer_of_settings(settings),
     )
     app.state.services = services
     return app

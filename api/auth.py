@@ -42,12 +42,22 @@ def anthropic_key(request: Request) -> str:
     return token
 
 
-async def gateway_owner(request: Request) -> KeyOwner:
+async def gateway_owner(request: Request, *, manages: bool = False) -> KeyOwner:
+    """The key's owner. `manages`: the call changes the wallet or its keys (buying, subscribing,
+    keys, power level), which a team workspace's gateway keys may not do: a team's people do it
+    by role, through the dashboard or the administration API."""
     token = bearer_key(request)
     owner = await authenticate(services(request).pool, token)
     if owner is None:
         raise ApiError(
             401, "Incorrect API key provided, or the key was revoked or has expired.", code="invalid_api_key"
+        )
+    if manages and not owner.personal:
+        raise ApiError(
+            403,
+            "This key belongs to a team workspace: its members manage it by role, on the dashboard or with an "
+            "admin key (/v1/organization/...).",
+            code="permission_denied",
         )
     return owner
 

@@ -15,6 +15,7 @@ import stripe
 from starlette.requests import Request
 
 from api.web.sessions import SessionSigner
+from ledger.accounts.mail import Mailer
 from ledger.gateway.byok import KeyCipher
 from ledger.gateway.catalog import Catalog
 from ledger.gateway.engine import Gateway
@@ -32,6 +33,8 @@ class Services:
     stripe: stripe.StripeClient | None
     cipher: KeyCipher | None
     signer: SessionSigner
+    # where emails go (SMTP, or the outbox folder): ledger.accounts.mail.mailer_of_settings
+    mailer: Mailer
     # the metered routes' check of a key from the headers, before the body is read
     key_gate: KeyGate = field(default_factory=KeyGate)
     _pool: asyncpg.Pool | None = None

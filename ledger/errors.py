@@ -109,6 +109,23 @@ class InvalidBillingCycle(LedgerError):
     code = "invalid_billing_cycle"
 
 
+class LastOwner(LedgerError):
+    """Removing or demoting the last owner of a workspace (sql 0019)."""
+
+    sqlstate = "LG030"
+    http_status = 409
+    code = "last_owner"
+
+
+class ProjectNotUsable(LedgerError):
+    """A gateway key's project that is archived or belongs to another workspace (sql 0019)."""
+
+    sqlstate = "LG031"
+    http_status = 404
+    code = "project_not_found"
+    param = "project_id"
+
+
 class NameTaken(LedgerError):
     """A unique name (a BYOK key's, per user and provider) already in use; raised in Python."""
 

@@ -145,3 +145,14 @@ class Settings(BaseSettings):
     # Largest non-streamed upstream answer read; a larger one is a 502, read no further.
     max_upstream_body_bytes: int = Field(default=32 * 1024 * 1024, gt=0)
     max_webhook_body_bytes: int = Field(default=1024 * 1024, gt=0)
+    # Email (verification, password resets, invitations): smtp://user:password@host:587 (STARTTLS
+    # when offered), smtps://...:465 (TLS), smtp://host:25 (no sign-in). None: each email is written
+    # to an .eml file under mail_outbox_dir and a line naming it to the log, so a newcomer can follow
+    # its link without a mail server.
+    smtp_url: SecretStr | None = None
+    mail_from: str = Field(default="ledger@localhost", max_length=254)
+    # None: `outbox` under data_dir.
+    mail_outbox_dir: Path | None = None
+    # Whether the dashboard still takes a gateway key to sign in to a personal workspace (the way
+    # before people had accounts). Team workspaces are reached only by people who sign in.
+    dashboard_key_sign_in: bool = True

@@ -372,6 +372,115 @@ END $$;
 
 
 --
+-- Name: ledger_actor(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.ledger_actor() RETURNS jsonb
+    LANGUAGE plpgsql STABLE
+    AS $$
+DECLARE
+    v_text text := current_setting('ledger.actor', true);
+BEGIN
+    IF v_text IS NULL OR v_text = '' THEN
+        RETURN jsonb_build_object('type', 'database', 'label', session_user);
+    END IF;
+    RETURN v_text::jsonb;
+END $$;
+
+
+--
+-- Name: FUNCTION ledger_actor(); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.ledger_actor() IS 'Who acts in this transaction (ledger.actor, set by the service); the database role when nobody said.';
+
+
+--
+-- Name: ledger_audit(uuid, uuid, text, text, text, jsonb, jsonb); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.ledger_audit(p_workspace_id uuid, p_person_id uuid, p_action text, p_resource_type text, p_resource_id text, p_before jsonb, p_after jsonb) RETURNS bigint
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    v_actor jsonb := ledger_actor();
+    v_id    bigint;
+BEGIN
+    INSERT INTO audit_logs (workspace_id, person_id, actor_type, actor_id, actor_label, action, resource_type,
+                            resource_id, before, after, ip, user_agent, request_id)
+    VALUES (p_workspace_id, coalesce(p_person_id, (v_actor ->> 'person')::uuid), v_actor ->> 'type',
+            v_actor ->> 'id', left(v_actor ->> 'label', 200), p_action, p_resource_type, p_resource_id,
+            p_before, p_after, (v_actor ->> 'ip')::inet, left(v_actor ->> 'user_agent', 300),
+            left(v_actor ->> 'request_id', 100))
+    RETURNING id INTO v_id;
+    RETURN v_id;
+END $$;
+
+
+--
+-- Name: FUNCTION ledger_audit(p_workspace_id uuid, p_person_id uuid, p_action text, p_resource_type text, p_resource_id text, p_before jsonb, p_after jsonb); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.ledger_audit(p_workspace_id uuid, p_person_id uuid, p_action text, p_resource_type text, p_resource_id text, p_before jsonb, p_after jsonb) IS 'Appends one audit row in the calling transaction, naming the actor set in ledger.actor.';
+
+
+--
+-- Name: ledger_audit_change(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.ledger_audit_change() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    v_secret    text[] := ARRAY['key_hash', 'token_hash', 'password_hash', 'mfa_secret_encrypted',
+                                'encrypted_key', 'code_hash', 'mfa_last_step'];
+    v_before    jsonb;
+    v_after     jsonb;
+    v_row       jsonb;
+    v_action    text;
+    v_workspace uuid;
+    v_person    uuid;
+BEGIN
+    IF TG_OP <> 'INSERT' THEN v_before := to_jsonb(OLD) - v_secret; END IF;
+    IF TG_OP <> 'DELETE' THEN v_after := to_jsonb(NEW) - v_secret; END IF;
+    IF TG_OP = 'UPDATE' THEN
+        IF v_before = v_after AND to_jsonb(OLD) = to_jsonb(NEW) THEN
+            RETURN NULL;  -- nothing changed
+        END IF;
+        IF v_before = v_after THEN
+            v_action := 'secret_changed';  -- only a secret column changed (a password, a re-encrypted key)
+        ELSIF v_after ? 'revoked_at' AND v_before ->> 'revoked_at' IS NULL AND v_after ->> 'revoked_at' IS NOT NULL THEN
+            v_action := CASE TG_TABLE_NAME WHEN 'sessions' THEN 'ended' ELSE 'revoked' END;
+        ELSIF v_after ? 'archived_at' AND v_before ->> 'archived_at' IS NULL AND v_after ->> 'archived_at' IS NOT NULL THEN
+            v_action := 'archived';
+        ELSIF v_after ? 'accepted_at' AND v_before ->> 'accepted_at' IS NULL AND v_after ->> 'accepted_at' IS NOT NULL THEN
+            v_action := 'accepted';
+        ELSIF v_after ? 'is_active' AND (v_before ->> 'is_active')::boolean AND NOT (v_after ->> 'is_active')::boolean THEN
+            v_action := 'deactivated';
+        ELSE
+            v_action := 'updated';
+        END IF;
+    ELSE
+        v_action := CASE TG_OP WHEN 'INSERT' THEN 'created' ELSE 'deleted' END;
+    END IF;
+    v_row := coalesce(v_after, v_before);
+    IF TG_ARGV[1] <> '-' THEN v_workspace := (v_row ->> TG_ARGV[1])::uuid; END IF;
+    IF TG_ARGV[2] <> '-' THEN v_person := (v_row ->> TG_ARGV[2])::uuid; END IF;
+    PERFORM ledger_audit(v_workspace, v_person, TG_ARGV[0] || '.' || v_action, TG_ARGV[0],
+                         coalesce(v_row ->> 'id', v_row ->> 'user_id', v_row ->> 'code', v_row ->> 'name'),
+                         v_before, v_after);
+    RETURN NULL;
+END $$;
+
+
+--
+-- Name: FUNCTION ledger_audit_change(); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.ledger_audit_change() IS 'Writes the audit row of a change to an audited table in the same transaction; never copies a secret column.';
+
+
+--
 -- Name: ledger_cycle_end(timestamp with time zone, timestamp with time zone); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -551,6 +660,38 @@ END $$;
 
 
 --
+-- Name: ledger_keep_an_owner(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.ledger_keep_an_owner() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    IF OLD.role <> 'OWNER' OR (TG_OP = 'UPDATE' AND NEW.role = 'OWNER') THEN
+        RETURN NULL;
+    END IF;
+    PERFORM 1 FROM workspaces WHERE id = OLD.workspace_id FOR UPDATE;
+    IF NOT FOUND THEN
+        RETURN NULL;  -- the workspace itself is being deleted
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM workspace_members
+                    WHERE workspace_id = OLD.workspace_id AND role = 'OWNER') THEN
+        RAISE EXCEPTION 'the last owner of a workspace cannot leave it or stop being its owner'
+            USING ERRCODE = 'LG030',
+                  HINT = 'Make another member an owner first.';
+    END IF;
+    RETURN NULL;
+END $$;
+
+
+--
+-- Name: FUNCTION ledger_keep_an_owner(); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.ledger_keep_an_owner() IS 'Guarantees a workspace with an owner keeps at least one: refuses removing or demoting the last (LG030).';
+
+
+--
 -- Name: ledger_keep_cycle_anchor(); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -566,6 +707,32 @@ BEGIN
     PERFORM ledger_cycle_index(NEW.billing_cycle_anchor, NEW.billing_cycle_start);
     RETURN NEW;
 END $$;
+
+
+--
+-- Name: ledger_key_project(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.ledger_key_project() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    IF NEW.project_id IS NULL THEN
+        SELECT id INTO NEW.project_id FROM projects WHERE workspace_id = NEW.user_id AND is_default;
+    ELSIF NOT EXISTS (SELECT 1 FROM projects
+                       WHERE id = NEW.project_id AND workspace_id = NEW.user_id AND archived_at IS NULL) THEN
+        RAISE EXCEPTION 'project % is not an active project of this workspace', NEW.project_id
+            USING ERRCODE = 'LG031', HINT = 'List the workspace''s projects and pick one that is not archived.';
+    END IF;
+    RETURN NEW;
+END $$;
+
+
+--
+-- Name: FUNCTION ledger_key_project(); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.ledger_key_project() IS 'Guarantees every gateway key is in a live project of its own workspace (the default one when none is named).';
 
 
 --
@@ -761,6 +928,28 @@ END $$;
 
 
 --
+-- Name: ledger_usage_project(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.ledger_usage_project() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    IF NEW.project_id IS NULL AND NEW.gateway_key_id IS NOT NULL THEN
+        SELECT project_id INTO NEW.project_id FROM gateway_api_keys WHERE id = NEW.gateway_key_id;
+    END IF;
+    RETURN NEW;
+END $$;
+
+
+--
+-- Name: FUNCTION ledger_usage_project(); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.ledger_usage_project() IS 'Names on each usage row the project its gateway key was in when the request ran.';
+
+
+--
 -- Name: ledger_user_cycle(public.user_credits, timestamp with time zone); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -808,6 +997,29 @@ CREATE FUNCTION public.ledger_valid_tiers(p_tiers jsonb) RETURNS boolean
                     OR (e.tier ->> 'above') !~ '^[0-9]{1,12}$'
                     OR (e.tier ->> 'usd_per_mtok') !~ '^[0-9]{1,6}(\.[0-9]{1,6})?$'))
 $_$;
+
+
+--
+-- Name: ledger_wallet_workspace(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.ledger_wallet_workspace() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    INSERT INTO workspaces (id, name, kind)
+    VALUES (NEW.user_id, left(coalesce(nullif(btrim(regexp_replace(NEW.email, '[[:cntrl:]]', '', 'g')), ''),
+                                       'Personal workspace'), 100), 'personal');
+    INSERT INTO projects (workspace_id, name, is_default) VALUES (NEW.user_id, 'Default project', true);
+    RETURN NULL;
+END $$;
+
+
+--
+-- Name: FUNCTION ledger_wallet_workspace(); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.ledger_wallet_workspace() IS 'Guarantees every user_credits row is a workspace (personal until made a team) with its default project.';
 
 
 --
@@ -1227,6 +1439,89 @@ END $$;
 
 
 --
+-- Name: admin_api_keys; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.admin_api_keys (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    workspace_id uuid NOT NULL,
+    key_hash text NOT NULL,
+    prefix text NOT NULL,
+    name text,
+    created_by text,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    last_used_at timestamp with time zone,
+    revoked_at timestamp with time zone,
+    CONSTRAINT admin_api_keys_key_hash_check CHECK ((length(key_hash) = 64)),
+    CONSTRAINT admin_api_keys_name_check CHECK (((name IS NULL) OR ((length(name) <= 100) AND (name !~ '[[:cntrl:]]'::text))))
+);
+
+
+--
+-- Name: TABLE admin_api_keys; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.admin_api_keys IS 'Keys of the administration API (sk-lg-admin-...): SHA-256 hashed, shown once; they cannot make metered calls.';
+
+
+--
+-- Name: audit_logs; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.audit_logs (
+    id bigint NOT NULL,
+    workspace_id uuid,
+    person_id uuid,
+    actor_type text NOT NULL,
+    actor_id text,
+    actor_label text,
+    action text NOT NULL,
+    resource_type text NOT NULL,
+    resource_id text,
+    before jsonb,
+    after jsonb,
+    ip inet,
+    user_agent text,
+    request_id text,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT audit_logs_actor_type_check CHECK ((actor_type = ANY (ARRAY['person'::text, 'admin_key'::text, 'gateway_key'::text, 'operator'::text, 'system'::text, 'database'::text])))
+);
+
+
+--
+-- Name: TABLE audit_logs; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.audit_logs IS 'Seeds 002/004 audit_logs: who changed what, written by triggers in the same transaction as the change; append-only. Never holds a secret.';
+
+
+--
+-- Name: COLUMN audit_logs.person_id; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.audit_logs.person_id IS 'The person the event is about (sign-ins, MFA, sessions) or who acted.';
+
+
+--
+-- Name: audit_logs_id_seq; Type: SEQUENCE; Schema: public; Owner: -
+--
+
+CREATE SEQUENCE public.audit_logs_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1;
+
+
+--
+-- Name: audit_logs_id_seq; Type: SEQUENCE OWNED BY; Schema: public; Owner: -
+--
+
+ALTER SEQUENCE public.audit_logs_id_seq OWNED BY public.audit_logs.id;
+
+
+--
 -- Name: credit_holds; Type: TABLE; Schema: public; Owner: -
 --
 
@@ -1318,7 +1613,9 @@ CREATE TABLE public.gateway_api_keys (
     expires_at timestamp with time zone,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     last_used_at timestamp with time zone,
-    revoked_at timestamp with time zone
+    revoked_at timestamp with time zone,
+    project_id uuid NOT NULL,
+    created_by uuid
 );
 
 
@@ -1420,6 +1717,7 @@ CREATE TABLE public.llm_usage_log (
     reasoning_tokens bigint DEFAULT 0 NOT NULL,
     output_audio_tokens bigint DEFAULT 0 NOT NULL,
     output_image_tokens bigint DEFAULT 0 NOT NULL,
+    project_id uuid,
     CONSTRAINT llm_usage_log_cache_audio_read_tokens_check CHECK ((cache_audio_read_tokens >= 0)),
     CONSTRAINT llm_usage_log_cache_image_read_tokens_check CHECK ((cache_image_read_tokens >= 0)),
     CONSTRAINT llm_usage_log_cache_read_tokens_check CHECK ((cache_read_tokens >= 0)),
@@ -1520,6 +1818,29 @@ CREATE TABLE public.power_level_configs (
 
 
 --
+-- Name: projects; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.projects (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    workspace_id uuid NOT NULL,
+    name text NOT NULL,
+    is_default boolean DEFAULT false NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    archived_at timestamp with time zone,
+    CONSTRAINT projects_check CHECK ((NOT (is_default AND (archived_at IS NOT NULL)))),
+    CONSTRAINT projects_name_check CHECK ((((length(btrim(name)) >= 1) AND (length(btrim(name)) <= 100)) AND (name !~ '[[:cntrl:]]'::text)))
+);
+
+
+--
+-- Name: TABLE projects; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.projects IS 'Seed 004 projects: every gateway key belongs to one; each workspace has one default project, which cannot be archived.';
+
+
+--
 -- Name: schema_version; Type: TABLE; Schema: public; Owner: -
 --
 
@@ -1529,6 +1850,36 @@ CREATE TABLE public.schema_version (
     checksum text NOT NULL,
     applied_at timestamp with time zone DEFAULT clock_timestamp() NOT NULL
 );
+
+
+--
+-- Name: sessions; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.sessions (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    user_id uuid NOT NULL,
+    token_hash text NOT NULL,
+    workspace_id uuid,
+    mfa_pending boolean DEFAULT false NOT NULL,
+    device text,
+    ip inet,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    last_active_at timestamp with time zone DEFAULT now() NOT NULL,
+    expires_at timestamp with time zone NOT NULL,
+    revoked_at timestamp with time zone,
+    revoked_reason text,
+    CONSTRAINT sessions_device_check CHECK ((length(device) <= 300)),
+    CONSTRAINT sessions_revoked_reason_check CHECK (((revoked_reason IS NULL) OR (length(revoked_reason) <= 200))),
+    CONSTRAINT sessions_token_hash_check CHECK ((length(token_hash) = 64))
+);
+
+
+--
+-- Name: TABLE sessions; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.sessions IS 'Seed 004 sessions: a dashboard sign-in. token_hash is the SHA-256 of the nonce in the signed cookie; mfa_pending sessions only reach the TOTP step.';
 
 
 --
@@ -1660,6 +2011,25 @@ CREATE TABLE public.subscription_tiers (
 
 
 --
+-- Name: user_backup_codes; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.user_backup_codes (
+    user_id uuid NOT NULL,
+    code_hash text NOT NULL,
+    used_at timestamp with time zone,
+    CONSTRAINT user_backup_codes_code_hash_check CHECK ((length(code_hash) = 64))
+);
+
+
+--
+-- Name: TABLE user_backup_codes; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.user_backup_codes IS 'One-time TOTP backup codes, SHA-256 hashed; a used code has used_at.';
+
+
+--
 -- Name: user_provider_keys; Type: TABLE; Schema: public; Owner: -
 --
 
@@ -1677,6 +2047,165 @@ CREATE TABLE public.user_provider_keys (
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL
 );
+
+
+--
+-- Name: user_tokens; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.user_tokens (
+    token_hash text NOT NULL,
+    user_id uuid NOT NULL,
+    purpose text NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    expires_at timestamp with time zone NOT NULL,
+    used_at timestamp with time zone,
+    CONSTRAINT user_tokens_purpose_check CHECK ((purpose = ANY (ARRAY['verify_email'::text, 'reset_password'::text]))),
+    CONSTRAINT user_tokens_token_hash_check CHECK ((length(token_hash) = 64))
+);
+
+
+--
+-- Name: TABLE user_tokens; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.user_tokens IS 'Email verification and password reset tokens: SHA-256 hashed, one use, expiring.';
+
+
+--
+-- Name: users; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.users (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    email text NOT NULL,
+    name text,
+    password_hash text NOT NULL,
+    email_verified_at timestamp with time zone,
+    mfa_secret_encrypted bytea,
+    mfa_enabled_at timestamp with time zone,
+    mfa_last_step bigint,
+    failed_login_attempts integer DEFAULT 0 NOT NULL,
+    locked_until timestamp with time zone,
+    last_login_at timestamp with time zone,
+    last_login_ip inet,
+    password_changed_at timestamp with time zone DEFAULT now() NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT users_check CHECK (((mfa_enabled_at IS NULL) OR (mfa_secret_encrypted IS NOT NULL))),
+    CONSTRAINT users_email_check CHECK ((((length(email) >= 3) AND (length(email) <= 254)) AND (email ~ '^[^@[:space:][:cntrl:]]+@[^@[:space:][:cntrl:]]+$'::text))),
+    CONSTRAINT users_failed_login_attempts_check CHECK ((failed_login_attempts >= 0)),
+    CONSTRAINT users_name_check CHECK (((name IS NULL) OR ((length(name) <= 100) AND (name !~ '[[:cntrl:]]'::text)))),
+    CONSTRAINT users_password_hash_check CHECK ((password_hash ~~ '$argon2id$%'::text))
+);
+
+
+--
+-- Name: TABLE users; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.users IS 'People who sign in (seeds 000 and 004): email unique case-insensitively, argon2id password hash, TOTP secret encrypted like BYOK keys, lockout.';
+
+
+--
+-- Name: workspace_invitations; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.workspace_invitations (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    workspace_id uuid NOT NULL,
+    email text NOT NULL,
+    role text NOT NULL,
+    token_hash text NOT NULL,
+    invited_by text,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    expires_at timestamp with time zone NOT NULL,
+    accepted_at timestamp with time zone,
+    accepted_by uuid,
+    revoked_at timestamp with time zone,
+    CONSTRAINT workspace_invitations_email_check CHECK ((((length(email) >= 3) AND (length(email) <= 254)) AND (email ~ '^[^@[:space:][:cntrl:]]+@[^@[:space:][:cntrl:]]+$'::text))),
+    CONSTRAINT workspace_invitations_role_check CHECK ((role = ANY (ARRAY['OWNER'::text, 'ADMIN'::text, 'DEVELOPER'::text, 'VIEWER'::text]))),
+    CONSTRAINT workspace_invitations_token_hash_check CHECK ((length(token_hash) = 64))
+);
+
+
+--
+-- Name: TABLE workspace_invitations; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.workspace_invitations IS 'Seed 004 workspaces_invitations: token SHA-256 hashed, one use, expiring, revocable; good for its workspace only.';
+
+
+--
+-- Name: workspace_members; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.workspace_members (
+    workspace_id uuid NOT NULL,
+    user_id uuid NOT NULL,
+    role text NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT workspace_members_role_check CHECK ((role = ANY (ARRAY['OWNER'::text, 'ADMIN'::text, 'DEVELOPER'::text, 'VIEWER'::text])))
+);
+
+
+--
+-- Name: TABLE workspace_members; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.workspace_members IS 'Seed 004 workspace_members: one role per person per workspace.';
+
+
+--
+-- Name: workspaces; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.workspaces (
+    id uuid NOT NULL,
+    name text NOT NULL,
+    kind text DEFAULT 'personal'::text NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT workspaces_kind_check CHECK ((kind = ANY (ARRAY['personal'::text, 'team'::text]))),
+    CONSTRAINT workspaces_name_check CHECK ((((length(btrim(name)) >= 1) AND (length(btrim(name)) <= 100)) AND (name !~ '[[:cntrl:]]'::text)))
+);
+
+
+--
+-- Name: TABLE workspaces; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.workspaces IS 'Seed 004 workspaces. id = the wallet''s user_credits.user_id: balance, allowance, tier, subscription, power level and Stripe customer live on that row.';
+
+
+--
+-- Name: audit_logs id; Type: DEFAULT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.audit_logs ALTER COLUMN id SET DEFAULT nextval('public.audit_logs_id_seq'::regclass);
+
+
+--
+-- Name: admin_api_keys admin_api_keys_key_hash_key; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.admin_api_keys
+    ADD CONSTRAINT admin_api_keys_key_hash_key UNIQUE (key_hash);
+
+
+--
+-- Name: admin_api_keys admin_api_keys_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.admin_api_keys
+    ADD CONSTRAINT admin_api_keys_pkey PRIMARY KEY (id);
+
+
+--
+-- Name: audit_logs audit_logs_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.audit_logs
+    ADD CONSTRAINT audit_logs_pkey PRIMARY KEY (id);
 
 
 --
@@ -1776,11 +2305,35 @@ ALTER TABLE ONLY public.power_level_configs
 
 
 --
+-- Name: projects projects_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.projects
+    ADD CONSTRAINT projects_pkey PRIMARY KEY (id);
+
+
+--
 -- Name: schema_version schema_version_pkey; Type: CONSTRAINT; Schema: public; Owner: -
 --
 
 ALTER TABLE ONLY public.schema_version
     ADD CONSTRAINT schema_version_pkey PRIMARY KEY (version);
+
+
+--
+-- Name: sessions sessions_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.sessions
+    ADD CONSTRAINT sessions_pkey PRIMARY KEY (id);
+
+
+--
+-- Name: sessions sessions_token_hash_key; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.sessions
+    ADD CONSTRAINT sessions_token_hash_key UNIQUE (token_hash);
 
 
 --
@@ -1848,6 +2401,14 @@ ALTER TABLE ONLY public.subscription_tiers
 
 
 --
+-- Name: user_backup_codes user_backup_codes_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.user_backup_codes
+    ADD CONSTRAINT user_backup_codes_pkey PRIMARY KEY (user_id, code_hash);
+
+
+--
 -- Name: user_credits user_credits_pkey; Type: CONSTRAINT; Schema: public; Owner: -
 --
 
@@ -1869,6 +2430,82 @@ ALTER TABLE ONLY public.user_credits
 
 ALTER TABLE ONLY public.user_provider_keys
     ADD CONSTRAINT user_provider_keys_pkey PRIMARY KEY (id);
+
+
+--
+-- Name: user_tokens user_tokens_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.user_tokens
+    ADD CONSTRAINT user_tokens_pkey PRIMARY KEY (token_hash);
+
+
+--
+-- Name: users users_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.users
+    ADD CONSTRAINT users_pkey PRIMARY KEY (id);
+
+
+--
+-- Name: workspace_invitations workspace_invitations_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.workspace_invitations
+    ADD CONSTRAINT workspace_invitations_pkey PRIMARY KEY (id);
+
+
+--
+-- Name: workspace_invitations workspace_invitations_token_hash_key; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.workspace_invitations
+    ADD CONSTRAINT workspace_invitations_token_hash_key UNIQUE (token_hash);
+
+
+--
+-- Name: workspace_members workspace_members_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.workspace_members
+    ADD CONSTRAINT workspace_members_pkey PRIMARY KEY (workspace_id, user_id);
+
+
+--
+-- Name: workspaces workspaces_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.workspaces
+    ADD CONSTRAINT workspaces_pkey PRIMARY KEY (id);
+
+
+--
+-- Name: admin_api_keys_of_workspace; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX admin_api_keys_of_workspace ON public.admin_api_keys USING btree (workspace_id);
+
+
+--
+-- Name: audit_logs_of_person; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX audit_logs_of_person ON public.audit_logs USING btree (person_id, id) WHERE (person_id IS NOT NULL);
+
+
+--
+-- Name: audit_logs_of_workspace; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX audit_logs_of_workspace ON public.audit_logs USING btree (workspace_id, id);
+
+
+--
+-- Name: gateway_api_keys_of_project; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX gateway_api_keys_of_project ON public.gateway_api_keys USING btree (project_id);
 
 
 --
@@ -2019,6 +2656,34 @@ CREATE INDEX idx_user_provider_keys_user ON public.user_provider_keys USING btre
 
 
 --
+-- Name: llm_usage_log_project; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX llm_usage_log_project ON public.llm_usage_log USING btree (project_id, id) WHERE (project_id IS NOT NULL);
+
+
+--
+-- Name: projects_name_per_workspace; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE UNIQUE INDEX projects_name_per_workspace ON public.projects USING btree (workspace_id, lower(name)) WHERE (archived_at IS NULL);
+
+
+--
+-- Name: projects_one_default; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE UNIQUE INDEX projects_one_default ON public.projects USING btree (workspace_id) WHERE is_default;
+
+
+--
+-- Name: sessions_of_user; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX sessions_of_user ON public.sessions USING btree (user_id) WHERE (revoked_at IS NULL);
+
+
+--
 -- Name: user_provider_keys_active_name; Type: INDEX; Schema: public; Owner: -
 --
 
@@ -2026,10 +2691,171 @@ CREATE UNIQUE INDEX user_provider_keys_active_name ON public.user_provider_keys 
 
 
 --
+-- Name: user_tokens_user; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX user_tokens_user ON public.user_tokens USING btree (user_id, purpose);
+
+
+--
+-- Name: users_email_key; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE UNIQUE INDEX users_email_key ON public.users USING btree (lower(email));
+
+
+--
+-- Name: workspace_invitations_of_workspace; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX workspace_invitations_of_workspace ON public.workspace_invitations USING btree (workspace_id, created_at DESC);
+
+
+--
+-- Name: workspace_members_of_user; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX workspace_members_of_user ON public.workspace_members USING btree (user_id);
+
+
+--
+-- Name: admin_api_keys audit_admin_api_keys; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER audit_admin_api_keys AFTER INSERT OR DELETE OR UPDATE OF name, revoked_at ON public.admin_api_keys FOR EACH ROW EXECUTE FUNCTION public.ledger_audit_change('admin_api_key', 'workspace_id', '-');
+
+
+--
+-- Name: credit_transactions audit_credit_grants; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER audit_credit_grants AFTER INSERT ON public.credit_transactions FOR EACH ROW WHEN ((new.transaction_type = ANY (ARRAY['admin_adjustment'::text, 'bonus'::text]))) EXECUTE FUNCTION public.ledger_audit_change('grant', 'user_id', '-');
+
+
+--
+-- Name: credit_packages audit_credit_packages; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER audit_credit_packages AFTER INSERT OR DELETE OR UPDATE ON public.credit_packages FOR EACH ROW EXECUTE FUNCTION public.ledger_audit_change('package', '-', '-');
+
+
+--
+-- Name: gateway_api_keys audit_gateway_api_keys; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER audit_gateway_api_keys AFTER INSERT OR DELETE OR UPDATE OF name, is_active, expires_at, revoked_at, project_id ON public.gateway_api_keys FOR EACH ROW EXECUTE FUNCTION public.ledger_audit_change('api_key', 'user_id', 'created_by');
+
+
+--
+-- Name: audit_logs audit_logs_append_only; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER audit_logs_append_only BEFORE DELETE OR UPDATE ON public.audit_logs FOR EACH ROW EXECUTE FUNCTION public.ledger_refuse_change();
+
+
+--
+-- Name: audit_logs audit_logs_no_truncate; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER audit_logs_no_truncate BEFORE TRUNCATE ON public.audit_logs FOR EACH STATEMENT EXECUTE FUNCTION public.ledger_refuse_change();
+
+
+--
+-- Name: model_prices audit_model_prices; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER audit_model_prices AFTER INSERT OR DELETE OR UPDATE ON public.model_prices FOR EACH ROW EXECUTE FUNCTION public.ledger_audit_change('price', '-', '-');
+
+
+--
+-- Name: power_level_configs audit_power_level_configs; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER audit_power_level_configs AFTER INSERT OR DELETE OR UPDATE ON public.power_level_configs FOR EACH ROW EXECUTE FUNCTION public.ledger_audit_change('power_level', '-', '-');
+
+
+--
+-- Name: projects audit_projects; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER audit_projects AFTER INSERT OR DELETE OR UPDATE ON public.projects FOR EACH ROW EXECUTE FUNCTION public.ledger_audit_change('project', 'workspace_id', '-');
+
+
+--
+-- Name: sessions audit_sessions; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER audit_sessions AFTER UPDATE OF revoked_at ON public.sessions FOR EACH ROW EXECUTE FUNCTION public.ledger_audit_change('session', '-', 'user_id');
+
+
+--
+-- Name: subscription_tiers audit_subscription_tiers; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER audit_subscription_tiers AFTER INSERT OR DELETE OR UPDATE ON public.subscription_tiers FOR EACH ROW EXECUTE FUNCTION public.ledger_audit_change('tier', '-', '-');
+
+
+--
+-- Name: user_credits audit_user_credits_settings; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER audit_user_credits_settings AFTER UPDATE OF tier, power_level ON public.user_credits FOR EACH ROW WHEN (((old.tier IS DISTINCT FROM new.tier) OR (old.power_level IS DISTINCT FROM new.power_level))) EXECUTE FUNCTION public.ledger_audit_change('wallet', 'user_id', '-');
+
+
+--
+-- Name: user_provider_keys audit_user_provider_keys; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER audit_user_provider_keys AFTER INSERT OR DELETE OR UPDATE OF key_name, is_active, is_default, encrypted_key ON public.user_provider_keys FOR EACH ROW EXECUTE FUNCTION public.ledger_audit_change('provider_key', 'user_id', '-');
+
+
+--
+-- Name: users audit_users; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER audit_users AFTER INSERT OR DELETE OR UPDATE OF email, name, password_hash, email_verified_at, mfa_enabled_at ON public.users FOR EACH ROW EXECUTE FUNCTION public.ledger_audit_change('person', '-', 'id');
+
+
+--
+-- Name: workspace_invitations audit_workspace_invitations; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER audit_workspace_invitations AFTER INSERT OR DELETE OR UPDATE OF accepted_at, revoked_at ON public.workspace_invitations FOR EACH ROW EXECUTE FUNCTION public.ledger_audit_change('invite', 'workspace_id', '-');
+
+
+--
+-- Name: workspace_members audit_workspace_members; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER audit_workspace_members AFTER INSERT OR DELETE OR UPDATE ON public.workspace_members FOR EACH ROW EXECUTE FUNCTION public.ledger_audit_change('member', 'workspace_id', 'user_id');
+
+
+--
+-- Name: workspaces audit_workspaces; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER audit_workspaces AFTER INSERT OR DELETE OR UPDATE OF name, kind ON public.workspaces FOR EACH ROW EXECUTE FUNCTION public.ledger_audit_change('workspace', 'id', '-');
+
+
+--
 -- Name: credit_transactions credit_transactions_append_only; Type: TRIGGER; Schema: public; Owner: -
 --
 
 CREATE TRIGGER credit_transactions_append_only BEFORE DELETE OR UPDATE ON public.credit_transactions FOR EACH ROW EXECUTE FUNCTION public.ledger_refuse_change();
+
+
+--
+-- Name: gateway_api_keys gateway_api_keys_project; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER gateway_api_keys_project BEFORE INSERT OR UPDATE OF project_id, user_id ON public.gateway_api_keys FOR EACH ROW EXECUTE FUNCTION public.ledger_key_project();
+
+
+--
+-- Name: llm_usage_log llm_usage_log_project; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER llm_usage_log_project BEFORE INSERT ON public.llm_usage_log FOR EACH ROW EXECUTE FUNCTION public.ledger_usage_project();
 
 
 --
@@ -2044,6 +2870,28 @@ CREATE TRIGGER user_credits_guard_balance BEFORE INSERT OR UPDATE OF balance ON 
 --
 
 CREATE TRIGGER user_credits_keep_cycle_anchor BEFORE INSERT OR UPDATE OF billing_cycle_start, billing_cycle_anchor ON public.user_credits FOR EACH ROW EXECUTE FUNCTION public.ledger_keep_cycle_anchor();
+
+
+--
+-- Name: user_credits user_credits_workspace; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER user_credits_workspace AFTER INSERT ON public.user_credits FOR EACH ROW EXECUTE FUNCTION public.ledger_wallet_workspace();
+
+
+--
+-- Name: workspace_members workspace_members_keep_an_owner; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER workspace_members_keep_an_owner AFTER DELETE OR UPDATE OF role ON public.workspace_members FOR EACH ROW EXECUTE FUNCTION public.ledger_keep_an_owner();
+
+
+--
+-- Name: admin_api_keys admin_api_keys_workspace_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.admin_api_keys
+    ADD CONSTRAINT admin_api_keys_workspace_id_fkey FOREIGN KEY (workspace_id) REFERENCES public.workspaces(id) ON DELETE CASCADE;
 
 
 --
@@ -2068,6 +2916,22 @@ ALTER TABLE ONLY public.credit_holds
 
 ALTER TABLE ONLY public.credit_transactions
     ADD CONSTRAINT credit_transactions_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.user_credits(user_id);
+
+
+--
+-- Name: gateway_api_keys gateway_api_keys_created_by_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.gateway_api_keys
+    ADD CONSTRAINT gateway_api_keys_created_by_fkey FOREIGN KEY (created_by) REFERENCES public.users(id) ON DELETE SET NULL;
+
+
+--
+-- Name: gateway_api_keys gateway_api_keys_project_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.gateway_api_keys
+    ADD CONSTRAINT gateway_api_keys_project_id_fkey FOREIGN KEY (project_id) REFERENCES public.projects(id);
 
 
 --
@@ -2116,6 +2980,30 @@ ALTER TABLE ONLY public.llm_usage_log
 
 ALTER TABLE ONLY public.llm_usage_log
     ADD CONSTRAINT llm_usage_log_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.user_credits(user_id);
+
+
+--
+-- Name: projects projects_workspace_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.projects
+    ADD CONSTRAINT projects_workspace_id_fkey FOREIGN KEY (workspace_id) REFERENCES public.workspaces(id) ON DELETE CASCADE;
+
+
+--
+-- Name: sessions sessions_user_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.sessions
+    ADD CONSTRAINT sessions_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.users(id) ON DELETE CASCADE;
+
+
+--
+-- Name: sessions sessions_workspace_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.sessions
+    ADD CONSTRAINT sessions_workspace_id_fkey FOREIGN KEY (workspace_id) REFERENCES public.workspaces(id) ON DELETE SET NULL;
 
 
 --
@@ -2199,6 +3087,14 @@ ALTER TABLE ONLY public.stripe_subscriptions
 
 
 --
+-- Name: user_backup_codes user_backup_codes_user_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.user_backup_codes
+    ADD CONSTRAINT user_backup_codes_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.users(id) ON DELETE CASCADE;
+
+
+--
 -- Name: user_credits user_credits_power_level_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
 --
 
@@ -2220,6 +3116,54 @@ ALTER TABLE ONLY public.user_credits
 
 ALTER TABLE ONLY public.user_provider_keys
     ADD CONSTRAINT user_provider_keys_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.user_credits(user_id);
+
+
+--
+-- Name: user_tokens user_tokens_user_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.user_tokens
+    ADD CONSTRAINT user_tokens_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.users(id) ON DELETE CASCADE;
+
+
+--
+-- Name: workspace_invitations workspace_invitations_accepted_by_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.workspace_invitations
+    ADD CONSTRAINT workspace_invitations_accepted_by_fkey FOREIGN KEY (accepted_by) REFERENCES public.users(id) ON DELETE SET NULL;
+
+
+--
+-- Name: workspace_invitations workspace_invitations_workspace_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.workspace_invitations
+    ADD CONSTRAINT workspace_invitations_workspace_id_fkey FOREIGN KEY (workspace_id) REFERENCES public.workspaces(id) ON DELETE CASCADE;
+
+
+--
+-- Name: workspace_members workspace_members_user_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.workspace_members
+    ADD CONSTRAINT workspace_members_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.users(id) ON DELETE CASCADE;
+
+
+--
+-- Name: workspace_members workspace_members_workspace_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.workspace_members
+    ADD CONSTRAINT workspace_members_workspace_id_fkey FOREIGN KEY (workspace_id) REFERENCES public.workspaces(id) ON DELETE CASCADE;
+
+
+--
+-- Name: workspaces workspaces_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.workspaces
+    ADD CONSTRAINT workspaces_id_fkey FOREIGN KEY (id) REFERENCES public.user_credits(user_id) ON DELETE CASCADE;
 
 
 --

@@ -42,7 +42,7 @@ async def balance(request: Request) -> Response:
 
 async def change_account(request: Request) -> Response:
     """The caller's own default power level; answered with the account as the balance shows it."""
-    owner = await gateway_owner(request)
+    owner = await gateway_owner(request, manages=True)
     change = await parse_body(request, AccountChange)
     try:
         await set_power_level(services(request).pool, owner.user_id, change.power_level)

@@ -21,13 +21,13 @@ class NewOwnKey(BaseModel):
 
 
 async def list_keys(request: Request) -> Response:
-    owner = await gateway_owner(request)
+    owner = await gateway_owner(request, manages=True)
     rows = await keys.keys_of_owner(services(request).pool, owner.user_id)
     return LedgerJSONResponse({"object": "list", "data": rows})
 
 
 async def create_key(request: Request) -> Response:
-    owner = await gateway_owner(request)
+    owner = await gateway_owner(request, manages=True)
     new = await parse_body(request, NewOwnKey)
     key = await keys.create_own_key(services(request).pool, owner.user_id, new.name, new.expires_at)
     return LedgerJSONResponse(
@@ -37,7 +37,7 @@ async def create_key(request: Request) -> Response:
 
 
 async def revoke_key(request: Request) -> Response:
-    owner = await gateway_owner(request)
+    owner = await gateway_owner(request, manages=True)
     key_id = request.path_params["key_id"]
     if not await keys.revoke_own_key(services(request).pool, owner.user_id, key_id):
         raise ApiError(404, "No such active key of yours.", code="not_found")

@@ -46,7 +46,7 @@ def check_provider(request: Request, provider: str) -> None:
 
 
 async def add_provider_key(request: Request) -> Response:
-    owner = await gateway_owner(request)
+    owner = await gateway_owner(request, manages=True)
     cipher = cipher_of(request)
     new = await parse_body(request, NewProviderKey)
     check_provider(request, new.provider)
@@ -57,13 +57,13 @@ async def add_provider_key(request: Request) -> Response:
 
 
 async def list_provider_keys(request: Request) -> Response:
-    owner = await gateway_owner(request)
+    owner = await gateway_owner(request, manages=True)
     rows = await byok.list_keys(services(request).pool, services(request).cipher, owner.user_id)
     return LedgerJSONResponse({"object": "list", "data": rows})
 
 
 async def delete_provider_key(request: Request) -> Response:
-    owner = await gateway_owner(request)
+    owner = await gateway_owner(request, manages=True)
     if not await byok.deactivate_key(services(request).pool, owner.user_id, request.path_params["key_id"]):
         raise ApiError(404, "No such provider key.", code="not_found")
     return LedgerJSONResponse({"id": request.path_params["key_id"], "deleted": True})

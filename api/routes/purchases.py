@@ -95,7 +95,7 @@ async def _checkout(create: Awaitable[dict[str, str]]) -> Response:
 
 
 async def credit_checkout(request: Request) -> Response:
-    owner = await gateway_owner(request)
+    owner = await gateway_owner(request, manages=True)
     client = stripe_of(request)
     body = await parse_body(request, CreditCheckout)
     return await _checkout(
@@ -106,7 +106,7 @@ async def credit_checkout(request: Request) -> Response:
 
 
 async def subscription_checkout(request: Request) -> Response:
-    owner = await gateway_owner(request)
+    owner = await gateway_owner(request, manages=True)
     client = stripe_of(request)
     body = await parse_body(request, SubscriptionCheckout)
     return await _checkout(
@@ -124,7 +124,7 @@ async def changed_tier(create: Awaitable[tier_change.TierChange]) -> tier_change
 async def change_subscription(request: Request) -> Response:
     """The caller's paid subscription moves to another tier in Stripe; the ledger's tier follows when
     Stripe's customer.subscription.updated webhook arrives, never from this answer."""
-    owner = await gateway_owner(request)
+    owner = await gateway_owner(request, manages=True)
     client = stripe_of(request)
     body = await parse_body(request, TierChange)
     change = tier_change.change_tier(services(request).pool, client, owner.user_id, body.tier)

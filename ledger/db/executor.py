@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeAlias
 
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
+
+# One connection, of a pool or not (a string: PoolConnectionProxy is not subscriptable at run time)
+Connection: TypeAlias = "asyncpg.Connection | PoolConnectionProxy[Any]"
 
 
 class Executor(Protocol):
@@ -22,7 +25,7 @@ class Executor(Protocol):
 
 @contextlib.asynccontextmanager
 async def one_connection(
-    db: asyncpg.Pool | asyncpg.Connection,
+    db: asyncpg.Pool | asyncpg.Connection | PoolConnectionProxy[Any],
 ) -> AsyncIterator[asyncpg.Connection | PoolConnectionProxy[Any]]:
     """A connection of the pool for the block, or the connection given: for work that needs one
     connection throughout (a transaction, a lock held until it ends)."""

@@ -18,7 +18,7 @@ from typing import TypedDict, cast
 
 import asyncpg
 
-from ledger.db.executor import Executor
+from ledger.db.executor import Connection, Executor, one_connection
 from ledger.db.queries import query
 from ledger.errors import ExpiryPassed, InvalidId, TooManyKeys, UnknownUser, translate_errors
 from ledger.money.accounts import lock_account
@@ -55,11 +55,20 @@ class KeyOwner:
     key_id: uuid.UUID
     user_id: uuid.UUID
     power_level: str
+    # a personal workspace's key may manage its wallet (the owner JSON endpoints); a team's may not
+    personal: bool = True
 
 
 async def create_key(
-    db: Executor, user_id: object, name: str | None = None, expires_at: datetime | None = None
+    db: Executor,
+    user_id: object,
+    name: str | None = None,
+    expires_at: datetime | None = None,
+    project_id: uuid.UUID | None = None,
+    created_by: uuid.UUID | None = None,
 ) -> NewKey:
+    """A new key of the wallet `user_id`, in `project_id` (the workspace's default project when
+    None; ProjectNotUsable when archived or another workspace's)."""
     key = KEY_PREFIX + secrets.token_urlsafe(32)
     prefix = key[:VISIBLE_CHARS]
     with translate_errors():
@@ -70,6 +79,8 @@ async def create_key(
             prefix,
             name,
             expires_at,
+            project_id,
+            created_by,
         )
     if key_id is None:
         raise UnknownUser(f"unknown user {user_id}")
@@ -80,7 +91,7 @@ async def authenticate(db: Executor, key: str) -> KeyOwner | None:
     if not KEY_SHAPE.fullmatch(key):
         return None
     row = await db.fetchrow(query("authenticate_gateway_key"), hash_key(key))
-    return None if row is None else KeyOwner(row["id"], row["user_id"], row["power_level"])
+    return None if row is None else KeyOwner(row["id"], row["user_id"], row["power_level"], row["personal"])
 
 
 async def session_owner(db: Executor, key_id: object, user_id: object, nonce: str) -> KeyOwner | None:
@@ -89,7 +100,7 @@ async def session_owner(db: Executor, key_id: object, user_id: object, nonce: st
     row = await db.fetchrow(
         query("gateway_key_of_session"), to_uuid(key_id, "key_id"), to_uuid(user_id, "user_id"), nonce
     )
-    return None if row is None else KeyOwner(row["id"], row["user_id"], row["power_level"])
+    return None if row is None else KeyOwner(row["id"], row["user_id"], row["power_level"], row["personal"])
 
 
 async def revoke_key(db: Executor, key_id: object) -> bool:
@@ -144,11 +155,17 @@ async def keys_of_owner(db: Executor, user_id: uuid.UUID) -> list[OwnKey]:
 
 
 async def create_own_key(
-    pool: asyncpg.Pool, user_id: uuid.UUID, name: str | None = None, expires_at: datetime | None = None
+    db: asyncpg.Pool | Connection,
+    user_id: uuid.UUID,
+    name: str | None = None,
+    expires_at: datetime | None = None,
+    project_id: uuid.UUID | None = None,
+    created_by: uuid.UUID | None = None,
 ) -> NewKey:
     """A key the user asks for themselves: refused (TooManyKeys) while they hold MAX_USABLE_KEYS
-    usable ones, or (ExpiryPassed) when it would expire at or before the database's now."""
-    async with pool.acquire() as conn, conn.transaction():
+    usable ones, or (ExpiryPassed) when it would expire at or before the database's now. Given a
+    connection in a transaction (ledger.accounts.actor.acting), it runs inside that transaction."""
+    async with one_connection(db) as conn, conn.transaction():
         # the account's lock, taken first as by every writer, makes count-then-insert one step:
         # two requests at once cannot both see room for one more
         await lock_account(conn, user_id)
@@ -161,7 +178,7 @@ async def create_own_key(
                 f"You already have {limits['usable_keys']} usable keys, the most one account may hold.",
                 hint="revoke one you no longer use first: DELETE /v1/keys/{id}",
             )
-        return await create_key(conn, user_id, name, expires_at)
+        return await create_key(conn, user_id, name, expires_at, project_id, created_by)
 
 
 async def revoke_own_key(db: Executor, user_id: uuid.UUID, key_id: object) -> bool:
@@ -206,3 +223,30 @@ class KeyGate:
         while len(self._seen) > self.size:
             self._seen.popitem(last=False)
         return True
+
+
+class KeyInProject(TypedDict):
+    """sql/queries/gateway_keys_of_project.sql: a project's key as its workspace's admins see it."""
+
+    id: uuid.UUID
+    project_id: uuid.UUID
+    prefix: str
+    name: str | None
+    created_by: uuid.UUID | None
+    created_at: datetime
+    last_used_at: datetime | None
+    expires_at: datetime | None
+
+
+async def keys_of_project(
+    db: Executor, workspace_id: uuid.UUID, project_id: uuid.UUID, after: uuid.UUID | None, limit: int
+) -> list[KeyInProject]:
+    rows = await db.fetch(query("gateway_keys_of_project"), workspace_id, project_id, after, limit)
+    return [cast(KeyInProject, dict(row)) for row in rows]
+
+
+async def key_in_project(
+    db: Executor, workspace_id: uuid.UUID, project_id: uuid.UUID, key_id: uuid.UUID
+) -> KeyInProject | None:
+    row = await db.fetchrow(query("gateway_key_in_project"), workspace_id, project_id, key_id)
+    return None if row is None else cast(KeyInProject, dict(row))

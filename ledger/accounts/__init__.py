@@ -1,0 +1,1 @@
+"""Workspaces, people, members and roles, invitations, sessions, admin keys and the audit log."""
