@@ -73,6 +73,7 @@ ANTHROPIC_ERROR: Schema = {
 ERROR_MEANING = {
     400: "Invalid request: malformed JSON, a field out of range, a bad parameter. Nothing is written.",
     401: "Missing or wrong key or token.",
+    403: "The caller's role (or key) may not do this (code permission_denied).",
     402: "Not enough credits for the most this request can cost (code insufficient_quota).",
     404: "No such thing (or the admin API is off).",
     408: "The body did not arrive within LEDGER_BODY_READ_TIMEOUT_SECONDS; nothing is written.",
@@ -788,6 +789,11 @@ def build_document() -> Schema:
             )
         },
     }
+    # the administration API's operations live in their own module, which builds on this one's helpers
+    from api.openapi_organization import PATHS as ORGANIZATION_PATHS
+    from api.openapi_organization import SECURITY_SCHEME as ADMIN_KEY_SCHEME
+
+    paths.update(ORGANIZATION_PATHS)
     return {
         "openapi": "3.1.0",
         "info": {
@@ -802,6 +808,7 @@ def build_document() -> Schema:
             "securitySchemes": {
                 "gatewayKey": {"type": "http", "scheme": "bearer", "description": "a gateway key, sk-lg-..."},
                 "adminToken": {"type": "http", "scheme": "bearer", "description": "LEDGER_ADMIN_TOKEN"},
+                "adminKey": ADMIN_KEY_SCHEME,
                 "anthropicKey": {
                     "type": "apiKey",
                     "in": "header",

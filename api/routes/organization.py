@@ -7,6 +7,7 @@ the same transaction."""
 
 from __future__ import annotations
 
+import unicodedata
 import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
@@ -286,7 +287,7 @@ async def delete_invite(request: Request) -> Response:
 
 def _project_name(value: str) -> str:
     value = check_text(value, "name").strip()
-    if not value or any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+    if not value or any(unicodedata.category(ch) == "Cc" for ch in value):  # C0 and C1 controls, DEL
         raise ValueError("a name needs visible characters and no control characters")
     return value
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import email
 import email.policy
 import uuid
-from email.message import EmailMessage
 from dataclasses import dataclass, field
+from email.message import EmailMessage
 from pathlib import Path
 
 import asyncpg

@@ -26,6 +26,7 @@ from starlette.routing import Route
 from api.app import create_app
 from api.openapi import DOCUMENT
 from ledger.settings import Settings
+from tests.accounts.helpers import make_team
 from tests.api.conftest import ADMIN_TOKEN, HTTP_TIMEOUT
 
 MESSAGES = [{"role": "user", "content": "Hi"}]
@@ -132,14 +133,22 @@ MAX_EXAMPLES = 30
 
 
 async def test_schemathesis_finds_no_server_error_and_no_undocumented_response(
-    upstreams, start_service, make_account, fake_stripe
+    pool, upstreams, start_service, make_account, fake_stripe, tmp_path
 ):
-    service = start_service(upstreams, stripe_secret_key=fake_stripe.secret_key, stripe_api_base=fake_stripe.api_base)
+    service = start_service(
+        upstreams,
+        stripe_secret_key=fake_stripe.secret_key,
+        stripe_api_base=fake_stripe.api_base,
+        mail_outbox_dir=tmp_path / "outbox",
+    )
     account = await make_account(credits_="1000")
+    team = await make_team(pool, roles=("OWNER", "DEVELOPER", "VIEWER"))
     schema = schemathesis.openapi.from_url(f"{service.url}/openapi.json")
     failures: list[str] = []
 
     def auth_for(path: str) -> dict[str, Any]:
+        if path.startswith("/v1/organization"):
+            return {"Authorization": f"Bearer {team.admin_key}"}
         return {"Authorization": f"Bearer {ADMIN_TOKEN if path.startswith('/admin') else account.key}"}
 
     def fuzz(operation: Any) -> None:

@@ -1,0 +1,194 @@
+"""The administration API's part of /openapi.json (api/routes/organization.py)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from api import openapi as oa
+from api.routes import organization as org
+
+Schema = dict[str, Any]
+ADMIN_KEY: list[dict[str, list[str]]] = [{"adminKey": []}]
+SECURITY_SCHEME: Schema = {"type": "http", "scheme": "bearer", "description": "an admin key, sk-lg-admin-..."}
+
+STRING = {"type": "string"}
+NULL_INT = {"type": ["integer", "null"]}
+ROLE = {"type": "string", "enum": ["owner", "admin", "developer", "viewer"]}
+
+
+def listed(item: Schema) -> Schema:
+    return oa.obj(
+        {
+            "object": {"const": "list"},
+            "data": {"type": "array", "items": item},
+            "first_id": {"type": ["string", "null"]},
+            "last_id": {"type": ["string", "null"]},
+            "has_more": {"type": "boolean"},
+        }
+    )
+
+
+def deleted(kind: str) -> Schema:
+    return oa.obj({"object": {"const": kind}, "id": STRING, "deleted": {"const": True}})
+
+
+USER = oa.obj(
+    {"object": {"const": "organization.user"}, "id": STRING, "email": STRING, "role": ROLE, "added_at": NULL_INT},
+    {"name": STRING},
+)
+INVITE = oa.obj(
+    {
+        "object": {"const": "organization.invite"},
+        "id": STRING,
+        "email": STRING,
+        "role": ROLE,
+        "status": {"type": "string", "enum": ["pending", "accepted", "expired", "revoked"]},
+        "invited_at": NULL_INT,
+        "expires_at": NULL_INT,
+        "accepted_at": NULL_INT,
+    }
+)
+PROJECT = oa.obj(
+    {
+        "object": {"const": "organization.project"},
+        "id": STRING,
+        "name": STRING,
+        "status": {"type": "string", "enum": ["active", "archived"]},
+        "created_at": NULL_INT,
+        "archived_at": NULL_INT,
+    },
+    {"is_default": {"type": "boolean"}},
+)
+API_KEY = oa.obj(
+    {"object": {"const": "organization.project.api_key"}, "id": STRING, "redacted_value": STRING},
+    {"name": STRING, "created_at": NULL_INT, "last_used_at": NULL_INT, "expires_at": NULL_INT},
+)
+NEW_API_KEY = oa.obj(
+    {"object": {"const": "organization.project.api_key"}, "id": STRING, "value": STRING, "project_id": STRING}
+)
+ADMIN_KEY_OBJECT = oa.obj(
+    {"object": {"const": "organization.admin_api_key"}, "id": STRING, "redacted_value": STRING},
+    {"name": STRING, "created_at": NULL_INT, "last_used_at": NULL_INT},
+)
+AUDIT = oa.obj(
+    {
+        "object": {"const": "organization.audit_log"},
+        "id": STRING,
+        "type": STRING,
+        "effective_at": NULL_INT,
+        "actor": {"type": "object"},
+        "resource": {"type": "object"},
+    }
+)
+PAGING = [
+    oa.query("limit", {"type": "integer", "minimum": 1, "maximum": org.MAX_LIMIT}, "items per page (default 20)"),
+    oa.query("after", STRING, "cursor: the last_id of the previous page"),
+]
+
+
+def op(summary: str, ok: dict[int, Schema], *errors: int, **more: Any) -> Schema:
+    return oa.op(summary, oa.responses(ok, 401, 403, 404, *errors), security=ADMIN_KEY, **more)
+
+
+def pid(*names: str) -> list[Schema]:
+    return [oa.path(name) for name in names]
+
+
+PATHS: Schema = {
+    "/v1/organization/users": {"get": op("Members of the organization", {200: listed(USER)}, parameters=PAGING)},
+    "/v1/organization/users/{user_id}": {
+        "get": op("A member", {200: USER}, parameters=pid("user_id")),
+        "post": op(
+            "Change a member's role",
+            {200: USER},
+            409,
+            parameters=pid("user_id"),
+            requestBody=oa.model_body(org.RoleChange),
+        ),
+        "delete": op("Remove a member", {200: deleted("organization.user.deleted")}, 409, parameters=pid("user_id")),
+    },
+    "/v1/organization/invites": {
+        "get": op("Invitations", {200: listed(INVITE)}, parameters=PAGING),
+        "post": op(
+            "Invite someone by email (the invitation is emailed)",
+            {201: INVITE},
+            requestBody=oa.model_body(org.NewInvite),
+        ),
+    },
+    "/v1/organization/invites/{invite_id}": {
+        "get": op("An invitation", {200: INVITE}, parameters=pid("invite_id")),
+        "delete": op(
+            "Revoke a pending invitation", {200: deleted("organization.invite.deleted")}, parameters=pid("invite_id")
+        ),
+    },
+    "/v1/organization/projects": {
+        "get": op(
+            "Projects",
+            {200: listed(PROJECT)},
+            parameters=[*PAGING, oa.query("include_archived", {"type": "boolean"}, "archived ones too")],
+        ),
+        "post": op("Create a project", {201: PROJECT}, 409, requestBody=oa.model_body(org.ProjectName)),
+    },
+    "/v1/organization/projects/{project_id}": {
+        "get": op("A project", {200: PROJECT}, parameters=pid("project_id")),
+        "post": op(
+            "Rename a project",
+            {200: PROJECT},
+            409,
+            parameters=pid("project_id"),
+            requestBody=oa.model_body(org.ProjectName),
+        ),
+    },
+    "/v1/organization/projects/{project_id}/archive": {
+        "post": op("Archive a project (its gateway keys are revoked)", {200: PROJECT}, parameters=pid("project_id")),
+    },
+    "/v1/organization/projects/{project_id}/api_keys": {
+        "get": op("A project's gateway keys", {200: listed(API_KEY)}, parameters=[*pid("project_id"), *PAGING]),
+        "post": op(
+            "Create a gateway key in the project (its value shown once)",
+            {201: NEW_API_KEY},
+            409,
+            parameters=pid("project_id"),
+            requestBody=oa.model_body(org.NewProjectKey),
+        ),
+    },
+    "/v1/organization/projects/{project_id}/api_keys/{key_id}": {
+        "get": op("A project's gateway key", {200: API_KEY}, parameters=pid("project_id", "key_id")),
+        "delete": op(
+            "Revoke a project's gateway key",
+            {200: deleted("organization.project.api_key.deleted")},
+            parameters=pid("project_id", "key_id"),
+        ),
+    },
+    "/v1/organization/audit_logs": {
+        "get": op(
+            "The audit log, newest first",
+            {200: listed(AUDIT)},
+            parameters=[
+                *PAGING,
+                oa.query("before", STRING, "cursor: newer than this id"),
+                oa.query("event_types[]", STRING, "only these types (project.created, login.failed...)"),
+                oa.query("actor_ids[]", STRING, "only these actors"),
+                oa.query("resource_ids[]", STRING, "only these resources"),
+                oa.query("effective_at[gt]", {"type": "integer"}, "after this unix time"),
+                oa.query("effective_at[gte]", {"type": "integer"}, "at or after this unix time"),
+                oa.query("effective_at[lt]", {"type": "integer"}, "before this unix time"),
+                oa.query("effective_at[lte]", {"type": "integer"}, "at or before this unix time"),
+            ],
+        )
+    },
+    "/v1/organization/admin_api_keys": {
+        "get": op("Admin keys", {200: listed(ADMIN_KEY_OBJECT)}, parameters=PAGING),
+        "post": op(
+            "Create an admin key (its value shown once)",
+            {201: ADMIN_KEY_OBJECT},
+            requestBody=oa.model_body(org.NewAdminKey),
+        ),
+    },
+    "/v1/organization/admin_api_keys/{key_id}": {
+        "get": op("An admin key", {200: ADMIN_KEY_OBJECT}, parameters=pid("key_id")),
+        "delete": op(
+            "Delete an admin key", {200: deleted("organization.admin_api_key.deleted")}, parameters=pid("key_id")
+        ),
+    },
+}
