@@ -80,6 +80,14 @@ class SignInRequired(Exception):
     """No session, or one that ended (expired, its key revoked): the sign-in page, then back."""
 
 
+class SecondFactorDue(Exception):
+    """Signed in with a password; the TOTP code is still to come: the second step's page."""
+
+
+class NoWorkspace(Exception):
+    """A person who is a member of no workspace (all removed): the page to make or join one."""
+
+
 def signer(request: Request) -> SessionSigner:
     return services(request).signer
 
@@ -117,6 +125,7 @@ def render(
     request: Request, template: str, context: Mapping[str, Any], status: int = 200, session: Session | None = None
 ) -> Response:
     values = dict(context)
+    values.setdefault("viewer", getattr(request.state, "viewer", None))
     if session is not None:
         values["csrf"] = signer(request).csrf_token(session.nonce)
     response = TEMPLATES.TemplateResponse(request, template, values, status_code=status)
@@ -173,6 +182,10 @@ def page(area: Area) -> Callable[[Callable[[Request], Awaitable[Response]]], Cal
                 return await handler(request)
             except SignInRequired:
                 return redirect(area.root + "/sign-in")
+            except SecondFactorDue:
+                return redirect(area.root + "/sign-in/second-factor")
+            except NoWorkspace:
+                return redirect(area.root + "/workspaces")
             except PageError as exc:
                 return error_page(request, area, exc.status, exc.message)
             except ApiError as exc:

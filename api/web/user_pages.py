@@ -16,12 +16,12 @@ from starlette.responses import Response, StreamingResponse
 from api.routes.account import AccountChange
 from api.routes.purchases import changed_tier, started_checkout, stripe_of
 from api.services import services
-from api.web import charts
+from api.web import charts, person_pages
 from api.web.csv_export import csv_pages
 from api.web.pages import (
     SECURITY_HEADERS,
     USER_AREA,
-    SignInRequired,
+    PageError,
     checked_form,
     end_session,
     form_model,
@@ -29,19 +29,20 @@ from api.web.pages import (
     page_of_rows,
     redirect,
     render,
-    session_of,
     sign_in_fields,
     sign_in_form,
     start_session,
 )
 from api.web.sessions import Session
+from api.web.viewer import Viewer, viewer_of
+from ledger.accounts.actor import acting
+from ledger.accounts.roles import Permission
 from ledger.billing import checkout as stripe_checkout
 from ledger.billing import tier_change
 from ledger.billing.events import PAID_STATUSES
 from ledger.billing.packages import packages_on_sale
 from ledger.billing.subscriptions import OwnerAccount, owner_account, tiers_on_sale
 from ledger.gateway import keys as gateway_keys
-from ledger.gateway.keys import KeyOwner
 from ledger.money import accounts
 from ledger.money.history import transactions_page, usage_by_day, usage_page
 
@@ -52,35 +53,52 @@ CHART_DAYS = 30
 RECENT_ROWS = 10
 
 
-async def signed_in(request: Request) -> tuple[Session, KeyOwner]:
-    session = session_of(request, USER_AREA)
-    if session is None or session.user_id is None:
-        raise SignInRequired
-    owner = await gateway_keys.session_owner(services(request).pool, session.subject, session.user_id, session.nonce)
-    if owner is None:
-        raise SignInRequired
-    return session, owner
+async def signed_in(request: Request, permission: Permission = Permission.SEE_USAGE) -> tuple[Session, Viewer]:
+    """The session and who it is, when their role in the workspace allows `permission`."""
+    session, viewer = await viewer_of(request)
+    request.state.viewer = viewer  # for the pages' navigation and forms (pages.render)
+    viewer.require(permission)
+    return session, viewer
 
 
 @page(USER_AREA)
 async def sign_in_page(request: Request) -> Response:
-    return sign_in_form(request, USER_AREA, "user/sign_in.html", {})
+    return sign_in_form(request, USER_AREA, "user/sign_in.html", sign_in_context(request))
+
+
+SIGN_IN_NOTICES = {"password_reset": "Your password is changed: sign in with it."}
+
+
+def sign_in_context(request: Request, error: str | None = None) -> dict[str, Any]:
+    return {
+        "error": error,
+        "key_sign_in": services(request).settings.dashboard_key_sign_in,
+        "notice": SIGN_IN_NOTICES.get(request.query_params.get("notice", "")),
+    }
 
 
 @page(USER_AREA)
 async def sign_in(request: Request) -> Response:
     fields = await sign_in_fields(request, USER_AREA)
+    if "email" in fields:
+        return await person_pages.sign_in_person(request, fields)
+    if not services(request).settings.dashboard_key_sign_in:
+        raise PageError(403, "Signing in with a gateway key is turned off here: sign in with your email.")
     key = fields.get("key", "").strip()
     owner = await gateway_keys.authenticate(services(request).pool, key) if key else None
-    if owner is None:
+    if owner is None or not owner.personal:
         message = "That key is wrong, revoked or expired. Ask your operator for a new one if you have none."
-        return sign_in_form(request, USER_AREA, "user/sign_in.html", {"error": message}, 401)
+        if owner is not None:
+            message = "That key belongs to a team workspace: its members sign in with their email."
+        return sign_in_form(request, USER_AREA, "user/sign_in.html", sign_in_context(request, message), 401)
     return start_session(request, USER_AREA, str(owner.key_id), str(owner.user_id), ROOT)
 
 
 @page(USER_AREA)
 async def sign_out(request: Request) -> Response:
-    return await end_session(request, USER_AREA)
+    response = await end_session(request, USER_AREA)  # checks the form's CSRF token first
+    await person_pages.end_person_session(request)
+    return response
 
 
 @page(USER_AREA)
@@ -124,6 +142,10 @@ def _running_low(account: OwnerAccount) -> bool:
 # What a redirect after a form tells the person (by a fixed word: never text from the URL)
 NOTICES = {
     "power_level": "Power level changed.",
+    "signed_up": "Welcome. We sent you a link to confirm your email address.",
+    "email_verified": "Your email address is confirmed.",
+    "joined": "You joined the workspace.",
+    "switched": "Workspace changed.",
     "checkout_done": "Thank you. Your payment is being confirmed; the credits appear here once Stripe tells us.",
     "checkout_cancelled": "The checkout was cancelled; nothing was charged.",
     "tier_change": "Your subscription is being changed; the new tier shows here once Stripe confirms it.",
@@ -132,11 +154,12 @@ NOTICES = {
 
 @page(USER_AREA)
 async def change_power_level(request: Request) -> Response:
-    session, owner = await signed_in(request)
+    session, owner = await signed_in(request, Permission.CHANGE_POWER_LEVEL)
     fields = await checked_form(request, session)
     # the API's model bounds the text; the ledger refuses a level that is not active, naming those that are
     change = form_model(AccountChange, {"power_level": fields.get("power_level", "")})
-    await accounts.set_power_level(services(request).pool, owner.user_id, change.power_level)
+    async with acting(services(request).pool, owner.actor(request)) as conn:
+        await accounts.set_power_level(conn, owner.user_id, change.power_level)
     return redirect(ROOT, notice="power_level")
 
 
@@ -151,7 +174,7 @@ def _return_urls(request: Request) -> tuple[str, str]:
 
 @page(USER_AREA)
 async def buy(request: Request) -> Response:
-    session, owner = await signed_in(request)
+    session, owner = await signed_in(request, Permission.BUY_CREDITS)
     fields = await checked_form(request, session)
     success, cancel = _return_urls(request)
     started = await started_checkout(
@@ -164,7 +187,7 @@ async def buy(request: Request) -> Response:
 
 @page(USER_AREA)
 async def subscribe(request: Request) -> Response:
-    session, owner = await signed_in(request)
+    session, owner = await signed_in(request, Permission.SUBSCRIBE)
     fields = await checked_form(request, session)
     success, cancel = _return_urls(request)
     started = await started_checkout(
@@ -179,7 +202,7 @@ async def subscribe(request: Request) -> Response:
 async def change_tier(request: Request) -> Response:
     """A paid subscription moved to another tier in Stripe: the tier shown changes once Stripe's
     webhook says so (as with purchases, the webhook is the one source of truth)."""
-    session, owner = await signed_in(request)
+    session, owner = await signed_in(request, Permission.SUBSCRIBE)
     fields = await checked_form(request, session)
     tier = fields.get("tier", "")
     await changed_tier(tier_change.change_tier(services(request).pool, stripe_of(request), owner.user_id, tier))

@@ -28,7 +28,7 @@ import asyncpg
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from ledger.db.executor import Executor
+from ledger.db.executor import Connection, Executor, one_connection
 from ledger.db.queries import query
 from ledger.errors import InvalidArgument, NameTaken, TooManyProviderKeys, translate_errors
 from ledger.money.accounts import lock_account
@@ -135,7 +135,7 @@ class ProviderKeyListed(ProviderKeyRow):
 
 
 async def add_key(
-    pool: asyncpg.Pool,
+    pool: asyncpg.Pool | Connection,
     cipher: KeyCipher,
     user_id: object,
     provider: str,
@@ -159,7 +159,7 @@ async def add_key(
     blob = cipher.encrypt(api_key, owner, provider)
     hint = "..." + api_key[-4:]
     name = key_name or f"{provider} key"
-    async with pool.acquire() as conn, conn.transaction():
+    async with one_connection(pool) as conn, conn.transaction():
         # the account's lock (which also refuses an unknown user), taken first as by every writer,
         # makes count-then-insert one step: two adds at once cannot both see room for one more
         await lock_account(conn, owner)

@@ -121,6 +121,8 @@ class KeyListed(TypedDict):
     created_at: datetime
     last_used_at: datetime | None
     revoked_at: datetime | None
+    project_id: uuid.UUID
+    created_by: uuid.UUID | None
 
 
 async def list_keys(db: Executor, *, user_id: object | None = None, prefix: str | None = None) -> list[KeyListed]:
@@ -145,6 +147,8 @@ class OwnKey(TypedDict):
     created_at: datetime
     last_used_at: datetime | None
     revoked_at: datetime | None
+    project_id: uuid.UUID
+    created_by: uuid.UUID | None  # the person who made it (None: a key session, the operator, an admin key)
 
 
 async def keys_of_owner(db: Executor, user_id: uuid.UUID) -> list[OwnKey]:
