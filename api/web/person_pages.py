@@ -126,13 +126,13 @@ async def sign_in_person(request: Request, fields: dict[str, str]) -> Response:
     """The email-and-password form of /dashboard/sign-in (user_pages.sign_in passes it here)."""
     svc = services(request)
     email = fields.get("email", "").strip()
-    try:
-        async with acting(svc.pool, _actor(request, None, email[:254])) as conn:
-            signed = await people.sign_in(conn, email, fields.get("password", ""), _ip(request))
-    except people.SignInFailed as exc:
-        from api.web.user_pages import sign_in_context
+    async with acting(svc.pool, _actor(request, None, email[:254])) as conn:
+        signed = await people.sign_in(conn, email, fields.get("password", ""), _ip(request))
+    if signed is None:
+        from api.web.user_pages import sign_in_context  # user_pages imports this module
 
-        return sign_in_form(request, USER_AREA, "user/sign_in.html", sign_in_context(request, exc.message), 401)
+        context = sign_in_context(request, people.SIGN_IN_FAILED)
+        return sign_in_form(request, USER_AREA, "user/sign_in.html", context, 401)
     location = ROOT + "/sign-in/second-factor" if signed.mfa_needed else ROOT
     return await _start(request, signed.person_id, mfa_pending=signed.mfa_needed, location=location)
 

@@ -2,7 +2,7 @@
 with lockout, TOTP. Call the writers inside `acting` so the audit log names who acted.
 
 Sign-in answers alike for an unknown email, a wrong password and a locked account (the same
-`SignInFailed`, after the same argon2 work), so it tells an attacker nothing about who has an
+SIGN_IN_FAILED, after the same argon2 work), so it tells an attacker nothing about who has an
 account."""
 
 from __future__ import annotations
@@ -47,11 +47,6 @@ class EmailTaken(LedgerError):
     http_status = 409
     code = "email_taken"
     param = "email"
-
-
-class SignInFailed(LedgerError):
-    http_status = 401
-    code = "sign_in_failed"
 
 
 class SecondFactorUnavailable(LedgerError):
@@ -170,15 +165,16 @@ async def password_matches(db: Executor, person_id: uuid.UUID, password: str) ->
     return stored is not None and await verify_password_async(stored, password)
 
 
-async def sign_in(db: Executor, email: str, password: str, ip: str | None) -> SignedIn:
-    """The person, when the email and password are right and they are not locked out; else
-    SignInFailed, alike in words and work for every cause. Every attempt is audited (call inside
-    `acting`, in a transaction, so the count and the lock are exact under concurrent attempts)."""
+async def sign_in(db: Executor, email: str, password: str, ip: str | None) -> SignedIn | None:
+    """The person, when the email and password are right and they are not locked out; else None,
+    after the same work for every cause (tell it with SIGN_IN_FAILED). Every attempt is audited.
+    Call inside `acting`: the failure count, the lock and the audit row commit with it, which is
+    why a failure is returned, not raised (raising would roll them back)."""
     row = await db.fetchrow(query("person_for_sign_in"), email[:254])
     if row is None:
         await verify_against_nothing_async(password)
         await audit.record(db, "login.failed", "person", None, after=json.dumps({"email": email[:254]}))
-        raise SignInFailed(SIGN_IN_FAILED)
+        return None
     good = await verify_password_async(row["password_hash"], password)
     if row["locked"] or not good:
         if not row["locked"]:
@@ -187,7 +183,7 @@ async def sign_in(db: Executor, email: str, password: str, ip: str | None) -> Si
         await audit.record(
             db, "login.failed", "person", str(row["id"]), person_id=row["id"], after=json.dumps({"reason": reason})
         )
-        raise SignInFailed(SIGN_IN_FAILED)
+        return None
     if row["mfa_enabled_at"] is None:
         await signed_in(db, row["id"], ip)
     return SignedIn(row["id"], row["email"], mfa_needed=row["mfa_enabled_at"] is not None)
@@ -200,10 +196,11 @@ async def signed_in(db: Executor, person_id: uuid.UUID, ip: str | None) -> None:
 
 async def second_factor(db: Executor, box: SecretBox | None, person_id: uuid.UUID, code: str, ip: str | None) -> bool:
     """The second step of a sign-in: a TOTP code (once per step) or an unused backup code. A wrong
-    one counts toward the lockout like a wrong password."""
+    one counts toward the lockout like a wrong password, and a locked-out person's codes are all
+    refused (so the second step cannot be brute-forced either)."""
     state = await db.fetchrow(query("mfa_of_person"), person_id)
     ok = False
-    if state is not None and state["mfa_enabled_at"] is not None and box is not None:
+    if state is not None and state["mfa_enabled_at"] is not None and box is not None and not state["locked"]:
         secret = box.decrypt(state["mfa_secret_encrypted"], person_id, TOTP_PURPOSE)
         step = totp_ok(secret, code, last_used_step=state["mfa_last_step"])
         if step is not None:
@@ -212,7 +209,8 @@ async def second_factor(db: Executor, box: SecretBox | None, person_id: uuid.UUI
         elif len(code) <= 20 and await db.fetchval(query("use_backup_code"), person_id, hash_backup_code(code)):
             ok = True
     if not ok:
-        await db.fetchval(query("sign_in_failed"), person_id, MAX_FAILED_SIGN_INS, LOCKOUT)
+        if state is not None and not state["locked"]:
+            await db.fetchval(query("sign_in_failed"), person_id, MAX_FAILED_SIGN_INS, LOCKOUT)
         await audit.record(
             db, "login.failed", "person", str(person_id), person_id=person_id,
             after=json.dumps({"reason": "wrong second factor"}),

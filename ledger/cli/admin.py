@@ -12,6 +12,7 @@ from typing import Any
 import asyncpg
 
 from ledger.billing import packages
+from ledger.cli import workspaces
 from ledger.cli.context import with_connection
 from ledger.cli.output import emit
 from ledger.db.pool import database_url
@@ -266,6 +267,8 @@ def add_commands(commands: Any) -> None:
     level = _command(group, "set-power-level", "set the default power level", cmd_users_set_power_level, json_flag)
     level.add_argument("user_id")
     level.add_argument("power_level")
+
+    workspaces.add_commands(commands, json_flag)
 
     group = _group(commands, "keys", "gateway API keys")
     key = _command(group, "create", "create a key (shown once)", cmd_keys_create, json_flag)
