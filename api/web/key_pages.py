@@ -97,7 +97,7 @@ async def revoke_key(request: Request) -> Response:
         mine = {str(k["id"]) for k in await gateway_keys.keys_of_owner(pool, viewer.user_id)
                 if k["created_by"] is not None and k["created_by"] == viewer.person_id}  # fmt: skip
         if key_id not in mine:
-            raise PageError(404, "No such active key of yours.")
+            raise PageError(403, "A developer may revoke only the keys they made.")
     async with acting(pool, viewer.actor(request)) as conn:
         revoked = await gateway_keys.revoke_own_key(conn, viewer.user_id, key_id)
     if not revoked:
