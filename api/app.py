@@ -36,7 +36,7 @@ from api.routes import (
     webhooks,
 )
 from api.services import Services
-from api.web import admin_pages, key_pages, person_pages, team_pages, user_pages
+from api.web import admin_pages, admin_workspaces, key_pages, person_pages, team_pages, user_pages
 from api.web.pages import STATIC_DIR, http_error_page
 from api.web.sessions import SessionSigner
 from ledger.accounts.mail import mailer_of_settings
@@ -174,6 +174,9 @@ ROUTES: list[Route | Mount] = [
     Route("/admin/dashboard/sign-in", admin_pages.sign_in, methods=["POST"]),
     Route("/admin/dashboard/sign-out", admin_pages.sign_out, methods=["POST"]),
     Route("/admin/dashboard/find", admin_pages.find_user, methods=["POST"]),
+    Route("/admin/dashboard/workspaces", admin_workspaces.workspaces_page, methods=["GET"]),
+    Route("/admin/dashboard/workspaces/{workspace_id}", admin_workspaces.workspace_page, methods=["GET"]),
+    Route("/admin/dashboard/audit", admin_workspaces.audit_log_page, methods=["GET"]),
     Route("/admin/dashboard/users/{user_id}", admin_pages.user_page, methods=["GET"]),
     Route("/admin/dashboard/users/{user_id}/usage", admin_pages.user_usage, methods=["GET"]),
     Route("/admin/dashboard/users/{user_id}/transactions", admin_pages.user_transactions, methods=["GET"]),

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import hmac
+from collections.abc import AsyncIterator
 
 from starlette.requests import Request
 
 from api.errors import ApiError
 from api.services import services
+from ledger.accounts.actor import OPERATOR, acting
+from ledger.db.executor import Connection
 from ledger.gateway.keys import KeyOwner, authenticate
+from ledger.logs import request_id_var
 
 
 def _bearer(request: Request) -> str | None:
@@ -69,3 +74,13 @@ def require_admin(request: Request) -> None:
     token = _bearer(request) or ""
     if not hmac.compare_digest(token.encode(), configured.get_secret_value().encode()):
         raise ApiError(401, "Incorrect admin token.", code="invalid_admin_token")
+
+
+@contextlib.asynccontextmanager
+async def operator_db(request: Request) -> AsyncIterator[Connection]:
+    """A transaction in which the operator (the admin token's holder) acts: the audit log names
+    them, with where the request came from."""
+    actor = OPERATOR.at(request.client.host if request.client else None, request.headers.get("user-agent"),
+                        request_id_var.get())  # fmt: skip
+    async with acting(services(request).pool, actor) as conn:
+        yield conn

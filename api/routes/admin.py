@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field, StrictBool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from api.auth import require_admin
+from api.auth import operator_db, require_admin
 from api.errors import ApiError
 from api.jsonresponse import LedgerJSONResponse
 from api.params import INT32_MAX, DecimalText, UtcDatetime, parse_body, query_text
@@ -42,16 +42,16 @@ class CreditGrant(BaseModel):
 async def create_user(request: Request) -> Response:
     require_admin(request)
     new = await parse_body(request, NewUser)
-    user = await users.create_user(services(request).pool, new.email, new.tier, new.power_level)
+    async with operator_db(request) as conn:
+        user = await users.create_user(conn, new.email, new.tier, new.power_level)
     return LedgerJSONResponse(user, status_code=201)
 
 
 async def create_key(request: Request) -> Response:
     require_admin(request)
     new = await parse_body(request, NewKey)
-    key = await gateway_keys.create_key(
-        services(request).pool, request.path_params["user_id"], new.name, new.expires_at
-    )
+    async with operator_db(request) as conn:
+        key = await gateway_keys.create_key(conn, request.path_params["user_id"], new.name, new.expires_at)
     return LedgerJSONResponse(
         {"id": key.id, "key": key.key, "prefix": key.prefix, "name": key.name, "expires_at": key.expires_at},
         status_code=201,
@@ -60,7 +60,9 @@ async def create_key(request: Request) -> Response:
 
 async def revoke_key(request: Request) -> Response:
     require_admin(request)
-    if not await gateway_keys.revoke_key(services(request).pool, request.path_params["key_id"]):
+    async with operator_db(request) as conn:
+        revoked = await gateway_keys.revoke_key(conn, request.path_params["key_id"])
+    if not revoked:
         raise ApiError(404, "No such active key.", code="not_found")
     return LedgerJSONResponse({"id": request.path_params["key_id"], "revoked": True})
 
@@ -69,14 +71,15 @@ async def grant_credits(request: Request) -> Response:
     """A bonus adds credits; an admin_adjustment adds, or removes when its amount is negative."""
     require_admin(request)
     grant = await parse_body(request, CreditGrant)
-    result = await credits.adjust_credits(
-        services(request).pool,
-        request.path_params["user_id"],
-        grant.amount,
-        grant.transaction_type,
-        grant.reference,
-        grant.description,
-    )
+    async with operator_db(request) as conn:
+        result = await credits.adjust_credits(
+            conn,
+            request.path_params["user_id"],
+            grant.amount,
+            grant.transaction_type,
+            grant.reference,
+            grant.description,
+        )
     if not result.success:
         raise ApiError(
             409,
@@ -102,7 +105,7 @@ async def change_user(request: Request) -> Response:
     require_admin(request)
     change = await parse_body(request, UserChange)
     pool, user_id = services(request).pool, request.path_params["user_id"]
-    async with pool.acquire() as conn, conn.transaction():
+    async with operator_db(request) as conn:
         if change.tier is not None:
             await users.set_user_tier(conn, user_id, change.tier)
         if change.power_level is not None:
@@ -195,18 +198,20 @@ async def list_packages(request: Request) -> Response:
 async def add_package(request: Request) -> Response:
     require_admin(request)
     new = await parse_body(request, NewPackage)
-    row = await packages.add_package(
-        services(request).pool, new.name, new.credits, new.price_usd, new.discount_percentage, new.description
-    )
+    async with operator_db(request) as conn:
+        row = await packages.add_package(
+            conn, new.name, new.credits, new.price_usd, new.discount_percentage, new.description
+        )
     return LedgerJSONResponse(row, status_code=201)
 
 
 async def change_package(request: Request) -> Response:
     require_admin(request)
     change = await parse_body(request, PackageChange)
-    row = await packages.change_package(
-        services(request).pool, request.path_params["package_id"], **change.model_dump(exclude_none=True)
-    )
+    async with operator_db(request) as conn:
+        row = await packages.change_package(
+            conn, request.path_params["package_id"], **change.model_dump(exclude_none=True)
+        )
     return LedgerJSONResponse(row)
 
 
@@ -219,16 +224,17 @@ async def list_prices(request: Request) -> Response:
 async def add_price(request: Request) -> Response:
     require_admin(request)
     new = await parse_body(request, NewPrice)
-    row = await prices.add_price(
-        services(request).pool,
-        new.provider,
-        new.model,
-        new.input_usd_per_mtok,
-        new.output_usd_per_mtok,
-        new.context_window,
-        new.max_output_tokens,
-        **new.model_dump(include=set(prices.OPTIONAL_PRICES) | {"tiers"}, exclude_none=True),
-    )
+    async with operator_db(request) as conn:
+        row = await prices.add_price(
+            conn,
+            new.provider,
+            new.model,
+            new.input_usd_per_mtok,
+            new.output_usd_per_mtok,
+            new.context_window,
+            new.max_output_tokens,
+            **new.model_dump(include=set(prices.OPTIONAL_PRICES) | {"tiers"}, exclude_none=True),
+        )
     _catalog_changed(request)
     return LedgerJSONResponse(row, status_code=201)
 
@@ -240,9 +246,8 @@ async def change_price(request: Request) -> Response:
     cleared = sorted(name for name, value in given.items() if value is None and name not in prices.OPTIONAL_PRICES)
     if cleared:
         raise ApiError(400, f"{cleared[0]}: cannot be null", param=cleared[0], code="invalid_request")
-    row = await prices.change_price(
-        services(request).pool, request.path_params["provider"], request.path_params["model"], **given
-    )
+    async with operator_db(request) as conn:
+        row = await prices.change_price(conn, request.path_params["provider"], request.path_params["model"], **given)
     _catalog_changed(request)
     return LedgerJSONResponse(row)
 
@@ -251,9 +256,8 @@ async def sync_prices(request: Request) -> Response:
     """genai-prices' catalog into model_prices (ledger prices sync): the change report."""
     require_admin(request)
     sync = await parse_body(request, PriceSync)
-    report = await price_catalog.sync_prices(
-        services(request).pool, sync.provider, force=sync.force, dry_run=sync.dry_run
-    )
+    async with operator_db(request) as conn:
+        report = await price_catalog.sync_prices(conn, sync.provider, force=sync.force, dry_run=sync.dry_run)
     if not sync.dry_run:
         _catalog_changed(request)
     return LedgerJSONResponse(report.as_dict())

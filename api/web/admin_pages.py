@@ -19,6 +19,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
+from api.auth import operator_db
 from api.routes.admin import UserChange
 from api.services import services
 from api.web import charts
@@ -273,7 +274,8 @@ async def grant(request: Request) -> Response:
         raise PageError(400, "This form is not one of the dashboard's; reload the user's page and try again.")
     pool = services(request).pool
     await accounts.get_account(pool, user_id)
-    result = await credits.adjust_credits(pool, user_id, amount, kind, reference, reason)
+    async with operator_db(request) as conn:
+        result = await credits.adjust_credits(conn, user_id, amount, kind, reference, reason)
     if not result.success:
         raise PageError(409, f"The balance ({result.new_balance}) cannot cover removing {-amount} credits.")
     return redirect(f"{ROOT}/users/{user_id}", notice=kind)
@@ -289,7 +291,8 @@ async def change_tier(request: Request) -> Response:
         raise PageError(400, "Give the tier's name.")
     pool = services(request).pool
     await accounts.get_account(pool, user_id)
-    await accounts.set_user_tier(pool, user_id, tier)
+    async with operator_db(request) as conn:
+        await accounts.set_user_tier(conn, user_id, tier)
     return redirect(f"{ROOT}/users/{user_id}", notice="tier")
 
 
@@ -302,7 +305,8 @@ async def change_power_level(request: Request) -> Response:
     change = form_model(UserChange, {"power_level": fields.get("power_level", "")})
     pool = services(request).pool
     await accounts.get_account(pool, user_id)
-    await accounts.set_power_level(pool, user_id, str(change.power_level))
+    async with operator_db(request) as conn:
+        await accounts.set_power_level(conn, user_id, str(change.power_level))
     return redirect(f"{ROOT}/users/{user_id}", notice="power_level")
 
 
@@ -312,11 +316,12 @@ async def revoke_key(request: Request) -> Response:
     session = await signed_in(request)
     user_id = _user_id(request)
     await checked_form(request, session)
-    pool = services(request).pool
     try:
         key_id = uuid.UUID(request.path_params["key_id"])
     except ValueError:
         raise PageError(404, "No such key.") from None
-    if not await gateway_keys.revoke_own_key(pool, user_id, key_id):
+    async with operator_db(request) as conn:
+        revoked = await gateway_keys.revoke_own_key(conn, user_id, key_id)
+    if not revoked:
         raise PageError(404, "This user has no such active key.")
     return redirect(f"{ROOT}/users/{user_id}", notice="key_revoked")

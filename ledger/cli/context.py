@@ -8,8 +8,11 @@ from typing import Any
 
 import asyncpg
 
+from ledger.accounts.actor import Actor
 from ledger.db.pool import database_url
 from ledger.settings import Settings
+
+CLI_OPERATOR = Actor("operator", None, "operator (ledger command)")
 
 
 def with_connection(settings: Settings, work: Callable[[asyncpg.Connection], Awaitable[Any]]) -> Any:
@@ -18,6 +21,8 @@ def with_connection(settings: Settings, work: Callable[[asyncpg.Connection], Awa
     async def run(url: str) -> Any:
         conn = await asyncpg.connect(url)
         try:
+            # every change this command makes is the operator's in the audit log (sql 0019)
+            await conn.execute("SELECT set_config('ledger.actor', $1, false)", CLI_OPERATOR.as_json())
             return await work(conn)
         finally:
             await conn.close()

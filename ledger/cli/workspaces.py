@@ -14,9 +14,9 @@ from ledger.accounts.actor import OPERATOR, acting
 from ledger.accounts.emails import clean_email
 from ledger.accounts.mail import mailer_of_settings
 from ledger.accounts.mail_messages import send_invitation
+from ledger.accounts.overview import WorkspaceListed, workspaces_overview
 from ledger.cli.context import with_connection
 from ledger.cli.output import emit
-from ledger.db.queries import query
 from ledger.errors import InvalidArgument
 from ledger.settings import Settings
 
@@ -50,8 +50,8 @@ def cmd_create(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_list(settings: Settings, args: argparse.Namespace) -> int:
-    async def listing(db: asyncpg.Connection) -> list[dict[str, Any]]:
-        return [dict(row) for row in await db.fetch(query("workspaces_overview"), 1000)]
+    async def listing(db: asyncpg.Connection) -> list[WorkspaceListed]:
+        return await workspaces_overview(db, 1000)
 
     emit(with_connection(settings, listing), args.json)
     return 0

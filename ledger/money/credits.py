@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import asyncpg
 
-from ledger.db.executor import Executor, one_connection
+from ledger.db.executor import Connection, Executor, one_connection
 from ledger.db.queries import query
 from ledger.errors import IdempotencyConflict, InvalidAmount, translate_errors
 from ledger.money.values import to_credits, to_uuid
@@ -96,7 +96,7 @@ async def refund_purchased_credits(
 
 
 async def adjust_credits(
-    db: asyncpg.Pool | asyncpg.Connection,
+    db: asyncpg.Pool | Connection,
     user_id: object,
     amount: object,
     transaction_type: str,
