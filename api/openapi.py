@@ -274,10 +274,10 @@ DAILY_USAGE = obj(
             "items": obj(
                 {
                     "day": DAY,
-                    "model": {"type": "string"},
                     "requests": {"type": "integer", "minimum": 1},
                     "credits": DECIMAL,
-                }
+                },
+                {"model": {"type": "string"}, "project": {"type": "string"}, "project_id": nullable(UUID)},
             ),
         },
     }
@@ -603,7 +603,11 @@ def build_document() -> Schema:
             "get": v1(
                 "The caller's metered requests, newest first",
                 {200: page_of(USAGE_ROW)},
-                parameters=[*PAGE_PARAMS, query("model", {"type": "string"}, "one model")],
+                parameters=[
+                    *PAGE_PARAMS,
+                    query("model", {"type": "string"}, "one model"),
+                    query("project_id", UUID, "one project's requests"),
+                ],
             )
         },
         "/v1/usage/daily": {
@@ -611,7 +615,10 @@ def build_document() -> Schema:
                 "The caller's requests and credits per UTC day and model over the last `days` UTC days, today"
                 " included (only day/model pairs with a request; by day, then model)",
                 {200: DAILY_USAGE},
-                parameters=[query("days", {"type": "integer", "minimum": 1, "maximum": 90}, "UTC days (default 30)")],
+                parameters=[
+                    query("days", {"type": "integer", "minimum": 1, "maximum": 90}, "UTC days (default 30)"),
+                    query("group_by", {"type": "string", "enum": ["model", "project"]}, "model (default) or project"),
+                ],
             )
         },
         "/v1/keys": {

@@ -65,7 +65,10 @@ async def usage_daily(request: Request) -> Response:
     """Credits and requests per UTC day and model over the last `days` UTC days, today included."""
     owner = await gateway_owner(request)
     days = query_int(request, "days", 30, low=1, high=MAX_USAGE_DAYS)
-    usage = await usage_by_day(services(request).pool, owner.user_id, days)
+    group_by = request.query_params.get("group_by", "model")
+    if group_by not in ("model", "project"):
+        raise ApiError(400, "'group_by' is model or project.", param="group_by", code="invalid_parameter")
+    usage = await usage_by_day(services(request).pool, owner.user_id, days, group_by)
     return LedgerJSONResponse(
         {
             "object": "list",
@@ -82,7 +85,22 @@ async def transactions(request: Request) -> Response:
 
 
 async def usage(request: Request) -> Response:
-    return await _own_rows(request, usage_page, filter_param="model")
+    project_id = query_uuid(request, "project_id")
+
+    async def read(db: Any, user_id: uuid.UUID, since: Any, until: Any, model: Any, cursor: Any, limit: int) -> Any:
+        return await usage_page(db, user_id, since, until, model, cursor, limit, project_id)
+
+    return await _own_rows(request, read, filter_param="model")
+
+
+def query_uuid(request: Request, name: str) -> uuid.UUID | None:
+    value = request.query_params.get(name)
+    if value is None:
+        return None
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise ApiError(400, f"'{name}' must be an id.", param=name, code="invalid_parameter") from None
 
 
 async def _own_rows(request: Request, read: PageReader, *, filter_param: str) -> Response:

@@ -35,6 +35,7 @@ from api.web.pages import (
 )
 from api.web.sessions import Session
 from api.web.viewer import Viewer, viewer_of
+from ledger.accounts import projects
 from ledger.accounts.actor import acting
 from ledger.accounts.roles import Permission
 from ledger.billing import checkout as stripe_checkout
@@ -109,8 +110,10 @@ async def overview(request: Request) -> Response:
     account = await owner_account(pool, owner.user_id)
     usage = await usage_page(pool, owner.user_id, None, None, None, None, RECENT_ROWS)
     transactions = await transactions_page(pool, owner.user_id, None, None, None, None, RECENT_ROWS)
-    days = await usage_by_day(pool, owner.user_id, CHART_DAYS)
-    daily = charts.by_day(days.rows, days.first_day, days.last_day, key="model", value="credits")
+    # the chart's bars by model, or by project (?chart=project)
+    by = "project" if request.query_params.get("chart") == "project" else "model"
+    days = await usage_by_day(pool, owner.user_id, CHART_DAYS, by)
+    daily = charts.by_day(days.rows, days.first_day, days.last_day, key=by, value="credits")
     context = {
         "account": account,
         "subscription": account["subscription"],
@@ -122,6 +125,7 @@ async def overview(request: Request) -> Response:
         "usage": usage,
         "transactions": transactions,
         "daily": daily,
+        "chart_by": by,
         "low_balance": _running_low(account),
         "notice": NOTICES.get(request.query_params.get("notice", "")),
     }
@@ -217,8 +221,32 @@ async def checkout_return(request: Request) -> Response:
 
 @page(USER_AREA)
 async def usage_table(request: Request) -> Response:
+    """Every request, newest first; ?project=ID: that project's only."""
     session, owner = await signed_in(request)
-    return render(request, "user/usage.html", await page_of_rows(request, usage_page, owner.user_id), session=session)
+    pool = services(request).pool
+    workspace_projects = await projects.projects_of(pool, owner.user_id, archived=True, limit=1000)
+    chosen = _chosen_project(request, workspace_projects)
+
+    async def read(db: Any, user_id: Any, since: Any, until: Any, model: Any, cursor: Any, limit: int) -> Any:
+        return await usage_page(db, user_id, since, until, model, cursor, limit, chosen)
+
+    context = {
+        **await page_of_rows(request, read, owner.user_id),
+        "projects": workspace_projects,
+        "project": chosen,
+        "project_names": {p["id"]: p["name"] for p in workspace_projects},
+    }
+    return render(request, "user/usage.html", context, session=session)
+
+
+def _chosen_project(request: Request, workspace_projects: Sequence[projects.Project]) -> Any:
+    wanted = request.query_params.get("project")
+    if not wanted:
+        return None
+    for project in workspace_projects:
+        if str(project["id"]) == wanted:
+            return project["id"]
+    raise PageError(404, "No such project in this workspace.")
 
 
 @page(USER_AREA)

@@ -73,6 +73,7 @@ class UsageRow(TypedDict):
     error_message: str | None
     is_byok: bool
     created_at: datetime
+    project_id: uuid.UUID | None  # the project its gateway key was in (sql 0019)
 
 
 async def usage_page(
@@ -83,8 +84,9 @@ async def usage_page(
     model: str | None,
     before_id: int | None,
     limit: int,
+    project_id: uuid.UUID | None = None,
 ) -> list[UsageRow]:
-    rows = await db.fetch(query("usage_page_of_user"), user_id, since, until, model, before_id, limit)
+    rows = await db.fetch(query("usage_page_of_user"), user_id, since, until, model, before_id, limit, project_id)
     return [cast(UsageRow, dict(r)) for r in rows]
 
 
@@ -108,11 +110,15 @@ class DailyUsage:
 MAX_USAGE_DAYS = 90
 
 
-async def usage_by_day(db: Executor, user_id: uuid.UUID, days: int) -> DailyUsage:
-    """The user's requests and credits per UTC day and model over the last `days` UTC days,
-    today included; every request counts, failed ones too (a failure can be charged)."""
+async def usage_by_day(db: Executor, user_id: uuid.UUID, days: int, by: str = "model") -> DailyUsage:
+    """The user's requests and credits per UTC day and model (or project, `by`) over the last
+    `days` UTC days, today included; every request counts, failed ones too (a failure can be
+    charged)."""
     if not 1 <= days <= MAX_USAGE_DAYS:
         raise ValueError(f"days must be 1 to {MAX_USAGE_DAYS}, got {days}")
+    if by not in ("model", "project"):
+        raise ValueError(f"usage is grouped by model or project, not {by!r}")
     window = await db.fetchrow(query("usage_days_window"), days)
-    rows = await db.fetch(query("usage_by_day_of_user"), user_id, window["first_day"], window["last_day"])
+    name = "usage_by_day_of_user" if by == "model" else "usage_by_day_and_project_of_user"
+    rows = await db.fetch(query(name), user_id, window["first_day"], window["last_day"])
     return DailyUsage(days, window["first_day"], window["last_day"], [cast(DayUsage, dict(r)) for r in rows])

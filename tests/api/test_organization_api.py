@@ -199,3 +199,27 @@ async def test_every_change_is_in_the_audit_log_with_its_actor(pool, service):
         await pool.execute("DELETE FROM audit_logs")
     with pytest.raises(asyncpg.PostgresError, match="append-only"):
         await pool.execute("UPDATE audit_logs SET action = 'x'")
+
+
+async def test_usage_is_filtered_and_grouped_by_project(pool, service):
+    team = await make_team(pool, credits_="100")
+    made = {}
+    for name in ("Alpha", "Beta"):
+        project = call(service, "POST", f"{ORG}/projects", team.admin_key, {"name": name}).json()
+        key = call(service, "POST", f"{ORG}/projects/{project['id']}/api_keys", team.admin_key, {}).json()["value"]
+        made[name] = (project["id"], key)
+    for name, calls in (("Alpha", 2), ("Beta", 1)):
+        for _ in range(calls):
+            service.client(made[name][1]).chat.completions.create(
+                model="gpt-4", messages=[{"role": "user", "content": "Hi"}]
+            )
+    key = made["Alpha"][1]
+    alpha = service.get("/v1/usage", key, project_id=made["Alpha"][0]).json()["data"]
+    assert len(alpha) == 2 and {row["project_id"] for row in alpha} == {made["Alpha"][0]}
+    assert len(service.get("/v1/usage", key).json()["data"]) == 3
+    answer = service.get("/v1/usage/daily", key, group_by="project")
+    assert answer.status_code == 200, answer.text
+    daily = answer.json()["data"]
+    assert sorted((row["project"], row["requests"]) for row in daily) == [("Alpha", 2), ("Beta", 1)]
+    assert service.get("/v1/usage", key, project_id="nope").status_code == 400
+    assert service.get("/v1/usage/daily", key, group_by="colour").status_code == 400
