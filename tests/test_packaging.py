@@ -130,3 +130,12 @@ def test_scripts_serve_passes_its_arguments_to_ledger_serve_not_to_the_venv_setu
     subprocess.run(["bash", str(scripts / "serve"), "--port", "8001"], check=True, env=env, timeout=30)
 
     assert record.read_text() == "venv:|ledger:serve|ledger:--port|ledger:8001|"
+
+
+def test_the_readme_is_a_front_door_and_shows_the_permission_table_the_code_asks():
+    from ledger.accounts.roles import permission_table_markdown
+
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    assert len(readme.splitlines()) < 300, "the README is the front door: the manual lives in docs/"
+    assert permission_table_markdown() in readme
+    assert permission_table_markdown() in (REPO / "docs" / "workspaces.md").read_text(encoding="utf-8")

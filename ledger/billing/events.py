@@ -472,7 +472,7 @@ async def dispute_closed(conn: Conn, dispute: dict[str, Any], event: EventInfo) 
 
 # -- subscriptions ------------------------------------------------------------------------------
 
-# What each Stripe subscription status gives the user (README, "Decisions"): a paid tier only while
+# What each Stripe subscription status gives the user (docs/decisions.md): a paid tier only while
 # Stripe says the subscription is paid for (active, trialing) or within its dunning grace
 # (past_due, until Stripe moves it on to unpaid or canceled). Everything else is the trial tier.
 PAID_STATUSES = ("active", "trialing", "past_due")

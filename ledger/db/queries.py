@@ -1,6 +1,6 @@
 """Named SQL statements: `sql/queries/<name>.sql`, one statement per file, loaded by name.
 
-Where SQL lives (README, "Where SQL lives"): a statement that is one call of one function (a
+Where SQL lives (docs/development.md, "Where SQL lives"): a statement that is one call of one function (a
 stored function of sql/migrations, or one built into PostgreSQL) stays as a one-liner in its one
 typed wrapper, since the function is its home; every other statement is a file here, read by
 `query("name")`. The one exception is an operator's edit (ledger/db/edits.py), whose SET list is

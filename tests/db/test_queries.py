@@ -1,5 +1,5 @@
 """Where SQL lives: every named query prepares against the migrated schema, every file is used,
-every name used exists, and no other SQL hides in the Python (README, "Where SQL lives")."""
+every name used exists, and no other SQL hides in the Python (docs/development.md, "Where SQL lives")."""
 
 from __future__ import annotations
 
