@@ -201,6 +201,31 @@ END $$;
 
 
 --
+-- Name: create_self_service_wallet(text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.create_self_service_wallet(p_email text DEFAULT NULL::text) RETURNS public.user_credits
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    v_user user_credits;
+BEGIN
+    v_user := create_ledger_user(p_email, 'trial', 'balanced');
+    UPDATE user_credits SET monthly_allowance = 0, updated_at = now()
+     WHERE user_id = v_user.user_id
+    RETURNING * INTO v_user;
+    RETURN v_user;
+END $$;
+
+
+--
+-- Name: FUNCTION create_self_service_wallet(p_email text); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.create_self_service_wallet(p_email text) IS 'Creates a wallet (and its workspace) on the trial tier with no free allowance: nothing to farm by signing up again.';
+
+
+--
 -- Name: debit_user_credits(uuid, numeric, text, text, text); Type: FUNCTION; Schema: public; Owner: -
 --
 

@@ -102,7 +102,7 @@ async def create_team(request: Request) -> Response:
     if person is None or person["email_verified_at"] is None:
         raise PageError(403, "Confirm your email address first (see Security): a team's owner must be reachable.")
     async with acting(svc.pool, _actor(request, person["id"], person["email"])) as conn:
-        team = await workspaces.create_workspace(conn, name, person["id"])
+        team = await workspaces.create_workspace(conn, name, person["id"], self_service=True)
         await move_to_workspace(conn, found.live.id, team["id"])
     return redirect(ROOT + "/team", notice="workspace_created")
 

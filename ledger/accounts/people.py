@@ -128,7 +128,9 @@ async def sign_up(
     except asyncpg.CheckViolationError:
         raise LedgerError("That is not an email address this service can use.", param="email") from None
     new = _person(row)
-    personal = await create_workspace(db, "Personal workspace", new["id"], kind="personal", email=email)
+    personal = await create_workspace(
+        db, "Personal workspace", new["id"], kind="personal", email=email, self_service=True
+    )
     token = None if email_proved else await issue_token(db, new["id"], "verify_email")
     return SignedUp(new, personal, token)
 

@@ -12,7 +12,7 @@ from ledger.accounts.roles import Role
 from ledger.db.executor import Executor
 from ledger.db.queries import query
 from ledger.errors import translate_errors
-from ledger.money.accounts import create_user
+from ledger.money.accounts import create_self_service_wallet, create_user
 
 
 class Workspace(TypedDict):
@@ -39,10 +39,17 @@ class Member(TypedDict):
 
 
 async def create_workspace(
-    db: Executor, name: str, owner: uuid.UUID | None, *, kind: str = "team", email: str | None = None
+    db: Executor,
+    name: str,
+    owner: uuid.UUID | None,
+    *,
+    kind: str = "team",
+    email: str | None = None,
+    self_service: bool = False,
 ) -> Workspace:
-    """A new wallet and its workspace (with its default project), `owner` its first OWNER."""
-    wallet = await create_user(db, email=email)
+    """A new wallet and its workspace (with its default project), `owner` its first OWNER.
+    `self_service`: a person makes it for themselves, so it gets no free allowance (sql 0020)."""
+    wallet = await (create_self_service_wallet(db, email) if self_service else create_user(db, email=email))
     if kind == "team":
         row = await db.fetchrow(query("make_team_workspace"), wallet["user_id"], name)
     else:

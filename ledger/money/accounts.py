@@ -40,6 +40,13 @@ async def create_user(
     return cast(UserRow, dict(row))
 
 
+async def create_self_service_wallet(db: Executor, email: str | None = None) -> UserRow:
+    """A wallet a person makes for themselves: trial tier, no free allowance (sql 0020)."""
+    with translate_errors():
+        row = await db.fetchrow("SELECT * FROM create_self_service_wallet($1)", email)
+    return cast(UserRow, dict(row))
+
+
 class Account(TypedDict):
     """sql/queries/account_by_user.sql: what the account's owner and operators see."""
 

@@ -119,6 +119,6 @@ async def usage_by_day(db: Executor, user_id: uuid.UUID, days: int, by: str = "m
     if by not in ("model", "project"):
         raise ValueError(f"usage is grouped by model or project, not {by!r}")
     window = await db.fetchrow(query("usage_days_window"), days)
-    name = "usage_by_day_of_user" if by == "model" else "usage_by_day_and_project_of_user"
-    rows = await db.fetch(query(name), user_id, window["first_day"], window["last_day"])
+    statement = query("usage_by_day_of_user") if by == "model" else query("usage_by_day_and_project_of_user")
+    rows = await db.fetch(statement, user_id, window["first_day"], window["last_day"])
     return DailyUsage(days, window["first_day"], window["last_day"], [cast(DayUsage, dict(r)) for r in rows])

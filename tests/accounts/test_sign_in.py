@@ -140,3 +140,17 @@ async def test_a_totp_code_works_once_and_backup_codes_once_each(pool):
         await second("000000")
     assert await second(codes[1]) is False
     assert await pool.fetchval("SELECT locked_until > now() FROM users WHERE id = $1", person_id)
+
+
+async def test_a_sign_up_gets_no_free_allowance_to_farm(pool):
+    person_id, _ = await make_person(pool)
+    wallet = await pool.fetchrow(
+        "SELECT u.tier, u.monthly_allowance, u.balance FROM user_credits u "
+        "JOIN workspace_members m ON m.workspace_id = u.user_id WHERE m.user_id = $1",
+        person_id,
+    )
+    assert (wallet["tier"], wallet["monthly_allowance"], wallet["balance"]) == ("trial", 0, 0)
+    from ledger.money.accounts import create_user
+
+    operators = await create_user(pool, None)  # the operator's own accounts keep the trial allowance
+    assert operators["monthly_allowance"] == 100
