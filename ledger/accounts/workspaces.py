@@ -94,11 +94,13 @@ async def change_role(db: Executor, workspace_id: uuid.UUID, person_id: uuid.UUI
 
 
 async def remove_member(db: Executor, workspace_id: uuid.UUID, person_id: uuid.UUID) -> bool:
-    """False when not a member. Their sessions in the workspace end with the removal (same
-    transaction); their gateway keys stay the workspace's until an admin revokes them."""
+    """False when not a member. Their sessions in the workspace end and the gateway keys they made
+    there are revoked with the removal, in its transaction: someone who left cannot go on spending
+    the team's balance."""
     with translate_errors():
         removed = await db.fetchval(query("remove_member"), workspace_id, person_id)
     if removed is None:
         return False
     await db.fetchval(query("end_member_sessions_in_workspace"), workspace_id, person_id, "removed from the workspace")
+    await db.fetchval(query("revoke_keys_of_member"), workspace_id, person_id)
     return True

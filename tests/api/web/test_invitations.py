@@ -94,6 +94,11 @@ async def test_a_member_removed_mid_session_loses_access_at_the_next_request(poo
     )
     assert switched.status_code == 303
     assert client.get("/dashboard/team").status_code == 200
+    made = client.post("/dashboard/keys", data={"csrf": csrf_of(client), "name": "mine"})
+    assert made.status_code == 201
+    key = re.search(r'id="new-key" readonly value="([^"]+)"', made.text)
+    assert key is not None
+    assert service.get("/v1/credits/balance", key.group(1)).status_code == 200
     removed = httpx.delete(
         f"{service.url}/v1/organization/users/{team.people['DEVELOPER']}",
         headers={"Authorization": f"Bearer {team.admin_key}"},
@@ -106,6 +111,8 @@ async def test_a_member_removed_mid_session_loses_access_at_the_next_request(poo
         "SELECT revoked_reason FROM sessions WHERE user_id = $1 AND revoked_at IS NOT NULL", team.people["DEVELOPER"]
     )
     assert ended == "removed from the workspace"
+    # and the keys they made there stop working: they cannot go on spending the team's balance
+    assert service.get("/v1/credits/balance", key.group(1)).status_code == 401
 
 
 def key_sign_in(service: Any, key: str) -> httpx.Response:
