@@ -8,6 +8,7 @@ account."""
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -28,6 +29,8 @@ from ledger.accounts.workspaces import Workspace, create_workspace
 from ledger.db.executor import Executor
 from ledger.db.queries import query
 from ledger.errors import LedgerError
+
+log = logging.getLogger("ledger.accounts")
 
 # Failed sign-ins in a row (wrong password or wrong second factor) that lock a person out, and for how long
 MAX_FAILED_SIGN_INS = 5
@@ -203,8 +206,8 @@ async def second_factor(db: Executor, box: SecretBox | None, person_id: uuid.UUI
     state = await db.fetchrow(query("mfa_of_person"), person_id)
     ok = False
     if state is not None and state["mfa_enabled_at"] is not None and box is not None and not state["locked"]:
-        secret = box.decrypt(state["mfa_secret_encrypted"], person_id, TOTP_PURPOSE)
-        step = totp_ok(secret, code, last_used_step=state["mfa_last_step"])
+        secret = _opened(box, state["mfa_secret_encrypted"], person_id)
+        step = None if secret is None else totp_ok(secret, code, last_used_step=state["mfa_last_step"])
         if step is not None:
             await db.fetchval(query("use_mfa_step"), person_id, step)
             ok = True
@@ -220,6 +223,17 @@ async def second_factor(db: Executor, box: SecretBox | None, person_id: uuid.UUI
         return False
     await signed_in(db, person_id, ip)
     return True
+
+
+def _opened(box: SecretBox, blob: bytes, person_id: uuid.UUID) -> str | None:
+    """The TOTP secret, or None (logged) when it decrypts under no configured key: the encryption
+    key was rotated without `ledger byok rotate`. Backup codes still work; an operator can turn
+    two-factor off for the person."""
+    try:
+        return box.decrypt(blob, person_id, TOTP_PURPOSE)
+    except ValueError:
+        log.error("the TOTP secret of person %s decrypts under no configured encryption key", person_id)
+        return None
 
 
 async def start_totp(db: Executor, box: SecretBox | None, person_id: uuid.UUID) -> str:
@@ -241,7 +255,8 @@ async def confirm_totp(db: Executor, box: SecretBox | None, person_id: uuid.UUID
     state = await db.fetchrow(query("mfa_of_person"), person_id)
     if box is None or state is None or state["mfa_secret_encrypted"] is None or state["mfa_enabled_at"] is not None:
         return None
-    step = totp_ok(box.decrypt(state["mfa_secret_encrypted"], person_id, TOTP_PURPOSE), code)
+    secret = _opened(box, state["mfa_secret_encrypted"], person_id)
+    step = None if secret is None else totp_ok(secret, code)
     if step is None:
         return None
     codes = new_backup_codes()

@@ -11,6 +11,7 @@ from typing import Any
 
 import asyncpg
 
+from ledger.accounts.secret_rotation import SecretRotation, rotate_totp_secrets
 from ledger.billing import packages
 from ledger.cli import workspaces
 from ledger.cli.context import with_connection
@@ -85,22 +86,39 @@ def cmd_byok_rotate(settings: Settings, args: argparse.Namespace) -> int:
         print("ledger: LEDGER_ENCRYPTION_KEY is not set: there is no key to rotate to", file=sys.stderr)
         return 2
 
-    async def rotate(url: str) -> byok.RotationReport:
+    async def rotate(url: str) -> tuple[byok.RotationReport, SecretRotation]:
         pool = await asyncpg.create_pool(url, min_size=1, max_size=2)
         try:
-            return await byok.rotate_keys(pool, cipher)
+            # people's TOTP secrets are under the same key (ledger/accounts/people.py)
+            return await byok.rotate_keys(pool, cipher), await rotate_totp_secrets(pool, cipher)
         finally:
             await pool.close()
 
     with database_url(settings) as url:
-        report = asyncio.run(rotate(url))
+        report, totp = asyncio.run(rotate(url))
+    if totp.unreadable:
+        print(
+            f"ledger: {totp.unreadable} people's two-factor secrets decrypt under no configured key: they must"
+            " set up two-factor sign-in again (an operator can turn it off for them)",
+            file=sys.stderr,
+        )
     if report.unreadable:
         print(
             f"ledger: {report.unreadable} stored keys decrypt under no configured key: add the key they were"
             " stored under to LEDGER_ENCRYPTION_KEYS_OLD and run again, or their owners enter them again",
             file=sys.stderr,
         )
-    return _show(args, {"rotated": report.rotated, "current": report.current, "unreadable": report.unreadable})
+    return _show(
+        args,
+        {
+            "rotated": report.rotated,
+            "current": report.current,
+            "unreadable": report.unreadable,
+            "totp_rotated": totp.rotated,
+            "totp_current": totp.current,
+            "totp_unreadable": totp.unreadable,
+        },
+    )
 
 
 def cmd_credits(transaction_type: str) -> Any:

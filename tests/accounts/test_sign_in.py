@@ -154,3 +154,27 @@ async def test_a_sign_up_gets_no_free_allowance_to_farm(pool):
 
     operators = await create_user(pool, None)  # the operator's own accounts keep the trial allowance
     assert operators["monthly_allowance"] == 100
+
+
+async def test_totp_secrets_rotate_with_the_encryption_key_and_an_unreadable_one_is_a_refusal_not_an_error(pool):
+    from ledger.accounts.secret_rotation import rotate_totp_secrets
+
+    new_key = "ZmVkY2JhOTg3NjU0MzIxMGZlZGNiYTk4NzY1NDMyMTA="
+    person_id, _ = await make_person(pool)
+    async with acting(pool, OPERATOR) as conn:
+        secret = await people.start_totp(conn, CIPHER, person_id)
+        codes = await people.confirm_totp(conn, CIPHER, person_id, pyotp.TOTP(secret).now())
+    assert codes is not None
+    ring = KeyCipher(new_key, ["MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="])
+    report = await rotate_totp_secrets(pool, ring)
+    assert (report.rotated, report.current, report.unreadable) == (1, 0, 0)
+    assert (await rotate_totp_secrets(pool, ring)).current == 1  # once
+    only_new = KeyCipher(new_key)
+    later = pyotp.TOTP(secret).at(time.time() + 30)
+    async with acting(pool, OPERATOR) as conn:
+        assert await people.second_factor(conn, only_new, person_id, later, None) is True
+    # under a key that opens nothing: refused, no exception; a backup code still works
+    stranger = KeyCipher("YWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWE=")
+    async with acting(pool, OPERATOR) as conn:
+        assert await people.second_factor(conn, stranger, person_id, pyotp.TOTP(secret).now(), None) is False
+        assert await people.second_factor(conn, stranger, person_id, codes[0], None) is True
