@@ -175,3 +175,25 @@ async def test_each_role_reaches_what_its_permissions_allow_and_nothing_else(poo
                 == 4
             )
     assert wrong == []
+
+
+async def test_another_workspaces_ids_on_the_dashboard_are_404s_that_change_nothing(pool, start_service, tmp_path):
+    service = start_service(mail_outbox_dir=tmp_path / "outbox", public_url="http://127.0.0.1")
+    ours = await make_team(pool)
+    theirs = await make_team(pool, roles=("OWNER", "VIEWER", "DEVELOPER"))
+    ids = await fixtures_for(pool, theirs, "OWNER")
+    client = sign_in(service, ours.emails["OWNER"])
+    client.post("/dashboard/workspaces/switch", data={"csrf": csrf_of(client), "workspace_id": str(ours.workspace_id)})
+    before = await pool.fetchval("SELECT count(*) FROM audit_logs WHERE workspace_id = $1", theirs.workspace_id)
+    for method, path_template, form, _ in WALK:
+        if method != "POST" or "{" not in path_template or "/security/" in path_template:
+            continue
+        fields = {name: value.format(**ids) for name, value in form.items()}
+        answer = client.post(path_template.format(**ids), data={"csrf": csrf_of(client), **fields})
+        assert answer.status_code == 404, (path_template, answer.status_code)
+    switched = client.post(
+        "/dashboard/workspaces/switch", data={"csrf": csrf_of(client), "workspace_id": str(theirs.workspace_id)}
+    )
+    assert switched.status_code == 404
+    after = await pool.fetchval("SELECT count(*) FROM audit_logs WHERE workspace_id = $1", theirs.workspace_id)
+    assert after == before
