@@ -10,7 +10,7 @@ from starlette.requests import Request
 
 from api.errors import ApiError
 from api.services import services
-from ledger.accounts.actor import OPERATOR, acting
+from ledger.accounts.actor import OPERATOR, Actor, acting
 from ledger.db.executor import Connection
 from ledger.gateway.keys import KeyOwner, authenticate
 from ledger.logs import request_id_var
@@ -82,5 +82,16 @@ async def operator_db(request: Request) -> AsyncIterator[Connection]:
     them, with where the request came from."""
     actor = OPERATOR.at(request.client.host if request.client else None, request.headers.get("user-agent"),
                         request_id_var.get())  # fmt: skip
+    async with acting(services(request).pool, actor) as conn:
+        yield conn
+
+
+@contextlib.asynccontextmanager
+async def key_holder_db(request: Request, owner: KeyOwner) -> AsyncIterator[Connection]:
+    """A transaction in which a gateway key's holder acts (the owner JSON endpoints): the audit log
+    names the key."""
+    actor = Actor("gateway_key", str(owner.key_id), "gateway key").at(
+        request.client.host if request.client else None, request.headers.get("user-agent"), request_id_var.get()
+    )
     async with acting(services(request).pool, actor) as conn:
         yield conn

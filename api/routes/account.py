@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 from starlette.requests import Request
 from starlette.responses import Response
 
-from api.auth import gateway_owner
+from api.auth import gateway_owner, key_holder_db
 from api.errors import ApiError
 from api.jsonresponse import LedgerJSONResponse
 from api.params import page, parse_body, query_datetime, query_int, query_text
@@ -45,7 +45,8 @@ async def change_account(request: Request) -> Response:
     owner = await gateway_owner(request, manages=True)
     change = await parse_body(request, AccountChange)
     try:
-        await set_power_level(services(request).pool, owner.user_id, change.power_level)
+        async with key_holder_db(request, owner) as conn:
+            await set_power_level(conn, owner.user_id, change.power_level)
     except UnknownPowerLevel as exc:
         raise ApiError(
             400,

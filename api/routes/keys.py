@@ -7,7 +7,7 @@ from pydantic import BaseModel, Field
 from starlette.requests import Request
 from starlette.responses import Response
 
-from api.auth import gateway_owner
+from api.auth import gateway_owner, key_holder_db
 from api.errors import ApiError
 from api.jsonresponse import LedgerJSONResponse
 from api.params import UtcDatetime, parse_body
@@ -29,7 +29,8 @@ async def list_keys(request: Request) -> Response:
 async def create_key(request: Request) -> Response:
     owner = await gateway_owner(request, manages=True)
     new = await parse_body(request, NewOwnKey)
-    key = await keys.create_own_key(services(request).pool, owner.user_id, new.name, new.expires_at)
+    async with key_holder_db(request, owner) as conn:
+        key = await keys.create_own_key(conn, owner.user_id, new.name, new.expires_at)
     return LedgerJSONResponse(
         {"id": key.id, "key": key.key, "prefix": key.prefix, "name": key.name, "expires_at": key.expires_at},
         status_code=201,
@@ -39,6 +40,8 @@ async def create_key(request: Request) -> Response:
 async def revoke_key(request: Request) -> Response:
     owner = await gateway_owner(request, manages=True)
     key_id = request.path_params["key_id"]
-    if not await keys.revoke_own_key(services(request).pool, owner.user_id, key_id):
+    async with key_holder_db(request, owner) as conn:
+        revoked = await keys.revoke_own_key(conn, owner.user_id, key_id)
+    if not revoked:
         raise ApiError(404, "No such active key of yours.", code="not_found")
     return LedgerJSONResponse({"id": key_id, "revoked": True})

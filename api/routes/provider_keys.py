@@ -6,7 +6,7 @@ from pydantic import BaseModel, Field
 from starlette.requests import Request
 from starlette.responses import Response
 
-from api.auth import gateway_owner
+from api.auth import gateway_owner, key_holder_db
 from api.errors import ApiError
 from api.jsonresponse import LedgerJSONResponse
 from api.params import parse_body
@@ -50,9 +50,8 @@ async def add_provider_key(request: Request) -> Response:
     cipher = cipher_of(request)
     new = await parse_body(request, NewProviderKey)
     check_provider(request, new.provider)
-    row = await byok.add_key(
-        services(request).pool, cipher, owner.user_id, new.provider, new.api_key, new.name, new.is_default
-    )
+    async with key_holder_db(request, owner) as conn:
+        row = await byok.add_key(conn, cipher, owner.user_id, new.provider, new.api_key, new.name, new.is_default)
     return LedgerJSONResponse(row, status_code=201)
 
 
@@ -64,6 +63,8 @@ async def list_provider_keys(request: Request) -> Response:
 
 async def delete_provider_key(request: Request) -> Response:
     owner = await gateway_owner(request, manages=True)
-    if not await byok.deactivate_key(services(request).pool, owner.user_id, request.path_params["key_id"]):
+    async with key_holder_db(request, owner) as conn:
+        deleted = await byok.deactivate_key(conn, owner.user_id, request.path_params["key_id"])
+    if not deleted:
         raise ApiError(404, "No such provider key.", code="not_found")
     return LedgerJSONResponse({"id": request.path_params["key_id"], "deleted": True})

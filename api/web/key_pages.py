@@ -34,7 +34,7 @@ async def _keys_page(
     pool = services(request).pool
     live_projects = await projects.projects_of(pool, viewer.user_id, archived=True, limit=1000)
     context: dict[str, Any] = {
-        "keys": await gateway_keys.keys_of_owner(pool, viewer.user_id),
+        "keys": await gateway_keys.keys_of_workspace(pool, viewer.user_id),
         "session_key_id": str(viewer.key_id),
         "created": created,
         "projects": [p for p in live_projects if p["archived_at"] is None],
@@ -94,7 +94,7 @@ async def revoke_key(request: Request) -> Response:
     pool = services(request).pool
     key_id = request.path_params["key_id"]
     if viewer.role not in ("OWNER", "ADMIN"):  # a developer: only the keys they made
-        mine = {str(k["id"]) for k in await gateway_keys.keys_of_owner(pool, viewer.user_id)
+        mine = {str(k["id"]) for k in await gateway_keys.keys_of_workspace(pool, viewer.user_id)
                 if k["created_by"] is not None and k["created_by"] == viewer.person_id}  # fmt: skip
         if key_id not in mine:
             raise PageError(403, "A developer may revoke only the keys they made.")

@@ -121,8 +121,6 @@ class KeyListed(TypedDict):
     created_at: datetime
     last_used_at: datetime | None
     revoked_at: datetime | None
-    project_id: uuid.UUID
-    created_by: uuid.UUID | None
 
 
 async def list_keys(db: Executor, *, user_id: object | None = None, prefix: str | None = None) -> list[KeyListed]:
@@ -147,8 +145,17 @@ class OwnKey(TypedDict):
     created_at: datetime
     last_used_at: datetime | None
     revoked_at: datetime | None
+
+
+class WorkspaceKey(OwnKey):
+    """sql/queries/gateway_keys_of_workspace.sql: a key as its workspace's dashboard shows it."""
+
     project_id: uuid.UUID
     created_by: uuid.UUID | None  # the person who made it (None: a key session, the operator, an admin key)
+
+
+async def keys_of_workspace(db: Executor, workspace_id: uuid.UUID) -> list[WorkspaceKey]:
+    return [cast(WorkspaceKey, dict(row)) for row in await db.fetch(query("gateway_keys_of_workspace"), workspace_id)]
 
 
 async def keys_of_owner(db: Executor, user_id: uuid.UUID) -> list[OwnKey]:
