@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import unicodedata
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -123,6 +124,8 @@ async def sign_up(
     """A new person with their personal workspace (they are its OWNER). `email_proved`: an
     invitation's token already showed they read that mailbox."""
     check_password(password)
+    if name is not None and (len(name) > 100 or any(unicodedata.category(ch) == "Cc" for ch in name)):
+        raise LedgerError("A name has at most 100 characters and no control characters.", param="name")
     hashed = await hash_password_async(password)
     try:
         row = await db.fetchrow(query("insert_person"), email, name, hashed, email_proved)

@@ -178,3 +178,12 @@ async def test_totp_secrets_rotate_with_the_encryption_key_and_an_unreadable_one
     async with acting(pool, OPERATOR) as conn:
         assert await people.second_factor(conn, stranger, person_id, pyotp.TOTP(secret).now(), None) is False
         assert await people.second_factor(conn, stranger, person_id, codes[0], None) is True
+
+
+async def test_a_name_with_control_characters_is_refused_in_words_and_nothing_is_written(pool):
+    from ledger.errors import LedgerError
+
+    with pytest.raises(LedgerError, match="control characters"):
+        async with acting(pool, OPERATOR) as conn:
+            await people.sign_up(conn, "named@example.com", PASSWORD, "Eve\x85Bell")
+    assert await pool.fetchval("SELECT count(*) FROM users") == 0
