@@ -10,20 +10,11 @@ from starlette.responses import Response
 
 from api.services import services
 from api.web.admin_pages import signed_in
-from api.web.pages import ADMIN_AREA, PageError, page, render
+from api.web.pages import ADMIN_AREA, PageError, page, render, row_cursor
 from ledger.accounts import audit, projects, workspaces
 from ledger.accounts.overview import workspaces_overview
 
 AUDIT_ROWS = 50
-
-
-def _after(request: Request) -> int | None:
-    after = request.query_params.get("after")
-    if after is None:
-        return None
-    if not after.isdigit() or not 0 < int(after) < 2**63:
-        raise PageError(400, "The page asked for does not exist.")
-    return int(after)
 
 
 @page(ADMIN_AREA)
@@ -44,7 +35,7 @@ async def workspace_page(request: Request) -> Response:
     found = await workspaces.workspace(pool, workspace_id)
     if found is None:
         raise PageError(404, "No such workspace.")
-    log = await audit.audit_page(pool, workspace_id, after=_after(request), limit=AUDIT_ROWS + 1)
+    log = await audit.audit_page(pool, workspace_id, after=row_cursor(request), limit=AUDIT_ROWS + 1)
     context = {
         "workspace": found,
         "members": await workspaces.members(pool, workspace_id, None, 1000),
@@ -60,7 +51,7 @@ async def workspace_page(request: Request) -> Response:
 async def audit_log_page(request: Request) -> Response:
     """Every workspace's log, and the operator's own changes (prices, packages)."""
     session = await signed_in(request)
-    log = await audit.audit_page(services(request).pool, None, after=_after(request), limit=AUDIT_ROWS + 1)
+    log = await audit.audit_page(services(request).pool, None, after=row_cursor(request), limit=AUDIT_ROWS + 1)
     context = {
         "rows": log[:AUDIT_ROWS],
         "next": log[AUDIT_ROWS - 1]["id"] if len(log) > AUDIT_ROWS else None,

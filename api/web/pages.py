@@ -214,7 +214,7 @@ def page(area: Area) -> Callable[[Callable[[Request], Awaitable[Response]]], Cal
 PAGE_ROWS = 50
 
 
-def _cursor(request: Request) -> int | None:
+def row_cursor(request: Request) -> int | None:
     """The `after` id of a page of rows (newest first), as the links to older pages give it."""
     after = request.query_params.get("after")
     if after is None:
@@ -227,7 +227,7 @@ def _cursor(request: Request) -> int | None:
 async def page_of_rows(request: Request, read: PageReader, user_id: uuid.UUID) -> dict[str, Any]:
     """A page of the user's rows from the request's `after` cursor, read by one of the API's page
     readers: {"rows": at most PAGE_ROWS, "next": the cursor of the next page, None on the last}."""
-    rows = await read(services(request).pool, user_id, None, None, None, _cursor(request), PAGE_ROWS + 1)
+    rows = await read(services(request).pool, user_id, None, None, None, row_cursor(request), PAGE_ROWS + 1)
     return {"rows": rows[:PAGE_ROWS], "next": int(rows[PAGE_ROWS - 1]["id"]) if len(rows) > PAGE_ROWS else None}
 
 

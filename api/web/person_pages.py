@@ -6,6 +6,7 @@ GET, so a mail scanner that follows links cannot spend it."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 from typing import Any
 
@@ -43,7 +44,8 @@ ROOT = USER_AREA.root
 ISSUER = "Credit ledger"
 
 
-def _actor(request: Request, person_id: Any = None, email: str | None = None) -> Actor:
+def person_actor(request: Request, person_id: Any = None, email: str | None = None) -> Actor:
+    """A person acting (or someone not yet known, signing up or in), with where the request came from."""
     base = Actor("person", None if person_id is None else str(person_id), email, person=person_id)
     return base.at(request.client.host if request.client else None, request.headers.get("user-agent"),
                    request_id_var.get())  # fmt: skip
@@ -57,7 +59,7 @@ def _lifetime(request: Request) -> timedelta:
     return timedelta(seconds=services(request).settings.session_ttl_seconds)
 
 
-async def _start(
+async def start_person_session(
     request: Request, person_id: Any, *, mfa_pending: bool, location: str, workspace_id: Any = None
 ) -> Response:
     """A new session row and its cookie (the cookie's nonce, hashed, finds the row)."""
@@ -69,7 +71,7 @@ async def _start(
     if workspace_id is None:
         memberships = await workspaces.workspaces_of(svc.pool, person_id)
         workspace_id = memberships[0]["id"] if memberships else None
-    async with acting(svc.pool, _actor(request, person_id)) as conn:
+    async with acting(svc.pool, person_actor(request, person_id)) as conn:
         await sessions.open_session(
             conn, person_id, workspace_id, read.nonce,
             request.headers.get("user-agent"), _ip(request), _lifetime(request), mfa_pending=mfa_pending,
@@ -107,7 +109,7 @@ async def sign_up(request: Request) -> Response:
     name = (fields.get("name") or "").strip()[:100] or None
     svc = services(request)
     try:
-        async with acting(svc.pool, _actor(request, None, email)) as conn:
+        async with acting(svc.pool, person_actor(request, None, email)) as conn:
             made = await people.sign_up(conn, email, fields.get("password", ""), name)
     except (people.WeakPassword, people.EmailTaken) as exc:
         return sign_in_form(
@@ -115,7 +117,8 @@ async def sign_up(request: Request) -> Response:
         )
     if made.verify_token is not None:
         await _send(request, "verification", _verification(request, email, made.verify_token))
-    return await _start(request, made.person["id"], mfa_pending=False, location=ROOT + "?notice=signed_up")
+    location = ROOT + "?notice=signed_up"
+    return await start_person_session(request, made.person["id"], mfa_pending=False, location=location)
 
 
 async def _verification(request: Request, email: str, token: str) -> None:
@@ -126,7 +129,7 @@ async def sign_in_person(request: Request, fields: dict[str, str]) -> Response:
     """The email-and-password form of /dashboard/sign-in (user_pages.sign_in passes it here)."""
     svc = services(request)
     email = fields.get("email", "").strip()
-    async with acting(svc.pool, _actor(request, None, email[:254])) as conn:
+    async with acting(svc.pool, person_actor(request, None, email[:254])) as conn:
         signed = await people.sign_in(conn, email, fields.get("password", ""), _ip(request))
     if signed is None:
         from api.web.user_pages import sign_in_context  # user_pages imports this module
@@ -134,7 +137,7 @@ async def sign_in_person(request: Request, fields: dict[str, str]) -> Response:
         context = sign_in_context(request, people.SIGN_IN_FAILED)
         return sign_in_form(request, USER_AREA, "user/sign_in.html", context, 401)
     location = ROOT + "/sign-in/second-factor" if signed.mfa_needed else ROOT
-    return await _start(request, signed.person_id, mfa_pending=signed.mfa_needed, location=location)
+    return await start_person_session(request, signed.person_id, mfa_pending=signed.mfa_needed, location=location)
 
 
 @page(USER_AREA)
@@ -153,7 +156,7 @@ async def second_factor(request: Request) -> Response:
         return redirect(ROOT)
     svc = services(request)
     person_id = found.live.person_id
-    async with acting(svc.pool, _actor(request, person_id, found.live.email)) as conn:
+    async with acting(svc.pool, person_actor(request, person_id, found.live.email)) as conn:
         ok = await people.second_factor(conn, svc.cipher, person_id, fields.get("code", "").strip()[:32], _ip(request))
         if ok:
             await sessions.pass_mfa(conn, found.live.id, _lifetime(request))
@@ -181,7 +184,7 @@ def _verify_context(token: str, error: str | None = None) -> dict[str, Any]:
 async def verify_email(request: Request) -> Response:
     fields = await sign_in_fields(request, USER_AREA)
     token = fields.get("token", "")
-    async with acting(services(request).pool, _actor(request)) as conn:
+    async with acting(services(request).pool, person_actor(request)) as conn:
         person_id = await people.verify_email(conn, token)
     if person_id is None:
         context = _verify_context("", "This link is unknown, used or expired: sign in and ask for a new one.")
@@ -203,7 +206,7 @@ async def forgot_password(request: Request) -> Response:
     base = email_link_base(request)
     person_id = await people.person_id_by_email(svc.pool, email) if email else None
     if person_id is not None:
-        async with acting(svc.pool, _actor(request, person_id, email)) as conn:
+        async with acting(svc.pool, person_actor(request, person_id, email)) as conn:
             token = await people.issue_token(conn, person_id, "reset_password")
         await _send(request, "reset", send_password_reset(svc.mailer, base, email, token))
     context = {"sent": True}
@@ -222,7 +225,7 @@ async def reset_password(request: Request) -> Response:
     token, password = fields.get("token", ""), fields.get("password", "")
     if (problem := password_problem(password)) is not None:
         return sign_in_form(request, USER_AREA, "user/reset_password.html", {"token": token, "error": problem}, 400)
-    async with acting(services(request).pool, _actor(request)) as conn:
+    async with acting(services(request).pool, person_actor(request)) as conn:
         person_id = await people.use_token(conn, token, "reset_password")
         if person_id is not None:
             await people.set_password(conn, person_id, password)
@@ -275,7 +278,7 @@ async def change_password(request: Request) -> Response:
     if not await people.password_matches(svc.pool, person_id, fields.get("current", "")):
         return await _security_page(request, {"error": "Your current password is not that."}, 400)
     try:
-        async with acting(svc.pool, _actor(request, person_id, found.live.email)) as conn:
+        async with acting(svc.pool, person_actor(request, person_id, found.live.email)) as conn:
             await people.set_password(conn, person_id, fields.get("password", ""))
             await sessions.end_sessions(conn, person_id, "password changed", keep=found.live.id)
     except people.WeakPassword as exc:
@@ -291,7 +294,7 @@ async def resend_verification(request: Request) -> Response:
     person = await people.person(svc.pool, found.live.person_id)
     if person is None or person["email_verified_at"] is not None:
         return redirect(ROOT + "/security")
-    async with acting(svc.pool, _actor(request, person["id"], person["email"])) as conn:
+    async with acting(svc.pool, person_actor(request, person["id"], person["email"])) as conn:
         token = await people.issue_token(conn, person["id"], "verify_email")
     problem = await _send(request, "verification", _verification(request, person["email"], token))
     if problem:
@@ -304,7 +307,7 @@ async def start_totp(request: Request) -> Response:
     found = await person_session(request)
     await checked_form(request, found.cookie)
     svc = services(request)
-    async with acting(svc.pool, _actor(request, found.live.person_id, found.live.email)) as conn:
+    async with acting(svc.pool, person_actor(request, found.live.person_id, found.live.email)) as conn:
         secret = await people.start_totp(conn, svc.cipher, found.live.person_id)
     uri = provisioning_uri(secret, found.live.email, ISSUER)
     # shown on this answer only (never in a URL, never stored in plaintext)
@@ -316,7 +319,7 @@ async def confirm_totp(request: Request) -> Response:
     found = await person_session(request)
     fields = await checked_form(request, found.cookie)
     svc = services(request)
-    async with acting(svc.pool, _actor(request, found.live.person_id, found.live.email)) as conn:
+    async with acting(svc.pool, person_actor(request, found.live.person_id, found.live.email)) as conn:
         codes = await people.confirm_totp(conn, svc.cipher, found.live.person_id, fields.get("code", "")[:32])
     if codes is None:
         return await _security_page(request, {"error": "That code is not right: set up the secret again."}, 400)
@@ -330,7 +333,7 @@ async def disable_totp(request: Request) -> Response:
     svc = services(request)
     if not await people.password_matches(svc.pool, found.live.person_id, fields.get("password", "")):
         return await _security_page(request, {"error": "Turning two-factor off needs your password."}, 400)
-    async with acting(svc.pool, _actor(request, found.live.person_id, found.live.email)) as conn:
+    async with acting(svc.pool, person_actor(request, found.live.person_id, found.live.email)) as conn:
         await people.disable_totp(conn, found.live.person_id)
     return redirect(ROOT + "/security", notice="totp_off")
 
@@ -340,12 +343,10 @@ async def end_one_session(request: Request) -> Response:
     found = await person_session(request)
     await checked_form(request, found.cookie)
     try:
-        import uuid
-
         session_id = uuid.UUID(request.path_params["session_id"])
     except ValueError:
         raise PageError(404, "No such session of yours.") from None
-    async with acting(services(request).pool, _actor(request, found.live.person_id, found.live.email)) as conn:
+    async with acting(services(request).pool, person_actor(request, found.live.person_id, found.live.email)) as conn:
         ended = await sessions.end_session(conn, found.live.person_id, session_id, "ended by its person")
     if not ended:
         raise PageError(404, "No such session of yours.")
@@ -356,7 +357,7 @@ async def end_one_session(request: Request) -> Response:
 async def end_other_sessions(request: Request) -> Response:
     found = await person_session(request)
     await checked_form(request, found.cookie)
-    async with acting(services(request).pool, _actor(request, found.live.person_id, found.live.email)) as conn:
+    async with acting(services(request).pool, person_actor(request, found.live.person_id, found.live.email)) as conn:
         await sessions.end_sessions(conn, found.live.person_id, "ended by its person", keep=found.live.id)
     return redirect(ROOT + "/security", notice="sessions_ended")
 
@@ -367,5 +368,5 @@ async def end_person_session(request: Request) -> None:
         found = await person_session(request, mfa_done=False)
     except SignInRequired:
         return
-    async with acting(services(request).pool, _actor(request, found.live.person_id, found.live.email)) as conn:
+    async with acting(services(request).pool, person_actor(request, found.live.person_id, found.live.email)) as conn:
         await sessions.end_session(conn, found.live.person_id, found.live.id, "signed out")

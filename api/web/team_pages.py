@@ -26,10 +26,11 @@ from api.web.pages import (
     page,
     redirect,
     render,
+    row_cursor,
     sign_in_fields,
     sign_in_form,
 )
-from api.web.person_pages import _actor, _start
+from api.web.person_pages import person_actor, start_person_session
 from api.web.user_pages import signed_in
 from api.web.viewer import PERSON, Viewer, person_session
 from ledger.accounts import admin_keys, audit, invitations, people, projects, workspaces
@@ -101,7 +102,7 @@ async def create_team(request: Request) -> Response:
     person = await people.person(svc.pool, found.live.person_id)
     if person is None or person["email_verified_at"] is None:
         raise PageError(403, "Confirm your email address first (see Security): a team's owner must be reachable.")
-    async with acting(svc.pool, _actor(request, person["id"], person["email"])) as conn:
+    async with acting(svc.pool, person_actor(request, person["id"], person["email"])) as conn:
         team = await workspaces.create_workspace(conn, name, person["id"], self_service=True)
         await move_to_workspace(conn, found.live.id, team["id"])
     return redirect(ROOT + "/team", notice="workspace_created")
@@ -280,20 +281,11 @@ async def delete_admin_key(request: Request) -> Response:
 # ---- the audit log ----------------------------------------------------------------------------
 
 
-def _audit_cursor(request: Request) -> int | None:
-    after = request.query_params.get("after")
-    if after is None:
-        return None
-    if not after.isdigit() or not 0 < int(after) < 2**63:
-        raise PageError(400, "The page asked for does not exist.")
-    return int(after)
-
-
 @page(USER_AREA)
 async def audit_page(request: Request) -> Response:
     session, viewer = await signed_in(request, P.READ_AUDIT_LOG)
     rows = await audit.audit_page(
-        services(request).pool, viewer.user_id, after=_audit_cursor(request), limit=AUDIT_ROWS + 1
+        services(request).pool, viewer.user_id, after=row_cursor(request), limit=AUDIT_ROWS + 1
     )
     context = {"rows": rows[:AUDIT_ROWS], "next": rows[AUDIT_ROWS - 1]["id"] if len(rows) > AUDIT_ROWS else None}
     return render(request, "user/audit.html", context, session=session)
@@ -360,7 +352,7 @@ async def accept(request: Request) -> Response:
         current = await person_session(request)
     except SignInRequired:
         current = None
-    async with acting(svc.pool, _actor(request)) as conn:
+    async with acting(svc.pool, person_actor(request)) as conn:
         found = await invitations.pending(conn, token)
         if found is None:
             raise PageError(404, "This invitation is unknown, used, revoked or expired: ask for a new one.")
@@ -377,7 +369,7 @@ async def accept(request: Request) -> Response:
     if current is not None:
         await move_to_workspace(svc.pool, current.live.id, found["workspace_id"])
         return redirect(ROOT, notice="joined")
-    return await _start(
+    return await start_person_session(
         request, person_id, mfa_pending=False, location=ROOT + "?notice=joined", workspace_id=found["workspace_id"]
     )
 
