@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import unicodedata
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, Field, field_validator
@@ -493,11 +493,20 @@ def _effective(request: Request) -> tuple[datetime | None, datetime | None]:
         if value is None:
             continue
         when = _time(value, f"effective_at[{op}]")
+        # rows are stamped to the microsecond: "> t" is ">= t + 1 µs", "<= t" is "< t + 1 µs"
         if op in ("gt", "gte"):
-            since = when if op == "gte" else datetime.fromtimestamp(when.timestamp() + 1, UTC)
+            since = when if op == "gte" else _next_moment(when)
         else:
-            until = when if op == "lt" else datetime.fromtimestamp(when.timestamp() + 1, UTC)
+            until = when if op == "lt" else _next_moment(when)
     return since, until
+
+
+def _next_moment(when: datetime) -> datetime:
+    """The next microsecond (the last one of year 9999 has none: itself)."""
+    try:
+        return when + timedelta(microseconds=1)
+    except OverflowError:
+        return when
 
 
 def _time(value: str, name: str) -> datetime:

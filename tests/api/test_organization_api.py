@@ -223,3 +223,28 @@ async def test_usage_is_filtered_and_grouped_by_project(pool, service):
     assert sorted((row["project"], row["requests"]) for row in daily) == [("Alpha", 2), ("Beta", 1)]
     assert service.get("/v1/usage", key, project_id="nope").status_code == 400
     assert service.get("/v1/usage/daily", key, group_by="colour").status_code == 400
+
+
+async def test_audit_time_filters_bound_exactly_and_refuse_nothing_with_a_500(pool, service):
+    team = await make_team(pool)
+    project = call(service, "POST", f"{ORG}/projects", team.admin_key, {"name": "Timed"}).json()
+    created = await pool.fetchval("SELECT created_at FROM audit_logs WHERE resource_id = $1", project["id"])
+    moment = created.isoformat()
+
+    def types(**params: str) -> list[str]:
+        answer = call(
+            service, "GET", f"{ORG}/audit_logs", team.admin_key, **params, **{"resource_ids[]": project["id"]}
+        )
+        assert answer.status_code == 200, answer.text
+        return [event["type"] for event in answer.json()["data"]]
+
+    assert types(**{"effective_at[gte]": moment}) == ["project.created"]
+    assert types(**{"effective_at[gt]": moment}) == []
+    assert types(**{"effective_at[lte]": moment}) == ["project.created"]
+    assert types(**{"effective_at[lt]": moment}) == []
+    # the calendar's last instant, a far unix time: answered, never a 500
+    assert types(**{"effective_at[gt]": "9999-12-31T23:59:59.999999"}) == []
+    assert types(**{"effective_at[lte]": "9999-12-31T23:59:59.999999"}) == ["project.created"]
+    assert types(**{"effective_at[gt]": "99999999999"}) == []
+    for bad in ({"effective_at[gt]": "yesterday"}, {"after": "9" * 30}, {"limit": "0"}):
+        assert call(service, "GET", f"{ORG}/audit_logs", team.admin_key, **bad).status_code == 400, bad
