@@ -32,7 +32,7 @@ from api.web.pages import (
 )
 from api.web.viewer import PERSON, person_session
 from ledger.accounts import people, sessions, workspaces
-from ledger.accounts.actor import Actor, acting
+from ledger.accounts.actor import Actor, acting, ip_or_none
 from ledger.accounts.emails import clean_email
 from ledger.accounts.mail import MailNotSent
 from ledger.accounts.mail_messages import send_password_reset, send_verification
@@ -52,7 +52,8 @@ def person_actor(request: Request, person_id: Any = None, email: str | None = No
 
 
 def _ip(request: Request) -> str | None:
-    return request.client.host if request.client else None
+    """The client's address when it is an IP (a unix socket's peer is not): stored as inet."""
+    return ip_or_none(request.client.host) if request.client else None
 
 
 def _lifetime(request: Request) -> timedelta:
