@@ -179,11 +179,10 @@ async def list_users(request: Request) -> Response:
 
 
 async def _member(request: Request, caller: Caller) -> workspaces.Member:
-    person_id = path_id(request, "user_id", "user")
-    for member in await workspaces.members(services(request).pool, caller.workspace_id, None, 10_000):
-        if member["id"] == person_id:
-            return member
-    raise not_found("user")
+    found = await workspaces.member(services(request).pool, caller.workspace_id, path_id(request, "user_id", "user"))
+    if found is None:
+        raise not_found("user")
+    return found
 
 
 async def get_user(request: Request) -> Response:
@@ -449,11 +448,12 @@ async def list_admin_keys(request: Request) -> Response:
 async def get_admin_key(request: Request) -> Response:
     caller = await organization_caller(request)
     caller.require(P.MANAGE_ADMIN_KEYS)
-    key_id = path_id(request, "key_id", "admin key")
-    for row in await admin_keys.admin_keys_of(services(request).pool, caller.workspace_id, None, 10_000):
-        if row["id"] == key_id:
-            return LedgerJSONResponse(admin_key_object(row))
-    raise not_found("admin key")
+    row = await admin_keys.admin_key(
+        services(request).pool, caller.workspace_id, path_id(request, "key_id", "admin key")
+    )
+    if row is None:
+        raise not_found("admin key")
+    return LedgerJSONResponse(admin_key_object(row))
 
 
 async def delete_admin_key(request: Request) -> Response:

@@ -184,11 +184,10 @@ async def revoke_invite(request: Request) -> Response:
 
 
 async def _member(request: Request, viewer: Viewer) -> workspaces.Member:
-    person_id = _uuid(request, "person_id", "member")
-    for member in await workspaces.members(services(request).pool, viewer.user_id, None, 10_000):
-        if member["id"] == person_id:
-            return member
-    raise PageError(404, "No such member in this workspace.")
+    found = await workspaces.member(services(request).pool, viewer.user_id, _uuid(request, "person_id", "member"))
+    if found is None:
+        raise PageError(404, "No such member in this workspace.")
+    return found
 
 
 @page(USER_AREA)

@@ -60,6 +60,11 @@ async def admin_keys_of(
     ]
 
 
+async def admin_key(db: Executor, workspace_id: uuid.UUID, key_id: uuid.UUID) -> AdminKey | None:
+    row = await db.fetchrow(query("admin_key_of_workspace"), workspace_id, key_id)
+    return None if row is None else cast(AdminKey, dict(row))
+
+
 async def revoke_admin_key(db: Executor, workspace_id: uuid.UUID, key_id: uuid.UUID) -> bool:
     return await db.fetchval(query("revoke_admin_key"), workspace_id, key_id) is not None
 

@@ -86,6 +86,11 @@ async def members(
     ]
 
 
+async def member(db: Executor, workspace_id: uuid.UUID, person_id: uuid.UUID) -> Member | None:
+    row = await db.fetchrow(query("member_of_workspace"), workspace_id, person_id)
+    return None if row is None else cast(Member, dict(row))
+
+
 async def change_role(db: Executor, workspace_id: uuid.UUID, person_id: uuid.UUID, role: Role) -> Member | None:
     """None when not a member; LastOwner when it would leave the workspace without an owner."""
     with translate_errors():
