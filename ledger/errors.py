@@ -126,6 +126,28 @@ class ProjectNotUsable(LedgerError):
     param = "project_id"
 
 
+class WeakPassword(LedgerError):
+    """A new password too short, too long or holding NUL (ledger/accounts/passwords.py)."""
+
+    code = "invalid_password"
+    param = "password"
+
+
+class EmailTaken(LedgerError):
+    """A sign-up with an email an account has already, whatever its case."""
+
+    http_status = 409
+    code = "email_taken"
+    param = "email"
+
+
+class SecondFactorUnavailable(LedgerError):
+    """TOTP needs LEDGER_ENCRYPTION_KEY: its secret is stored encrypted, like BYOK keys."""
+
+    http_status = 409
+    code = "mfa_unavailable"
+
+
 class NameTaken(LedgerError):
     """A unique name (a BYOK key's, per user and provider) already in use; raised in Python."""
 

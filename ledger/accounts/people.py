@@ -29,7 +29,7 @@ from ledger.accounts.totp import hash_backup_code, new_backup_codes, new_totp_se
 from ledger.accounts.workspaces import Workspace, create_workspace
 from ledger.db.executor import Executor
 from ledger.db.queries import query
-from ledger.errors import LedgerError
+from ledger.errors import EmailTaken, LedgerError, SecondFactorUnavailable, WeakPassword
 
 log = logging.getLogger("ledger.accounts")
 
@@ -40,24 +40,6 @@ VERIFY_EMAIL_FOR = timedelta(days=2)
 RESET_PASSWORD_FOR = timedelta(hours=1)
 TOKEN_PREFIX = {"verify_email": "ev_", "reset_password": "pr_"}
 TokenPurpose = Literal["verify_email", "reset_password"]
-
-
-class WeakPassword(LedgerError):
-    code = "invalid_password"
-    param = "password"
-
-
-class EmailTaken(LedgerError):
-    http_status = 409
-    code = "email_taken"
-    param = "email"
-
-
-class SecondFactorUnavailable(LedgerError):
-    """TOTP needs LEDGER_ENCRYPTION_KEY: its secret is stored encrypted, like BYOK keys."""
-
-    http_status = 409
-    code = "mfa_unavailable"
 
 
 SIGN_IN_FAILED = (
@@ -269,3 +251,6 @@ async def confirm_totp(db: Executor, box: SecretBox | None, person_id: uuid.UUID
 
 async def disable_totp(db: Executor, person_id: uuid.UUID) -> None:
     await db.fetchval(query("disable_mfa"), person_id)
+
+
+__all__ = ["EmailTaken", "SecondFactorUnavailable", "WeakPassword"]
