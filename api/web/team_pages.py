@@ -31,6 +31,7 @@ from api.web.pages import (
     sign_in_form,
 )
 from api.web.person_pages import person_actor, start_person_session
+from api.web.sessions import Session
 from api.web.user_pages import signed_in
 from api.web.viewer import PERSON, Viewer, person_session
 from ledger.accounts import admin_keys, audit, invitations, people, projects, workspaces
@@ -129,6 +130,13 @@ async def switch_workspace(request: Request) -> Response:
 @page(USER_AREA)
 async def team_page(request: Request) -> Response:
     session, viewer = await signed_in(request)
+    return await _team_page(request, session, viewer)
+
+
+async def _team_page(
+    request: Request, session: Session, viewer: Viewer, *, new_admin_key: str | None = None, status: int = 200
+) -> Response:
+    """The team page; `new_admin_key` is shown on this answer only."""
     _person_viewer(viewer)
     pool = services(request).pool
     workspace = await workspaces.workspace(pool, viewer.user_id)
@@ -139,6 +147,7 @@ async def team_page(request: Request) -> Response:
         "roles": ROLES,
         "grantable": [role for role in ROLES if may_grant(viewer.role, role)],
         "notice": _notice(request),
+        "new_admin_key": new_admin_key,
     }
     if viewer.may(P.MANAGE_INVITATIONS):
         context["invitations"] = [
@@ -147,8 +156,7 @@ async def team_page(request: Request) -> Response:
         ]
     if viewer.may(P.MANAGE_ADMIN_KEYS):
         context["admin_keys"] = await admin_keys.admin_keys_of(pool, viewer.user_id, None, 100)
-    context.update(request.state.extra if hasattr(request.state, "extra") else {})
-    return render(request, "user/team.html", context, session=session)
+    return render(request, "user/team.html", context, status, session=session)
 
 
 @page(USER_AREA)
@@ -260,10 +268,7 @@ async def create_admin_key(request: Request) -> Response:
     name = form_model(NewAdminKey, {"name": fields.get("name", "")}).name
     async with acting(services(request).pool, viewer.actor(request)) as conn:
         made = await admin_keys.create_admin_key(conn, viewer.user_id, name, viewer.email)
-    request.state.extra = {"new_admin_key": made.key}
-    response = await team_page(request)
-    response.status_code = 201
-    return response
+    return await _team_page(request, session, viewer, new_admin_key=made.key, status=201)
 
 
 @page(USER_AREA)
