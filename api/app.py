@@ -30,13 +30,14 @@ from api.routes import (
     messages,
     models,
     organization,
+    organization_controls,
     provider_keys,
     purchases,
     responses,
     webhooks,
 )
 from api.services import Services
-from api.web import admin_pages, admin_workspaces, key_pages, person_pages, team_pages, user_pages
+from api.web import admin_pages, admin_workspaces, control_pages, key_pages, person_pages, team_pages, user_pages
 from api.web.pages import STATIC_DIR, http_error_page
 from api.web.sessions import SessionSigner
 from ledger.accounts.mail import mailer_of_settings
@@ -94,6 +95,32 @@ ROUTES: list[Route | Mount] = [
     Route("/v1/organization/projects/{project_id}/api_keys", organization.list_project_keys, methods=["GET"]),
     Route("/v1/organization/projects/{project_id}/api_keys", organization.create_project_key, methods=["POST"]),
     Route("/v1/organization/projects/{project_id}/api_keys/{key_id}", organization.get_project_key, methods=["GET"]),
+    Route(
+        "/v1/organization/projects/{project_id}/api_keys/{key_id}", organization.modify_project_key, methods=["POST"]
+    ),
+    Route("/v1/organization/budgets", organization_controls.list_budgets, methods=["GET"]),
+    Route("/v1/organization/budgets", organization_controls.create_budget, methods=["POST"]),
+    Route("/v1/organization/budgets/{budget_id}", organization_controls.get_budget, methods=["GET"]),
+    Route("/v1/organization/budgets/{budget_id}", organization_controls.modify_budget, methods=["POST"]),
+    Route("/v1/organization/budgets/{budget_id}", organization_controls.delete_budget, methods=["DELETE"]),
+    Route("/v1/organization/rate_limits", organization_controls.list_rate_limits, methods=["GET"]),
+    Route("/v1/organization/rate_limits", organization_controls.create_rate_limit, methods=["POST"]),
+    Route("/v1/organization/rate_limits/{rate_limit_id}", organization_controls.get_rate_limit, methods=["GET"]),
+    Route("/v1/organization/rate_limits/{rate_limit_id}", organization_controls.modify_rate_limit, methods=["POST"]),
+    Route("/v1/organization/rate_limits/{rate_limit_id}", organization_controls.delete_rate_limit, methods=["DELETE"]),
+    Route("/v1/organization/rate_limit_presets", organization_controls.list_presets, methods=["GET"]),
+    Route("/v1/organization/model_access_requests", organization_controls.list_access_requests, methods=["GET"]),
+    Route("/v1/organization/model_access_requests", organization_controls.create_access_request, methods=["POST"]),
+    Route(
+        "/v1/organization/model_access_requests/{request_id}/approve",
+        organization_controls.decide_access_request(True),
+        methods=["POST"],
+    ),
+    Route(
+        "/v1/organization/model_access_requests/{request_id}/deny",
+        organization_controls.decide_access_request(False),
+        methods=["POST"],
+    ),
     Route(
         "/v1/organization/projects/{project_id}/api_keys/{key_id}", organization.delete_project_key, methods=["DELETE"]
     ),
@@ -165,6 +192,14 @@ ROUTES: list[Route | Mount] = [
     Route("/dashboard/team/projects/{project_id}/archive", team_pages.archive_project, methods=["POST"]),
     Route("/dashboard/team/admin-keys", team_pages.create_admin_key, methods=["POST"]),
     Route("/dashboard/team/admin-keys/{key_id}/delete", team_pages.delete_admin_key, methods=["POST"]),
+    Route("/dashboard/controls", control_pages.controls_page, methods=["GET"]),
+    Route("/dashboard/controls/budgets", control_pages.create_budget, methods=["POST"]),
+    Route("/dashboard/controls/budgets/{budget_id}/delete", control_pages.delete_budget, methods=["POST"]),
+    Route("/dashboard/controls/rate-limits", control_pages.create_rate_limit, methods=["POST"]),
+    Route("/dashboard/controls/rate-limits/{limit_id}/delete", control_pages.delete_rate_limit, methods=["POST"]),
+    Route("/dashboard/controls/model-access", control_pages.ask_for_model, methods=["POST"]),
+    Route("/dashboard/controls/model-access/{request_id}/approve", control_pages.approve_request, methods=["POST"]),
+    Route("/dashboard/controls/model-access/{request_id}/deny", control_pages.deny_request, methods=["POST"]),
     Route("/dashboard/audit", team_pages.audit_page, methods=["GET"]),
     Route("/dashboard/audit.csv", team_pages.audit_csv, methods=["GET"]),
     Route("/dashboard/invitations/accept", team_pages.accept_page, methods=["GET"]),

@@ -6,6 +6,7 @@ from typing import Any
 
 from api import openapi as oa
 from api.routes import organization as org
+from api.routes import organization_controls as ctl
 
 Schema = dict[str, Any]
 ADMIN_KEY: list[dict[str, list[str]]] = [{"adminKey": []}]
@@ -79,6 +80,56 @@ AUDIT = oa.obj(
         "actor": {"type": "object"},
         "resource": {"type": "object"},
     }
+)
+NULL_STRING = {"type": ["string", "null"]}
+SCOPE = oa.obj(
+    {"type": {"type": "string", "enum": ["workspace", "project", "member", "key", "end_user"]}, "id": STRING}
+)
+BUDGET = oa.obj(
+    {
+        "object": {"const": "organization.budget"},
+        "id": STRING,
+        "scope": SCOPE,
+        "model": NULL_STRING,
+        "amount": STRING,
+        "period": {"type": "string", "enum": ["daily", "weekly", "monthly", "yearly", "lifetime"]},
+        "hard": {"type": "boolean"},
+        "alert_thresholds": {"type": "array", "items": {"type": "integer"}},
+        "spent": STRING,
+        "held": STRING,
+        "remaining": STRING,
+        "period_start": NULL_INT,
+        "resets_at": NULL_INT,
+        "created_at": NULL_INT,
+    }
+)
+RATE_LIMIT = oa.obj(
+    {
+        "object": {"const": "organization.rate_limit"},
+        "id": STRING,
+        "scope": SCOPE,
+        "model": NULL_STRING,
+        "preset": NULL_STRING,
+        "strategy": {"type": "string", "enum": ["sliding_window", "fixed_window", "token_bucket", "leaky_bucket"]},
+        "requests": NULL_INT,
+        "window_seconds": NULL_INT,
+        "tokens_per_minute": NULL_INT,
+        "max_concurrent": NULL_INT,
+        "in_flight": {"type": "integer"},
+        "created_at": NULL_INT,
+    }
+)
+PRESET = oa.obj({"object": {"const": "organization.rate_limit_preset"}, "id": STRING, "name": STRING})
+ACCESS_REQUEST = oa.obj(
+    {
+        "object": {"const": "organization.model_access_request"},
+        "id": STRING,
+        "key_id": STRING,
+        "model": STRING,
+        "status": {"type": "string", "enum": ["pending", "approved", "denied"]},
+        "created_at": NULL_INT,
+    },
+    {"reason": NULL_STRING, "requested_by": NULL_STRING, "decided_at": NULL_INT},
 )
 PAGING = [
     oa.query("limit", {"type": "integer", "minimum": 1, "maximum": org.MAX_LIMIT}, "items per page (default 20)"),
@@ -154,6 +205,12 @@ PATHS: Schema = {
     },
     "/v1/organization/projects/{project_id}/api_keys/{key_id}": {
         "get": op("A project's gateway key", {200: API_KEY}, parameters=pid("project_id", "key_id")),
+        "post": op(
+            "Set a key's restrictions (allowed models, providers, client networks; null: none)",
+            {200: API_KEY},
+            parameters=pid("project_id", "key_id"),
+            requestBody=oa.model_body(org.KeyRestrictionsChange),
+        ),
         "delete": op(
             "Revoke a project's gateway key",
             {200: deleted("organization.project.api_key.deleted")},
@@ -190,5 +247,52 @@ PATHS: Schema = {
         "delete": op(
             "Delete an admin key", {200: deleted("organization.admin_api_key.deleted")}, parameters=pid("key_id")
         ),
+    },
+    "/v1/organization/budgets": {
+        "get": op("Budgets, with what each has spent, holds and has left", {200: listed(BUDGET)}, parameters=PAGING),
+        "post": op("Create a budget", {201: BUDGET}, requestBody=oa.model_body(ctl.NewBudget)),
+    },
+    "/v1/organization/budgets/{budget_id}": {
+        "get": op("A budget", {200: BUDGET}, parameters=pid("budget_id")),
+        "post": op(
+            "Change a budget's amount, hardness or alert thresholds",
+            {200: BUDGET},
+            parameters=pid("budget_id"),
+            requestBody=oa.model_body(ctl.BudgetChange),
+        ),
+        "delete": op("Delete a budget", {200: deleted("organization.budget.deleted")}, parameters=pid("budget_id")),
+    },
+    "/v1/organization/rate_limits": {
+        "get": op("Rate limits", {200: listed(RATE_LIMIT)}, parameters=PAGING),
+        "post": op("Create a rate limit", {201: RATE_LIMIT}, requestBody=oa.model_body(ctl.NewRateLimit)),
+    },
+    "/v1/organization/rate_limits/{rate_limit_id}": {
+        "get": op("A rate limit", {200: RATE_LIMIT}, parameters=pid("rate_limit_id")),
+        "post": op(
+            "Replace a rate limit's numbers (or preset)",
+            {200: RATE_LIMIT},
+            parameters=pid("rate_limit_id"),
+            requestBody=oa.model_body(ctl.Numbers),
+        ),
+        "delete": op(
+            "Delete a rate limit", {200: deleted("organization.rate_limit.deleted")}, parameters=pid("rate_limit_id")
+        ),
+    },
+    "/v1/organization/rate_limit_presets": {
+        "get": op("The operator's rate-limit presets", {200: listed(PRESET)}),
+    },
+    "/v1/organization/model_access_requests": {
+        "get": op("Model-access requests, pending first", {200: listed(ACCESS_REQUEST)}, parameters=PAGING[:1]),
+        "post": op(
+            "Ask for a model a key does not allow", {201: ACCESS_REQUEST}, requestBody=oa.model_body(ctl.ModelAccessAsk)
+        ),
+    },
+    "/v1/organization/model_access_requests/{request_id}/approve": {
+        "post": op(
+            "Approve: the model joins the key's allowed models", {200: ACCESS_REQUEST}, parameters=pid("request_id")
+        ),
+    },
+    "/v1/organization/model_access_requests/{request_id}/deny": {
+        "post": op("Deny a model-access request", {200: ACCESS_REQUEST}, parameters=pid("request_id")),
     },
 }

@@ -230,6 +230,50 @@ class InsufficientCredits(LedgerError):
     code = "insufficient_quota"
 
 
+class BudgetExceeded(LedgerError):
+    """A hard budget on the request's path would be exceeded by its hold: nothing was held or sent."""
+
+    http_status = 402
+    error_type = "insufficient_quota"
+    code = "budget_exceeded"
+
+
+class RateLimited(LedgerError):
+    """A rate limit on the request's path is reached: nothing was held or sent (Retry-After says when)."""
+
+    http_status = 429
+    error_type = "requests"
+    code = "rate_limit_exceeded"
+
+
+class TokensRateLimited(RateLimited):
+    """A tokens-per-minute limit is reached (OpenAI's error type "tokens")."""
+
+    error_type = "tokens"
+
+
+class KeyForbidden(LedgerError):
+    """The key's restrictions do not allow the request (its model, providers or client address)."""
+
+    http_status = 403
+    error_type = "permission_error"
+    code = "model_not_allowed"
+
+
+class TooManyControls(LedgerError):
+    """A workspace already has the most budgets (or rate limits) it may: every request checks them."""
+
+    http_status = 409
+    code = "too_many_controls"
+
+
+class InvalidControl(LedgerError):
+    """A budget's or rate limit's definition is invalid (the database's check, or the API's)."""
+
+    sqlstate = "LG032"
+    code = "invalid_control"
+
+
 class ProviderKeyRejected(LedgerError):
     """The provider refused the user's own (BYOK) key: the user's to fix, nothing was charged."""
 

@@ -71,32 +71,45 @@ END $$;
 
 
 --
--- Name: begin_llm_request(text, text, jsonb, boolean, text, interval, text, jsonb); Type: FUNCTION; Schema: public; Owner: -
+-- Name: begin_llm_request(text, text, jsonb, boolean, text, interval, text, jsonb, jsonb); Type: FUNCTION; Schema: public; Owner: -
 --
 
-CREATE FUNCTION public.begin_llm_request(p_key_hash text, p_power_level text, p_holds jsonb, p_byok boolean, p_request_id text, p_ttl interval, p_description text, p_usage jsonb) RETURNS TABLE(key_id uuid, user_id uuid, power_level text, hold_state text, hold_id uuid, available numeric, own_keys jsonb)
+CREATE FUNCTION public.begin_llm_request(p_key_hash text, p_power_level text, p_holds jsonb, p_byok boolean, p_request_id text, p_ttl interval, p_description text, p_usage jsonb, p_facts jsonb) RETURNS TABLE(key_id uuid, user_id uuid, power_level text, hold_state text, hold_id uuid, available numeric, own_keys jsonb, controls jsonb, allowed_providers text[])
     LANGUAGE plpgsql
     AS $$
 DECLARE
+    v_found    record;
+    v_key      gateway_api_keys;
     v_own_keys jsonb;
-    v_key_id   uuid;
-    v_user_id  uuid;
-    v_used_at  timestamptz;
     v_level    text;
     v_entry    jsonb;
-    v_amount   numeric;
-    v_reserved record;
+    v_usage    jsonb;
+    v_refusal  jsonb;
+    v_held     record;
 BEGIN
-    SELECT k.id, k.user_id, k.last_used_at, coalesce(p_power_level, u.power_level)
-      INTO v_key_id, v_user_id, v_used_at, v_level
+    SELECT k AS key, coalesce(p_power_level, u.power_level) AS level INTO v_found
       FROM gateway_api_keys k JOIN user_credits u ON u.user_id = k.user_id
      WHERE k.key_hash = p_key_hash AND k.is_active AND (k.expires_at IS NULL OR k.expires_at > now());
     IF NOT FOUND THEN
         RETURN;
     END IF;
-    IF v_used_at IS NULL OR v_used_at < now() - interval '1 minute' THEN
+    v_key := v_found.key;
+    v_level := v_found.level;
+    IF v_key.last_used_at IS NULL OR v_key.last_used_at < now() - interval '1 minute' THEN
         UPDATE gateway_api_keys g SET last_used_at = now()
-         WHERE g.id = v_key_id AND (g.last_used_at IS NULL OR g.last_used_at < now() - interval '1 minute');
+         WHERE g.id = v_key.id AND (g.last_used_at IS NULL OR g.last_used_at < now() - interval '1 minute');
+    END IF;
+    v_usage := p_usage || jsonb_build_object('user_id', v_key.user_id, 'gateway_key_id', v_key.id,
+                                             'power_level', v_level, 'success', false);
+
+    IF v_key.allowed_models IS NOT NULL OR v_key.allowed_providers IS NOT NULL OR v_key.allowed_ips IS NOT NULL THEN
+        v_refusal := ledger_key_refusal(v_key, p_facts);
+        IF v_refusal IS NOT NULL THEN
+            PERFORM ledger_log_refusal(v_usage, 'key_restriction', v_refusal, 403);
+            RETURN QUERY SELECT v_key.id, v_key.user_id, v_level, 'forbidden'::text, NULL::uuid, NULL::numeric,
+                                NULL::jsonb, jsonb_build_object('refusal', v_refusal), v_key.allowed_providers;
+            RETURN;
+        END IF;
     END IF;
 
     IF p_byok THEN
@@ -105,35 +118,61 @@ BEGIN
           INTO v_own_keys
           FROM (SELECT DISTINCT ON (p.provider) p.id, p.provider, p.encrypted_key
                   FROM user_provider_keys p
-                 WHERE p.user_id = v_user_id AND p.is_active
+                 WHERE p.user_id = v_key.user_id AND p.is_active
                  ORDER BY p.provider, p.is_default DESC, p.created_at DESC) d;
         IF v_own_keys IS NOT NULL THEN
-            RETURN QUERY SELECT v_key_id, v_user_id, v_level, 'byok'::text, NULL::uuid, NULL::numeric, v_own_keys;
+            RETURN QUERY SELECT v_key.id, v_key.user_id, v_level, 'byok'::text, NULL::uuid, NULL::numeric, v_own_keys,
+                                NULL::jsonb, v_key.allowed_providers;
             RETURN;
         END IF;
     END IF;
     v_entry := p_holds -> v_level;
     IF v_entry IS NULL THEN
-        RETURN QUERY SELECT v_key_id, v_user_id, v_level, 'unknown_level'::text, NULL::uuid, NULL::numeric,
-                            NULL::jsonb;
+        RETURN QUERY SELECT v_key.id, v_key.user_id, v_level, 'unknown_level'::text, NULL::uuid, NULL::numeric,
+                            NULL::jsonb, NULL::jsonb, v_key.allowed_providers;
         RETURN;
     END IF;
-    v_amount := (v_entry ->> 'credits')::numeric;
-    IF v_amount = 0 THEN
-        RETURN QUERY SELECT v_key_id, v_user_id, v_level, 'none'::text, NULL::uuid, NULL::numeric, NULL::jsonb;
-        RETURN;
-    END IF;
-
-    SELECT * INTO v_reserved
-      FROM reserve_llm_request(v_user_id, v_amount, p_request_id, p_ttl, p_description,
-                               p_usage || jsonb_build_object('user_id', v_user_id, 'gateway_key_id', v_key_id,
-                                                             'power_level', v_level,
-                                                             'cost_multiplier', v_entry -> 'multiplier',
-                                                             'success', false));
-    RETURN QUERY SELECT v_key_id, v_user_id, v_level,
-                        CASE WHEN v_reserved.success THEN 'held' ELSE 'refused' END,
-                        v_reserved.hold_id, v_reserved.available, NULL::jsonb;
+    SELECT * INTO v_held
+      FROM ledger_hold_under_controls(v_key, (v_entry ->> 'credits')::numeric, p_request_id, p_ttl, p_description,
+                                      v_usage || jsonb_build_object('cost_multiplier', v_entry -> 'multiplier'),
+                                      p_facts);
+    RETURN QUERY SELECT v_key.id, v_key.user_id, v_level, v_held.hold_state, v_held.hold_id, v_held.available,
+                        NULL::jsonb, v_held.controls, v_key.allowed_providers;
 END $$;
+
+
+--
+-- Name: controls_over_key(uuid); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.controls_over_key(p_key_id uuid) RETURNS TABLE(kind text, id uuid, scope_type text, scope_id text, model_pattern text, period text, hard boolean, amount numeric, spent numeric, held numeric, remaining numeric, resets_at timestamp with time zone, strategy text, requests integer, window_seconds integer, tokens_per_minute bigint, max_concurrent integer, in_flight integer, preset text)
+    LANGUAGE sql STABLE
+    AS $$
+    WITH k AS (SELECT * FROM gateway_api_keys WHERE id = p_key_id)
+    SELECT 'budget', b.id, b.scope_type, b.scope_id, b.model_pattern, b.period, b.hard, b.amount,
+           CASE WHEN ledger_period_start(b.period, now(), b.period_start) > b.period_start THEN 0 ELSE b.spent END,
+           b.held,
+           greatest(b.amount - b.held
+                    - CASE WHEN ledger_period_start(b.period, now(), b.period_start) > b.period_start THEN 0
+                           ELSE b.spent END, 0),
+           ledger_period_end(b.period, ledger_period_start(b.period, now(), b.period_start)),
+           NULL, NULL, NULL, NULL, NULL, NULL, NULL
+      FROM budgets b, k
+     WHERE b.workspace_id = k.user_id
+       AND (b.scope_type IN ('workspace', 'end_user')
+            OR (b.scope_type = 'project' AND b.scope_id = k.project_id::text)
+            OR (b.scope_type = 'member' AND b.scope_id = k.created_by::text)
+            OR (b.scope_type = 'key' AND b.scope_id = k.id::text))
+    UNION ALL
+    SELECT 'rate_limit', r.id, r.scope_type, r.scope_id, r.model_pattern, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+           r.strategy, r.requests, r.window_seconds, r.tokens_per_minute, r.max_concurrent, r.in_flight, r.preset
+      FROM rate_limits_effective r, k
+     WHERE r.workspace_id = k.user_id
+       AND (r.scope_type IN ('workspace', 'end_user')
+            OR (r.scope_type = 'project' AND r.scope_id = k.project_id::text)
+            OR (r.scope_type = 'member' AND r.scope_id = k.created_by::text)
+            OR (r.scope_type = 'key' AND r.scope_id = k.id::text))
+$$;
 
 
 SET default_tablespace = '';
@@ -506,6 +545,369 @@ COMMENT ON FUNCTION public.ledger_audit_change() IS 'Writes the audit row of a c
 
 
 --
+-- Name: ledger_budget_starts(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.ledger_budget_starts() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    NEW.period_start := ledger_period_start(NEW.period, now(), now());
+    RETURN NEW;
+END $$;
+
+
+--
+-- Name: ledger_check_control_scope(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.ledger_check_control_scope() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    v_ok boolean;
+BEGIN
+    v_ok := CASE NEW.scope_type
+        WHEN 'workspace' THEN NEW.scope_id = NEW.workspace_id::text
+        WHEN 'project' THEN EXISTS (SELECT 1 FROM projects p
+                                     WHERE p.id::text = NEW.scope_id AND p.workspace_id = NEW.workspace_id)
+        WHEN 'member' THEN EXISTS (SELECT 1 FROM workspace_members m
+                                    WHERE m.user_id::text = NEW.scope_id AND m.workspace_id = NEW.workspace_id)
+        WHEN 'key' THEN EXISTS (SELECT 1 FROM gateway_api_keys k
+                                 WHERE k.id::text = NEW.scope_id AND k.user_id = NEW.workspace_id)
+        ELSE true END;
+    IF NOT v_ok THEN
+        RAISE EXCEPTION 'the % % is not in workspace %', replace(NEW.scope_type, '_', ' '), NEW.scope_id, NEW.workspace_id
+            USING ERRCODE = 'LG032',
+                  HINT = 'A budget or rate limit applies to the workspace itself, one of its projects, members or keys, or an end user.';
+    END IF;
+    RETURN NEW;
+END $$;
+
+
+--
+-- Name: gateway_api_keys; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.gateway_api_keys (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    user_id uuid NOT NULL,
+    key_hash text NOT NULL,
+    prefix text NOT NULL,
+    name text,
+    is_active boolean DEFAULT true NOT NULL,
+    expires_at timestamp with time zone,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    last_used_at timestamp with time zone,
+    revoked_at timestamp with time zone,
+    project_id uuid NOT NULL,
+    created_by uuid,
+    allowed_models text[],
+    allowed_providers text[],
+    allowed_ips cidr[]
+);
+
+
+--
+-- Name: rate_limit_presets; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.rate_limit_presets (
+    name text NOT NULL,
+    strategy text DEFAULT 'sliding_window'::text NOT NULL,
+    requests integer,
+    window_seconds integer,
+    tokens_per_minute bigint,
+    max_concurrent integer,
+    description text,
+    CONSTRAINT rate_limit_presets_check CHECK (((requests IS NULL) = (window_seconds IS NULL))),
+    CONSTRAINT rate_limit_presets_check1 CHECK ((COALESCE((requests)::bigint, tokens_per_minute, (max_concurrent)::bigint) IS NOT NULL)),
+    CONSTRAINT rate_limit_presets_max_concurrent_check CHECK (((max_concurrent >= 1) AND (max_concurrent <= 100000))),
+    CONSTRAINT rate_limit_presets_name_check CHECK ((name ~ '^[a-z0-9][a-z0-9_-]{0,39}$'::text)),
+    CONSTRAINT rate_limit_presets_requests_check CHECK (((requests >= 1) AND (requests <= 10000))),
+    CONSTRAINT rate_limit_presets_strategy_check CHECK ((strategy = ANY (ARRAY['sliding_window'::text, 'fixed_window'::text, 'token_bucket'::text, 'leaky_bucket'::text]))),
+    CONSTRAINT rate_limit_presets_tokens_per_minute_check CHECK (((tokens_per_minute >= 1) AND (tokens_per_minute <= 1000000000))),
+    CONSTRAINT rate_limit_presets_window_seconds_check CHECK (((window_seconds >= 1) AND (window_seconds <= 86400)))
+);
+
+
+--
+-- Name: rate_limits; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.rate_limits (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    workspace_id uuid NOT NULL,
+    scope_type text NOT NULL,
+    scope_id text NOT NULL,
+    model_pattern text,
+    preset text,
+    strategy text DEFAULT 'sliding_window'::text NOT NULL,
+    requests integer,
+    window_seconds integer,
+    tokens_per_minute bigint,
+    max_concurrent integer,
+    created_by uuid,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    window_start timestamp with time zone,
+    window_count integer DEFAULT 0 NOT NULL,
+    stamps timestamp with time zone[] DEFAULT '{}'::timestamp with time zone[] NOT NULL,
+    level numeric DEFAULT 0 NOT NULL,
+    level_at timestamp with time zone,
+    tokens_level numeric DEFAULT 0 NOT NULL,
+    tokens_at timestamp with time zone,
+    in_flight integer DEFAULT 0 NOT NULL,
+    CONSTRAINT rate_limits_check CHECK (((requests IS NULL) = (window_seconds IS NULL))),
+    CONSTRAINT rate_limits_check1 CHECK (((preset IS NOT NULL) OR (COALESCE((requests)::bigint, tokens_per_minute, (max_concurrent)::bigint) IS NOT NULL))),
+    CONSTRAINT rate_limits_in_flight_check CHECK ((in_flight >= 0)),
+    CONSTRAINT rate_limits_max_concurrent_check CHECK (((max_concurrent >= 1) AND (max_concurrent <= 100000))),
+    CONSTRAINT rate_limits_model_pattern_check CHECK (((length(model_pattern) >= 1) AND (length(model_pattern) <= 200))),
+    CONSTRAINT rate_limits_requests_check CHECK (((requests >= 1) AND (requests <= 10000))),
+    CONSTRAINT rate_limits_scope_id_check CHECK (((length(scope_id) >= 1) AND (length(scope_id) <= 256))),
+    CONSTRAINT rate_limits_scope_type_check CHECK ((scope_type = ANY (ARRAY['workspace'::text, 'project'::text, 'member'::text, 'key'::text, 'end_user'::text]))),
+    CONSTRAINT rate_limits_strategy_check CHECK ((strategy = ANY (ARRAY['sliding_window'::text, 'fixed_window'::text, 'token_bucket'::text, 'leaky_bucket'::text]))),
+    CONSTRAINT rate_limits_tokens_per_minute_check CHECK (((tokens_per_minute >= 1) AND (tokens_per_minute <= 1000000000))),
+    CONSTRAINT rate_limits_window_seconds_check CHECK (((window_seconds >= 1) AND (window_seconds <= 86400)))
+);
+
+
+--
+-- Name: rate_limits_effective; Type: VIEW; Schema: public; Owner: -
+--
+
+CREATE VIEW public.rate_limits_effective AS
+ SELECT r.id,
+    r.workspace_id,
+    r.scope_type,
+    r.scope_id,
+    r.model_pattern,
+    r.preset,
+        CASE
+            WHEN (r.preset IS NULL) THEN r.strategy
+            ELSE p.strategy
+        END AS strategy,
+        CASE
+            WHEN (r.preset IS NULL) THEN r.requests
+            ELSE p.requests
+        END AS requests,
+        CASE
+            WHEN (r.preset IS NULL) THEN r.window_seconds
+            ELSE p.window_seconds
+        END AS window_seconds,
+        CASE
+            WHEN (r.preset IS NULL) THEN r.tokens_per_minute
+            ELSE p.tokens_per_minute
+        END AS tokens_per_minute,
+        CASE
+            WHEN (r.preset IS NULL) THEN r.max_concurrent
+            ELSE p.max_concurrent
+        END AS max_concurrent,
+    r.window_start,
+    r.window_count,
+    r.stamps,
+    r.level,
+    r.level_at,
+    r.tokens_level,
+    r.tokens_at,
+    r.in_flight,
+    r.created_by,
+    r.created_at,
+    r.updated_at
+   FROM (public.rate_limits r
+     LEFT JOIN public.rate_limit_presets p ON ((p.name = r.preset)));
+
+
+--
+-- Name: ledger_check_controls(public.gateway_api_keys, numeric, jsonb); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.ledger_check_controls(p_key public.gateway_api_keys, p_amount numeric, p_facts jsonb, OUT answer jsonb, OUT budget_ids uuid[], OUT limits public.rate_limits_effective[], OUT slot_ids uuid[], OUT token_ids uuid[]) RETURNS record
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    v_now       timestamptz := now();
+    v_budget    budgets;
+    v_limit     record;
+    v_tokens    numeric := greatest(coalesce((p_facts ->> 'tokens')::numeric, 0), 0);
+    v_soft      jsonb := '[]';
+    v_requests  jsonb;
+    v_tokens_hd jsonb;
+    v_reset     timestamptz;
+    v_level     numeric;
+    v_cap       numeric;
+    v_rate      numeric;  -- units drained per second
+    v_start     timestamptz;
+    v_stamps    timestamptz[];
+    v_retry     numeric;
+    v_remaining numeric;
+    v_scope     text;
+    v_row       rate_limits_effective;
+BEGIN
+    -- budgets on the request's path (no row lock: the wallet's, held, guards their counters)
+    FOR v_budget IN
+        SELECT * FROM budgets b
+         WHERE b.workspace_id = p_key.user_id
+           AND ledger_control_applies(b.scope_type, b.scope_id, b.model_pattern, p_key, p_facts)
+         ORDER BY b.id
+    LOOP
+        IF v_budget.period <> 'lifetime' AND ledger_period_start(v_budget.period, v_now, v_budget.period_start) > v_budget.period_start THEN
+            v_budget := ledger_roll_budget(v_budget);
+        END IF;
+        IF p_amount > 0 AND v_budget.spent + v_budget.held + p_amount > v_budget.amount THEN
+            IF v_budget.hard THEN
+                v_reset := ledger_period_end(v_budget.period, v_budget.period_start);
+                v_scope := ledger_scope_name(v_budget.scope_type, v_budget.scope_id);
+                answer := jsonb_build_object('refusal', jsonb_build_object(
+                    'kind', 'budget', 'control_id', v_budget.id, 'scope', v_scope,
+                    'period', v_budget.period, 'resets_at', v_reset,
+                    'remaining', greatest(v_budget.amount - v_budget.spent - v_budget.held, 0),
+                    'message', format('Budget exceeded: the %s budget of %s credits on %s%s has %s credits left%s,'
+                                      ' and this request can cost up to %s. %s',
+                                      v_budget.period, v_budget.amount, v_scope,
+                                      CASE WHEN v_budget.model_pattern IS NULL THEN ''
+                                           ELSE format(' (models %s)', v_budget.model_pattern) END,
+                                      greatest(v_budget.amount - v_budget.spent - v_budget.held, 0),
+                                      CASE WHEN v_budget.held > 0 THEN format(' (%s held by requests in flight)', v_budget.held)
+                                           ELSE '' END,
+                                      p_amount,
+                                      CASE WHEN v_reset IS NULL THEN 'It is a lifetime budget: it does not reset.'
+                                           ELSE format('It resets at %s.',
+                                                       to_char(v_reset AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')) END)));
+                RETURN;
+            END IF;
+            v_soft := v_soft || to_jsonb(v_budget.id);
+        END IF;
+        IF p_amount > 0 THEN
+            budget_ids := budget_ids || v_budget.id;
+        END IF;
+    END LOOP;
+
+    -- rate limits on the request's path
+    FOR v_row IN SELECT * FROM ledger_limits_on_path(p_key, p_facts) LOOP
+        v_limit := v_row;
+        limits := limits || v_row;
+        v_scope := ledger_scope_name(v_limit.scope_type, v_limit.scope_id);
+        IF v_limit.requests IS NOT NULL THEN
+            v_retry := NULL;
+            IF v_limit.strategy = 'fixed_window' THEN
+                v_start := to_timestamp(floor(extract(epoch FROM v_now) / v_limit.window_seconds) * v_limit.window_seconds);
+                v_level := CASE WHEN v_limit.window_start = v_start THEN v_limit.window_count ELSE 0 END;
+                v_reset := v_start + make_interval(secs => v_limit.window_seconds);
+                IF v_level + 1 > v_limit.requests THEN
+                    v_retry := extract(epoch FROM v_reset - v_now);
+                END IF;
+                v_remaining := v_limit.requests - v_level - 1;
+            ELSIF v_limit.strategy = 'sliding_window' THEN
+                SELECT coalesce(array_agg(s ORDER BY s), '{}') INTO v_stamps
+                  FROM unnest(v_limit.stamps) s WHERE s > v_now - make_interval(secs => v_limit.window_seconds);
+                IF cardinality(v_stamps) + 1 > v_limit.requests THEN
+                    -- the oldest admission leaving the window frees the next place
+                    v_retry := extract(epoch FROM v_stamps[cardinality(v_stamps) - v_limit.requests + 1]
+                                              + make_interval(secs => v_limit.window_seconds) - v_now);
+                    v_reset := v_stamps[cardinality(v_stamps)] + make_interval(secs => v_limit.window_seconds);
+                ELSE
+                    v_reset := v_now + make_interval(secs => v_limit.window_seconds);
+                END IF;
+                v_remaining := v_limit.requests - cardinality(v_stamps) - 1;
+            ELSE  -- token_bucket, leaky_bucket: a level draining at requests / window_seconds a second
+                v_rate := v_limit.requests::numeric / v_limit.window_seconds;
+                v_cap := CASE WHEN v_limit.strategy = 'token_bucket' THEN v_limit.requests ELSE 1 END;
+                v_level := greatest(v_limit.level - coalesce(extract(epoch FROM v_now - v_limit.level_at), 0) * v_rate, 0);
+                IF v_level + 1 > v_cap THEN
+                    v_retry := (v_level + 1 - v_cap) / v_rate;
+                    v_reset := v_now + make_interval(secs => v_level / v_rate);
+                ELSE
+                    v_reset := v_now + make_interval(secs => (v_level + 1) / v_rate);
+                END IF;
+                v_remaining := floor(v_cap - v_level - 1);
+            END IF;
+            IF v_retry IS NOT NULL THEN
+                answer := jsonb_build_object('refusal', jsonb_build_object(
+                    'kind', 'rate_limit', 'control_id', v_limit.id, 'type', 'requests', 'scope', v_scope,
+                    'retry_after', greatest(v_retry, 0.001), 'remaining', 0,
+                    'message', format('Rate limit reached for %s: %s requests per %s seconds (%s). Try again in %ss.',
+                                      v_scope, v_limit.requests, v_limit.window_seconds,
+                                      replace(v_limit.strategy, '_', ' '), round(greatest(v_retry, 0.001), 3))),
+                    'requests', jsonb_build_object('limit', v_limit.requests, 'remaining', 0, 'reset_at', v_reset));
+                RETURN;
+            END IF;
+            IF v_requests IS NULL OR (v_requests ->> 'remaining')::numeric > v_remaining THEN
+                v_requests := jsonb_build_object('limit', v_limit.requests, 'remaining', greatest(v_remaining, 0),
+                                                 'reset_at', v_reset);
+            END IF;
+        END IF;
+        IF v_limit.max_concurrent IS NOT NULL AND p_amount > 0 THEN
+            IF v_limit.in_flight + 1 > v_limit.max_concurrent THEN
+                answer := jsonb_build_object('refusal', jsonb_build_object(
+                    'kind', 'rate_limit', 'control_id', v_limit.id, 'type', 'concurrency', 'scope', v_scope,
+                    'retry_after', 1, 'remaining', 0,
+                    'message', format('Too many requests in flight for %s: at most %s at a time. Try again when one ends.',
+                                      v_scope, v_limit.max_concurrent)));
+                RETURN;
+            END IF;
+            slot_ids := slot_ids || v_limit.id;
+        END IF;
+        IF v_limit.tokens_per_minute IS NOT NULL AND v_tokens > 0 THEN
+            v_rate := v_limit.tokens_per_minute::numeric / 60;
+            v_level := greatest(v_limit.tokens_level
+                                - coalesce(extract(epoch FROM v_now - v_limit.tokens_at), 0) * v_rate, 0);
+            IF v_tokens > v_limit.tokens_per_minute THEN
+                answer := jsonb_build_object('refusal', jsonb_build_object(
+                    'kind', 'rate_limit', 'control_id', v_limit.id, 'type', 'tokens', 'retry_after', NULL,
+                    'scope', v_scope, 'remaining', 0,
+                    'message', format('This request can use up to %s tokens, more than the limit of %s tokens per minute'
+                                      ' on %s. Lower max_tokens or shorten the prompt.', v_tokens,
+                                      v_limit.tokens_per_minute, v_scope)));
+                RETURN;
+            END IF;
+            IF v_level + v_tokens > v_limit.tokens_per_minute THEN
+                v_retry := (v_level + v_tokens - v_limit.tokens_per_minute) / v_rate;
+                answer := jsonb_build_object('refusal', jsonb_build_object(
+                    'kind', 'rate_limit', 'control_id', v_limit.id, 'type', 'tokens', 'scope', v_scope,
+                    'retry_after', greatest(v_retry, 0.001), 'remaining', 0,
+                    'message', format('Rate limit reached for %s: %s tokens per minute, and this request can use up to %s.'
+                                      ' Try again in %ss.', v_scope, v_limit.tokens_per_minute, v_tokens,
+                                      round(greatest(v_retry, 0.001), 3))),
+                    'tokens', jsonb_build_object('limit', v_limit.tokens_per_minute,
+                                                 'remaining', floor(greatest(v_limit.tokens_per_minute - v_level, 0)),
+                                                 'reset_at', v_now + make_interval(secs => v_level / v_rate)));
+                RETURN;
+            END IF;
+            v_remaining := floor(v_limit.tokens_per_minute - v_level - v_tokens);
+            IF v_tokens_hd IS NULL OR (v_tokens_hd ->> 'remaining')::numeric > v_remaining THEN
+                v_tokens_hd := jsonb_build_object('limit', v_limit.tokens_per_minute, 'remaining', v_remaining,
+                                                  'reset_at', v_now + make_interval(secs => (v_level + v_tokens) / v_rate));
+            END IF;
+            IF p_amount > 0 THEN
+                token_ids := token_ids || v_limit.id;
+            END IF;
+        END IF;
+    END LOOP;
+
+    answer := jsonb_build_object('refusal', NULL, 'requests', v_requests, 'tokens', v_tokens_hd, 'soft', v_soft);
+END $$;
+
+
+--
+-- Name: ledger_control_applies(text, text, text, public.gateway_api_keys, jsonb); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.ledger_control_applies(p_scope_type text, p_scope_id text, p_model_pattern text, p_key public.gateway_api_keys, p_facts jsonb) RETURNS boolean
+    LANGUAGE sql STABLE
+    AS $$
+    SELECT (CASE p_scope_type
+                WHEN 'workspace' THEN true
+                WHEN 'project' THEN p_scope_id = p_key.project_id::text
+                WHEN 'member' THEN p_scope_id = p_key.created_by::text
+                WHEN 'key' THEN p_scope_id = p_key.id::text
+                WHEN 'end_user' THEN p_scope_id = p_facts ->> 'end_user'
+                ELSE false END)
+       AND (p_model_pattern IS NULL OR ledger_model_matches(p_facts ->> 'model', p_model_pattern))
+$$;
+
+
+--
 -- Name: ledger_cycle_end(timestamp with time zone, timestamp with time zone); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -685,6 +1087,127 @@ END $$;
 
 
 --
+-- Name: ledger_hold_closed(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.ledger_hold_closed() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    v_budget    budgets;
+    v_was_open  boolean := OLD.status = 'held';
+    v_charge    numeric := CASE WHEN NEW.status = 'settled' THEN coalesce(NEW.charged, 0) ELSE 0 END;
+    v_threshold integer;
+    v_crossed   boolean;
+    v_unused    numeric;
+BEGIN
+    FOR v_budget IN SELECT * FROM budgets b WHERE b.id = ANY (NEW.control_budgets) ORDER BY b.id LOOP
+        IF v_budget.period <> 'lifetime'
+           AND ledger_period_start(v_budget.period, now(), v_budget.period_start) > v_budget.period_start THEN
+            v_budget := ledger_roll_budget(v_budget);
+        END IF;
+        UPDATE budgets
+           SET held = CASE WHEN v_was_open THEN greatest(held - OLD.amount, 0) ELSE held END,
+               spent = spent + v_charge
+         WHERE id = v_budget.id
+        RETURNING * INTO v_budget;
+        CONTINUE WHEN v_charge = 0;
+        v_crossed := false;
+        FOREACH v_threshold IN ARRAY v_budget.alert_thresholds LOOP
+            v_crossed := v_crossed OR (NOT v_threshold = ANY (v_budget.alerted)
+                                       AND v_budget.spent * 100 >= v_budget.amount * v_threshold);
+        END LOOP;
+        CONTINUE WHEN NOT v_crossed;
+        FOREACH v_threshold IN ARRAY v_budget.alert_thresholds LOOP
+            IF NOT v_threshold = ANY (v_budget.alerted) AND v_budget.spent * 100 >= v_budget.amount * v_threshold THEN
+                INSERT INTO budget_alerts (budget_id, workspace_id, threshold, period_start, amount, spent)
+                VALUES (v_budget.id, v_budget.workspace_id, v_threshold, v_budget.period_start, v_budget.amount,
+                        v_budget.spent)
+                ON CONFLICT DO NOTHING;
+                UPDATE budgets SET alerted = alerted || v_threshold WHERE id = v_budget.id
+                RETURNING * INTO v_budget;
+            END IF;
+        END LOOP;
+    END LOOP;
+    IF v_was_open AND (NEW.control_slots IS NOT NULL OR NEW.control_tokens IS NOT NULL) THEN
+        -- what the request did not use of its token reservation goes back: all of it unless it
+        -- settled, and then its bound less the tokens settle_llm_request says it charged
+        v_unused := CASE WHEN NEW.status <> 'settled' THEN NEW.reserved_tokens
+                         ELSE greatest(NEW.reserved_tokens
+                                       - coalesce(nullif(current_setting('ledger.settled_tokens', true), '')::numeric,
+                                                  NEW.reserved_tokens), 0) END;
+        UPDATE rate_limits
+           SET in_flight = CASE WHEN id = ANY (NEW.control_slots) THEN greatest(in_flight - 1, 0) ELSE in_flight END,
+               tokens_level = CASE WHEN id = ANY (NEW.control_tokens) THEN greatest(tokens_level - v_unused, 0)
+                                   ELSE tokens_level END
+         WHERE id = ANY (coalesce(NEW.control_slots, '{}') || coalesce(NEW.control_tokens, '{}'));
+    END IF;
+    RETURN NULL;
+END $$;
+
+
+--
+-- Name: ledger_hold_under_controls(public.gateway_api_keys, numeric, text, interval, text, jsonb, jsonb); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.ledger_hold_under_controls(p_key public.gateway_api_keys, p_amount numeric, p_request_id text, p_ttl interval, p_description text, p_usage jsonb, p_facts jsonb) RETURNS TABLE(hold_state text, hold_id uuid, available numeric, controls jsonb)
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    v_controls jsonb;
+    v_checked  record;
+    v_reserved record;
+    v_tokens   numeric := greatest(coalesce((p_facts ->> 'tokens')::numeric, 0), 0);
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM budgets b WHERE b.workspace_id = p_key.user_id)
+       AND NOT EXISTS (SELECT 1 FROM rate_limits r WHERE r.workspace_id = p_key.user_id) THEN
+        IF p_amount = 0 THEN
+            RETURN QUERY SELECT 'none'::text, NULL::uuid, NULL::numeric, NULL::jsonb;
+            RETURN;
+        END IF;
+        SELECT * INTO v_reserved FROM reserve_llm_request(p_key.user_id, p_amount, p_request_id, p_ttl, p_description,
+                                                          p_usage);
+        RETURN QUERY SELECT CASE WHEN v_reserved.success THEN 'held' ELSE 'refused' END, v_reserved.hold_id,
+                            v_reserved.available, NULL::jsonb;
+        RETURN;
+    END IF;
+
+    -- the wallet's lock first (as every writer), its expired holds given back (and what they
+    -- counted), then the controls checked
+    PERFORM ledger_lock_user(p_key.user_id);
+    PERFORM ledger_expire_user_holds(p_key.user_id);
+    SELECT * INTO v_checked FROM ledger_check_controls(p_key, p_amount, p_facts);
+    v_controls := v_checked.answer;
+    IF v_controls -> 'refusal' <> 'null' THEN
+        PERFORM ledger_log_refusal(p_usage, v_controls #>> '{refusal,kind}', v_controls -> 'refusal',
+                                   CASE WHEN v_controls #>> '{refusal,kind}' = 'budget' THEN 402 ELSE 429 END);
+        RETURN QUERY SELECT v_controls #>> '{refusal,kind}', NULL::uuid, NULL::numeric, v_controls;
+        RETURN;
+    END IF;
+    IF p_amount = 0 THEN
+        PERFORM ledger_take_controls(0, v_tokens, NULL, v_checked.limits);
+        RETURN QUERY SELECT 'none'::text, NULL::uuid, NULL::numeric, v_controls;
+        RETURN;
+    END IF;
+    SELECT * INTO v_reserved FROM reserve_credits(p_key.user_id, p_amount, p_request_id, p_ttl, p_description);
+    IF NOT v_reserved.success THEN
+        RETURN QUERY SELECT 'refused'::text, NULL::uuid, v_reserved.available, v_controls;
+        RETURN;
+    END IF;
+    -- the usage row it leaves if never settled and what it counts, in one write of the new hold
+    UPDATE credit_holds h
+       SET usage_template = p_usage, control_budgets = v_checked.budget_ids, control_slots = v_checked.slot_ids,
+           control_tokens = v_checked.token_ids, reserved_tokens = CASE WHEN v_checked.token_ids IS NOT NULL
+                                                                        THEN v_tokens END
+     WHERE h.hold_id = v_reserved.hold_id AND h.usage_template IS NULL;
+    IF FOUND THEN
+        PERFORM ledger_take_controls(p_amount, v_tokens, v_checked.budget_ids, v_checked.limits);
+    END IF;
+    RETURN QUERY SELECT 'held'::text, v_reserved.hold_id, v_reserved.available, v_controls;
+END $$;
+
+
+--
 -- Name: ledger_keep_an_owner(); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -761,6 +1284,67 @@ COMMENT ON FUNCTION public.ledger_key_project() IS 'Guarantees every gateway key
 
 
 --
+-- Name: ledger_key_refusal(public.gateway_api_keys, jsonb); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.ledger_key_refusal(p_key public.gateway_api_keys, p_facts jsonb) RETURNS jsonb
+    LANGUAGE plpgsql STABLE
+    AS $$
+DECLARE
+    v_model text := p_facts ->> 'model';
+    v_ip    inet;
+BEGIN
+    IF p_key.allowed_models IS NOT NULL
+       AND NOT EXISTS (SELECT 1 FROM unnest(p_key.allowed_models) m WHERE ledger_model_matches(v_model, m)) THEN
+        RETURN jsonb_build_object('what', 'model', 'message',
+            format('This API key may not use the model ''%s'' (allowed: %s). A workspace member can ask an owner or admin for access.',
+                   left(v_model, 200), array_to_string(p_key.allowed_models, ', ')));
+    END IF;
+    IF p_key.allowed_providers IS NOT NULL
+       AND NOT EXISTS (SELECT 1 FROM jsonb_array_elements_text(p_facts -> 'providers') p
+                        WHERE p.value = ANY (p_key.allowed_providers)) THEN
+        RETURN jsonb_build_object('what', 'provider', 'message',
+            format('This API key may only use the providers %s, and none of them serves ''%s''.',
+                   array_to_string(p_key.allowed_providers, ', '), left(v_model, 200)));
+    END IF;
+    IF p_key.allowed_ips IS NOT NULL THEN
+        BEGIN
+            v_ip := (p_facts ->> 'client_ip')::inet;
+        EXCEPTION WHEN others THEN
+            v_ip := NULL;
+        END;
+        IF v_ip IS NULL OR NOT EXISTS (SELECT 1 FROM unnest(p_key.allowed_ips) c WHERE v_ip <<= c) THEN
+            RETURN jsonb_build_object('what', 'ip', 'message',
+                format('This API key may not be used from %s.', coalesce(host(v_ip), 'an unknown address')));
+        END IF;
+    END IF;
+    RETURN NULL;
+END $$;
+
+
+--
+-- Name: ledger_limits_on_path(public.gateway_api_keys, jsonb); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.ledger_limits_on_path(p_key public.gateway_api_keys, p_facts jsonb) RETURNS SETOF public.rate_limits_effective
+    LANGUAGE sql
+    AS $$
+    SELECT r.id, r.workspace_id, r.scope_type, r.scope_id, r.model_pattern, r.preset,
+           CASE WHEN r.preset IS NULL THEN r.strategy ELSE p.strategy END,
+           CASE WHEN r.preset IS NULL THEN r.requests ELSE p.requests END,
+           CASE WHEN r.preset IS NULL THEN r.window_seconds ELSE p.window_seconds END,
+           CASE WHEN r.preset IS NULL THEN r.tokens_per_minute ELSE p.tokens_per_minute END,
+           CASE WHEN r.preset IS NULL THEN r.max_concurrent ELSE p.max_concurrent END,
+           r.window_start, r.window_count, r.stamps, r.level, r.level_at, r.tokens_level, r.tokens_at, r.in_flight,
+           r.created_by, r.created_at, r.updated_at
+      FROM rate_limits r LEFT JOIN rate_limit_presets p ON p.name = r.preset
+     WHERE r.workspace_id = p_key.user_id
+       AND ledger_control_applies(r.scope_type, r.scope_id, r.model_pattern, p_key, p_facts)
+     ORDER BY r.id
+$$;
+
+
+--
 -- Name: ledger_lock_user(uuid); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -794,6 +1378,25 @@ END $$;
 
 
 --
+-- Name: ledger_log_refusal(jsonb, text, jsonb, integer); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.ledger_log_refusal(p_usage jsonb, p_refused_by text, p_refusal jsonb, p_status integer) RETURNS void
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    PERFORM ledger_log_usage(
+        p_usage || jsonb_build_object('success', false, 'status_code', p_status,
+                                      'error_message', left(p_refusal ->> 'message', 1000),
+                                      'refused_by', p_refused_by,
+                                      'control_id', p_refusal -> 'control_id',
+                                      'rate_limited', p_refused_by = 'rate_limit',
+                                      'rate_limit_remaining', CASE WHEN p_refused_by = 'rate_limit' THEN 0 END),
+        NULL, 0, NULL, false);
+END $$;
+
+
+--
 -- Name: ledger_log_usage(jsonb, uuid, numeric, bigint, boolean); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -814,7 +1417,8 @@ BEGIN
          status_code, error_message, is_byok, hold_id, transaction_id, usage_anomaly, reported_usage,
          api, cache_read_tokens, cache_write_tokens, cache_write_1h_tokens, input_audio_tokens,
          cache_audio_read_tokens, input_image_tokens, cache_image_read_tokens, reasoning_tokens,
-         output_audio_tokens, output_image_tokens)
+         output_audio_tokens, output_image_tokens, end_user, refused_by, control_id, rate_limited,
+         rate_limit_remaining)
     VALUES
         (v_row.request_id, v_row.user_id, v_row.gateway_key_id, v_row.provider, v_row.model, v_row.power_level,
          coalesce(v_row.prompt_tokens, 0), coalesce(v_row.completion_tokens, 0),
@@ -826,9 +1430,53 @@ BEGIN
          coalesce(v_row.cache_write_1h_tokens, 0), coalesce(v_row.input_audio_tokens, 0),
          coalesce(v_row.cache_audio_read_tokens, 0), coalesce(v_row.input_image_tokens, 0),
          coalesce(v_row.cache_image_read_tokens, 0), coalesce(v_row.reasoning_tokens, 0),
-         coalesce(v_row.output_audio_tokens, 0), coalesce(v_row.output_image_tokens, 0))
+         coalesce(v_row.output_audio_tokens, 0), coalesce(v_row.output_image_tokens, 0),
+         v_row.end_user, v_row.refused_by, v_row.control_id, coalesce(v_row.rate_limited, false),
+         v_row.rate_limit_remaining)
     ON CONFLICT (request_id) DO NOTHING;
 END $$;
+
+
+--
+-- Name: ledger_model_matches(text, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.ledger_model_matches(p_model text, p_pattern text) RETURNS boolean
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $$
+    SELECT p_model LIKE replace(replace(replace(replace(p_pattern, '\', '\\'), '%', '\%'), '_', '\_'), '*', '%')
+$$;
+
+
+--
+-- Name: ledger_period_end(text, timestamp with time zone); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.ledger_period_end(p_period text, p_start timestamp with time zone) RETURNS timestamp with time zone
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $$
+    SELECT ((p_start AT TIME ZONE 'UTC') + CASE p_period
+        WHEN 'daily' THEN interval '1 day'
+        WHEN 'weekly' THEN interval '1 week'
+        WHEN 'monthly' THEN interval '1 month'
+        WHEN 'yearly' THEN interval '1 year' END) AT TIME ZONE 'UTC'
+$$;
+
+
+--
+-- Name: ledger_period_start(text, timestamp with time zone, timestamp with time zone); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.ledger_period_start(p_period text, p_at timestamp with time zone, p_since timestamp with time zone) RETURNS timestamp with time zone
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $$
+    SELECT CASE p_period
+        WHEN 'daily' THEN date_trunc('day', p_at, 'UTC')
+        WHEN 'weekly' THEN date_trunc('week', p_at, 'UTC')     -- ISO weeks: Monday 00:00 UTC
+        WHEN 'monthly' THEN date_trunc('month', p_at, 'UTC')
+        WHEN 'yearly' THEN date_trunc('year', p_at, 'UTC')
+        ELSE p_since END
+$$;
 
 
 --
@@ -918,6 +1566,80 @@ END $$;
 
 
 --
+-- Name: budgets; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.budgets (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    workspace_id uuid NOT NULL,
+    scope_type text NOT NULL,
+    scope_id text NOT NULL,
+    model_pattern text,
+    amount numeric(20,6) NOT NULL,
+    period text NOT NULL,
+    hard boolean DEFAULT true NOT NULL,
+    alert_thresholds integer[] DEFAULT '{50,80,100}'::integer[] NOT NULL,
+    created_by uuid,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    period_start timestamp with time zone DEFAULT now() NOT NULL,
+    spent numeric(20,6) DEFAULT 0 NOT NULL,
+    held numeric(20,6) DEFAULT 0 NOT NULL,
+    alerted integer[] DEFAULT '{}'::integer[] NOT NULL,
+    CONSTRAINT budgets_alert_thresholds_check CHECK (((cardinality(alert_thresholds) <= 10) AND (0 < ALL (alert_thresholds)) AND (1000 >= ALL (alert_thresholds)))),
+    CONSTRAINT budgets_amount_check CHECK ((amount > (0)::numeric)),
+    CONSTRAINT budgets_held_check CHECK ((held >= (0)::numeric)),
+    CONSTRAINT budgets_model_pattern_check CHECK (((length(model_pattern) >= 1) AND (length(model_pattern) <= 200))),
+    CONSTRAINT budgets_period_check CHECK ((period = ANY (ARRAY['daily'::text, 'weekly'::text, 'monthly'::text, 'yearly'::text, 'lifetime'::text]))),
+    CONSTRAINT budgets_scope_id_check CHECK (((length(scope_id) >= 1) AND (length(scope_id) <= 256))),
+    CONSTRAINT budgets_scope_type_check CHECK ((scope_type = ANY (ARRAY['workspace'::text, 'project'::text, 'member'::text, 'key'::text, 'end_user'::text])))
+);
+
+
+--
+-- Name: TABLE budgets; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.budgets IS 'Spend caps on a scope of a workspace; spent + held is checked against amount at every hold (hard: refused beyond it).';
+
+
+--
+-- Name: ledger_roll_budget(public.budgets); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.ledger_roll_budget(p_budget public.budgets) RETURNS public.budgets
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    v_start  timestamptz := ledger_period_start(p_budget.period, now(), p_budget.period_start);
+    v_budget budgets := p_budget;
+BEGIN
+    IF v_start <= p_budget.period_start THEN
+        RETURN v_budget;
+    END IF;
+    INSERT INTO budget_history (budget_id, workspace_id, period, period_start, period_end, amount, spent, hard)
+    VALUES (p_budget.id, p_budget.workspace_id, p_budget.period, p_budget.period_start,
+            ledger_period_end(p_budget.period, p_budget.period_start), p_budget.amount, p_budget.spent, p_budget.hard)
+    ON CONFLICT (budget_id, period_start) DO NOTHING;
+    UPDATE budgets SET period_start = v_start, spent = 0, alerted = '{}'
+     WHERE id = p_budget.id
+    RETURNING * INTO v_budget;
+    RETURN v_budget;
+END $$;
+
+
+--
+-- Name: ledger_scope_name(text, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.ledger_scope_name(p_scope_type text, p_scope_id text) RETURNS text
+    LANGUAGE sql IMMUTABLE
+    AS $$
+    SELECT replace(p_scope_type, '_', ' ') || ' ' || left(p_scope_id, 80)
+$$;
+
+
+--
 -- Name: ledger_spendable(public.user_credits); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -928,6 +1650,51 @@ CREATE FUNCTION public.ledger_spendable(p_user public.user_credits) RETURNS nume
                 ELSE greatest(p_user.monthly_allowance - p_user.credits_used_this_month, 0) + p_user.balance
            END
 $$;
+
+
+--
+-- Name: ledger_take_controls(numeric, numeric, uuid[], public.rate_limits_effective[]); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.ledger_take_controls(p_amount numeric, p_tokens numeric, p_budget_ids uuid[], p_limits public.rate_limits_effective[]) RETURNS void
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    v_now   timestamptz := now();
+    v_limit rate_limits_effective;
+    v_start timestamptz;
+BEGIN
+    IF p_amount > 0 AND p_budget_ids IS NOT NULL THEN
+        UPDATE budgets SET held = held + p_amount WHERE id = ANY (p_budget_ids);
+    END IF;
+    FOREACH v_limit IN ARRAY coalesce(p_limits, '{}') LOOP
+        v_start := CASE WHEN v_limit.strategy = 'fixed_window' AND v_limit.requests IS NOT NULL
+                        THEN to_timestamp(floor(extract(epoch FROM v_now) / v_limit.window_seconds)
+                                          * v_limit.window_seconds) END;
+        UPDATE rate_limits r
+           SET window_start = coalesce(v_start, r.window_start),
+               window_count = CASE WHEN v_start IS NULL THEN r.window_count
+                                   WHEN r.window_start = v_start THEN r.window_count + 1 ELSE 1 END,
+               stamps = CASE WHEN v_limit.strategy = 'sliding_window' AND v_limit.requests IS NOT NULL
+                             THEN (SELECT coalesce(array_agg(s ORDER BY s), '{}') FROM unnest(r.stamps) s
+                                    WHERE s > v_now - make_interval(secs => v_limit.window_seconds)) || v_now
+                             ELSE r.stamps END,
+               level = CASE WHEN v_limit.strategy IN ('token_bucket', 'leaky_bucket') AND v_limit.requests IS NOT NULL
+                            THEN greatest(r.level - coalesce(extract(epoch FROM v_now - r.level_at), 0)
+                                                    * v_limit.requests::numeric / v_limit.window_seconds, 0) + 1
+                            ELSE r.level END,
+               level_at = CASE WHEN v_limit.strategy IN ('token_bucket', 'leaky_bucket') AND v_limit.requests IS NOT NULL
+                               THEN v_now ELSE r.level_at END,
+               tokens_level = CASE WHEN v_limit.tokens_per_minute IS NOT NULL AND p_tokens > 0
+                                   THEN greatest(r.tokens_level - coalesce(extract(epoch FROM v_now - r.tokens_at), 0)
+                                                                  * v_limit.tokens_per_minute::numeric / 60, 0) + p_tokens
+                                   ELSE r.tokens_level END,
+               tokens_at = CASE WHEN v_limit.tokens_per_minute IS NOT NULL AND p_tokens > 0 THEN v_now
+                                ELSE r.tokens_at END,
+               in_flight = r.in_flight + CASE WHEN v_limit.max_concurrent IS NOT NULL AND p_amount > 0 THEN 1 ELSE 0 END
+         WHERE r.id = v_limit.id;
+    END LOOP;
+END $$;
 
 
 --
@@ -1168,6 +1935,25 @@ END $$;
 
 
 --
+-- Name: reserve_controlled_request(uuid, numeric, text, interval, text, jsonb, jsonb); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.reserve_controlled_request(p_key_id uuid, p_amount numeric, p_request_id text, p_ttl interval, p_description text, p_usage jsonb, p_facts jsonb) RETURNS TABLE(hold_state text, hold_id uuid, available numeric, controls jsonb)
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    v_key gateway_api_keys;
+BEGIN
+    SELECT * INTO v_key FROM gateway_api_keys k WHERE k.id = p_key_id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'unknown gateway key %', p_key_id USING ERRCODE = 'LG003';
+    END IF;
+    RETURN QUERY SELECT * FROM ledger_hold_under_controls(v_key, p_amount, p_request_id, p_ttl, p_description,
+                                                          p_usage, p_facts);
+END $$;
+
+
+--
 -- Name: reserve_credits(uuid, numeric, text, interval, text); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -1264,6 +2050,32 @@ BEGIN
         SELECT billing_cycle_start INTO v_before FROM user_credits WHERE user_id = v_user_id FOR UPDATE;
         v_after := (ledger_lock_user(v_user_id)).billing_cycle_start;
         IF v_after > v_before THEN
+            v_count := v_count + 1;
+        END IF;
+    END LOOP;
+    RETURN v_count;
+END $$;
+
+
+--
+-- Name: roll_budget_periods(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.roll_budget_periods() RETURNS integer
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    v_budget budgets;
+    v_count  integer := 0;
+BEGIN
+    FOR v_budget IN
+        SELECT b.* FROM budgets b JOIN user_credits u ON u.user_id = b.workspace_id
+         WHERE b.period <> 'lifetime' AND ledger_period_start(b.period, now(), b.period_start) > b.period_start
+         ORDER BY b.id FOR UPDATE OF u SKIP LOCKED
+    LOOP
+        SELECT * INTO v_budget FROM budgets WHERE id = v_budget.id;  -- as it is now the wallet is ours
+        IF ledger_period_start(v_budget.period, now(), v_budget.period_start) > v_budget.period_start THEN
+            PERFORM ledger_roll_budget(v_budget);
             v_count := v_count + 1;
         END IF;
     END LOOP;
@@ -1455,7 +2267,11 @@ DECLARE
     v_first boolean := p_byok_key_id IS NOT NULL AND NOT EXISTS (
         SELECT 1 FROM llm_usage_log l WHERE l.request_id = p_usage ->> 'request_id');
 BEGIN
+    PERFORM set_config('ledger.settled_tokens',
+                       (coalesce((p_usage ->> 'prompt_tokens')::numeric, 0)
+                        + coalesce((p_usage ->> 'completion_tokens')::numeric, 0))::text, true);
     RETURN QUERY SELECT * FROM settle_llm_request(p_hold_id, p_credits, p_usage);
+    PERFORM set_config('ledger.settled_tokens', '', true);
     IF v_first THEN
         UPDATE user_provider_keys SET last_used_at = now(), usage_count_this_month = usage_count_this_month + 1
          WHERE id = p_byok_key_id;
@@ -1547,6 +2363,111 @@ ALTER SEQUENCE public.audit_logs_id_seq OWNED BY public.audit_logs.id;
 
 
 --
+-- Name: budget_alerts; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.budget_alerts (
+    id bigint NOT NULL,
+    budget_id uuid NOT NULL,
+    workspace_id uuid NOT NULL,
+    threshold integer NOT NULL,
+    period_start timestamp with time zone NOT NULL,
+    amount numeric(20,6) NOT NULL,
+    spent numeric(20,6) NOT NULL,
+    crossed_at timestamp with time zone DEFAULT now() NOT NULL,
+    delivered_at timestamp with time zone
+);
+
+
+--
+-- Name: budget_alerts_id_seq; Type: SEQUENCE; Schema: public; Owner: -
+--
+
+CREATE SEQUENCE public.budget_alerts_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1;
+
+
+--
+-- Name: budget_alerts_id_seq; Type: SEQUENCE OWNED BY; Schema: public; Owner: -
+--
+
+ALTER SEQUENCE public.budget_alerts_id_seq OWNED BY public.budget_alerts.id;
+
+
+--
+-- Name: budget_history; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.budget_history (
+    id bigint NOT NULL,
+    budget_id uuid NOT NULL,
+    workspace_id uuid NOT NULL,
+    period text NOT NULL,
+    period_start timestamp with time zone NOT NULL,
+    period_end timestamp with time zone NOT NULL,
+    amount numeric(20,6) NOT NULL,
+    spent numeric(20,6) NOT NULL,
+    hard boolean NOT NULL,
+    closed_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+
+--
+-- Name: budget_history_id_seq; Type: SEQUENCE; Schema: public; Owner: -
+--
+
+CREATE SEQUENCE public.budget_history_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1;
+
+
+--
+-- Name: budget_history_id_seq; Type: SEQUENCE OWNED BY; Schema: public; Owner: -
+--
+
+ALTER SEQUENCE public.budget_history_id_seq OWNED BY public.budget_history.id;
+
+
+--
+-- Name: budgets_now; Type: VIEW; Schema: public; Owner: -
+--
+
+CREATE VIEW public.budgets_now AS
+ SELECT id,
+    workspace_id,
+    scope_type,
+    scope_id,
+    model_pattern,
+    amount,
+    period,
+    hard,
+    alert_thresholds,
+    created_by,
+    created_at,
+    updated_at,
+    public.ledger_period_start(period, now(), period_start) AS period_start,
+    public.ledger_period_end(period, public.ledger_period_start(period, now(), period_start)) AS resets_at,
+        CASE
+            WHEN (public.ledger_period_start(period, now(), period_start) > period_start) THEN (0)::numeric
+            ELSE spent
+        END AS spent,
+    held,
+    GREATEST(((amount - held) -
+        CASE
+            WHEN (public.ledger_period_start(period, now(), period_start) > period_start) THEN (0)::numeric
+            ELSE spent
+        END), (0)::numeric) AS remaining
+   FROM public.budgets b;
+
+
+--
 -- Name: credit_holds; Type: TABLE; Schema: public; Owner: -
 --
 
@@ -1564,6 +2485,10 @@ CREATE TABLE public.credit_holds (
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     resolved_at timestamp with time zone,
     usage_template jsonb,
+    control_budgets uuid[],
+    control_slots uuid[],
+    control_tokens uuid[],
+    reserved_tokens numeric,
     CONSTRAINT credit_holds_amount_check CHECK ((amount > (0)::numeric)),
     CONSTRAINT credit_holds_status_check CHECK ((status = ANY (ARRAY['held'::text, 'settled'::text, 'released'::text, 'expired'::text])))
 );
@@ -1622,26 +2547,6 @@ CREATE TABLE public.dashboard_sign_outs (
 --
 
 COMMENT ON TABLE public.dashboard_sign_outs IS 'Dashboard sessions ended by signing out, kept until they would have expired (the nonce of a signed session cookie, not a secret: the cookie needs the service''s signature too).';
-
-
---
--- Name: gateway_api_keys; Type: TABLE; Schema: public; Owner: -
---
-
-CREATE TABLE public.gateway_api_keys (
-    id uuid DEFAULT gen_random_uuid() NOT NULL,
-    user_id uuid NOT NULL,
-    key_hash text NOT NULL,
-    prefix text NOT NULL,
-    name text,
-    is_active boolean DEFAULT true NOT NULL,
-    expires_at timestamp with time zone,
-    created_at timestamp with time zone DEFAULT now() NOT NULL,
-    last_used_at timestamp with time zone,
-    revoked_at timestamp with time zone,
-    project_id uuid NOT NULL,
-    created_by uuid
-);
 
 
 --
@@ -1743,6 +2648,11 @@ CREATE TABLE public.llm_usage_log (
     output_audio_tokens bigint DEFAULT 0 NOT NULL,
     output_image_tokens bigint DEFAULT 0 NOT NULL,
     project_id uuid,
+    end_user text,
+    refused_by text,
+    control_id uuid,
+    rate_limited boolean DEFAULT false NOT NULL,
+    rate_limit_remaining integer,
     CONSTRAINT llm_usage_log_cache_audio_read_tokens_check CHECK ((cache_audio_read_tokens >= 0)),
     CONSTRAINT llm_usage_log_cache_image_read_tokens_check CHECK ((cache_image_read_tokens >= 0)),
     CONSTRAINT llm_usage_log_cache_read_tokens_check CHECK ((cache_read_tokens >= 0)),
@@ -1757,6 +2667,7 @@ CREATE TABLE public.llm_usage_log (
     CONSTRAINT llm_usage_log_output_image_tokens_check CHECK ((output_image_tokens >= 0)),
     CONSTRAINT llm_usage_log_prompt_tokens_check CHECK ((prompt_tokens >= 0)),
     CONSTRAINT llm_usage_log_reasoning_tokens_check CHECK ((reasoning_tokens >= 0)),
+    CONSTRAINT llm_usage_log_refused_by_check CHECK ((refused_by = ANY (ARRAY['budget'::text, 'rate_limit'::text, 'key_restriction'::text]))),
     CONSTRAINT llm_usage_log_total_tokens_check CHECK ((total_tokens >= 0))
 );
 
@@ -1772,6 +2683,27 @@ ALTER TABLE public.llm_usage_log ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTIT
     NO MINVALUE
     NO MAXVALUE
     CACHE 1
+);
+
+
+--
+-- Name: model_access_requests; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.model_access_requests (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    workspace_id uuid NOT NULL,
+    key_id uuid NOT NULL,
+    requested_by uuid,
+    model text NOT NULL,
+    reason text,
+    status text DEFAULT 'pending'::text NOT NULL,
+    decided_by uuid,
+    decided_at timestamp with time zone,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT model_access_requests_model_check CHECK (((length(model) >= 1) AND (length(model) <= 200))),
+    CONSTRAINT model_access_requests_reason_check CHECK ((length(reason) <= 1000)),
+    CONSTRAINT model_access_requests_status_check CHECK ((status = ANY (ARRAY['pending'::text, 'approved'::text, 'denied'::text])))
 );
 
 
@@ -2210,6 +3142,20 @@ ALTER TABLE ONLY public.audit_logs ALTER COLUMN id SET DEFAULT nextval('public.a
 
 
 --
+-- Name: budget_alerts id; Type: DEFAULT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.budget_alerts ALTER COLUMN id SET DEFAULT nextval('public.budget_alerts_id_seq'::regclass);
+
+
+--
+-- Name: budget_history id; Type: DEFAULT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.budget_history ALTER COLUMN id SET DEFAULT nextval('public.budget_history_id_seq'::regclass);
+
+
+--
 -- Name: admin_api_keys admin_api_keys_key_hash_key; Type: CONSTRAINT; Schema: public; Owner: -
 --
 
@@ -2231,6 +3177,46 @@ ALTER TABLE ONLY public.admin_api_keys
 
 ALTER TABLE ONLY public.audit_logs
     ADD CONSTRAINT audit_logs_pkey PRIMARY KEY (id);
+
+
+--
+-- Name: budget_alerts budget_alerts_budget_id_period_start_threshold_key; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.budget_alerts
+    ADD CONSTRAINT budget_alerts_budget_id_period_start_threshold_key UNIQUE (budget_id, period_start, threshold);
+
+
+--
+-- Name: budget_alerts budget_alerts_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.budget_alerts
+    ADD CONSTRAINT budget_alerts_pkey PRIMARY KEY (id);
+
+
+--
+-- Name: budget_history budget_history_budget_id_period_start_key; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.budget_history
+    ADD CONSTRAINT budget_history_budget_id_period_start_key UNIQUE (budget_id, period_start);
+
+
+--
+-- Name: budget_history budget_history_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.budget_history
+    ADD CONSTRAINT budget_history_pkey PRIMARY KEY (id);
+
+
+--
+-- Name: budgets budgets_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.budgets
+    ADD CONSTRAINT budgets_pkey PRIMARY KEY (id);
 
 
 --
@@ -2314,6 +3300,14 @@ ALTER TABLE ONLY public.llm_usage_log
 
 
 --
+-- Name: model_access_requests model_access_requests_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.model_access_requests
+    ADD CONSTRAINT model_access_requests_pkey PRIMARY KEY (id);
+
+
+--
 -- Name: model_prices model_prices_pkey; Type: CONSTRAINT; Schema: public; Owner: -
 --
 
@@ -2335,6 +3329,22 @@ ALTER TABLE ONLY public.power_level_configs
 
 ALTER TABLE ONLY public.projects
     ADD CONSTRAINT projects_pkey PRIMARY KEY (id);
+
+
+--
+-- Name: rate_limit_presets rate_limit_presets_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.rate_limit_presets
+    ADD CONSTRAINT rate_limit_presets_pkey PRIMARY KEY (name);
+
+
+--
+-- Name: rate_limits rate_limits_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.rate_limits
+    ADD CONSTRAINT rate_limits_pkey PRIMARY KEY (id);
 
 
 --
@@ -2527,6 +3537,20 @@ CREATE INDEX audit_logs_of_workspace ON public.audit_logs USING btree (workspace
 
 
 --
+-- Name: budget_alerts_undelivered; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX budget_alerts_undelivered ON public.budget_alerts USING btree (crossed_at) WHERE (delivered_at IS NULL);
+
+
+--
+-- Name: budgets_of_workspace; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX budgets_of_workspace ON public.budgets USING btree (workspace_id);
+
+
+--
 -- Name: gateway_api_keys_of_project; Type: INDEX; Schema: public; Owner: -
 --
 
@@ -2688,6 +3712,27 @@ CREATE INDEX llm_usage_log_project ON public.llm_usage_log USING btree (project_
 
 
 --
+-- Name: llm_usage_log_refusals; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX llm_usage_log_refusals ON public.llm_usage_log USING btree (created_at) WHERE (refused_by IS NOT NULL);
+
+
+--
+-- Name: model_access_requests_of_workspace; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX model_access_requests_of_workspace ON public.model_access_requests USING btree (workspace_id, created_at DESC);
+
+
+--
+-- Name: model_access_requests_one_pending; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE UNIQUE INDEX model_access_requests_one_pending ON public.model_access_requests USING btree (key_id, model) WHERE (status = 'pending'::text);
+
+
+--
 -- Name: projects_name_per_workspace; Type: INDEX; Schema: public; Owner: -
 --
 
@@ -2699,6 +3744,13 @@ CREATE UNIQUE INDEX projects_name_per_workspace ON public.projects USING btree (
 --
 
 CREATE UNIQUE INDEX projects_one_default ON public.projects USING btree (workspace_id) WHERE is_default;
+
+
+--
+-- Name: rate_limits_of_workspace; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX rate_limits_of_workspace ON public.rate_limits USING btree (workspace_id);
 
 
 --
@@ -2751,6 +3803,13 @@ CREATE TRIGGER audit_admin_api_keys AFTER INSERT OR DELETE OR UPDATE OF name, re
 
 
 --
+-- Name: budgets audit_budgets; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER audit_budgets AFTER INSERT OR DELETE OR UPDATE OF amount, hard, alert_thresholds, scope_type, scope_id, model_pattern, period ON public.budgets FOR EACH ROW EXECUTE FUNCTION public.ledger_audit_change('budget', 'workspace_id', '-');
+
+
+--
 -- Name: credit_transactions audit_credit_grants; Type: TRIGGER; Schema: public; Owner: -
 --
 
@@ -2768,7 +3827,7 @@ CREATE TRIGGER audit_credit_packages AFTER INSERT OR DELETE OR UPDATE ON public.
 -- Name: gateway_api_keys audit_gateway_api_keys; Type: TRIGGER; Schema: public; Owner: -
 --
 
-CREATE TRIGGER audit_gateway_api_keys AFTER INSERT OR DELETE OR UPDATE OF name, is_active, expires_at, revoked_at, project_id ON public.gateway_api_keys FOR EACH ROW EXECUTE FUNCTION public.ledger_audit_change('api_key', 'user_id', 'created_by');
+CREATE TRIGGER audit_gateway_api_keys AFTER INSERT OR DELETE OR UPDATE OF name, is_active, expires_at, revoked_at, project_id, allowed_models, allowed_providers, allowed_ips ON public.gateway_api_keys FOR EACH ROW EXECUTE FUNCTION public.ledger_audit_change('api_key', 'user_id', 'created_by');
 
 
 --
@@ -2783,6 +3842,13 @@ CREATE TRIGGER audit_logs_append_only BEFORE DELETE OR UPDATE ON public.audit_lo
 --
 
 CREATE TRIGGER audit_logs_no_truncate BEFORE TRUNCATE ON public.audit_logs FOR EACH STATEMENT EXECUTE FUNCTION public.ledger_refuse_change();
+
+
+--
+-- Name: model_access_requests audit_model_access_requests; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER audit_model_access_requests AFTER INSERT OR DELETE OR UPDATE OF status ON public.model_access_requests FOR EACH ROW EXECUTE FUNCTION public.ledger_audit_change('model_access_request', 'workspace_id', 'requested_by');
 
 
 --
@@ -2804,6 +3870,20 @@ CREATE TRIGGER audit_power_level_configs AFTER INSERT OR DELETE OR UPDATE ON pub
 --
 
 CREATE TRIGGER audit_projects AFTER INSERT OR DELETE OR UPDATE ON public.projects FOR EACH ROW EXECUTE FUNCTION public.ledger_audit_change('project', 'workspace_id', '-');
+
+
+--
+-- Name: rate_limit_presets audit_rate_limit_presets; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER audit_rate_limit_presets AFTER INSERT OR DELETE OR UPDATE ON public.rate_limit_presets FOR EACH ROW EXECUTE FUNCTION public.ledger_audit_change('rate_limit_preset', '-', '-');
+
+
+--
+-- Name: rate_limits audit_rate_limits; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER audit_rate_limits AFTER INSERT OR DELETE OR UPDATE OF scope_type, scope_id, model_pattern, preset, strategy, requests, window_seconds, tokens_per_minute, max_concurrent ON public.rate_limits FOR EACH ROW EXECUTE FUNCTION public.ledger_audit_change('rate_limit', 'workspace_id', '-');
 
 
 --
@@ -2863,6 +3943,27 @@ CREATE TRIGGER audit_workspaces AFTER INSERT OR DELETE OR UPDATE OF name, kind O
 
 
 --
+-- Name: budgets budgets_period_start; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER budgets_period_start BEFORE INSERT ON public.budgets FOR EACH ROW EXECUTE FUNCTION public.ledger_budget_starts();
+
+
+--
+-- Name: budgets budgets_scope; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER budgets_scope BEFORE INSERT OR UPDATE OF scope_type, scope_id, workspace_id ON public.budgets FOR EACH ROW EXECUTE FUNCTION public.ledger_check_control_scope();
+
+
+--
+-- Name: credit_holds credit_holds_controls_closed; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER credit_holds_controls_closed AFTER UPDATE OF status ON public.credit_holds FOR EACH ROW WHEN (((old.status IS DISTINCT FROM new.status) AND ((new.control_budgets IS NOT NULL) OR (new.control_slots IS NOT NULL) OR (new.control_tokens IS NOT NULL)))) EXECUTE FUNCTION public.ledger_hold_closed();
+
+
+--
 -- Name: credit_transactions credit_transactions_append_only; Type: TRIGGER; Schema: public; Owner: -
 --
 
@@ -2881,6 +3982,13 @@ CREATE TRIGGER gateway_api_keys_project BEFORE INSERT OR UPDATE OF project_id, u
 --
 
 CREATE TRIGGER llm_usage_log_project BEFORE INSERT ON public.llm_usage_log FOR EACH ROW EXECUTE FUNCTION public.ledger_usage_project();
+
+
+--
+-- Name: rate_limits rate_limits_scope; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER rate_limits_scope BEFORE INSERT OR UPDATE OF scope_type, scope_id, workspace_id ON public.rate_limits FOR EACH ROW EXECUTE FUNCTION public.ledger_check_control_scope();
 
 
 --
@@ -2917,6 +4025,38 @@ CREATE TRIGGER workspace_members_keep_an_owner AFTER DELETE OR UPDATE OF role ON
 
 ALTER TABLE ONLY public.admin_api_keys
     ADD CONSTRAINT admin_api_keys_workspace_id_fkey FOREIGN KEY (workspace_id) REFERENCES public.workspaces(id) ON DELETE CASCADE;
+
+
+--
+-- Name: budget_alerts budget_alerts_budget_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.budget_alerts
+    ADD CONSTRAINT budget_alerts_budget_id_fkey FOREIGN KEY (budget_id) REFERENCES public.budgets(id) ON DELETE CASCADE;
+
+
+--
+-- Name: budget_history budget_history_budget_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.budget_history
+    ADD CONSTRAINT budget_history_budget_id_fkey FOREIGN KEY (budget_id) REFERENCES public.budgets(id) ON DELETE CASCADE;
+
+
+--
+-- Name: budgets budgets_created_by_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.budgets
+    ADD CONSTRAINT budgets_created_by_fkey FOREIGN KEY (created_by) REFERENCES public.users(id) ON DELETE SET NULL;
+
+
+--
+-- Name: budgets budgets_workspace_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.budgets
+    ADD CONSTRAINT budgets_workspace_id_fkey FOREIGN KEY (workspace_id) REFERENCES public.workspaces(id) ON DELETE CASCADE;
 
 
 --
@@ -3008,11 +4148,67 @@ ALTER TABLE ONLY public.llm_usage_log
 
 
 --
+-- Name: model_access_requests model_access_requests_decided_by_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.model_access_requests
+    ADD CONSTRAINT model_access_requests_decided_by_fkey FOREIGN KEY (decided_by) REFERENCES public.users(id) ON DELETE SET NULL;
+
+
+--
+-- Name: model_access_requests model_access_requests_key_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.model_access_requests
+    ADD CONSTRAINT model_access_requests_key_id_fkey FOREIGN KEY (key_id) REFERENCES public.gateway_api_keys(id) ON DELETE CASCADE;
+
+
+--
+-- Name: model_access_requests model_access_requests_requested_by_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.model_access_requests
+    ADD CONSTRAINT model_access_requests_requested_by_fkey FOREIGN KEY (requested_by) REFERENCES public.users(id) ON DELETE SET NULL;
+
+
+--
+-- Name: model_access_requests model_access_requests_workspace_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.model_access_requests
+    ADD CONSTRAINT model_access_requests_workspace_id_fkey FOREIGN KEY (workspace_id) REFERENCES public.workspaces(id) ON DELETE CASCADE;
+
+
+--
 -- Name: projects projects_workspace_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
 --
 
 ALTER TABLE ONLY public.projects
     ADD CONSTRAINT projects_workspace_id_fkey FOREIGN KEY (workspace_id) REFERENCES public.workspaces(id) ON DELETE CASCADE;
+
+
+--
+-- Name: rate_limits rate_limits_created_by_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.rate_limits
+    ADD CONSTRAINT rate_limits_created_by_fkey FOREIGN KEY (created_by) REFERENCES public.users(id) ON DELETE SET NULL;
+
+
+--
+-- Name: rate_limits rate_limits_preset_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.rate_limits
+    ADD CONSTRAINT rate_limits_preset_fkey FOREIGN KEY (preset) REFERENCES public.rate_limit_presets(name) ON UPDATE CASCADE;
+
+
+--
+-- Name: rate_limits rate_limits_workspace_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.rate_limits
+    ADD CONSTRAINT rate_limits_workspace_id_fkey FOREIGN KEY (workspace_id) REFERENCES public.workspaces(id) ON DELETE CASCADE;
 
 
 --

@@ -23,8 +23,10 @@ def test_proxy_overhead_measures_direct_bare_and_metered_and_the_books_reconcile
     result = bench("proxy_overhead.py", "--requests", "20", "--duration", "0.5")
 
     assert result.returncode == 0, result.stdout + result.stderr[-5000:]
-    rows = re.findall(r"^(direct|bare|metered) +(json|stream) *\|", result.stdout, re.MULTILINE)
-    assert sorted(rows) == sorted((t, k) for t in ("direct", "bare", "metered") for k in ("json", "stream"))
+    rows = re.findall(r"^(direct|bare|metered|controlled) +(json|stream) *\|", result.stdout, re.MULTILINE)
+    targets = ("direct", "bare", "metered", "controlled")
+    assert sorted(rows) == sorted((t, k) for t in targets for k in ("json", "stream"))
+    assert re.search(r"controlled / metered requests/s at 64 connections: +\d+\.\d+x .* (PASS|MISS)", result.stdout)
     assert re.search(r"metered / bare requests/s at 64 connections: +\d+\.\d+x .* (PASS|MISS)", result.stdout)
     assert re.search(r"metered p50 - direct p50, one at a time: +-?\d+\.\d+ ms .* (PASS|MISS)", result.stdout)
     books = re.search(

@@ -388,3 +388,30 @@ async def test_this_month_is_the_utc_month_whatever_the_sessions_time_zone(pool,
     assert psql(kiritimati, sql="SHOW TimeZone").strip() == "Pacific/Kiritimati"
     assert rows(kiritimati, "top_models_this_month") == []
     assert rows(kiritimati, "revenue_by_package") == []
+
+
+async def test_budgets_near_their_amount_and_the_most_limited_keys(database_url, pool):
+    from tests.controls.sql_requests import begin, make_wallet, settle
+
+    wallet = await make_wallet(pool)
+    await pool.execute(
+        """INSERT INTO budgets (workspace_id, scope_type, scope_id, amount, period)
+           VALUES ($1::uuid, 'workspace', $1::uuid::text, 10, 'monthly'),
+                  ($1::uuid, 'key', $2, 100, 'daily')""",
+        wallet.workspace_id,
+        str(wallet.key_id),
+    )
+    await pool.execute(
+        "INSERT INTO rate_limits (workspace_id, scope_type, scope_id, requests, window_seconds)"
+        " VALUES ($1::uuid, 'workspace', $1::uuid::text, 2, 3600)",
+        wallet.workspace_id,
+    )
+    request_id, row = await begin(pool, wallet, Decimal(9))
+    await settle(pool, wallet, request_id, row["hold_id"], Decimal("8.5"))
+    await begin(pool, wallet, Decimal("0.5"))  # held: 9 of 10
+    for _ in range(3):
+        assert (await begin(pool, wallet, Decimal("0.1")))[1]["hold_state"] == "rate_limit"
+    near = rows(database_url, "budgets_near_amount")
+    assert len(near) == 1 and near[0][1] == f"workspace {wallet.workspace_id}" and near[0][9] == "90.0"
+    limited = rows(database_url, "most_limited_keys")
+    assert len(limited) == 1 and limited[0][3:6] == ["3", "0", "0"]

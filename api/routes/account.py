@@ -18,6 +18,7 @@ from api.jsonresponse import LedgerJSONResponse
 from api.params import page, parse_body, query_datetime, query_int, query_text
 from api.services import services
 from ledger.billing.subscriptions import owner_account
+from ledger.controls.overview import controls_over_key
 from ledger.errors import UnknownPowerLevel
 from ledger.money.accounts import set_power_level
 from ledger.money.history import MAX_USAGE_DAYS, transactions_page, usage_by_day, usage_page
@@ -36,8 +37,48 @@ class AccountChange(BaseModel):
 
 
 async def balance(request: Request) -> Response:
+    """The wallet, and the budgets and rate limits over the calling key with what is left of each."""
     owner = await gateway_owner(request)
-    return await _account(request, owner.user_id)
+    account = await owner_account(services(request).pool, owner.user_id)
+    controls = await controls_over_key(services(request).pool, owner.key_id)
+    return LedgerJSONResponse(
+        {
+            "object": "credit_balance",
+            **account,
+            "budgets": [budget_left(row) for row in controls if row["kind"] == "budget"],
+            "rate_limits": [limit_of(row) for row in controls if row["kind"] == "rate_limit"],
+        }
+    )
+
+
+def budget_left(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": str(row["id"]),
+        "scope": {"type": row["scope_type"], "id": row["scope_id"]},
+        "model": row["model_pattern"],
+        "period": row["period"],
+        "hard": row["hard"],
+        "amount": str(row["amount"]),
+        "spent": str(row["spent"]),
+        "held": str(row["held"]),
+        "remaining": str(row["remaining"]),
+        "resets_at": None if row["resets_at"] is None else row["resets_at"].isoformat(),
+    }
+
+
+def limit_of(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": str(row["id"]),
+        "scope": {"type": row["scope_type"], "id": row["scope_id"]},
+        "model": row["model_pattern"],
+        "preset": row["preset"],
+        "strategy": row["strategy"],
+        "requests": row["requests"],
+        "window_seconds": row["window_seconds"],
+        "tokens_per_minute": row["tokens_per_minute"],
+        "max_concurrent": row["max_concurrent"],
+        "in_flight": row["in_flight"],
+    }
 
 
 async def change_account(request: Request) -> Response:

@@ -93,7 +93,8 @@ def metered_endpoint(
         key = key_of(request)
         call = await checked_body(request, key, lambda body: parse(body, request))
         power_level = request.headers.get("x-power-level") or None
-        outcome = await services(request).gateway.serve(key, call, power_level, request_id())
+        client_ip = request.client.host if request.client else None
+        outcome = await services(request).gateway.serve(key, call, power_level, request_id(), client_ip)
         return render(outcome, request.url.path)
 
     return endpoint

@@ -27,6 +27,7 @@ from ledger.accounts.actor import acting
 from ledger.accounts.emails import clean_email
 from ledger.accounts.mail_messages import send_invitation
 from ledger.accounts.roles import Permission, Role, may_grant
+from ledger.controls.key_restrictions import KeyRestrictions, restrict_key
 from ledger.gateway import keys as gateway_keys
 
 P = Permission
@@ -98,6 +99,9 @@ def api_key_object(row: gateway_keys.KeyInProject) -> dict[str, Any]:
         "last_used_at": unix(row["last_used_at"]),
         "expires_at": unix(row["expires_at"]),
         "owner": {"type": "user", "id": str(row["created_by"])} if row["created_by"] else None,
+        "allowed_models": row["allowed_models"],
+        "allowed_providers": row["allowed_providers"],
+        "allowed_ips": row["allowed_ips"],
     }
 
 
@@ -358,6 +362,18 @@ async def archive_project(request: Request) -> Response:
 class NewProjectKey(BaseModel):
     name: str | None = Field(default=None, max_length=200)
     expires_at: UtcDatetime | None = None
+    # restrictions (null: none): model patterns ('*' any run), provider names, client networks (CIDR)
+    allowed_models: list[str] | None = Field(default=None, max_length=50)
+    allowed_providers: list[str] | None = Field(default=None, max_length=50)
+    allowed_ips: list[str] | None = Field(default=None, max_length=50)
+
+
+class KeyRestrictionsChange(BaseModel):
+    """All three restrictions at once (null: none)."""
+
+    allowed_models: list[str] | None = Field(default=None, max_length=50)
+    allowed_providers: list[str] | None = Field(default=None, max_length=50)
+    allowed_ips: list[str] | None = Field(default=None, max_length=50)
 
 
 async def list_project_keys(request: Request) -> Response:
@@ -377,8 +393,11 @@ async def create_project_key(request: Request) -> Response:
     project = await _project(request, caller)
     if project["archived_at"] is not None:
         raise ApiError(400, "An archived project takes no new keys.", code="project_archived")
+    restrictions = KeyRestrictions(new.allowed_models, new.allowed_providers, new.allowed_ips).checked()
     async with acting(services(request).pool, caller.actor) as conn:
         key = await gateway_keys.create_own_key(conn, caller.workspace_id, new.name, new.expires_at, project["id"])
+        if restrictions.any:
+            await restrict_key(conn, caller.workspace_id, key.id, restrictions)
     return LedgerJSONResponse(
         {
             "object": "organization.project.api_key",
@@ -388,9 +407,26 @@ async def create_project_key(request: Request) -> Response:
             "redacted_value": key.prefix + "...",
             "expires_at": unix(key.expires_at),
             "project_id": str(project["id"]),
+            "allowed_models": restrictions.allowed_models,
+            "allowed_providers": restrictions.allowed_providers,
+            "allowed_ips": restrictions.allowed_ips,
         },
         status_code=201,
     )
+
+
+async def modify_project_key(request: Request) -> Response:
+    """Sets a key's restrictions: owners and admins only (a developer may create a restricted key,
+    not lift a restriction)."""
+    caller = await organization_caller(request)
+    caller.require(P.MANAGE_CONTROLS)
+    change = await parse_body(request, KeyRestrictionsChange)
+    _, row = await _project_key(request, caller)
+    restrictions = KeyRestrictions(change.allowed_models, change.allowed_providers, change.allowed_ips).checked()
+    async with acting(services(request).pool, caller.actor) as conn:
+        await restrict_key(conn, caller.workspace_id, row["id"], restrictions)
+    _, row = await _project_key(request, caller)
+    return LedgerJSONResponse(api_key_object(row))
 
 
 async def _project_key(request: Request, caller: Caller) -> tuple[projects.Project, gateway_keys.KeyInProject]:

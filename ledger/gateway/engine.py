@@ -22,6 +22,7 @@ stream whose `finish` the server must call however the stream ends.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 import uuid
@@ -34,11 +35,15 @@ from typing import Any, Protocol
 import aiohttp
 import anyio
 
+from ledger.controls.end_users import end_user_of
+from ledger.controls.refusals import limit_headers, refusal_error
 from ledger.db.background import CONNECTION_ERRORS, retry_in_background
 from ledger.db.executor import Executor
 from ledger.errors import (
     InsufficientCredits,
     InvalidPowerLevel,
+    KeyForbidden,
+    LedgerError,
     ModelNotFound,
     ProviderKeyRejected,
     Unauthenticated,
@@ -110,6 +115,11 @@ class StreamMeter(Protocol):
 
 class MeteredCall(Protocol):
     """One parsed request of a metered API, as its adapter sees it."""
+
+    @property
+    def body(self) -> dict[str, Any]:
+        """The request's JSON body as the client sent it."""
+        ...
 
     @property
     def model(self) -> str: ...
@@ -254,14 +264,29 @@ class Gateway:
         await self.owner(key)
         raise refusal
 
-    async def serve(self, key: str, call: MeteredCall, power_level: str | None, request_id: str) -> Outcome:
-        """Meters one request end to end; raises a LedgerError for a refusal."""
+    async def serve(
+        self, key: str, call: MeteredCall, power_level: str | None, request_id: str, client_ip: str | None = None
+    ) -> Outcome:
+        """Meters one request end to end; raises a LedgerError for a refusal. Every answer, a
+        refusal too, carries the rate-limit headers of the limits over the request."""
         snapshot = await self.catalog.get(self.pool)
         if power_level is not None and power_level not in snapshot.power_levels:
             await self.refuse_after_authenticating(key, unknown_level(power_level, snapshot))
-        request = MeteredRequest(self, call, request_id)
-        await request.begin(key, snapshot, power_level)
-        return await request.forward()
+        try:
+            end_user = end_user_of(call.body, call.provider_api)
+        except LedgerError as refused:
+            await self.refuse_after_authenticating(key, refused)
+            raise
+        request = MeteredRequest(self, call, request_id, end_user, client_ip)
+        try:
+            await request.begin(key, snapshot, power_level)
+            outcome = await request.forward()
+        except LedgerError as refused:
+            refused.headers = {**request.limit_headers, **refused.headers}
+            raise
+        if not request.limit_headers:
+            return outcome
+        return dataclasses.replace(outcome, headers={**request.limit_headers, **outcome.headers})
 
 
 def unauthenticated() -> Unauthenticated:
@@ -276,7 +301,14 @@ def unknown_level(name: str, snapshot: CatalogSnapshot) -> InvalidPowerLevel:
 class MeteredRequest:
     """One request's journey from its hold to its settlement."""
 
-    def __init__(self, gateway: Gateway, call: MeteredCall, request_id: str) -> None:
+    def __init__(
+        self,
+        gateway: Gateway,
+        call: MeteredCall,
+        request_id: str,
+        end_user: str | None = None,
+        client_ip: str | None = None,
+    ) -> None:
         self.gateway = gateway
         self.pool = gateway.pool
         self.settings = gateway.settings
@@ -289,9 +321,14 @@ class MeteredRequest:
         self.held = Decimal(0)
         self.ended = False  # settled or failed: a request ends once
         self.started = time.monotonic()  # reset when the request goes upstream
-        self.usage = UsageRecord(request_id=request_id, model=call.model, api=call.endpoint)
+        self.usage = UsageRecord(request_id=request_id, model=call.model, api=call.endpoint, end_user=end_user)
         self.counts = TokenCounts()  # what was charged, once settled
         self.prompt_bound = call.prompt_upper_bound()
+        self.client_ip = client_ip
+        self.key_id: uuid.UUID | None = None
+        # the rate-limit headers of the limits over the request (and soft budgets it passed)
+        self.limit_headers: dict[str, str] = {}
+        self.allowed_providers: list[str] | None = None  # the key's restriction (None: any)
 
     def _elapsed_ms(self) -> int:
         return int((time.monotonic() - self.started) * 1000)
@@ -309,10 +346,38 @@ class MeteredRequest:
             routes, self.prompt_bound, call.most_completion_tokens, call.prompts, call.token_types
         )
 
+    def _facts(self, routes: list[Route]) -> dict[str, Any]:
+        """What the controls judge the request by (ledger_check_controls): its model, end user,
+        client address, providers, and its token bound (the most tokens any route may count)."""
+        call = self.call
+        tokens = max(
+            (
+                min(self.prompt_bound, call.prompts * r.price.context_window) + call.most_completion_tokens(r)
+                for r in routes
+            ),
+            default=0,
+        )
+        return {
+            "model": call.model,
+            "end_user": self.usage.end_user,
+            "client_ip": self.client_ip,
+            "tokens": tokens,
+            "providers": sorted({route.provider for route in routes}),
+        }
+
+    def _controlled(self, hold_state: str, controls: dict[str, Any] | None) -> None:
+        """Takes the controls' headers, and raises the refusal of a control that refused."""
+        self.limit_headers = limit_headers(controls, self.call.provider_api)
+        if hold_state in ("forbidden", "budget", "rate_limit") and controls is not None:
+            raise refusal_error(hold_state, controls, self.limit_headers)
+
+    def _allowed(self, routes: list[Route], allowed: list[str] | None) -> list[Route]:
+        return routes if allowed is None else [route for route in routes if route.provider in allowed]
+
     async def begin(self, key: str, snapshot: CatalogSnapshot, power_level: str | None) -> None:
-        """Authenticate and hold the most the request can cost, in one round trip. A user who
-        cannot afford the platform's providers but holds BYOK keys is still served, by their own
-        keys' providers only."""
+        """Authenticate and hold the most the request can cost, under the key's restrictions and
+        the workspace's budgets and rate limits, in one round trip. A user who cannot afford the
+        platform's providers but holds BYOK keys is still served, by their own keys' providers only."""
         gateway = self.gateway
         levels = [power_level] if power_level is not None else list(snapshot.power_levels)
         plans = {
@@ -339,6 +404,7 @@ class MeteredRequest:
             for name, routes in plans.items()
         }
         begun = None
+        facts = self._facts([route for routes in plans.values() for route in routes])
         if key.startswith(KEY_PREFIX):
             begun = await begin_request(
                 self.pool,
@@ -349,11 +415,15 @@ class MeteredRequest:
                 self.ttl,
                 self.call.description,
                 self.usage,
+                facts,
             )
         if begun is None:
             raise unauthenticated()
         usage = self.usage
         usage.user_id, usage.gateway_key_id, usage.power_level = begun.user_id, begun.key_id, begun.power_level
+        self.key_id = begun.key_id
+        self._controlled(begun.hold_state, begun.controls)
+        self.allowed_providers = begun.allowed_providers
         level = snapshot.power_levels.get(begun.power_level)
         if level is None:  # the user's own level is no longer active
             raise unknown_level(begun.power_level, snapshot)
@@ -362,15 +432,31 @@ class MeteredRequest:
         if begun.hold_state == "byok":
             await self._begin_with_own_keys(snapshot, level, begun.own_keys)
             return
-        self.routes = plans[level.name]
+        self.routes = self._allowed(plans[level.name], begun.allowed_providers)
         self._hold_taken(begun.reservation, holds[level.name][0])
+        if not self.routes:  # the database found an allowed provider among every level's routes
+            await self.fail(403, "no provider the key allows serves the model at its power level")
+            raise KeyForbidden(
+                f"This API key may only use the providers {', '.join(begun.allowed_providers or [])}, and none"
+                f" of them serves '{self.call.model}' at the power level '{level.name}'.",
+                code="provider_not_allowed",
+            )
 
     async def _begin_with_own_keys(
         self, snapshot: CatalogSnapshot, level: PowerLevel, encrypted: list[dict[str, Any]]
     ) -> None:
         assert self.gateway.cipher is not None and self.usage.user_id is not None
         own = byok.usable_keys(self.gateway.cipher, self.usage.user_id, encrypted)
-        self.routes = plan_routes(snapshot, self.gateway.providers, self.call.model, level, own, self.call.provider_api)
+        self.routes = self._allowed(
+            plan_routes(snapshot, self.gateway.providers, self.call.model, level, own, self.call.provider_api),
+            self.allowed_providers,
+        )
+        if not self.routes:
+            raise KeyForbidden(
+                f"This API key may only use the providers {', '.join(self.allowed_providers or [])}, and none"
+                f" of them serves '{self.call.model}'.",
+                code="provider_not_allowed",
+            )
         reservation, most = await self._hold(self.routes)
         own_keys = [route for route in self.routes if route.is_byok]
         if reservation is not None and not reservation.success and own_keys and own_keys != self.routes:
@@ -393,14 +479,14 @@ class MeteredRequest:
         self.held = most
 
     async def _hold(self, routes: list[Route]) -> tuple[Reservation | None, Decimal]:
+        """The hold on `routes` (the user's own keys' among them), under the same controls."""
         most = self._most(self.tariff, routes)
-        if most == 0:
-            return None, most
-        assert self.usage.user_id is not None
-        reservation = await reserve_request(
-            self.pool, self.usage.user_id, most, self.ttl, self.call.description, self.usage
+        assert self.key_id is not None
+        held = await reserve_request(
+            self.pool, self.key_id, most, self.ttl, self.call.description, self.usage, self._facts(routes)
         )
-        return reservation, most
+        self._controlled(held.hold_state, held.controls)
+        return held.reservation, most
 
     async def keep_hold(self) -> None:
         """Keeps the hold open while the request lives (called every third of the hold's TTL)."""

@@ -247,6 +247,9 @@ class KeyInProject(TypedDict):
     created_at: datetime
     last_used_at: datetime | None
     expires_at: datetime | None
+    allowed_models: list[str] | None
+    allowed_providers: list[str] | None
+    allowed_ips: list[str] | None
 
 
 async def keys_of_project(

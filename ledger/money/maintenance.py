@@ -1,4 +1,5 @@
-"""Background maintenance: return expired holds' credits, start billing cycles that are due.
+"""Background maintenance: return expired holds' credits, start billing cycles that are due, close
+budget periods that have ended.
 
 Safe with several replicas: a run takes a transaction-scoped advisory lock and a replica that
 cannot get it skips its turn. Each run is one transaction, so an interrupted run rolls back whole
@@ -26,6 +27,7 @@ class MaintenanceRun:
     ran: bool  # False: another replica held the lock
     holds_expired: int = 0
     cycles_rolled: int = 0
+    budget_periods_closed: int = 0
 
 
 async def run_once(pool: asyncpg.Pool, batch: int = 1000) -> MaintenanceRun:
@@ -34,9 +36,16 @@ async def run_once(pool: asyncpg.Pool, batch: int = 1000) -> MaintenanceRun:
             return MaintenanceRun(ran=False)
         expired = await expire_credit_holds(conn, batch)
         rolled = await conn.fetchval("SELECT roll_billing_cycles($1)", batch)
-    if expired or rolled:
-        log.info("maintenance: %d holds expired, %d billing cycles started", expired, rolled)
-    return MaintenanceRun(True, expired, rolled)
+        # a budget period no request touched since its end still leaves its history row now
+        closed = await conn.fetchval("SELECT roll_budget_periods()")
+    if expired or rolled or closed:
+        log.info(
+            "maintenance: %d holds expired, %d billing cycles started, %d budget periods closed",
+            expired,
+            rolled,
+            closed,
+        )
+    return MaintenanceRun(True, expired, rolled, closed)
 
 
 async def run_forever(pool: asyncpg.Pool, interval_seconds: float) -> None:

@@ -70,6 +70,9 @@ class UsageRecord:
     reasoning_tokens: int = 0
     output_audio_tokens: int = 0
     output_image_tokens: int = 0
+    # the customer's own end user, as the request named it (OpenAI's user or safety_identifier,
+    # Anthropic's metadata.user_id): budgets and limits on an end user match it
+    end_user: str | None = None
 
     def count(self, counts: Mapping[str, int]) -> None:
         """Sets every count from {token type: count} (input, output, cache_read, ...)."""
@@ -80,7 +83,7 @@ class UsageRecord:
         # Decimals and UUIDs travel as strings; PostgreSQL reads them back exactly. (Every field is
         # a scalar, so the fields are read directly: dataclasses.asdict deep-copies, on every request.)
         fields = {name: getattr(self, name) for name in self.__slots__}
-        for name in ("error_message", "usage_anomaly", "reported_usage", "model", "provider"):
+        for name in ("error_message", "usage_anomaly", "reported_usage", "model", "provider", "end_user"):
             if isinstance(value := fields[name], str):
                 fields[name] = storable(value)
         return json.dumps(fields, default=str)
@@ -100,7 +103,7 @@ class Charge:
 
 @dataclass(frozen=True, slots=True)
 class Begun:
-    """What begin_llm_request found and did (see migration 0012 for each hold_state)."""
+    """What begin_llm_request found and did (see migrations 0012 and 0021 for each hold_state)."""
 
     key_id: uuid.UUID
     user_id: uuid.UUID
@@ -109,6 +112,19 @@ class Begun:
     reservation: Reservation | None
     # hold_state "byok": the user's provider keys, still encrypted (id, provider, encrypted_key)
     own_keys: list[dict[str, Any]]
+    # the controls' answer (ledger_check_controls: refusal, requests, tokens, soft), or None
+    controls: dict[str, Any] | None = None
+    # the providers the key may use (None: any)
+    allowed_providers: list[str] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ControlledHold:
+    """What reserve_controlled_request did: hold_state held / refused / none / budget / rate_limit."""
+
+    hold_state: str
+    reservation: Reservation | None
+    controls: dict[str, Any] | None
 
 
 async def begin_request(
@@ -120,17 +136,19 @@ async def begin_request(
     ttl: timedelta,
     description: str,
     usage: UsageRecord,
+    facts: dict[str, Any],
 ) -> Begun | None:
-    """Finds the key's owner and holds what the request can cost at their level, in one call.
-    `holds`: per power level, (the most the request can cost, the level's multiplier). None: the
-    key is unknown, revoked or expired."""
+    """Finds the key's owner and holds what the request can cost at their level, under the key's
+    restrictions and the workspace's controls, in one call. `holds`: per power level, (the most
+    the request can cost, the level's multiplier); `facts`: model, end_user, client_ip, tokens (the
+    request's token bound), providers. None: the key is unknown, revoked or expired."""
     levels = {
         name: {"credits": str(to_credits(most, allow_zero=True)), "multiplier": str(multiplier)}
         for name, (most, multiplier) in holds.items()
     }
     with translate_errors():
         row = await db.fetchrow(
-            "SELECT * FROM begin_llm_request($1, $2, $3::jsonb, $4, $5, $6, $7, $8::jsonb)",
+            "SELECT * FROM begin_llm_request($1, $2, $3::jsonb, $4, $5, $6, $7, $8::jsonb, $9::jsonb)",
             key_hash,
             power_level,
             json.dumps(levels),
@@ -139,6 +157,7 @@ async def begin_request(
             ttl,
             description,
             usage.to_json(),
+            json.dumps(facts),
         )
     if row is None:
         return None
@@ -147,25 +166,40 @@ async def begin_request(
         Reservation(state == "held", row["hold_id"], row["available"]) if state in ("held", "refused") else None
     )
     own_keys = json.loads(row["own_keys"]) if row["own_keys"] is not None else []
-    return Begun(row["key_id"], row["user_id"], row["power_level"], state, reservation, own_keys)
+    controls = json.loads(row["controls"]) if row["controls"] is not None else None
+    allowed = list(row["allowed_providers"]) if row["allowed_providers"] is not None else None
+    return Begun(row["key_id"], row["user_id"], row["power_level"], state, reservation, own_keys, controls, allowed)
 
 
 async def reserve_request(
-    db: Executor, user_id: uuid.UUID, amount: Decimal, ttl: timedelta, description: str, usage: UsageRecord
-) -> Reservation:
-    """reserve_credits, with the usage row the hold leaves if the request is never settled."""
+    db: Executor,
+    key_id: uuid.UUID,
+    amount: Decimal,
+    ttl: timedelta,
+    description: str,
+    usage: UsageRecord,
+    facts: dict[str, Any],
+) -> ControlledHold:
+    """The hold of a request on the user's own provider keys, under the same controls as
+    begin_request's, with the usage row the hold leaves if the request is never settled."""
     failed = UsageRecord(**{**asdict(usage), "success": False})
     with translate_errors():
         row = await db.fetchrow(
-            "SELECT * FROM reserve_llm_request($1, $2, $3, $4, $5, $6::jsonb)",
-            user_id,
-            to_credits(amount),
+            "SELECT * FROM reserve_controlled_request($1, $2, $3, $4, $5, $6::jsonb, $7::jsonb)",
+            key_id,
+            to_credits(amount, allow_zero=True),
             usage.request_id,
             ttl,
             description,
             failed.to_json(),
+            json.dumps(facts),
         )
-    return Reservation(row["success"], row["hold_id"], row["available"])
+    state = row["hold_state"]
+    reservation = (
+        Reservation(state == "held", row["hold_id"], row["available"]) if state in ("held", "refused") else None
+    )
+    controls = json.loads(row["controls"]) if row["controls"] is not None else None
+    return ControlledHold(state, reservation, controls)
 
 
 async def extend_hold(db: Executor, hold_id: uuid.UUID, ttl: timedelta) -> bool:

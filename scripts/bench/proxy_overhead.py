@@ -5,6 +5,9 @@ completion (non-streamed and streamed) sent
   bare     through a pass-through with no billing on the service's server stack (bare_proxy.py:
            Starlette, uvicorn with uvloop + httptools, one aiohttp ClientSession), the ceiling,
   metered  through `ledger serve` itself, on an embedded PostgreSQL, as a user with plenty of credits,
+  controlled  the same, with a monthly budget and a rate limit (requests per window) on the key,
+           neither reached: every control is checked and taken in the hold's own SQL call
+           (--heavy-controls adds tokens per minute and concurrency to the limit),
 
 first one request at a time (latency; "added" is the p50 over direct's), then from 64 connections at
 once (requests/s). Then it checks the books: the reconciliation view is empty, no hold is left open,
@@ -47,6 +50,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from ledger.db.embedded import EmbeddedPostgres
 from ledger.db.migrations import migrate_url
+from ledger.gateway.keys import hash_key
 
 BENCH = Path(__file__).resolve().parent
 LEDGER = str(Path(sys.executable).parent / "ledger")
@@ -58,6 +62,7 @@ BODIES = {
 Processes = Callable[[], list[psutil.Process]]  # read when measured: workers and backends come and go
 TARGET_RATIO = 0.4  # metered requests/s over bare at 64 connections, at least
 TARGET_ADDED_MS = 1.0  # metered p50 over direct p50, one at a time, at most
+TARGET_CONTROLS_RATIO = 0.8  # controlled requests/s over metered at 64 connections, at least
 
 
 @dataclass
@@ -215,7 +220,7 @@ async def load(args: argparse.Namespace, targets: list[Target], roles: dict[str,
         return aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=connections))
 
     def count(target: Target, measure: Measure) -> Measure:
-        if target.name == "metered":
+        if target.name in ("metered", "controlled"):
             results.metered_ok += len(measure.latencies)
         results.failures += measure.failures
         results.first_failure = results.first_failure or measure.first_failure
@@ -247,17 +252,42 @@ async def load(args: argparse.Namespace, targets: list[Target], roles: dict[str,
 # -- the run ---------------------------------------------------------------------------------
 
 
-async def admin_account(base: str, token: str) -> str:
+async def admin_account(base: str, token: str, email: str = "bench@example.com") -> str:
     """A user with a million credits and a key, made through the admin API."""
     admin = {"Authorization": f"Bearer {token}"}
     async with aiohttp.ClientSession(raise_for_status=True) as client:
-        async with client.post(f"{base}/admin/users", json={"email": "bench@example.com"}, headers=admin) as r:
+        async with client.post(f"{base}/admin/users", json={"email": email}, headers=admin) as r:
             user_id = (await r.json())["user_id"]
-        grant = {"amount": "1000000", "transaction_type": "bonus", "reference": "bench"}
+        grant = {"amount": "1000000", "transaction_type": "bonus", "reference": f"bench {email}"}
         async with client.post(f"{base}/admin/users/{user_id}/credits", json=grant, headers=admin):
             pass
         async with client.post(f"{base}/admin/users/{user_id}/keys", json={"name": "bench"}, headers=admin) as r:
             return str((await r.json())["key"])
+
+
+async def put_controls_on(url: str, key: str, heavy: bool) -> None:
+    """A monthly budget and a rate limit on the key, none of which the run reaches: what is
+    measured is what checking and taking them costs each request."""
+    conn = await asyncpg.connect(url)
+    try:
+        found = await conn.fetchrow("SELECT id, user_id FROM gateway_api_keys WHERE key_hash = $1", hash_key(key))
+        await conn.execute(
+            """INSERT INTO budgets (workspace_id, scope_type, scope_id, amount, period)
+               VALUES ($1, 'key', $2, 1000000, 'monthly')""",
+            found["user_id"],
+            str(found["id"]),
+        )
+        await conn.execute(
+            """INSERT INTO rate_limits (workspace_id, scope_type, scope_id, strategy, requests, window_seconds,
+                                        tokens_per_minute, max_concurrent)
+               VALUES ($1, 'key', $2, 'token_bucket', 10000, 1, $3, $4)""",
+            found["user_id"],
+            str(found["id"]),
+            1_000_000_000 if heavy else None,
+            10_000 if heavy else None,
+        )
+    finally:
+        await conn.close()
 
 
 async def books(url: str) -> tuple[int, int, int]:
@@ -330,6 +360,8 @@ def run(args: argparse.Namespace, work: Path, server: EmbeddedPostgres) -> int:
             pin([psutil.Process(), *tree(up.upstream.pid)], cpus[:1])
             pin([*tree(up.bare.pid), *tree(up.service.pid)], cpus[1:])
         key = asyncio.run(admin_account(up.service_url, up.admin_token))
+        controlled_key = asyncio.run(admin_account(up.service_url, up.admin_token, "controlled@example.com"))
+        asyncio.run(put_controls_on(database_url, controlled_key, args.heavy_controls))
         json_header = {"Content-Type": "application/json"}
         targets = [
             Target("direct", f"{up.upstream_url}/chat/completions", json_header, None),
@@ -338,6 +370,12 @@ def run(args: argparse.Namespace, work: Path, server: EmbeddedPostgres) -> int:
                 "metered",
                 f"{up.service_url}/v1/chat/completions",
                 {**json_header, "Authorization": f"Bearer {key}"},
+                up.service.pid,
+            ),
+            Target(
+                "controlled",
+                f"{up.service_url}/v1/chat/completions",
+                {**json_header, "Authorization": f"Bearer {controlled_key}"},
                 up.service.pid,
             ),
         ]
@@ -383,9 +421,9 @@ def report(args: argparse.Namespace, results: Results) -> None:
     )
     roles = ["server", "postgres", "upstream", "loadgen"]
     print(
-        f"\n{'':16}|{'one at a time':^27}|{f'{args.concurrency} connections':^27}|"
+        f"\n{'':19}|{'one at a time':^27}|{f'{args.concurrency} connections':^27}|"
         f"{'CPU ms per request, concurrent':^36}\n"
-        f"{'target':<8}{'kind':<8}|{'p50 ms':>9}{'p99 ms':>9}{'added':>9}|{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}|"
+        f"{'target':<11}{'kind':<8}|{'p50 ms':>9}{'p99 ms':>9}{'added':>9}|{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}|"
         + "".join(f"{role:>9}" for role in roles)
     )
     for (name, kind), seq in results.sequential.items():
@@ -394,7 +432,7 @@ def report(args: argparse.Namespace, results: Results) -> None:
         con = results.concurrent[name, kind]
         cpu = "".join(f"{con.cpu[role] * 1000 / max(1, len(con.latencies)):9.3f}" for role in roles)
         print(
-            f"{name:<8}{kind:<8}|{seq.quantile(0.5):9.2f}{seq.quantile(0.99):9.2f}{added:>9}|"
+            f"{name:<11}{kind:<8}|{seq.quantile(0.5):9.2f}{seq.quantile(0.99):9.2f}{added:>9}|"
             f"{con.rate:9.0f}{con.quantile(0.5):9.2f}{con.quantile(0.99):9.2f}|{cpu}"
         )
     ratio = results.concurrent["metered", "json"].rate / results.concurrent["bare", "json"].rate
@@ -408,6 +446,11 @@ def report(args: argparse.Namespace, results: Results) -> None:
         f"  metered p50 - direct p50, one at a time:      {added:5.2f} ms  "
         f"(target <= {TARGET_ADDED_MS:.2f} ms)  {'PASS' if added <= TARGET_ADDED_MS else 'MISS'}"
     )
+    controls = results.concurrent["controlled", "json"].rate / results.concurrent["metered", "json"].rate
+    print(
+        f"  controlled / metered requests/s at {args.concurrency} connections: {controls:5.2f}x  "
+        f"(target >= {TARGET_CONTROLS_RATIO:.2f}x)  {'PASS' if controls >= TARGET_CONTROLS_RATIO else 'MISS'}"
+    )
 
 
 def main() -> None:
@@ -419,6 +462,9 @@ def main() -> None:
     parser.add_argument("--pin", action="store_true", help="pin load + upstream to one core, the rest to the others")
     parser.add_argument("--durable", action="store_true", help="PostgreSQL with fsync on, as in production")
     parser.add_argument("--no-stream", action="store_true", help="measure the non-streamed request only")
+    parser.add_argument(
+        "--heavy-controls", action="store_true", help="the controlled key's limit counts tokens and concurrency too"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="proxy-overhead-") as scratch:
         work = Path(scratch)

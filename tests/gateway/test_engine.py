@@ -137,7 +137,7 @@ async def test_a_byok_request_takes_three_round_trips_and_counts_the_key_once(
 
     assert isinstance(outcome, Completion)
     # the keys come back with the key lookup; the hold needs the routes they make
-    assert counting.functions() == ["begin_llm_request", "reserve_llm_request", "settle_llm_request"]
+    assert counting.functions() == ["begin_llm_request", "reserve_controlled_request", "settle_llm_request"]
     assert openai_upstream.requests[-1]["headers"]["authorization"] == "Bearer sk-users-own-key"
     count = "SELECT usage_count_this_month FROM user_provider_keys WHERE id = $1"
     assert await pool.fetchval(count, own["id"]) == 1

@@ -66,6 +66,19 @@ WALK: list[tuple[str, str, dict[str, str], set[str]]] = [
     ("POST", "/dashboard/security/totp/disable", {"password": "wrong"}, ALL),
     ("POST", "/dashboard/security/sessions/end-others", {}, ALL),
     ("POST", "/dashboard/security/sessions/{session_id}/end", {}, ALL),
+    ("GET", "/dashboard/controls", {}, ALL),
+    ("POST", "/dashboard/controls/budgets", {"scope": "workspace", "amount": "5", "period": "daily"}, MANAGERS),
+    ("POST", "/dashboard/controls/budgets/{budget_id}/delete", {}, MANAGERS),
+    ("POST", "/dashboard/controls/rate-limits", {"scope": "workspace", "max_concurrent": "3"}, MANAGERS),
+    ("POST", "/dashboard/controls/rate-limits/{limit_id}/delete", {}, MANAGERS),
+    (
+        "POST",
+        "/dashboard/controls/model-access",
+        {"key_id": "{key_id}", "model": "gpt-4"},
+        {"OWNER", "ADMIN", "DEVELOPER"},
+    ),
+    ("POST", "/dashboard/controls/model-access/{access_request_id}/approve", {}, MANAGERS),
+    ("POST", "/dashboard/controls/model-access/{access_request_id}/deny", {}, MANAGERS),
 ]
 
 
@@ -88,7 +101,8 @@ def test_the_walk_covers_every_dashboard_route():
 
 # the walk's placeholders by the routes' own parameter names
 ROUTE_PARAM = {"provider_key_id": "key_id", "invite_id": "invite_id", "other_id": "person_id",
-               "admin_key_id": "key_id", "project_id": "project_id", "session_id": "session_id"}  # fmt: skip
+               "admin_key_id": "key_id", "project_id": "project_id", "session_id": "session_id",
+               "budget_id": "budget_id", "limit_id": "limit_id", "access_request_id": "request_id"}  # fmt: skip
 
 
 def sign_in(service: Any, email: str) -> httpx.Client:
@@ -132,7 +146,23 @@ async def fixtures_for(pool: Any, team: Any, role: str) -> dict[str, str]:
         team.people[role],
         uuid.uuid4().hex * 2,
     )
+    budget_id = await pool.fetchval(
+        "INSERT INTO budgets (workspace_id, scope_type, scope_id, amount, period) "
+        "VALUES ($1::uuid, 'workspace', $1::uuid::text, 5, 'daily') RETURNING id",
+        team.workspace_id,
+    )
+    limit_id = await pool.fetchval(
+        "INSERT INTO rate_limits (workspace_id, scope_type, scope_id, max_concurrent) "
+        "VALUES ($1::uuid, 'workspace', $1::uuid::text, 5) RETURNING id",
+        team.workspace_id,
+    )
+    access_request_id = await pool.fetchval(
+        "INSERT INTO model_access_requests (workspace_id, key_id, model) VALUES ($1, $2, 'gpt-4') RETURNING id",
+        team.workspace_id,
+        key.id,
+    )
     return {
+        "budget_id": str(budget_id), "limit_id": str(limit_id), "access_request_id": str(access_request_id),
         "key_id": str(key.id), "project_id": str(project["id"]), "invite_id": str(invite.invitation["id"]),
         "admin_key_id": str(admin_key.row["id"]), "provider_key_id": str(provider_key),
         "other_id": str(team.people["VIEWER" if role != "VIEWER" else "DEVELOPER"]), "session_id": str(session_id),
