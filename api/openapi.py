@@ -179,7 +179,13 @@ ACCOUNT = obj(
         "credits_held": DECIMAL,
         "monthly_allowance": nullable(DECIMAL),
     },
-    {"email": {"type": ["string", "null"]}, "allowance_remaining": nullable(DECIMAL)},
+    {
+        "email": {"type": ["string", "null"]},
+        "allowance_remaining": nullable(DECIMAL),
+        # the budgets and rate limits over the calling key (docs/controls.md)
+        "budgets": {"type": "array", "items": obj({"id": UUID, "period": {"type": "string"}, "remaining": DECIMAL})},
+        "rate_limits": {"type": "array", "items": obj({"id": UUID, "strategy": {"type": "string"}})},
+    },
 )
 TRANSACTION = obj(
     {

@@ -20,6 +20,7 @@ from api.services import services
 from ledger.billing.subscriptions import owner_account
 from ledger.controls.overview import controls_over_key
 from ledger.errors import UnknownPowerLevel
+from ledger.gateway.keys import KeyOwner
 from ledger.money.accounts import set_power_level
 from ledger.money.history import MAX_USAGE_DAYS, transactions_page, usage_by_day, usage_page
 
@@ -39,16 +40,7 @@ class AccountChange(BaseModel):
 async def balance(request: Request) -> Response:
     """The wallet, and the budgets and rate limits over the calling key with what is left of each."""
     owner = await gateway_owner(request)
-    account = await owner_account(services(request).pool, owner.user_id)
-    controls = await controls_over_key(services(request).pool, owner.key_id)
-    return LedgerJSONResponse(
-        {
-            "object": "credit_balance",
-            **account,
-            "budgets": [budget_left(row) for row in controls if row["kind"] == "budget"],
-            "rate_limits": [limit_of(row) for row in controls if row["kind"] == "rate_limit"],
-        }
-    )
+    return await _account(request, owner)
 
 
 def budget_left(row: dict[str, Any]) -> dict[str, Any]:
@@ -95,12 +87,21 @@ async def change_account(request: Request) -> Response:
             param="power_level",
             code="unknown_power_level",
         ) from None
-    return await _account(request, owner.user_id)
+    return await _account(request, owner)
 
 
-async def _account(request: Request, user_id: uuid.UUID) -> Response:
-    account = await owner_account(services(request).pool, user_id)
-    return LedgerJSONResponse({"object": "credit_balance", **account})
+async def _account(request: Request, owner: KeyOwner) -> Response:
+    """The account as the balance shows it: the wallet, and the controls over the calling key."""
+    account = await owner_account(services(request).pool, owner.user_id)
+    controls = await controls_over_key(services(request).pool, owner.key_id)
+    return LedgerJSONResponse(
+        {
+            "object": "credit_balance",
+            **account,
+            "budgets": [budget_left(row) for row in controls if row["kind"] == "budget"],
+            "rate_limits": [limit_of(row) for row in controls if row["kind"] == "rate_limit"],
+        }
+    )
 
 
 async def usage_daily(request: Request) -> Response:
