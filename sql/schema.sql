@@ -2440,31 +2440,32 @@ ALTER SEQUENCE public.budget_history_id_seq OWNED BY public.budget_history.id;
 --
 
 CREATE VIEW public.budgets_now AS
- SELECT id,
-    workspace_id,
-    scope_type,
-    scope_id,
-    model_pattern,
-    amount,
-    period,
-    hard,
-    alert_thresholds,
-    created_by,
-    created_at,
-    updated_at,
-    public.ledger_period_start(period, now(), period_start) AS period_start,
-    public.ledger_period_end(period, public.ledger_period_start(period, now(), period_start)) AS resets_at,
+ SELECT b.id,
+    b.workspace_id,
+    b.scope_type,
+    b.scope_id,
+    b.model_pattern,
+    b.amount,
+    b.period,
+    b.hard,
+    b.alert_thresholds,
+    b.created_by,
+    b.created_at,
+    b.updated_at,
+    c.period_start,
+    public.ledger_period_end(b.period, c.period_start) AS resets_at,
         CASE
-            WHEN (public.ledger_period_start(period, now(), period_start) > period_start) THEN (0)::numeric
-            ELSE spent
+            WHEN (c.period_start > b.period_start) THEN (0)::numeric
+            ELSE b.spent
         END AS spent,
-    held,
-    GREATEST(((amount - held) -
+    b.held,
+    GREATEST(((b.amount - b.held) -
         CASE
-            WHEN (public.ledger_period_start(period, now(), period_start) > period_start) THEN (0)::numeric
-            ELSE spent
+            WHEN (c.period_start > b.period_start) THEN (0)::numeric
+            ELSE b.spent
         END), (0)::numeric) AS remaining
-   FROM public.budgets b;
+   FROM (public.budgets b
+     CROSS JOIN LATERAL ( SELECT public.ledger_period_start(b.period, now(), b.period_start) AS period_start) c);
 
 
 --

@@ -368,6 +368,8 @@ class MeteredRequest:
     def _controlled(self, hold_state: str, controls: dict[str, Any] | None) -> None:
         """Takes the controls' headers, and raises the refusal of a control that refused."""
         self.limit_headers = limit_headers(controls, self.call.provider_api)
+        if controls and controls.get("requests"):
+            self.usage.rate_limit_remaining = max(int(Decimal(str(controls["requests"]["remaining"]))), 0)
         if hold_state in ("forbidden", "budget", "rate_limit") and controls is not None:
             raise refusal_error(hold_state, controls, self.limit_headers)
 

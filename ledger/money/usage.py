@@ -73,6 +73,9 @@ class UsageRecord:
     # the customer's own end user, as the request named it (OpenAI's user or safety_identifier,
     # Anthropic's metadata.user_id): budgets and limits on an end user match it
     end_user: str | None = None
+    # what the tightest request limit over it had left once it was admitted (seed 004
+    # request_logs.rate_limit_remaining); None when no request limit applies
+    rate_limit_remaining: int | None = None
 
     def count(self, counts: Mapping[str, int]) -> None:
         """Sets every count from {token type: count} (input, output, cache_read, ...)."""

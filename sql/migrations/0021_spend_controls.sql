@@ -963,10 +963,10 @@ CREATE TRIGGER rate_limits_scope BEFORE INSERT OR UPDATE OF scope_type, scope_id
 CREATE VIEW budgets_now AS
 SELECT b.id, b.workspace_id, b.scope_type, b.scope_id, b.model_pattern, b.amount, b.period, b.hard,
        b.alert_thresholds, b.created_by, b.created_at, b.updated_at,
-       ledger_period_start(b.period, now(), b.period_start) AS period_start,
-       ledger_period_end(b.period, ledger_period_start(b.period, now(), b.period_start)) AS resets_at,
-       CASE WHEN ledger_period_start(b.period, now(), b.period_start) > b.period_start THEN 0 ELSE b.spent END AS spent,
+       c.period_start,
+       ledger_period_end(b.period, c.period_start) AS resets_at,
+       CASE WHEN c.period_start > b.period_start THEN 0 ELSE b.spent END AS spent,
        b.held,
-       greatest(b.amount - b.held - CASE WHEN ledger_period_start(b.period, now(), b.period_start) > b.period_start
-                                         THEN 0 ELSE b.spent END, 0) AS remaining
-  FROM budgets b;
+       greatest(b.amount - b.held - CASE WHEN c.period_start > b.period_start THEN 0 ELSE b.spent END, 0) AS remaining
+  FROM budgets b
+ CROSS JOIN LATERAL (SELECT ledger_period_start(b.period, now(), b.period_start) AS period_start) c;

@@ -104,6 +104,8 @@ async def test_a_key_rate_limit_answers_429_with_the_sdks_headers(pool, service)
         assert int(answer.headers["x-ratelimit-remaining-tokens"]) < 100000
         assert answer.headers["x-ratelimit-reset-requests"].endswith("s")
     assert remaining == ["2", "1", "0"]
+    served = await pool.fetch("SELECT rate_limit_remaining FROM llm_usage_log WHERE success ORDER BY created_at")
+    assert [row["rate_limit_remaining"] for row in served] == [2, 1, 0]
     with pytest.raises(openai.RateLimitError) as limited:
         client.chat.completions.create(model="gpt-4", messages=HI, max_tokens=20)
     headers = limited.value.response.headers
