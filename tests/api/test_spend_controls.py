@@ -142,6 +142,21 @@ async def test_messages_carry_anthropics_ratelimit_headers(pool, start_service, 
             client.messages.create(model=model, max_tokens=20, messages=HI)
         assert limited.value.body["error"]["type"] == "rate_limit_error"  # type: ignore[index]
         assert int(limited.value.response.headers["retry-after"]) >= 1
+
+        # the anthropic SDK's own retry waits as retry-after-ms says: a key that may call once a second
+        _, paced_id, paced = project_key(service, team, "paced")
+        once = {
+            "scope": {"type": "key", "id": paced_id},
+            "strategy": "leaky_bucket",
+            "requests": 1,
+            "window_seconds": 1,
+        }
+        assert call(service, "POST", f"{ORG}/rate_limits", team.admin_key, once).status_code == 201
+        await pool.execute("DELETE FROM rate_limits WHERE scope_type = 'workspace'")
+        retrying = anthropic.Anthropic(base_url=service.url, api_key=paced, max_retries=3, timeout=HTTP_TIMEOUT)
+        retrying.messages.create(model=model, max_tokens=20, messages=HI)
+        second = retrying.messages.with_raw_response.create(model=model, max_tokens=20, messages=HI)
+        assert second.retries_taken >= 1 and second.http_response.status_code == 200
     finally:
         fake.stop()
 
