@@ -28,6 +28,12 @@ class Metrics:
             registry=self.registry,
         )
         self.insufficient = Counter("ledger_insufficient_credits", "Requests refused with 402", registry=self.registry)
+        self.control_refusals = Counter(
+            "ledger_control_refusals",
+            "Requests refused by a spend control before any upstream call",
+            ["control"],  # budget, rate_limit, key_restriction
+            registry=self.registry,
+        )
         self.upstream_latency = Histogram(
             "ledger_upstream_latency_seconds",
             "Time to an upstream's answer (end of stream for streams)",

@@ -371,6 +371,7 @@ class MeteredRequest:
         if controls and controls.get("requests"):
             self.usage.rate_limit_remaining = max(int(Decimal(str(controls["requests"]["remaining"]))), 0)
         if hold_state in ("forbidden", "budget", "rate_limit") and controls is not None:
+            self.metrics.control_refusals.labels("key_restriction" if hold_state == "forbidden" else hold_state).inc()
             raise refusal_error(hold_state, controls, self.limit_headers)
 
     def _allowed(self, routes: list[Route], allowed: list[str] | None) -> list[Route]:

@@ -132,3 +132,21 @@ async def test_metrics_read_the_database_at_most_once_per_cache_period(pool, ups
 
     assert metric(httpx.get(f"{cached.url}/metrics").text, "ledger_holds_open") == 0
     assert metric(httpx.get(f"{fresh.url}/metrics").text, "ledger_holds_open") == 1
+
+
+async def test_metrics_count_refusals_by_the_control_that_refused(pool, upstreams, start_service, make_account):
+    service = start_service(upstreams)
+    account = await make_account(credits_="100")
+    await pool.execute(
+        """INSERT INTO rate_limits (workspace_id, scope_type, scope_id, requests, window_seconds)
+           VALUES ($1::uuid, 'workspace', $1::uuid::text, 1, 3600)""",
+        account.user_id,
+    )
+    service.client(account.key).chat.completions.create(model="gpt-4", messages=MESSAGES)
+    for _ in range(2):
+        with pytest.raises(openai.RateLimitError):
+            service.client(account.key).chat.completions.create(model="gpt-4", messages=MESSAGES)
+
+    text = httpx.get(f"{service.url}/metrics").text
+
+    assert metric(text, "ledger_control_refusals_total", control="rate_limit") == 2
