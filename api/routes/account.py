@@ -58,7 +58,7 @@ def budget_left(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def limit_of(row: dict[str, Any]) -> dict[str, Any]:
+def rate_limit_left(row: dict[str, Any]) -> dict[str, Any]:
     return {
         "id": str(row["id"]),
         "scope": {"type": row["scope_type"], "id": row["scope_id"]},
@@ -99,7 +99,7 @@ async def _account(request: Request, owner: KeyOwner) -> Response:
             "object": "credit_balance",
             **account,
             "budgets": [budget_left(row) for row in controls if row["kind"] == "budget"],
-            "rate_limits": [limit_of(row) for row in controls if row["kind"] == "rate_limit"],
+            "rate_limits": [rate_limit_left(row) for row in controls if row["kind"] == "rate_limit"],
         }
     )
 

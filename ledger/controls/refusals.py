@@ -40,6 +40,11 @@ def _rfc3339(value: str) -> str:
     return _instant(value).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def remaining_of(limit: dict[str, Any]) -> int:
+    """What a limit of the controls' answer has left, as a whole number, never below 0."""
+    return max(int(Decimal(str(limit["remaining"]))), 0)
+
+
 def limit_headers(controls: dict[str, Any] | None, provider_api: str, now: datetime | None = None) -> dict[str, str]:
     """The headers of the tightest request and token limits over the request (none when no limit
     applies): x-ratelimit-{limit,remaining,reset}-{requests,tokens} on OpenAI's paths,
@@ -53,7 +58,7 @@ def limit_headers(controls: dict[str, Any] | None, provider_api: str, now: datet
         limit = controls.get(kind)
         if not limit:
             continue
-        remaining = str(max(int(Decimal(str(limit["remaining"]))), 0))
+        remaining = str(remaining_of(limit))
         if provider_api == "anthropic":
             headers[f"anthropic-ratelimit-{kind}-limit"] = str(limit["limit"])
             headers[f"anthropic-ratelimit-{kind}-remaining"] = remaining

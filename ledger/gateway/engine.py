@@ -36,7 +36,7 @@ import aiohttp
 import anyio
 
 from ledger.controls.end_users import end_user_of
-from ledger.controls.refusals import limit_headers, refusal_error
+from ledger.controls.refusals import limit_headers, refusal_error, remaining_of
 from ledger.db.background import CONNECTION_ERRORS, retry_in_background
 from ledger.db.executor import Executor
 from ledger.errors import (
@@ -55,7 +55,7 @@ from ledger.gateway.catalog import Catalog, CatalogSnapshot, PowerLevel
 from ledger.gateway.keys import KEY_PREFIX, KeyOwner, authenticate, hash_key
 from ledger.gateway.per_call_fees import per_call_fee
 from ledger.gateway.pricing import TokenCounts
-from ledger.gateway.routing import Route, Tariff, plan_routes
+from ledger.gateway.routing import Route, Tariff, plan_routes, prompt_tokens_on
 from ledger.gateway.tokens import CountedUsage, TokenBounds, UsageFields, bounded_usage, upstream_json, words
 from ledger.gateway.upstream import (
     COMPLETION_STATUSES,
@@ -351,10 +351,7 @@ class MeteredRequest:
         client address, providers, and its token bound (the most tokens any route may count)."""
         call = self.call
         tokens = max(
-            (
-                min(self.prompt_bound, call.prompts * r.price.context_window) + call.most_completion_tokens(r)
-                for r in routes
-            ),
+            (prompt_tokens_on(r, self.prompt_bound, call.prompts) + call.most_completion_tokens(r) for r in routes),
             default=0,
         )
         return {
@@ -369,13 +366,20 @@ class MeteredRequest:
         """Takes the controls' headers, and raises the refusal of a control that refused."""
         self.limit_headers = limit_headers(controls, self.call.provider_api)
         if controls and controls.get("requests"):
-            self.usage.rate_limit_remaining = max(int(Decimal(str(controls["requests"]["remaining"]))), 0)
+            self.usage.rate_limit_remaining = remaining_of(controls["requests"])
         if hold_state in ("forbidden", "budget", "rate_limit") and controls is not None:
             self.metrics.control_refusals.labels("key_restriction" if hold_state == "forbidden" else hold_state).inc()
             raise refusal_error(hold_state, controls, self.limit_headers)
 
     def _allowed(self, routes: list[Route], allowed: list[str] | None) -> list[Route]:
         return routes if allowed is None else [route for route in routes if route.provider in allowed]
+
+    def _no_allowed_provider(self, where: str = "") -> KeyForbidden:
+        return KeyForbidden(
+            f"This API key may only use the providers {', '.join(self.allowed_providers or [])}, and none"
+            f" of them serves '{self.call.model}'{where}.",
+            code="provider_not_allowed",
+        )
 
     async def begin(self, key: str, snapshot: CatalogSnapshot, power_level: str | None) -> None:
         """Authenticate and hold the most the request can cost, under the key's restrictions and
@@ -439,11 +443,7 @@ class MeteredRequest:
         self._hold_taken(begun.reservation, holds[level.name][0])
         if not self.routes:  # the database found an allowed provider among every level's routes
             await self.fail(403, "no provider the key allows serves the model at its power level")
-            raise KeyForbidden(
-                f"This API key may only use the providers {', '.join(begun.allowed_providers or [])}, and none"
-                f" of them serves '{self.call.model}' at the power level '{level.name}'.",
-                code="provider_not_allowed",
-            )
+            raise self._no_allowed_provider(f" at the power level '{level.name}'")
 
     async def _begin_with_own_keys(
         self, snapshot: CatalogSnapshot, level: PowerLevel, encrypted: list[dict[str, Any]]
@@ -455,11 +455,7 @@ class MeteredRequest:
             self.allowed_providers,
         )
         if not self.routes:
-            raise KeyForbidden(
-                f"This API key may only use the providers {', '.join(self.allowed_providers or [])}, and none"
-                f" of them serves '{self.call.model}'.",
-                code="provider_not_allowed",
-            )
+            raise self._no_allowed_provider()
         reservation, most = await self._hold(self.routes)
         own_keys = [route for route in self.routes if route.is_byok]
         if reservation is not None and not reservation.success and own_keys and own_keys != self.routes:

@@ -98,11 +98,17 @@ class Tariff:
         direction among the `token_types` the request's API can report."""
         worst = Decimal(0)
         for route in routes:
-            prompt = min(prompt_tokens, prompts * route.price.context_window)
+            prompt = prompt_tokens_on(route, prompt_tokens, prompts)
             worst = max(
                 worst, self.credits(route, most_cost(route.price, prompt, completion_tokens(route), token_types))
             )
         return worst
+
+
+def prompt_tokens_on(route: Route, prompt_tokens: int, prompts: int = 1) -> int:
+    """The most prompt tokens `route` can count: the request's bound, never above its context
+    window for each of the request's `prompts` separate prompts."""
+    return min(prompt_tokens, prompts * route.price.context_window)
 
 
 def reply_cap(route: Route, max_tokens: int | None) -> int:

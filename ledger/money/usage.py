@@ -164,14 +164,23 @@ async def begin_request(
         )
     if row is None:
         return None
+    own_keys = json.loads(row["own_keys"]) if row["own_keys"] is not None else []
+    allowed = list(row["allowed_providers"]) if row["allowed_providers"] is not None else None
+    held = _controlled_hold(row)
+    return Begun(
+        row["key_id"], row["user_id"], row["power_level"], held.hold_state, held.reservation, own_keys, held.controls,
+        allowed,
+    )  # fmt: skip
+
+
+def _controlled_hold(row: Any) -> ControlledHold:
+    """A hold's columns as begin_llm_request and reserve_controlled_request return them."""
     state = row["hold_state"]
     reservation = (
         Reservation(state == "held", row["hold_id"], row["available"]) if state in ("held", "refused") else None
     )
-    own_keys = json.loads(row["own_keys"]) if row["own_keys"] is not None else []
     controls = json.loads(row["controls"]) if row["controls"] is not None else None
-    allowed = list(row["allowed_providers"]) if row["allowed_providers"] is not None else None
-    return Begun(row["key_id"], row["user_id"], row["power_level"], state, reservation, own_keys, controls, allowed)
+    return ControlledHold(state, reservation, controls)
 
 
 async def reserve_request(
@@ -197,12 +206,7 @@ async def reserve_request(
             failed.to_json(),
             json.dumps(facts),
         )
-    state = row["hold_state"]
-    reservation = (
-        Reservation(state == "held", row["hold_id"], row["available"]) if state in ("held", "refused") else None
-    )
-    controls = json.loads(row["controls"]) if row["controls"] is not None else None
-    return ControlledHold(state, reservation, controls)
+    return _controlled_hold(row)
 
 
 async def extend_hold(db: Executor, hold_id: uuid.UUID, ttl: timedelta) -> bool:
