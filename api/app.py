@@ -31,6 +31,7 @@ from api.routes import (
     models,
     organization,
     organization_controls,
+    organization_webhooks,
     provider_keys,
     purchases,
     responses,
@@ -50,6 +51,8 @@ from ledger.gateway.price_catalog import sync_at_start
 from ledger.gateway.upstream import open_session
 from ledger.metrics import Metrics
 from ledger.money.maintenance import run_forever
+from ledger.notify import worker as notify_worker
+from ledger.notify.delivery import NO_CIPHER, delivery_policy
 from ledger.settings import ProviderConfig, Settings
 
 ROUTES: list[Route | Mount] = [
@@ -109,6 +112,23 @@ ROUTES: list[Route | Mount] = [
     Route("/v1/organization/rate_limits/{rate_limit_id}", organization_controls.modify_rate_limit, methods=["POST"]),
     Route("/v1/organization/rate_limits/{rate_limit_id}", organization_controls.delete_rate_limit, methods=["DELETE"]),
     Route("/v1/organization/rate_limit_presets", organization_controls.list_presets, methods=["GET"]),
+    Route("/v1/organization/webhooks", organization_webhooks.list_webhooks, methods=["GET"]),
+    Route("/v1/organization/webhooks", organization_webhooks.create_webhook, methods=["POST"]),
+    Route("/v1/organization/webhooks/{webhook_id}", organization_webhooks.get_webhook, methods=["GET"]),
+    Route("/v1/organization/webhooks/{webhook_id}", organization_webhooks.modify_webhook, methods=["POST"]),
+    Route("/v1/organization/webhooks/{webhook_id}", organization_webhooks.delete_webhook, methods=["DELETE"]),
+    Route(
+        "/v1/organization/webhooks/{webhook_id}/rotate_secret", organization_webhooks.rotate_secret, methods=["POST"]
+    ),
+    Route("/v1/organization/webhooks/{webhook_id}/test", organization_webhooks.send_test, methods=["POST"]),
+    Route("/v1/organization/webhooks/{webhook_id}/deliveries", organization_webhooks.list_deliveries, methods=["GET"]),
+    Route(
+        "/v1/organization/webhooks/{webhook_id}/deliveries/{delivery_id}/replay",
+        organization_webhooks.replay_delivery,
+        methods=["POST"],
+    ),
+    Route("/v1/organization/notification_settings", organization_webhooks.get_settings, methods=["GET"]),
+    Route("/v1/organization/notification_settings", organization_webhooks.modify_settings, methods=["POST"]),
     Route("/v1/organization/model_access_requests", organization_controls.list_access_requests, methods=["GET"]),
     Route("/v1/organization/model_access_requests", organization_controls.create_access_request, methods=["POST"]),
     Route(
@@ -290,16 +310,25 @@ def create_app(settings: Settings, database_url: str, *, port: int | None = None
             await sync_at_start(pool, price_sources)
         session = open_session()
         services.start(pool, session)
-        maintenance = None
+        background: list[asyncio.Task[None]] = []
         if settings.maintenance_interval_seconds > 0:
-            maintenance = asyncio.create_task(run_forever(pool, settings.maintenance_interval_seconds))
+            background.append(asyncio.create_task(run_forever(pool, settings.maintenance_interval_seconds)))
+        if settings.notify_interval_seconds > 0:
+            worker = notify_worker.run_forever(
+                pool,
+                services.cipher or NO_CIPHER,
+                services.mailer,
+                delivery_policy(settings),
+                settings.notify_interval_seconds,
+            )
+            background.append(asyncio.create_task(worker))
         try:
             yield
         finally:
-            if maintenance is not None:
-                maintenance.cancel()
+            for task in background:
+                task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
-                    await maintenance
+                    await task
             await session.close()
             # settles retried through a database outage get a last chance (else their holds expire
             # with a usage row); bounded so a shutdown never hangs on a dead database

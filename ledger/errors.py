@@ -274,6 +274,13 @@ class InvalidControl(LedgerError):
     code = "invalid_control"
 
 
+class InvalidWebhook(LedgerError):
+    """A webhook's definition is invalid: its URL, its target's address, its events or filters."""
+
+    sqlstate = "LG033"
+    code = "invalid_webhook"
+
+
 class ProviderKeyRejected(LedgerError):
     """The provider refused the user's own (BYOK) key: the user's to fix, nothing was charged."""
 

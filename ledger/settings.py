@@ -128,6 +128,16 @@ class Settings(BaseSettings):
     session_ttl_seconds: int = Field(default=8 * 3600, gt=0, le=30 * 24 * 3600)
     # Empty: Stripe itself. Tests and local development point it at a fake.
     stripe_api_base: str | None = None
+    # Seconds between passes of the notification worker (webhooks and emails owed for events) when
+    # it found nothing to do; 0 = off (another replica delivers, or nothing is sent).
+    notify_interval_seconds: float = Field(default=2.0, ge=0)
+    # Whether webhooks may point at private, loopback or link-local addresses (a gateway inside one
+    # network, tests). Off by default: an endpoint is the customer's, the network is the operator's.
+    webhook_allow_private_targets: bool = False
+    # An endpoint is disabled (its owners emailed) after this many failed attempts in a row spanning
+    # at least webhook_disable_after_seconds, so a short outage of a busy endpoint does not disable it.
+    webhook_disable_after_failures: int = Field(default=10, ge=1)
+    webhook_disable_after_seconds: float = Field(default=86400.0, ge=0)
     # Seconds between background maintenance runs (expire holds, start due billing cycles); 0 = off.
     maintenance_interval_seconds: float = Field(default=60.0, ge=0)
     # How long model prices and power levels are cached in memory before being read again.

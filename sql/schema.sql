@@ -198,9 +198,11 @@ CREATE TABLE public.user_credits (
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     billing_cycle_anchor timestamp with time zone NOT NULL,
     stripe_customers_forgotten integer DEFAULT 0 NOT NULL,
+    low_balance_threshold numeric(20,6),
     CONSTRAINT user_credits_balance_check CHECK ((balance >= (0)::numeric)),
     CONSTRAINT user_credits_credits_held_check CHECK ((credits_held >= (0)::numeric)),
     CONSTRAINT user_credits_credits_used_this_month_check CHECK ((credits_used_this_month >= (0)::numeric)),
+    CONSTRAINT user_credits_low_balance_threshold_check CHECK (((low_balance_threshold IS NULL) OR (low_balance_threshold > (0)::numeric))),
     CONSTRAINT user_credits_monthly_allowance_check CHECK ((monthly_allowance >= (0)::numeric)),
     CONSTRAINT user_credits_stripe_customers_forgotten_check CHECK ((stripe_customers_forgotten >= 0))
 );
@@ -497,7 +499,8 @@ CREATE FUNCTION public.ledger_audit_change() RETURNS trigger
     AS $$
 DECLARE
     v_secret    text[] := ARRAY['key_hash', 'token_hash', 'password_hash', 'mfa_secret_encrypted',
-                                'encrypted_key', 'code_hash', 'mfa_last_step'];
+                                'encrypted_key', 'code_hash', 'mfa_last_step', 'secret_encrypted',
+                                'previous_secret_encrypted'];
     v_before    jsonb;
     v_after     jsonb;
     v_row       jsonb;
@@ -519,6 +522,8 @@ BEGIN
             v_action := 'archived';
         ELSIF v_after ? 'accepted_at' AND v_before ->> 'accepted_at' IS NULL AND v_after ->> 'accepted_at' IS NOT NULL THEN
             v_action := 'accepted';
+        ELSIF v_after ? 'disabled_at' AND v_before ->> 'disabled_at' IS NULL AND v_after ->> 'disabled_at' IS NOT NULL THEN
+            v_action := 'disabled';
         ELSIF v_after ? 'is_active' AND (v_before ->> 'is_active')::boolean AND NOT (v_after ->> 'is_active')::boolean THEN
             v_action := 'deactivated';
         ELSE
@@ -542,6 +547,50 @@ END $$;
 --
 
 COMMENT ON FUNCTION public.ledger_audit_change() IS 'Writes the audit row of a change to an audited table in the same transaction; never copies a secret column.';
+
+
+--
+-- Name: ledger_balance_low_event(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.ledger_balance_low_event() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    PERFORM ledger_emit(NEW.user_id, 'balance.low',
+                        jsonb_build_object('spendable', ledger_spendable(NEW)::text,
+                                           'balance', NEW.balance::text,
+                                           'threshold', NEW.low_balance_threshold::text));
+    RETURN NULL;
+END $$;
+
+
+--
+-- Name: ledger_budget_alert_events(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.ledger_budget_alert_events() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    v_budget budgets;
+    v_data   jsonb;
+BEGIN
+    SELECT * INTO v_budget FROM budgets WHERE id = NEW.budget_id;
+    v_data := jsonb_build_object(
+        'budget_id', NEW.budget_id, 'threshold', NEW.threshold, 'amount', NEW.amount::text,
+        'spent', NEW.spent::text, 'period', v_budget.period, 'period_start', NEW.period_start,
+        'scope', jsonb_build_object('type', v_budget.scope_type, 'id', v_budget.scope_id),
+        'model', v_budget.model_pattern, 'hard', v_budget.hard);
+    PERFORM ledger_emit(NEW.workspace_id, 'budget.threshold', v_data,
+                        'budget.threshold:' || NEW.budget_id || ':' || extract(epoch FROM NEW.period_start)::bigint
+                        || ':' || NEW.threshold);
+    IF NEW.threshold >= 100 AND NEW.spent >= NEW.amount THEN
+        PERFORM ledger_emit(NEW.workspace_id, 'budget.exceeded', v_data,
+                            'budget.exceeded:' || NEW.budget_id || ':' || extract(epoch FROM NEW.period_start)::bigint);
+    END IF;
+    RETURN NULL;
+END $$;
 
 
 --
@@ -908,6 +957,25 @@ $$;
 
 
 --
+-- Name: ledger_credit_events(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.ledger_credit_events() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    PERFORM ledger_emit(NEW.user_id,
+                        CASE NEW.transaction_type WHEN 'purchase' THEN 'credits.purchased' ELSE 'credits.refunded' END,
+                        jsonb_build_object('transaction_id', NEW.id, 'amount', NEW.amount::text,
+                                           'balance_after', NEW.balance_after::text,
+                                           'payment_intent_id', NEW.payment_intent_id,
+                                           'reference_id', NEW.reference_id, 'created_at', NEW.created_at),
+                        'credits:' || NEW.id);
+    RETURN NULL;
+END $$;
+
+
+--
 -- Name: ledger_cycle_end(timestamp with time zone, timestamp with time zone); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -970,6 +1038,93 @@ CREATE FUNCTION public.ledger_cycle_start(p_anchor timestamp with time zone, p_a
     AS $$
     SELECT ledger_cycle_shift(p_anchor, ledger_cycle_index(p_anchor, p_at))
 $$;
+
+
+--
+-- Name: ledger_emailed_event_types(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.ledger_emailed_event_types() RETURNS text[]
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $$
+    SELECT ARRAY['balance.low', 'budget.threshold', 'budget.exceeded', 'webhook.disabled',
+                 'auto_top_up.failed', 'credits.expiring']
+$$;
+
+
+--
+-- Name: ledger_emit(uuid, text, jsonb, text, uuid); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.ledger_emit(p_workspace uuid, p_type text, p_data jsonb, p_dedup text DEFAULT NULL::text, p_only_webhook uuid DEFAULT NULL::uuid) RETURNS uuid
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    v_event    uuid;
+    v_project  uuid := (p_data ->> 'project_id')::uuid;
+    v_hooks    uuid[];
+    v_emailed  boolean := p_type = ANY (ledger_emailed_event_types()) AND p_only_webhook IS NULL;
+BEGIN
+    IF NOT p_type = ANY (ledger_event_types()) THEN
+        RAISE EXCEPTION 'unknown event type %', p_type USING ERRCODE = 'LG033';
+    END IF;
+    SELECT array_agg(w.id) INTO v_hooks
+    FROM webhooks w
+    WHERE w.workspace_id = p_workspace AND w.is_active AND w.disabled_at IS NULL
+      AND (p_only_webhook IS NULL OR w.id = p_only_webhook)
+      AND (p_type = ANY (w.events) OR ('*' = ANY (w.events) AND p_type <> 'request.completed')
+           OR p_only_webhook IS NOT NULL)
+      AND (w.filter_project_ids IS NULL OR v_project = ANY (w.filter_project_ids));
+    IF v_hooks IS NULL AND NOT v_emailed THEN
+        RETURN NULL;
+    END IF;
+    INSERT INTO notification_events (workspace_id, event_type, data, dedup_key)
+    VALUES (p_workspace, p_type, p_data, p_dedup)
+    ON CONFLICT (workspace_id, dedup_key) DO NOTHING
+    RETURNING id INTO v_event;
+    IF v_event IS NULL THEN
+        RETURN NULL;
+    END IF;
+    IF v_hooks IS NOT NULL THEN
+        INSERT INTO webhook_messages (event_id, webhook_id, workspace_id)
+        SELECT v_event, h, p_workspace FROM unnest(v_hooks) h;
+        UPDATE webhooks SET last_triggered_at = now() WHERE id = ANY (v_hooks);
+    END IF;
+    IF v_emailed THEN
+        INSERT INTO notification_emails (event_id, workspace_id, to_email)
+        SELECT v_event, p_workspace, e FROM ledger_money_contacts(p_workspace) e
+        ON CONFLICT DO NOTHING;
+    END IF;
+    RETURN v_event;
+END $$;
+
+
+--
+-- Name: FUNCTION ledger_emit(p_workspace uuid, p_type text, p_data jsonb, p_dedup text, p_only_webhook uuid); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.ledger_emit(p_workspace uuid, p_type text, p_data jsonb, p_dedup text, p_only_webhook uuid) IS 'Writes an event and its deliveries in the caller''s transaction; NULL when nobody receives it or its dedup key was seen.';
+
+
+--
+-- Name: ledger_event_types(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.ledger_event_types() RETURNS text[]
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $$
+    SELECT ARRAY['request.completed', 'request.failed', 'rate_limit.hit', 'budget.threshold',
+                 'budget.exceeded', 'alert.triggered', 'provider.down', 'provider.up', 'balance.low',
+                 'credits.purchased', 'credits.refunded', 'credits.expiring', 'auto_top_up.succeeded',
+                 'auto_top_up.failed', 'webhook.disabled', 'webhook.test']
+$$;
+
+
+--
+-- Name: FUNCTION ledger_event_types(); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.ledger_event_types() IS 'Every event type. A webhook subscribed to ''*'' gets each of them but request.completed, which is sent only when named.';
 
 
 --
@@ -1449,6 +1604,24 @@ $$;
 
 
 --
+-- Name: ledger_money_contacts(uuid); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.ledger_money_contacts(p_workspace uuid) RETURNS SETOF text
+    LANGUAGE sql STABLE
+    AS $$
+    WITH members AS (
+        SELECT DISTINCT lower(u.email) AS email
+        FROM workspace_members m JOIN users u ON u.id = m.user_id
+        WHERE m.workspace_id = p_workspace AND (m.role = 'OWNER' OR m.billing_contact))
+    SELECT email FROM members
+    UNION ALL
+    SELECT lower(c.email) FROM user_credits c
+    WHERE c.user_id = p_workspace AND c.email IS NOT NULL AND NOT EXISTS (SELECT 1 FROM members)
+$$;
+
+
+--
 -- Name: ledger_period_end(text, timestamp with time zone); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -1716,6 +1889,48 @@ BEGIN
                             FROM subscription_tiers WHERE is_active);
     END IF;
     RETURN v_allowance;
+END $$;
+
+
+--
+-- Name: ledger_usage_events(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.ledger_usage_events() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    v_data   jsonb;
+    v_budget budgets;
+BEGIN
+    v_data := jsonb_build_object(
+        'request_id', NEW.request_id, 'model', NEW.model, 'provider', NEW.provider, 'api', NEW.api,
+        'project_id', NEW.project_id, 'key_id', NEW.gateway_key_id, 'end_user', NEW.end_user,
+        'status_code', NEW.status_code, 'credits_used', NEW.credits_used::text,
+        'prompt_tokens', NEW.prompt_tokens, 'completion_tokens', NEW.completion_tokens,
+        'latency_ms', NEW.latency_ms, 'created_at', NEW.created_at);
+    IF NEW.refused_by = 'rate_limit' THEN
+        PERFORM ledger_emit(NEW.user_id, 'rate_limit.hit', v_data || jsonb_build_object('rate_limit_id', NEW.control_id),
+                            'rate_limit.hit:' || coalesce(NEW.control_id::text, '-') || ':'
+                            || (extract(epoch FROM NEW.created_at)::bigint / 60)::text);
+    ELSIF NEW.refused_by = 'budget' THEN
+        SELECT * INTO v_budget FROM budgets WHERE id = NEW.control_id;
+        PERFORM ledger_emit(NEW.user_id, 'budget.exceeded',
+                            v_data || jsonb_build_object('budget_id', NEW.control_id, 'hard', true,
+                                                         'amount', v_budget.amount::text,
+                                                         'spent', v_budget.spent::text,
+                                                         'period', v_budget.period,
+                                                         'period_start', v_budget.period_start),
+                            'budget.exceeded:' || coalesce(NEW.control_id::text, '-') || ':'
+                            || coalesce(extract(epoch FROM v_budget.period_start)::bigint::text, '-'));
+    ELSIF NEW.success THEN
+        PERFORM ledger_emit(NEW.user_id, 'request.completed', v_data);
+    ELSE
+        PERFORM ledger_emit(NEW.user_id, 'request.failed',
+                            v_data || jsonb_build_object('error', left(NEW.error_message, 500),
+                                                         'refused_by', NEW.refused_by));
+    END IF;
+    RETURN NULL;
 END $$;
 
 
@@ -2754,6 +2969,58 @@ CREATE TABLE public.model_prices (
 
 
 --
+-- Name: notification_emails; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.notification_emails (
+    id bigint NOT NULL,
+    event_id uuid NOT NULL,
+    workspace_id uuid NOT NULL,
+    to_email text NOT NULL,
+    status text DEFAULT 'pending'::text NOT NULL,
+    attempts integer DEFAULT 0 NOT NULL,
+    next_attempt_at timestamp with time zone DEFAULT now() NOT NULL,
+    sent_at timestamp with time zone,
+    last_error text,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT notification_emails_status_check CHECK ((status = ANY (ARRAY['pending'::text, 'sent'::text, 'failed'::text])))
+);
+
+
+--
+-- Name: notification_emails_id_seq; Type: SEQUENCE; Schema: public; Owner: -
+--
+
+CREATE SEQUENCE public.notification_emails_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1;
+
+
+--
+-- Name: notification_emails_id_seq; Type: SEQUENCE OWNED BY; Schema: public; Owner: -
+--
+
+ALTER SEQUENCE public.notification_emails_id_seq OWNED BY public.notification_emails.id;
+
+
+--
+-- Name: notification_events; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.notification_events (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    workspace_id uuid NOT NULL,
+    event_type text NOT NULL,
+    data jsonb NOT NULL,
+    dedup_key text,
+    created_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+
+--
 -- Name: power_level_configs; Type: TABLE; Schema: public; Owner: -
 --
 
@@ -3066,6 +3333,131 @@ COMMENT ON TABLE public.users IS 'People who sign in (seeds 000 and 004): email 
 
 
 --
+-- Name: webhook_deliveries; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.webhook_deliveries (
+    id bigint NOT NULL,
+    workspace_id uuid NOT NULL,
+    webhook_id uuid NOT NULL,
+    message_id bigint NOT NULL,
+    event_id uuid NOT NULL,
+    event_type text NOT NULL,
+    attempt_number integer NOT NULL,
+    request_headers jsonb NOT NULL,
+    request_body text NOT NULL,
+    response_status integer,
+    response_headers jsonb,
+    response_body text,
+    latency_ms integer,
+    success boolean NOT NULL,
+    error_message text,
+    next_retry_at timestamp with time zone,
+    created_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+
+--
+-- Name: webhook_deliveries_id_seq; Type: SEQUENCE; Schema: public; Owner: -
+--
+
+CREATE SEQUENCE public.webhook_deliveries_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1;
+
+
+--
+-- Name: webhook_deliveries_id_seq; Type: SEQUENCE OWNED BY; Schema: public; Owner: -
+--
+
+ALTER SEQUENCE public.webhook_deliveries_id_seq OWNED BY public.webhook_deliveries.id;
+
+
+--
+-- Name: webhook_messages; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.webhook_messages (
+    id bigint NOT NULL,
+    event_id uuid NOT NULL,
+    webhook_id uuid NOT NULL,
+    workspace_id uuid NOT NULL,
+    status text DEFAULT 'pending'::text NOT NULL,
+    attempts integer DEFAULT 0 NOT NULL,
+    next_attempt_at timestamp with time zone DEFAULT now() NOT NULL,
+    delivered_at timestamp with time zone,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT webhook_messages_attempts_check CHECK ((attempts >= 0)),
+    CONSTRAINT webhook_messages_status_check CHECK ((status = ANY (ARRAY['pending'::text, 'delivered'::text, 'failed'::text])))
+);
+
+
+--
+-- Name: webhook_messages_id_seq; Type: SEQUENCE; Schema: public; Owner: -
+--
+
+CREATE SEQUENCE public.webhook_messages_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1;
+
+
+--
+-- Name: webhook_messages_id_seq; Type: SEQUENCE OWNED BY; Schema: public; Owner: -
+--
+
+ALTER SEQUENCE public.webhook_messages_id_seq OWNED BY public.webhook_messages.id;
+
+
+--
+-- Name: webhooks; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.webhooks (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    workspace_id uuid NOT NULL,
+    name text NOT NULL,
+    description text,
+    url text NOT NULL,
+    secret_encrypted bytea NOT NULL,
+    previous_secret_encrypted bytea,
+    previous_secret_expires_at timestamp with time zone,
+    events text[] NOT NULL,
+    filter_project_ids uuid[],
+    timeout_ms integer DEFAULT 10000 NOT NULL,
+    is_active boolean DEFAULT true NOT NULL,
+    last_triggered_at timestamp with time zone,
+    consecutive_failures integer DEFAULT 0 NOT NULL,
+    failing_since timestamp with time zone,
+    last_failure_at timestamp with time zone,
+    last_failure_reason text,
+    disabled_at timestamp with time zone,
+    disabled_reason text,
+    created_by uuid,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT webhooks_consecutive_failures_check CHECK ((consecutive_failures >= 0)),
+    CONSTRAINT webhooks_description_check CHECK ((length(description) <= 1000)),
+    CONSTRAINT webhooks_events_check CHECK (((cardinality(events) >= 1) AND (events <@ (public.ledger_event_types() || '*'::text)))),
+    CONSTRAINT webhooks_name_check CHECK ((((length(btrim(name)) >= 1) AND (length(btrim(name)) <= 100)) AND (name !~ '[[:cntrl:]]'::text))),
+    CONSTRAINT webhooks_timeout_ms_check CHECK (((timeout_ms >= 1000) AND (timeout_ms <= 30000))),
+    CONSTRAINT webhooks_url_check CHECK (((url ~ '^https?://'::text) AND (length(url) <= 2000)))
+);
+
+
+--
+-- Name: TABLE webhooks; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.webhooks IS 'Seed 004 webhooks: signed (Standard Webhooks) endpoints of a workspace.';
+
+
+--
 -- Name: workspace_invitations; Type: TABLE; Schema: public; Owner: -
 --
 
@@ -3103,6 +3495,7 @@ CREATE TABLE public.workspace_members (
     user_id uuid NOT NULL,
     role text NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
+    billing_contact boolean DEFAULT false NOT NULL,
     CONSTRAINT workspace_members_role_check CHECK ((role = ANY (ARRAY['OWNER'::text, 'ADMIN'::text, 'DEVELOPER'::text, 'VIEWER'::text])))
 );
 
@@ -3154,6 +3547,27 @@ ALTER TABLE ONLY public.budget_alerts ALTER COLUMN id SET DEFAULT nextval('publi
 --
 
 ALTER TABLE ONLY public.budget_history ALTER COLUMN id SET DEFAULT nextval('public.budget_history_id_seq'::regclass);
+
+
+--
+-- Name: notification_emails id; Type: DEFAULT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.notification_emails ALTER COLUMN id SET DEFAULT nextval('public.notification_emails_id_seq'::regclass);
+
+
+--
+-- Name: webhook_deliveries id; Type: DEFAULT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.webhook_deliveries ALTER COLUMN id SET DEFAULT nextval('public.webhook_deliveries_id_seq'::regclass);
+
+
+--
+-- Name: webhook_messages id; Type: DEFAULT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.webhook_messages ALTER COLUMN id SET DEFAULT nextval('public.webhook_messages_id_seq'::regclass);
 
 
 --
@@ -3314,6 +3728,38 @@ ALTER TABLE ONLY public.model_access_requests
 
 ALTER TABLE ONLY public.model_prices
     ADD CONSTRAINT model_prices_pkey PRIMARY KEY (provider, model);
+
+
+--
+-- Name: notification_emails notification_emails_event_id_to_email_key; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.notification_emails
+    ADD CONSTRAINT notification_emails_event_id_to_email_key UNIQUE (event_id, to_email);
+
+
+--
+-- Name: notification_emails notification_emails_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.notification_emails
+    ADD CONSTRAINT notification_emails_pkey PRIMARY KEY (id);
+
+
+--
+-- Name: notification_events notification_events_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.notification_events
+    ADD CONSTRAINT notification_events_pkey PRIMARY KEY (id);
+
+
+--
+-- Name: notification_events notification_events_workspace_id_dedup_key_key; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.notification_events
+    ADD CONSTRAINT notification_events_workspace_id_dedup_key_key UNIQUE (workspace_id, dedup_key);
 
 
 --
@@ -3482,6 +3928,38 @@ ALTER TABLE ONLY public.user_tokens
 
 ALTER TABLE ONLY public.users
     ADD CONSTRAINT users_pkey PRIMARY KEY (id);
+
+
+--
+-- Name: webhook_deliveries webhook_deliveries_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.webhook_deliveries
+    ADD CONSTRAINT webhook_deliveries_pkey PRIMARY KEY (id);
+
+
+--
+-- Name: webhook_messages webhook_messages_event_id_webhook_id_key; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.webhook_messages
+    ADD CONSTRAINT webhook_messages_event_id_webhook_id_key UNIQUE (event_id, webhook_id);
+
+
+--
+-- Name: webhook_messages webhook_messages_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.webhook_messages
+    ADD CONSTRAINT webhook_messages_pkey PRIMARY KEY (id);
+
+
+--
+-- Name: webhooks webhooks_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.webhooks
+    ADD CONSTRAINT webhooks_pkey PRIMARY KEY (id);
 
 
 --
@@ -3734,6 +4212,20 @@ CREATE UNIQUE INDEX model_access_requests_one_pending ON public.model_access_req
 
 
 --
+-- Name: notification_emails_due; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX notification_emails_due ON public.notification_emails USING btree (next_attempt_at) WHERE (status = 'pending'::text);
+
+
+--
+-- Name: notification_events_by_time; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX notification_events_by_time ON public.notification_events USING btree (workspace_id, created_at);
+
+
+--
 -- Name: projects_name_per_workspace; Type: INDEX; Schema: public; Owner: -
 --
 
@@ -3780,6 +4272,34 @@ CREATE INDEX user_tokens_user ON public.user_tokens USING btree (user_id, purpos
 --
 
 CREATE UNIQUE INDEX users_email_key ON public.users USING btree (lower(email));
+
+
+--
+-- Name: webhook_deliveries_of_webhook; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX webhook_deliveries_of_webhook ON public.webhook_deliveries USING btree (webhook_id, id);
+
+
+--
+-- Name: webhook_messages_due; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX webhook_messages_due ON public.webhook_messages USING btree (next_attempt_at) WHERE (status = 'pending'::text);
+
+
+--
+-- Name: webhook_messages_of_webhook; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX webhook_messages_of_webhook ON public.webhook_messages USING btree (webhook_id, id);
+
+
+--
+-- Name: webhooks_of_workspace; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX webhooks_of_workspace ON public.webhooks USING btree (workspace_id, id);
 
 
 --
@@ -3902,6 +4422,13 @@ CREATE TRIGGER audit_subscription_tiers AFTER INSERT OR DELETE OR UPDATE ON publ
 
 
 --
+-- Name: user_credits audit_user_credits_notifications; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER audit_user_credits_notifications AFTER UPDATE OF low_balance_threshold ON public.user_credits FOR EACH ROW WHEN ((old.low_balance_threshold IS DISTINCT FROM new.low_balance_threshold)) EXECUTE FUNCTION public.ledger_audit_change('wallet', 'user_id', '-');
+
+
+--
 -- Name: user_credits audit_user_credits_settings; Type: TRIGGER; Schema: public; Owner: -
 --
 
@@ -3923,6 +4450,13 @@ CREATE TRIGGER audit_users AFTER INSERT OR DELETE OR UPDATE OF email, name, pass
 
 
 --
+-- Name: webhooks audit_webhooks; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER audit_webhooks AFTER INSERT OR DELETE OR UPDATE OF name, description, url, events, filter_project_ids, timeout_ms, is_active, disabled_at, secret_encrypted ON public.webhooks FOR EACH ROW EXECUTE FUNCTION public.ledger_audit_change('webhook', 'workspace_id', 'created_by');
+
+
+--
 -- Name: workspace_invitations audit_workspace_invitations; Type: TRIGGER; Schema: public; Owner: -
 --
 
@@ -3941,6 +4475,13 @@ CREATE TRIGGER audit_workspace_members AFTER INSERT OR DELETE OR UPDATE ON publi
 --
 
 CREATE TRIGGER audit_workspaces AFTER INSERT OR DELETE OR UPDATE OF name, kind ON public.workspaces FOR EACH ROW EXECUTE FUNCTION public.ledger_audit_change('workspace', 'id', '-');
+
+
+--
+-- Name: budget_alerts budget_alerts_events; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER budget_alerts_events AFTER INSERT ON public.budget_alerts FOR EACH ROW EXECUTE FUNCTION public.ledger_budget_alert_events();
 
 
 --
@@ -3972,10 +4513,24 @@ CREATE TRIGGER credit_transactions_append_only BEFORE DELETE OR UPDATE ON public
 
 
 --
+-- Name: credit_transactions credit_transactions_events; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER credit_transactions_events AFTER INSERT ON public.credit_transactions FOR EACH ROW WHEN ((new.transaction_type = ANY (ARRAY['purchase'::text, 'refund'::text]))) EXECUTE FUNCTION public.ledger_credit_events();
+
+
+--
 -- Name: gateway_api_keys gateway_api_keys_project; Type: TRIGGER; Schema: public; Owner: -
 --
 
 CREATE TRIGGER gateway_api_keys_project BEFORE INSERT OR UPDATE OF project_id, user_id ON public.gateway_api_keys FOR EACH ROW EXECUTE FUNCTION public.ledger_key_project();
+
+
+--
+-- Name: llm_usage_log llm_usage_log_events; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER llm_usage_log_events AFTER INSERT ON public.llm_usage_log FOR EACH ROW EXECUTE FUNCTION public.ledger_usage_events();
 
 
 --
@@ -3990,6 +4545,13 @@ CREATE TRIGGER llm_usage_log_project BEFORE INSERT ON public.llm_usage_log FOR E
 --
 
 CREATE TRIGGER rate_limits_scope BEFORE INSERT OR UPDATE OF scope_type, scope_id, workspace_id ON public.rate_limits FOR EACH ROW EXECUTE FUNCTION public.ledger_check_control_scope();
+
+
+--
+-- Name: user_credits user_credits_balance_low; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER user_credits_balance_low AFTER UPDATE ON public.user_credits FOR EACH ROW WHEN (((new.low_balance_threshold IS NOT NULL) AND (new.monthly_allowance IS NOT NULL) AND ((new.balance + GREATEST((new.monthly_allowance - new.credits_used_this_month), (0)::numeric)) < new.low_balance_threshold) AND ((old.monthly_allowance IS NULL) OR ((old.balance + GREATEST((old.monthly_allowance - old.credits_used_this_month), (0)::numeric)) >= new.low_balance_threshold)))) EXECUTE FUNCTION public.ledger_balance_low_event();
 
 
 --
@@ -4181,6 +4743,14 @@ ALTER TABLE ONLY public.model_access_requests
 
 
 --
+-- Name: notification_emails notification_emails_event_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.notification_emails
+    ADD CONSTRAINT notification_emails_event_id_fkey FOREIGN KEY (event_id) REFERENCES public.notification_events(id) ON DELETE CASCADE;
+
+
+--
 -- Name: projects projects_workspace_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
 --
 
@@ -4346,6 +4916,46 @@ ALTER TABLE ONLY public.user_provider_keys
 
 ALTER TABLE ONLY public.user_tokens
     ADD CONSTRAINT user_tokens_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.users(id) ON DELETE CASCADE;
+
+
+--
+-- Name: webhook_deliveries webhook_deliveries_message_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.webhook_deliveries
+    ADD CONSTRAINT webhook_deliveries_message_id_fkey FOREIGN KEY (message_id) REFERENCES public.webhook_messages(id) ON DELETE CASCADE;
+
+
+--
+-- Name: webhook_deliveries webhook_deliveries_webhook_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.webhook_deliveries
+    ADD CONSTRAINT webhook_deliveries_webhook_id_fkey FOREIGN KEY (webhook_id) REFERENCES public.webhooks(id) ON DELETE CASCADE;
+
+
+--
+-- Name: webhook_messages webhook_messages_event_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.webhook_messages
+    ADD CONSTRAINT webhook_messages_event_id_fkey FOREIGN KEY (event_id) REFERENCES public.notification_events(id) ON DELETE CASCADE;
+
+
+--
+-- Name: webhook_messages webhook_messages_webhook_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.webhook_messages
+    ADD CONSTRAINT webhook_messages_webhook_id_fkey FOREIGN KEY (webhook_id) REFERENCES public.webhooks(id) ON DELETE CASCADE;
+
+
+--
+-- Name: webhooks webhooks_workspace_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.webhooks
+    ADD CONSTRAINT webhooks_workspace_id_fkey FOREIGN KEY (workspace_id) REFERENCES public.workspaces(id) ON DELETE CASCADE;
 
 
 --

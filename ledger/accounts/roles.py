@@ -24,6 +24,7 @@ class Permission(StrEnum):
     MANAGE_INVITATIONS = "invite people and revoke invitations"
     MANAGE_PROJECTS = "create, rename and archive projects"
     MANAGE_CONTROLS = "set budgets and rate limits"
+    MANAGE_NOTIFICATIONS = "manage webhooks and notification settings"
     MANAGE_ADMIN_KEYS = "create and delete admin keys"
     SEE_USAGE = "see balance, usage and transactions"
     READ_AUDIT_LOG = "read the audit log"

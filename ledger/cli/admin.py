@@ -21,6 +21,7 @@ from ledger.gateway import byok, model_limits, price_catalog, prices
 from ledger.gateway import keys as gateway_keys
 from ledger.money import accounts as users
 from ledger.money import credits
+from ledger.notify import webhooks
 from ledger.settings import Settings
 
 TIERS_HELP = 'JSON: {"input": [{"above": 200000, "usd_per_mtok": "6"}], ...} (a tier\'s price applies above its start)'
@@ -86,16 +87,26 @@ def cmd_byok_rotate(settings: Settings, args: argparse.Namespace) -> int:
         print("ledger: LEDGER_ENCRYPTION_KEY is not set: there is no key to rotate to", file=sys.stderr)
         return 2
 
-    async def rotate(url: str) -> tuple[byok.RotationReport, SecretRotation]:
+    async def rotate(url: str) -> tuple[byok.RotationReport, SecretRotation, SecretRotation]:
         pool = await asyncpg.create_pool(url, min_size=1, max_size=2)
         try:
-            # people's TOTP secrets are under the same key (ledger/accounts/people.py)
-            return await byok.rotate_keys(pool, cipher), await rotate_totp_secrets(pool, cipher)
+            # people's TOTP secrets and webhooks' signing secrets are under the same key
+            return (
+                await byok.rotate_keys(pool, cipher),
+                await rotate_totp_secrets(pool, cipher),
+                await webhooks.rotate_secret_encryption(pool, cipher),
+            )
         finally:
             await pool.close()
 
     with database_url(settings) as url:
-        report, totp = asyncio.run(rotate(url))
+        report, totp, hooks = asyncio.run(rotate(url))
+    if hooks.unreadable:
+        print(
+            f"ledger: {hooks.unreadable} webhooks' signing secrets decrypt under no configured key: their"
+            " owners rotate each one's secret (POST /v1/organization/webhooks/{id}/rotate_secret)",
+            file=sys.stderr,
+        )
     if totp.unreadable:
         print(
             f"ledger: {totp.unreadable} people's two-factor secrets decrypt under no configured key: they must"
@@ -117,6 +128,9 @@ def cmd_byok_rotate(settings: Settings, args: argparse.Namespace) -> int:
             "totp_rotated": totp.rotated,
             "totp_current": totp.current,
             "totp_unreadable": totp.unreadable,
+            "webhook_secrets_rotated": hooks.rotated,
+            "webhook_secrets_current": hooks.current,
+            "webhook_secrets_unreadable": hooks.unreadable,
         },
     )
 
