@@ -7,6 +7,7 @@ from typing import Any
 from api import openapi as oa
 from api.routes import organization as org
 from api.routes import organization_controls as ctl
+from api.routes import organization_webhooks as hooks
 
 Schema = dict[str, Any]
 ADMIN_KEY: list[dict[str, list[str]]] = [{"adminKey": []}]
@@ -131,6 +132,58 @@ ACCESS_REQUEST = oa.obj(
     },
     {"reason": NULL_STRING, "requested_by": NULL_STRING, "decided_at": NULL_INT},
 )
+WEBHOOK_FIELDS: Schema = {
+    "object": {"const": "organization.webhook"},
+    "id": STRING,
+    "name": STRING,
+    "description": NULL_STRING,
+    "url": STRING,
+    "events": {"type": "array", "items": STRING},
+    "project_ids": {"type": ["array", "null"], "items": STRING},
+    "timeout_ms": {"type": "integer"},
+    "enabled": {"type": "boolean"},
+    "is_active": {"type": "boolean"},
+    "disabled_at": NULL_INT,
+    "disabled_reason": NULL_STRING,
+    "consecutive_failures": {"type": "integer"},
+    "last_failure_at": NULL_INT,
+    "last_failure_reason": NULL_STRING,
+    "last_triggered_at": NULL_INT,
+    "previous_secret_expires_at": NULL_INT,
+    "created_at": NULL_INT,
+}
+WEBHOOK = oa.obj(WEBHOOK_FIELDS)
+WEBHOOK_WITH_SECRET = oa.obj({**WEBHOOK_FIELDS, "secret": STRING})
+DELIVERY = oa.obj(
+    {
+        "object": {"const": "organization.webhook.delivery"},
+        "id": STRING,
+        "webhook_id": STRING,
+        "message_id": STRING,
+        "event_id": STRING,
+        "event_type": STRING,
+        "attempt": {"type": "integer"},
+        "request_headers": {"type": "object"},
+        "request_body": STRING,
+        "response_status": NULL_INT,
+        "response_headers": {"type": ["object", "null"]},
+        "response_body": NULL_STRING,
+        "latency_ms": NULL_INT,
+        "success": {"type": "boolean"},
+        "error": NULL_STRING,
+        "next_retry_at": NULL_INT,
+        "created_at": NULL_INT,
+    }
+)
+NOTIFICATION_SETTINGS = oa.obj(
+    {
+        "object": {"const": "organization.notification_settings"},
+        "low_balance_threshold": NULL_STRING,
+        "spendable": NULL_STRING,
+        "billing_contacts": {"type": "array", "items": STRING},
+    }
+)
+
 PAGING = [
     oa.query("limit", {"type": "integer", "minimum": 1, "maximum": org.MAX_LIMIT}, "items per page (default 20)"),
     oa.query("after", STRING, "cursor: the last_id of the previous page"),
@@ -294,5 +347,76 @@ PATHS: Schema = {
     },
     "/v1/organization/model_access_requests/{request_id}/deny": {
         "post": op("Deny a model-access request", {200: ACCESS_REQUEST}, parameters=pid("request_id")),
+    },
+    "/v1/organization/webhooks": {
+        "get": op("Webhooks (never their secrets)", {200: listed(WEBHOOK)}, parameters=PAGING),
+        "post": op(
+            "Create a webhook (its signing secret shown once)",
+            {201: WEBHOOK_WITH_SECRET},
+            409,
+            503,
+            requestBody=oa.model_body(hooks.NewWebhook),
+        ),
+    },
+    "/v1/organization/webhooks/{webhook_id}": {
+        "get": op("A webhook", {200: WEBHOOK}, parameters=pid("webhook_id")),
+        "post": op(
+            "Change a webhook; enabled: true turns a disabled one back on",
+            {200: WEBHOOK},
+            parameters=pid("webhook_id"),
+            requestBody=oa.model_body(hooks.ChangedWebhook),
+        ),
+        "delete": op("Delete a webhook", {200: deleted("organization.webhook.deleted")}, parameters=pid("webhook_id")),
+    },
+    "/v1/organization/webhooks/{webhook_id}/rotate_secret": {
+        "post": op(
+            "A new signing secret (shown once); the current one also signs for overlap_seconds",
+            {200: WEBHOOK_WITH_SECRET},
+            503,
+            parameters=pid("webhook_id"),
+            requestBody=oa.model_body(hooks.Rotation),
+        ),
+    },
+    "/v1/organization/webhooks/{webhook_id}/test": {
+        "post": op(
+            "Send a webhook.test event to this endpoint",
+            {202: oa.obj({"object": {"const": "organization.webhook.test"}, "event_id": STRING})},
+            409,
+            parameters=pid("webhook_id"),
+        ),
+    },
+    "/v1/organization/webhooks/{webhook_id}/deliveries": {
+        "get": op(
+            "Delivery attempts, newest first",
+            {200: listed(DELIVERY)},
+            parameters=[
+                *pid("webhook_id"),
+                PAGING[0],
+                oa.query("before", STRING, "cursor: the last id of the previous page"),
+            ],
+        ),
+    },
+    "/v1/organization/webhooks/{webhook_id}/deliveries/{delivery_id}/replay": {
+        "post": op(
+            "Send that attempt's event again, now",
+            {
+                202: oa.obj(
+                    {
+                        "object": {"const": "organization.webhook.replay"},
+                        "delivery_id": STRING,
+                        "queued": {"const": True},
+                    }
+                )
+            },
+            parameters=pid("webhook_id", "delivery_id"),
+        ),
+    },
+    "/v1/organization/notification_settings": {
+        "get": op("The low-balance threshold and billing contacts", {200: NOTIFICATION_SETTINGS}),
+        "post": op(
+            "Set the low-balance threshold (null: off) or the billing contacts",
+            {200: NOTIFICATION_SETTINGS},
+            requestBody=oa.model_body(hooks.SettingsChange),
+        ),
     },
 }

@@ -1074,7 +1074,7 @@ BEGIN
       AND (p_only_webhook IS NULL OR w.id = p_only_webhook)
       AND (p_type = ANY (w.events) OR ('*' = ANY (w.events) AND p_type <> 'request.completed')
            OR p_only_webhook IS NOT NULL)
-      AND (w.filter_project_ids IS NULL OR v_project = ANY (w.filter_project_ids));
+      AND (w.filter_project_ids IS NULL OR v_project = ANY (w.filter_project_ids) OR p_only_webhook IS NOT NULL);
     IF v_hooks IS NULL AND NOT v_emailed THEN
         RETURN NULL;
     END IF;
@@ -2027,6 +2027,74 @@ END $$;
 --
 
 COMMENT ON FUNCTION public.ledger_wallet_workspace() IS 'Guarantees every user_credits row is a workspace (personal until made a team) with its default project.';
+
+
+--
+-- Name: ledger_webhook_attempt(bigint, integer, jsonb, text, integer, jsonb, text, integer, boolean, text, timestamp with time zone, integer, double precision); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.ledger_webhook_attempt(p_message bigint, p_attempt integer, p_headers jsonb, p_body text, p_status integer, p_response_headers jsonb, p_response_body text, p_latency_ms integer, p_success boolean, p_error text, p_next_at timestamp with time zone, p_disable_after integer, p_disable_after_secs double precision) RETURNS text
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    v_message webhook_messages;
+    v_hook    webhooks;
+    v_event   notification_events;
+BEGIN
+    SELECT * INTO v_message FROM webhook_messages WHERE id = p_message FOR UPDATE;
+    IF NOT FOUND THEN
+        RETURN 'gone';  -- the endpoint was deleted meanwhile
+    END IF;
+    SELECT * INTO v_event FROM notification_events WHERE id = v_message.event_id;
+    INSERT INTO webhook_deliveries
+        (workspace_id, webhook_id, message_id, event_id, event_type, attempt_number, request_headers,
+         request_body, response_status, response_headers, response_body, latency_ms, success,
+         error_message, next_retry_at)
+    VALUES (v_message.workspace_id, v_message.webhook_id, p_message, v_message.event_id, v_event.event_type,
+            p_attempt, p_headers, p_body, p_status, p_response_headers, left(p_response_body, 2000),
+            p_latency_ms, p_success, left(p_error, 1000), CASE WHEN p_success THEN NULL ELSE p_next_at END);
+    SELECT * INTO v_hook FROM webhooks WHERE id = v_message.webhook_id FOR UPDATE;
+    IF p_success THEN
+        UPDATE webhook_messages SET status = 'delivered', delivered_at = now() WHERE id = p_message;
+        UPDATE webhooks SET consecutive_failures = 0, failing_since = NULL WHERE id = v_hook.id;
+        RETURN 'delivered';
+    END IF;
+    IF v_message.status = 'pending' THEN
+        UPDATE webhook_messages
+        SET status = CASE WHEN p_next_at IS NULL THEN 'failed' ELSE 'pending' END,
+            next_attempt_at = coalesce(p_next_at, next_attempt_at)
+        WHERE id = p_message;
+    END IF;
+    UPDATE webhooks
+    SET consecutive_failures = consecutive_failures + 1, failing_since = coalesce(failing_since, now()),
+        last_failure_at = now(), last_failure_reason = left(p_error, 500)
+    WHERE id = v_hook.id
+    RETURNING * INTO v_hook;
+    IF v_hook.disabled_at IS NULL AND v_hook.consecutive_failures >= p_disable_after
+       AND v_hook.failing_since <= now() - make_interval(secs => p_disable_after_secs) THEN
+        UPDATE webhooks
+        SET disabled_at = now(),
+            disabled_reason = format('%s deliveries in a row failed since %s; the last: %s',
+                                     v_hook.consecutive_failures,
+                                     to_char(v_hook.failing_since AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI "UTC"'),
+                                     left(p_error, 300))
+        WHERE id = v_hook.id
+        RETURNING * INTO v_hook;
+        PERFORM ledger_emit(v_hook.workspace_id, 'webhook.disabled',
+                            jsonb_build_object('webhook_id', v_hook.id, 'name', v_hook.name, 'url', v_hook.url,
+                                               'consecutive_failures', v_hook.consecutive_failures,
+                                               'reason', v_hook.disabled_reason));
+        RETURN 'disabled';
+    END IF;
+    RETURN CASE WHEN p_next_at IS NULL THEN 'failed' ELSE 'retrying' END;
+END $$;
+
+
+--
+-- Name: FUNCTION ledger_webhook_attempt(p_message bigint, p_attempt integer, p_headers jsonb, p_body text, p_status integer, p_response_headers jsonb, p_response_body text, p_latency_ms integer, p_success boolean, p_error text, p_next_at timestamp with time zone, p_disable_after integer, p_disable_after_secs double precision); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.ledger_webhook_attempt(p_message bigint, p_attempt integer, p_headers jsonb, p_body text, p_status integer, p_response_headers jsonb, p_response_body text, p_latency_ms integer, p_success boolean, p_error text, p_next_at timestamp with time zone, p_disable_after integer, p_disable_after_secs double precision) IS 'Logs one delivery attempt and moves its message and endpoint on, atomically; disables an endpoint that keeps failing.';
 
 
 --

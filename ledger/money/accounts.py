@@ -30,6 +30,7 @@ class UserRow(TypedDict):
     updated_at: datetime
     billing_cycle_anchor: datetime
     stripe_customers_forgotten: int  # Stripe customers deleted in Stripe (ledger/billing/customers.py)
+    low_balance_threshold: Decimal | None  # balance.low below it (ledger/notify/contacts.py)
 
 
 async def create_user(
