@@ -22,6 +22,16 @@ LEDGER = str(Path(sys.executable).parent / "ledger")
 def running_service(env: dict[str, str], *, timeout: float = 60, log: Path | None = None) -> Iterator[str]:
     """Start `ledger serve`, wait until /healthz answers, stop it with SIGINT after the block.
     Its output goes to `log` (else nowhere)."""
+    with service_process(env, timeout=timeout, log=log) as (base_url, _):
+        yield base_url
+
+
+@contextlib.contextmanager
+def service_process(
+    env: dict[str, str], *, timeout: float = 60, log: Path | None = None
+) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+    """running_service's process too, for a test that kills it (the block's end then skips the
+    SIGINT of a process already gone)."""
     port = free_port()
     clean = {k: v for k, v in os.environ.items() if not k.startswith("LEDGER_")}
     with open(log or os.devnull, "w") as output:
@@ -44,7 +54,7 @@ def running_service(env: dict[str, str], *, timeout: float = 60, log: Path | Non
                 if time.monotonic() > deadline:
                     raise AssertionError("ledger serve did not answer /healthz in time")
                 time.sleep(0.1)
-            yield base_url
+            yield base_url, process
         finally:
             if process.poll() is None:
                 process.send_signal(signal.SIGINT)

@@ -4,6 +4,7 @@ delivery with the `standardwebhooks` library, and owners get one email per cross
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Iterator
 from decimal import Decimal
@@ -104,7 +105,7 @@ async def test_low_balance_is_told_once_by_signed_webhook_and_by_email(pool, ser
     for _ in range(200):
         if outbox_messages(outbox):
             break
-        await __import__("asyncio").sleep(0.05)
+        await asyncio.sleep(0.05)
     mails = [m for m in outbox_messages(outbox) if "balance low" in m]
     assert len(mails) == 1 and team.emails["OWNER"] in mails[0]
     assert len(receiver.of_type("balance.low")) == 1
@@ -163,3 +164,65 @@ async def test_every_event_but_request_completed_by_star_and_project_filters(poo
         assert receiver.of_type("credits.purchased") == []
     finally:
         everything.stop()
+
+
+async def test_budget_thresholds_and_refusals_are_told_once_each(pool, service, receiver, tmp_path):
+    team = await make_team(pool, credits_="100")
+    project_id, key = project_key(service, team)
+    client = service.client(key)
+    client.chat.completions.create(model="gpt-4", messages=HI, max_tokens=50)
+    cost = await pool.fetchval("SELECT credits_used FROM llm_usage_log ORDER BY id DESC LIMIT 1")
+    make_webhook(service, team, receiver, ["budget.threshold", "budget.exceeded", "rate_limit.hit"])
+    budget = call(
+        service,
+        "POST",
+        f"{ORG}/budgets",
+        team.admin_key,
+        {
+            "scope": {"type": "project", "id": project_id},
+            "amount": str(cost * 2),
+            "period": "daily",
+            "alert_thresholds": [50, 100],
+        },
+    ).json()
+    refused = 0
+    for _ in range(6):
+        try:
+            client.chat.completions.create(model="gpt-4", messages=HI, max_tokens=50)
+        except openai.APIStatusError as exc:
+            assert exc.status_code == 402
+            refused += 1
+    assert refused >= 3
+    thresholds = receiver.wait_for("budget.threshold", 2)
+    assert sorted(r.payload["data"]["threshold"] for r in thresholds) == [50, 100]
+    assert all(r.payload["data"]["budget_id"] == budget["id"] for r in thresholds)
+    exceeded = receiver.wait_for("budget.exceeded")
+    # rate limits: one rate_limit.hit per limit per minute, however many requests it refuses
+    call(service, "POST", f"{ORG}/budgets/{budget['id']}", team.admin_key, {"amount": "1000"})
+    limit = call(
+        service,
+        "POST",
+        f"{ORG}/rate_limits",
+        team.admin_key,
+        {"scope": {"type": "project", "id": project_id}, "requests": 1, "window_seconds": 3600},
+    ).json()
+    for _ in range(4):
+        try:
+            client.chat.completions.create(model="gpt-4", messages=HI, max_tokens=5)
+        except openai.RateLimitError:
+            pass
+    hit = receiver.wait_for("rate_limit.hit")
+    assert hit[0].payload["data"]["rate_limit_id"] == limit["id"]
+    await asyncio.sleep(0.5)
+    assert len(receiver.of_type("rate_limit.hit")) == 1
+    assert len(receiver.of_type("budget.exceeded")) == len(exceeded) == 1
+    assert len(receiver.of_type("budget.threshold")) == 2
+    # the owners' emails: one per threshold and one for the budget used up
+    outbox = tmp_path / "outbox"
+    for _ in range(200):
+        if len(outbox_messages(outbox)) >= 3:
+            break
+        await asyncio.sleep(0.05)
+    subjects = sorted(m.split("\n")[1] for m in outbox_messages(outbox))
+    assert len(subjects) == 3, subjects
+    assert sum("budget at" in s for s in subjects) == 2 and sum("budget reached" in s for s in subjects) == 1
