@@ -415,3 +415,35 @@ async def test_budgets_near_their_amount_and_the_most_limited_keys(database_url,
     assert len(near) == 1 and near[0][1] == f"workspace {wallet.workspace_id}" and near[0][9] == "90.0"
     limited = rows(database_url, "most_limited_keys")
     assert len(limited) == 1 and limited[0][3:6] == ["3", "0", "0"]
+
+
+async def test_failing_webhooks_and_notifications_waiting(database_url, pool):
+    import base64
+    import os
+
+    from ledger.accounts.actor import OPERATOR, acting
+    from ledger.gateway.byok import KeyCipher
+    from ledger.money import credits
+    from ledger.notify import webhooks
+    from tests.accounts.helpers import make_team
+
+    team = await make_team(pool)
+    cipher = KeyCipher(base64.b64encode(os.urandom(32)).decode())
+    async with acting(pool, OPERATOR) as conn:
+        made = await webhooks.create_webhook(
+            conn,
+            cipher,
+            team.workspace_id,
+            webhooks.WebhookSpec("down", "http://127.0.0.1:9/", ["*"]),
+            None,
+            allow_private=True,
+        )
+    await credits.add_user_credits(pool, team.workspace_id, "2", "purchase", "pi_ops_webhooks")
+    waiting = rows(database_url, "notifications_waiting")
+    assert [r[:3] for r in waiting] == [["webhook", "credits.purchased", "1"]]
+    assert rows(database_url, "failing_webhooks") == []
+    await pool.execute(
+        "UPDATE webhooks SET consecutive_failures = 4, failing_since = now(), last_failure_reason = 'refused'"
+        " WHERE id = $1", made.webhook["id"])  # fmt: skip
+    [failing] = rows(database_url, "failing_webhooks")
+    assert failing[1:5] == ["down", "http://127.0.0.1:9/", "failing", "4"] and failing[7] == "1"

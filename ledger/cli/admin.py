@@ -13,7 +13,7 @@ import asyncpg
 
 from ledger.accounts.secret_rotation import SecretRotation, rotate_totp_secrets
 from ledger.billing import packages
-from ledger.cli import controls, workspaces
+from ledger.cli import controls, notifications, workspaces
 from ledger.cli.context import with_connection
 from ledger.cli.output import emit
 from ledger.db.pool import database_url
@@ -302,6 +302,7 @@ def add_commands(commands: Any) -> None:
 
     workspaces.add_commands(commands, json_flag)
     controls.add_commands(commands, json_flag)
+    notifications.add_commands(commands, json_flag)
 
     group = _group(commands, "keys", "gateway API keys")
     key = _command(group, "create", "create a key (shown once)", cmd_keys_create, json_flag)

@@ -5,6 +5,7 @@ delivery with the `standardwebhooks` library, and owners get one email per cross
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import Iterator
 from decimal import Decimal
@@ -207,10 +208,8 @@ async def test_budget_thresholds_and_refusals_are_told_once_each(pool, service, 
         {"scope": {"type": "project", "id": project_id}, "requests": 1, "window_seconds": 3600},
     ).json()
     for _ in range(4):
-        try:
+        with contextlib.suppress(openai.RateLimitError):
             client.chat.completions.create(model="gpt-4", messages=HI, max_tokens=5)
-        except openai.RateLimitError:
-            pass
     hit = receiver.wait_for("rate_limit.hit")
     assert hit[0].payload["data"]["rate_limit_id"] == limit["id"]
     await asyncio.sleep(0.5)
