@@ -38,7 +38,16 @@ from api.routes import (
     webhooks,
 )
 from api.services import Services
-from api.web import admin_pages, admin_workspaces, control_pages, key_pages, person_pages, team_pages, user_pages
+from api.web import (
+    admin_pages,
+    admin_workspaces,
+    control_pages,
+    key_pages,
+    notification_pages,
+    person_pages,
+    team_pages,
+    user_pages,
+)
 from api.web.pages import STATIC_DIR, http_error_page
 from api.web.sessions import SessionSigner
 from ledger.accounts.mail import mailer_of_settings
@@ -212,6 +221,20 @@ ROUTES: list[Route | Mount] = [
     Route("/dashboard/team/projects/{project_id}/archive", team_pages.archive_project, methods=["POST"]),
     Route("/dashboard/team/admin-keys", team_pages.create_admin_key, methods=["POST"]),
     Route("/dashboard/team/admin-keys/{key_id}/delete", team_pages.delete_admin_key, methods=["POST"]),
+    Route("/dashboard/notifications", notification_pages.notifications_page, methods=["GET"]),
+    Route("/dashboard/notifications/webhooks", notification_pages.create_webhook, methods=["POST"]),
+    Route("/dashboard/notifications/webhooks/{webhook_id}", notification_pages.webhook_log, methods=["GET"]),
+    Route("/dashboard/notifications/webhooks/{webhook_id}/enable", notification_pages.switch(True), methods=["POST"]),
+    Route("/dashboard/notifications/webhooks/{webhook_id}/disable", notification_pages.switch(False), methods=["POST"]),
+    Route("/dashboard/notifications/webhooks/{webhook_id}/delete", notification_pages.delete_webhook, methods=["POST"]),
+    Route("/dashboard/notifications/webhooks/{webhook_id}/rotate", notification_pages.rotate_secret, methods=["POST"]),
+    Route("/dashboard/notifications/webhooks/{webhook_id}/test", notification_pages.send_test, methods=["POST"]),
+    Route(
+        "/dashboard/notifications/webhooks/{webhook_id}/deliveries/{delivery_id}/replay",
+        notification_pages.replay,
+        methods=["POST"],
+    ),
+    Route("/dashboard/notifications/settings", notification_pages.save_settings, methods=["POST"]),
     Route("/dashboard/controls", control_pages.controls_page, methods=["GET"]),
     Route("/dashboard/controls/budgets", control_pages.create_budget, methods=["POST"]),
     Route("/dashboard/controls/budgets/{budget_id}/delete", control_pages.delete_budget, methods=["POST"]),

@@ -79,6 +79,21 @@ WALK: list[tuple[str, str, dict[str, str], set[str]]] = [
     ),
     ("POST", "/dashboard/controls/model-access/{access_request_id}/approve", {}, MANAGERS),
     ("POST", "/dashboard/controls/model-access/{access_request_id}/deny", {}, MANAGERS),
+    ("GET", "/dashboard/notifications", {}, MANAGERS),
+    (
+        "POST",
+        "/dashboard/notifications/webhooks",
+        {"name": "w", "url": "https://example.com/", "events": "*"},
+        MANAGERS,
+    ),
+    ("GET", "/dashboard/notifications/webhooks/{webhook_id}", {}, MANAGERS),
+    ("POST", "/dashboard/notifications/webhooks/{webhook_id}/enable", {}, MANAGERS),
+    ("POST", "/dashboard/notifications/webhooks/{webhook_id}/disable", {}, MANAGERS),
+    ("POST", "/dashboard/notifications/webhooks/{webhook_id}/rotate", {}, MANAGERS),
+    ("POST", "/dashboard/notifications/webhooks/{webhook_id}/test", {}, MANAGERS),
+    ("POST", "/dashboard/notifications/webhooks/{webhook_id}/deliveries/{delivery_id}/replay", {}, MANAGERS),
+    ("POST", "/dashboard/notifications/webhooks/{webhook_id}/delete", {}, MANAGERS),
+    ("POST", "/dashboard/notifications/settings", {"low_balance_threshold": "5"}, MANAGERS),
 ]
 
 
@@ -102,7 +117,8 @@ def test_the_walk_covers_every_dashboard_route():
 # the walk's placeholders by the routes' own parameter names
 ROUTE_PARAM = {"provider_key_id": "key_id", "invite_id": "invite_id", "other_id": "person_id",
                "admin_key_id": "key_id", "project_id": "project_id", "session_id": "session_id",
-               "budget_id": "budget_id", "limit_id": "limit_id", "access_request_id": "request_id"}  # fmt: skip
+               "budget_id": "budget_id", "limit_id": "limit_id", "access_request_id": "request_id",
+               "webhook_id": "webhook_id", "delivery_id": "delivery_id"}  # fmt: skip
 
 
 def sign_in(service: Any, email: str) -> httpx.Client:
@@ -161,7 +177,25 @@ async def fixtures_for(pool: Any, team: Any, role: str) -> dict[str, str]:
         team.workspace_id,
         key.id,
     )
+    webhook_id = await pool.fetchval(
+        "INSERT INTO webhooks (workspace_id, name, url, secret_encrypted, events) "
+        "VALUES ($1, 'walk', 'https://example.com/', '\\x00', '{*}') RETURNING id",
+        team.workspace_id,
+    )
+    event_id = await pool.fetchval(
+        "INSERT INTO notification_events (workspace_id, event_type, data)"
+        " VALUES ($1, 'webhook.test', '{}') RETURNING id",
+        team.workspace_id,
+    )
+    message_id = await pool.fetchval(
+        "INSERT INTO webhook_messages (event_id, webhook_id, workspace_id, status) VALUES ($1, $2, $3, 'failed')"
+        " RETURNING id", event_id, webhook_id, team.workspace_id)  # fmt: skip
+    delivery_id = await pool.fetchval(
+        "INSERT INTO webhook_deliveries (workspace_id, webhook_id, message_id, event_id, event_type, attempt_number,"
+        " request_headers, request_body, success) VALUES ($1, $2, $3, $4, 'webhook.test', 1, '{}', '{}', false)"
+        " RETURNING id", team.workspace_id, webhook_id, message_id, event_id)  # fmt: skip
     return {
+        "webhook_id": str(webhook_id), "delivery_id": str(delivery_id),
         "budget_id": str(budget_id), "limit_id": str(limit_id), "access_request_id": str(access_request_id),
         "key_id": str(key.id), "project_id": str(project["id"]), "invite_id": str(invite.invitation["id"]),
         "admin_key_id": str(admin_key.row["id"]), "provider_key_id": str(provider_key),

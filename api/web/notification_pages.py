@@ -1,0 +1,182 @@
+"""/dashboard/notifications: the workspace's webhooks (state, failures, the delivery log with a
+replay button, a test event, the secret shown once at creation and at rotation) and its
+notification settings (the low-balance threshold, billing contacts). Owners and admins only:
+webhook URLs and delivery logs are theirs to see. Same ledger functions as the administration API
+(/v1/organization/webhooks, /notification_settings)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from api.routes.organization_webhooks import NewWebhook, cipher_of
+from api.services import services
+from api.web.pages import USER_AREA, PageError, checked_form, form_model, page, redirect, render
+from api.web.user_pages import signed_in
+from ledger.accounts import workspaces
+from ledger.accounts.actor import acting
+from ledger.accounts.roles import Permission
+from ledger.notify import contacts, webhooks
+from ledger.notify.events import EVENT_TYPES
+from ledger.notify.webhooks import WebhookChange, WebhookSpec
+
+P = Permission
+ROOT = USER_AREA.root + "/notifications"
+NOTICES = {
+    "enabled": "Webhook enabled: its waiting events go out now.",
+    "disabled": "Webhook turned off.",
+    "deleted": "Webhook deleted.",
+    "tested": "A webhook.test event is on its way; see the log below.",
+    "replayed": "Sent again; see the log.",
+    "saved": "Notification settings saved.",
+}
+
+
+def _webhook_id(request: Request) -> uuid.UUID:
+    try:
+        return uuid.UUID(request.path_params["webhook_id"])
+    except ValueError:
+        raise PageError(404, "No such webhook in this workspace.") from None
+
+
+async def _page(request: Request, extra: dict[str, Any] | None = None, status: int = 200) -> Response:
+    session, viewer = await signed_in(request, P.MANAGE_NOTIFICATIONS)
+    pool = services(request).pool
+    context: dict[str, Any] = {
+        "webhooks": await webhooks.webhooks_of(pool, viewer.user_id, None, 100),
+        "settings": await contacts.settings_of(pool, viewer.user_id),
+        "members": await workspaces.members(pool, viewer.user_id, None, 1000) if viewer.person_id else [],
+        "event_types": EVENT_TYPES,
+        "notice": NOTICES.get(request.query_params.get("notice", "")),
+        **(extra or {}),
+    }
+    return render(request, "user/notifications.html", context, status, session=session)
+
+
+@page(USER_AREA)
+async def notifications_page(request: Request) -> Response:
+    return await _page(request)
+
+
+@page(USER_AREA)
+async def create_webhook(request: Request) -> Response:
+    """The secret is shown on this answer only (not stored in plaintext, not in a redirect's URL)."""
+    session, viewer = await signed_in(request, P.MANAGE_NOTIFICATIONS)
+    fields = await checked_form(request, session)
+    events = [e.strip() for e in fields.get("events", "").split(",") if e.strip()]
+    new = form_model(NewWebhook, {"name": fields.get("name", ""), "url": fields.get("url", ""), "events": events})
+    box = cipher_of(request)
+    async with acting(services(request).pool, viewer.actor(request)) as conn:
+        made = await webhooks.create_webhook(
+            conn,
+            box,
+            viewer.user_id,
+            WebhookSpec(new.name, new.url, new.events),
+            viewer.person_id,
+            allow_private=services(request).settings.webhook_allow_private_targets,
+        )
+    return await _page(request, {"new_secret": made.secret, "new_webhook": made.webhook}, 201)
+
+
+def switch(enabled: bool) -> Any:
+    @page(USER_AREA)
+    async def endpoint(request: Request) -> Response:
+        session, viewer = await signed_in(request, P.MANAGE_NOTIFICATIONS)
+        await checked_form(request, session)
+        async with acting(services(request).pool, viewer.actor(request)) as conn:
+            changed = await webhooks.modify_webhook(
+                conn, viewer.user_id, _webhook_id(request), WebhookChange(enabled=enabled), allow_private=True
+            )
+        if changed is None:
+            raise PageError(404, "No such webhook in this workspace.")
+        return redirect(ROOT, notice="enabled" if enabled else "disabled")
+
+    return endpoint
+
+
+@page(USER_AREA)
+async def delete_webhook(request: Request) -> Response:
+    session, viewer = await signed_in(request, P.MANAGE_NOTIFICATIONS)
+    await checked_form(request, session)
+    async with acting(services(request).pool, viewer.actor(request)) as conn:
+        if not await webhooks.delete_webhook(conn, viewer.user_id, _webhook_id(request)):
+            raise PageError(404, "No such webhook in this workspace.")
+    return redirect(ROOT, notice="deleted")
+
+
+@page(USER_AREA)
+async def rotate_secret(request: Request) -> Response:
+    session, viewer = await signed_in(request, P.MANAGE_NOTIFICATIONS)
+    await checked_form(request, session)
+    box = cipher_of(request)
+    async with acting(services(request).pool, viewer.actor(request)) as conn:
+        secret = await webhooks.rotate_secret(conn, box, viewer.user_id, _webhook_id(request), timedelta(days=1))
+    if secret is None:
+        raise PageError(404, "No such webhook in this workspace.")
+    return await _page(request, {"new_secret": secret, "rotated": True})
+
+
+@page(USER_AREA)
+async def send_test(request: Request) -> Response:
+    session, viewer = await signed_in(request, P.MANAGE_NOTIFICATIONS)
+    await checked_form(request, session)
+    webhook_id = _webhook_id(request)
+    async with acting(services(request).pool, viewer.actor(request)) as conn:
+        if await webhooks.webhook(conn, viewer.user_id, webhook_id) is None:
+            raise PageError(404, "No such webhook in this workspace.")
+        if await webhooks.send_test(conn, viewer.user_id, webhook_id) is None:
+            raise PageError(409, "This webhook is off or disabled: enable it first.")
+    return redirect(f"{ROOT}/webhooks/{webhook_id}", notice="tested")
+
+
+@page(USER_AREA)
+async def webhook_log(request: Request) -> Response:
+    session, viewer = await signed_in(request, P.MANAGE_NOTIFICATIONS)
+    pool = services(request).pool
+    found = await webhooks.webhook(pool, viewer.user_id, _webhook_id(request))
+    if found is None:
+        raise PageError(404, "No such webhook in this workspace.")
+    deliveries = await webhooks.deliveries_of(pool, viewer.user_id, found["id"], None, 100)
+    context = {
+        "webhook": found,
+        "deliveries": deliveries,
+        "notice": NOTICES.get(request.query_params.get("notice", "")),
+    }
+    return render(request, "user/webhook_log.html", context, session=session)
+
+
+@page(USER_AREA)
+async def replay(request: Request) -> Response:
+    session, viewer = await signed_in(request, P.MANAGE_NOTIFICATIONS)
+    await checked_form(request, session)
+    webhook_id = _webhook_id(request)
+    raw = request.path_params["delivery_id"]
+    if not raw.isdigit() or len(raw) > 18:
+        raise PageError(404, "No such delivery of this webhook.")
+    async with acting(services(request).pool, viewer.actor(request)) as conn:
+        if not await webhooks.replay(conn, viewer.user_id, webhook_id, int(raw)):
+            raise PageError(404, "No such delivery of this webhook.")
+    return redirect(f"{ROOT}/webhooks/{webhook_id}", notice="replayed")
+
+
+@page(USER_AREA)
+async def save_settings(request: Request) -> Response:
+    session, viewer = await signed_in(request, P.MANAGE_NOTIFICATIONS)
+    fields = await checked_form(request, session)
+    threshold = fields.get("low_balance_threshold", "").strip() or None
+    contacts_wanted = []
+    for name in fields:  # one checkbox per member: billing_contact:<their id>
+        if name.startswith("billing_contact:"):
+            try:
+                contacts_wanted.append(uuid.UUID(name.split(":", 1)[1]))
+            except ValueError:
+                raise PageError(400, "A billing contact must be a member's id.") from None
+    async with acting(services(request).pool, viewer.actor(request)) as conn:
+        await contacts.set_low_balance_threshold(conn, viewer.user_id, threshold)
+        if viewer.person_id and "contacts_shown" in fields:
+            await contacts.set_billing_contacts(conn, viewer.user_id, contacts_wanted)
+    return redirect(ROOT, notice="saved")
