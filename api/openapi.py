@@ -185,12 +185,23 @@ ACCOUNT = obj(
         # the budgets and rate limits over the calling key (docs/controls.md)
         "budgets": {"type": "array", "items": obj({"id": UUID, "period": {"type": "string"}, "remaining": DECIMAL})},
         "rate_limits": {"type": "array", "items": obj({"id": UUID, "strategy": {"type": "string"}})},
+        "credits_by_lot": {
+            "type": "array",
+            "description": "the balance by lot, in spending order: grants (by priority, then expiry), then purchased",
+            "items": obj(
+                {
+                    "lot": {"type": "string", "enum": ["grant", "purchased"]},
+                    "expires_at": {"type": ["string", "null"]},
+                    "remaining": DECIMAL,
+                }
+            ),
+        },
     },
 )
 TRANSACTION = obj(
     {
         "id": {"type": "integer"},
-        "transaction_type": {"enum": ["purchase", "usage", "refund", "admin_adjustment", "bonus"]},
+        "transaction_type": {"enum": ["purchase", "usage", "refund", "admin_adjustment", "bonus", "expiry"]},
         "amount": DECIMAL,
         "balance_after": DECIMAL,
         "created_at": TIME,

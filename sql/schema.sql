@@ -199,9 +199,12 @@ CREATE TABLE public.user_credits (
     billing_cycle_anchor timestamp with time zone NOT NULL,
     stripe_customers_forgotten integer DEFAULT 0 NOT NULL,
     low_balance_threshold numeric(20,6),
+    granted_remaining numeric(20,6) DEFAULT 0 NOT NULL,
     CONSTRAINT user_credits_balance_check CHECK ((balance >= (0)::numeric)),
     CONSTRAINT user_credits_credits_held_check CHECK ((credits_held >= (0)::numeric)),
     CONSTRAINT user_credits_credits_used_this_month_check CHECK ((credits_used_this_month >= (0)::numeric)),
+    CONSTRAINT user_credits_granted_remaining_check CHECK ((granted_remaining >= (0)::numeric)),
+    CONSTRAINT user_credits_grants_within_balance CHECK ((granted_remaining <= balance)),
     CONSTRAINT user_credits_low_balance_threshold_check CHECK (((low_balance_threshold IS NULL) OR (low_balance_threshold > (0)::numeric))),
     CONSTRAINT user_credits_monthly_allowance_check CHECK ((monthly_allowance >= (0)::numeric)),
     CONSTRAINT user_credits_stripe_customers_forgotten_check CHECK ((stripe_customers_forgotten >= 0))
@@ -307,6 +310,53 @@ END $$;
 
 
 --
+-- Name: expire_credit_grants(integer); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.expire_credit_grants(p_batch integer DEFAULT 1000) RETURNS integer
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    v_lot   credit_grants;
+    v_user  user_credits;
+    v_count integer := 0;
+    v_bal   numeric;
+    v_txn   bigint;
+BEGIN
+    FOR v_lot IN SELECT * FROM credit_grants g
+                  WHERE g.remaining > 0 AND g.expires_at <= now()
+                  ORDER BY g.user_id, g.id
+                  LIMIT p_batch LOOP
+        v_user := ledger_lock_user(v_lot.user_id);
+        SELECT * INTO v_lot FROM credit_grants g WHERE g.id = v_lot.id FOR UPDATE;
+        CONTINUE WHEN v_lot.remaining = 0;
+        PERFORM set_config('ledger.balance_writer', 'on', true);
+        UPDATE user_credits
+           SET balance = balance - v_lot.remaining, granted_remaining = granted_remaining - v_lot.remaining,
+               updated_at = now()
+         WHERE user_id = v_lot.user_id
+        RETURNING balance INTO v_bal;
+        PERFORM set_config('ledger.balance_writer', 'off', true);
+        INSERT INTO credit_transactions (user_id, transaction_type, amount, balance_after, description, reference_id)
+        VALUES (v_lot.user_id, 'expiry', -v_lot.remaining, v_bal,
+                format('%s granted %s expired', v_lot.kind, to_char(v_lot.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD')),
+                'grant:' || v_lot.id)
+        RETURNING id INTO v_txn;
+        UPDATE credit_grants SET remaining = 0, expired_at = now(), expiry_transaction_id = v_txn WHERE id = v_lot.id;
+        v_count := v_count + 1;
+    END LOOP;
+    RETURN v_count;
+END $$;
+
+
+--
+-- Name: FUNCTION expire_credit_grants(p_batch integer); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.expire_credit_grants(p_batch integer) IS 'Expires due grant lots, each by one expiry transaction; run by maintenance, safe to run again.';
+
+
+--
 -- Name: expire_credit_holds(integer); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -387,6 +437,48 @@ BEGIN
     SELECT c.credits_used INTO v_used FROM ledger_user_cycle(v_user, now()) c;
     RETURN round(v_used / v_user.monthly_allowance * 100, 2);
 END $$;
+
+
+--
+-- Name: grant_credits(uuid, numeric, text, text, timestamp with time zone, integer, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.grant_credits(p_user_id uuid, p_amount numeric, p_transaction_type text, p_reference text, p_expires_at timestamp with time zone, p_priority integer, p_description text DEFAULT NULL::text) RETURNS TABLE(success boolean, new_balance numeric, transaction_id bigint, grant_id bigint)
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    v_added record;
+    v_lot   bigint;
+BEGIN
+    IF p_transaction_type IS NULL OR p_transaction_type NOT IN ('bonus', 'admin_adjustment') THEN
+        RAISE EXCEPTION 'a grant is a bonus or an admin_adjustment, not %', coalesce(p_transaction_type, 'NULL')
+            USING ERRCODE = 'LG002';
+    END IF;
+    IF p_priority IS NOT NULL AND p_priority NOT BETWEEN 0 AND 100 THEN
+        RAISE EXCEPTION 'a grant''s priority is 0 (spent first) to 100, not %', p_priority
+            USING ERRCODE = 'LG009', HINT = 'Leave it out for 50.';
+    END IF;
+    IF p_expires_at IS NOT NULL AND p_expires_at <= now() THEN
+        RAISE EXCEPTION 'a grant''s expiry must be in the future (% is not)', p_expires_at
+            USING ERRCODE = 'LG009';
+    END IF;
+    SELECT * INTO v_added FROM add_user_credits(p_user_id, p_amount, p_transaction_type, p_reference, p_description);
+    UPDATE credit_grants g
+       SET expires_at = p_expires_at, priority = coalesce(p_priority, 50)
+     WHERE g.transaction_id = v_added.transaction_id AND g.created_at = now()  -- made by this call, not a replay
+    RETURNING g.id INTO v_lot;
+    IF v_lot IS NULL THEN
+        SELECT g.id INTO v_lot FROM credit_grants g WHERE g.transaction_id = v_added.transaction_id;
+    END IF;
+    RETURN QUERY SELECT v_added.success, v_added.new_balance, v_added.transaction_id, v_lot;
+END $$;
+
+
+--
+-- Name: FUNCTION grant_credits(p_user_id uuid, p_amount numeric, p_transaction_type text, p_reference text, p_expires_at timestamp with time zone, p_priority integer, p_description text); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.grant_credits(p_user_id uuid, p_amount numeric, p_transaction_type text, p_reference text, p_expires_at timestamp with time zone, p_priority integer, p_description text) IS 'Adds granted credits with an expiry and a priority; one reference is one grant.';
 
 
 --
@@ -1041,6 +1133,31 @@ $$;
 
 
 --
+-- Name: ledger_draw_grants(uuid, numeric); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.ledger_draw_grants(p_user_id uuid, p_amount numeric) RETURNS numeric
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    v_left numeric := p_amount;
+    v_lot  credit_grants;
+    v_take numeric;
+BEGIN
+    FOR v_lot IN SELECT * FROM credit_grants g
+                  WHERE g.user_id = p_user_id AND g.remaining > 0
+                  ORDER BY g.priority, g.expires_at NULLS LAST, g.id
+                  FOR UPDATE LOOP
+        EXIT WHEN v_left <= 0;
+        v_take := least(v_left, v_lot.remaining);
+        UPDATE credit_grants SET remaining = remaining - v_take WHERE id = v_lot.id;
+        v_left := v_left - v_take;
+    END LOOP;
+    RETURN p_amount - v_left;
+END $$;
+
+
+--
 -- Name: ledger_emailed_event_types(); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -1180,7 +1297,7 @@ CREATE TABLE public.credit_transactions (
     CONSTRAINT credit_transactions_allowance_used_check CHECK ((allowance_used >= (0)::numeric)),
     CONSTRAINT credit_transactions_balance_after_check CHECK ((balance_after >= (0)::numeric)),
     CONSTRAINT credit_transactions_check CHECK (((amount <> (0)::numeric) OR (allowance_used > (0)::numeric))),
-    CONSTRAINT credit_transactions_transaction_type_check CHECK ((transaction_type = ANY (ARRAY['purchase'::text, 'usage'::text, 'refund'::text, 'admin_adjustment'::text, 'bonus'::text])))
+    CONSTRAINT credit_transactions_transaction_type_check CHECK ((transaction_type = ANY (ARRAY['purchase'::text, 'usage'::text, 'refund'::text, 'admin_adjustment'::text, 'bonus'::text, 'expiry'::text])))
 );
 
 
@@ -1219,6 +1336,23 @@ END $$;
 
 
 --
+-- Name: ledger_grant_lot(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.ledger_grant_lot() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    INSERT INTO credit_grants (user_id, transaction_id, kind, amount, remaining)
+    VALUES (NEW.user_id, NEW.id, NEW.transaction_type, NEW.amount, NEW.amount);
+    PERFORM set_config('ledger.balance_writer', 'on', true);
+    UPDATE user_credits SET granted_remaining = granted_remaining + NEW.amount WHERE user_id = NEW.user_id;
+    PERFORM set_config('ledger.balance_writer', 'off', true);
+    RETURN NULL;
+END $$;
+
+
+--
 -- Name: ledger_guard_balance(); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -1229,8 +1363,9 @@ BEGIN
     IF coalesce(current_setting('ledger.balance_writer', true), '') = 'on' THEN
         RETURN NEW;
     END IF;
-    IF (TG_OP = 'INSERT' AND NEW.balance <> 0)
-       OR (TG_OP = 'UPDATE' AND NEW.balance IS DISTINCT FROM OLD.balance) THEN
+    IF (TG_OP = 'INSERT' AND (NEW.balance <> 0 OR NEW.granted_remaining <> 0))
+       OR (TG_OP = 'UPDATE' AND (NEW.balance IS DISTINCT FROM OLD.balance
+                                 OR NEW.granted_remaining IS DISTINCT FROM OLD.granted_remaining)) THEN
         RAISE EXCEPTION 'balances change only through the ledger functions'
             USING ERRCODE = 'LG007',
                   DETAIL = format('user %s: balance %s -> %s', NEW.user_id,
@@ -2106,6 +2241,7 @@ CREATE FUNCTION public.ledger_write_debit(p_user public.user_credits, p_amount n
     AS $$
 DECLARE
     v_from_allowance numeric := 0;
+    v_from_grants    numeric := 0;
     v_balance        numeric;
     v_txn_id         bigint;
 BEGIN
@@ -2114,10 +2250,15 @@ BEGIN
                                  ELSE least(p_amount, greatest(p_user.monthly_allowance - p_user.credits_used_this_month, 0))
                             END;
     END IF;
+    -- p_user is the row the caller read under the wallet's lock: its granted_remaining is current
+    IF p_transaction_type <> 'refund' AND p_amount > v_from_allowance AND p_user.granted_remaining > 0 THEN
+        v_from_grants := ledger_draw_grants(p_user.user_id, p_amount - v_from_allowance);
+    END IF;
 
     PERFORM set_config('ledger.balance_writer', 'on', true);
     UPDATE user_credits
        SET balance = balance - (p_amount - v_from_allowance),
+           granted_remaining = granted_remaining - v_from_grants,
            credits_used_this_month = credits_used_this_month
                                      + CASE WHEN p_transaction_type = 'usage' THEN p_amount ELSE 0 END,
            updated_at = now()
@@ -2172,7 +2313,7 @@ BEGIN
         RETURN QUERY SELECT true, v_empty.balance_after, NULL::bigint, 0::numeric(20, 6), p_credits;
         RETURN;
     END IF;
-    v_take := least(p_credits, v_user.balance);
+    v_take := least(p_credits, v_user.balance - v_user.granted_remaining);
     IF v_take = 0 THEN
         INSERT INTO ledger_empty_applications (kind, reference, user_id, requested, balance_after)
         VALUES ('refund', p_reference, p_user_id, p_credits, v_user.balance);
@@ -2563,6 +2704,35 @@ END $$;
 
 
 --
+-- Name: tell_expiring_grants(interval); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.tell_expiring_grants(p_within interval) RETURNS integer
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    v_lot   credit_grants;
+    v_count integer := 0;
+BEGIN
+    FOR v_lot IN SELECT * FROM credit_grants g
+                  WHERE g.remaining > 0 AND g.expiring_told_at IS NULL AND g.expires_at <= now() + p_within
+                    AND g.expires_at > now()
+                  ORDER BY g.expires_at
+                  LIMIT 1000
+                  FOR UPDATE SKIP LOCKED LOOP
+        PERFORM ledger_emit(v_lot.user_id, 'credits.expiring',
+                            jsonb_build_object('grant_id', v_lot.id, 'remaining', v_lot.remaining::text,
+                                               'amount', v_lot.amount::text, 'kind', v_lot.kind,
+                                               'expires_at', v_lot.expires_at),
+                            'credits.expiring:' || v_lot.id);
+        UPDATE credit_grants SET expiring_told_at = now() WHERE id = v_lot.id;
+        v_count := v_count + 1;
+    END LOOP;
+    RETURN v_count;
+END $$;
+
+
+--
 -- Name: admin_api_keys; Type: TABLE; Schema: public; Owner: -
 --
 
@@ -2752,6 +2922,57 @@ CREATE VIEW public.budgets_now AS
 
 
 --
+-- Name: credit_grants; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.credit_grants (
+    id bigint NOT NULL,
+    user_id uuid NOT NULL,
+    transaction_id bigint NOT NULL,
+    kind text NOT NULL,
+    amount numeric(20,6) NOT NULL,
+    remaining numeric(20,6) NOT NULL,
+    priority integer DEFAULT 50 NOT NULL,
+    expires_at timestamp with time zone,
+    expired_at timestamp with time zone,
+    expiring_told_at timestamp with time zone,
+    expiry_transaction_id bigint,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT credit_grants_amount_check CHECK ((amount > (0)::numeric)),
+    CONSTRAINT credit_grants_check CHECK ((remaining <= amount)),
+    CONSTRAINT credit_grants_check1 CHECK (((expired_at IS NULL) OR (remaining = (0)::numeric))),
+    CONSTRAINT credit_grants_priority_check CHECK (((priority >= 0) AND (priority <= 100))),
+    CONSTRAINT credit_grants_remaining_check CHECK ((remaining >= (0)::numeric))
+);
+
+
+--
+-- Name: TABLE credit_grants; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.credit_grants IS 'Lots of granted credits: spent after the allowance, by priority then earliest expiry, before purchased credits.';
+
+
+--
+-- Name: credit_grants_id_seq; Type: SEQUENCE; Schema: public; Owner: -
+--
+
+CREATE SEQUENCE public.credit_grants_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1;
+
+
+--
+-- Name: credit_grants_id_seq; Type: SEQUENCE OWNED BY; Schema: public; Owner: -
+--
+
+ALTER SEQUENCE public.credit_grants_id_seq OWNED BY public.credit_grants.id;
+
+
+--
 -- Name: credit_holds; Type: TABLE; Schema: public; Owner: -
 --
 
@@ -2776,6 +2997,34 @@ CREATE TABLE public.credit_holds (
     CONSTRAINT credit_holds_amount_check CHECK ((amount > (0)::numeric)),
     CONSTRAINT credit_holds_status_check CHECK ((status = ANY (ARRAY['held'::text, 'settled'::text, 'released'::text, 'expired'::text])))
 );
+
+
+--
+-- Name: credit_lots; Type: VIEW; Schema: public; Owner: -
+--
+
+CREATE VIEW public.credit_lots AS
+ SELECT g.user_id,
+    'grant'::text AS lot,
+    g.id AS grant_id,
+    g.kind,
+    g.priority,
+    g.expires_at,
+    g.amount,
+    g.remaining
+   FROM public.credit_grants g
+  WHERE (g.remaining > (0)::numeric)
+UNION ALL
+ SELECT u.user_id,
+    'purchased'::text AS lot,
+    NULL::bigint AS grant_id,
+    'purchase'::text AS kind,
+    NULL::integer AS priority,
+    NULL::timestamp with time zone AS expires_at,
+    NULL::numeric AS amount,
+    (u.balance - u.granted_remaining) AS remaining
+   FROM public.user_credits u
+  WHERE ((u.balance - u.granted_remaining) > (0)::numeric);
 
 
 --
@@ -2889,7 +3138,34 @@ UNION ALL
            FROM public.credit_holds
           WHERE (credit_holds.status = 'held'::text)
           GROUP BY credit_holds.user_id) h USING (user_id))
-  WHERE (u.credits_held <> COALESCE(h.total, (0)::numeric));
+  WHERE (u.credits_held <> COALESCE(h.total, (0)::numeric))
+UNION ALL
+ SELECT u.user_id,
+    'grants_mismatch'::text AS problem,
+    u.granted_remaining AS expected,
+    COALESCE(g.total, (0)::numeric) AS actual,
+    NULL::bigint AS transaction_id
+   FROM (public.user_credits u
+     LEFT JOIN ( SELECT credit_grants.user_id,
+            sum(credit_grants.remaining) AS total
+           FROM public.credit_grants
+          GROUP BY credit_grants.user_id) g USING (user_id))
+  WHERE (u.granted_remaining <> COALESCE(g.total, (0)::numeric))
+UNION ALL
+ SELECT g.user_id,
+    'expired_grant_left'::text AS problem,
+    (0)::numeric AS expected,
+    g.remaining AS actual,
+    g.transaction_id
+   FROM public.credit_grants g
+  WHERE ((g.remaining > (0)::numeric) AND (g.expires_at <= (now() - '1 day'::interval)));
+
+
+--
+-- Name: VIEW ledger_reconciliation; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON VIEW public.ledger_reconciliation IS 'Broken invariants; empty when healthy. expired_grant_left: a lot a day past its expiry still holds credits (maintenance is not running).';
 
 
 --
@@ -3618,6 +3894,13 @@ ALTER TABLE ONLY public.budget_history ALTER COLUMN id SET DEFAULT nextval('publ
 
 
 --
+-- Name: credit_grants id; Type: DEFAULT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.credit_grants ALTER COLUMN id SET DEFAULT nextval('public.credit_grants_id_seq'::regclass);
+
+
+--
 -- Name: notification_emails id; Type: DEFAULT; Schema: public; Owner: -
 --
 
@@ -3700,6 +3983,22 @@ ALTER TABLE ONLY public.budget_history
 
 ALTER TABLE ONLY public.budgets
     ADD CONSTRAINT budgets_pkey PRIMARY KEY (id);
+
+
+--
+-- Name: credit_grants credit_grants_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.credit_grants
+    ADD CONSTRAINT credit_grants_pkey PRIMARY KEY (id);
+
+
+--
+-- Name: credit_grants credit_grants_transaction_id_key; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.credit_grants
+    ADD CONSTRAINT credit_grants_transaction_id_key UNIQUE (transaction_id);
 
 
 --
@@ -4095,6 +4394,20 @@ CREATE INDEX budget_alerts_undelivered ON public.budget_alerts USING btree (cros
 --
 
 CREATE INDEX budgets_of_workspace ON public.budgets USING btree (workspace_id);
+
+
+--
+-- Name: credit_grants_expiring; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX credit_grants_expiring ON public.credit_grants USING btree (expires_at) WHERE ((remaining > (0)::numeric) AND (expires_at IS NOT NULL));
+
+
+--
+-- Name: credit_grants_open; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX credit_grants_open ON public.credit_grants USING btree (user_id, priority, expires_at, id) WHERE (remaining > (0)::numeric);
 
 
 --
@@ -4588,6 +4901,13 @@ CREATE TRIGGER credit_transactions_events AFTER INSERT ON public.credit_transact
 
 
 --
+-- Name: credit_transactions credit_transactions_grant_lot; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER credit_transactions_grant_lot AFTER INSERT ON public.credit_transactions FOR EACH ROW WHEN (((new.transaction_type = ANY (ARRAY['bonus'::text, 'admin_adjustment'::text])) AND (new.amount > (0)::numeric))) EXECUTE FUNCTION public.ledger_grant_lot();
+
+
+--
 -- Name: gateway_api_keys gateway_api_keys_project; Type: TRIGGER; Schema: public; Owner: -
 --
 
@@ -4688,6 +5008,30 @@ ALTER TABLE ONLY public.budgets
 
 ALTER TABLE ONLY public.budgets
     ADD CONSTRAINT budgets_workspace_id_fkey FOREIGN KEY (workspace_id) REFERENCES public.workspaces(id) ON DELETE CASCADE;
+
+
+--
+-- Name: credit_grants credit_grants_expiry_transaction_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.credit_grants
+    ADD CONSTRAINT credit_grants_expiry_transaction_id_fkey FOREIGN KEY (expiry_transaction_id) REFERENCES public.credit_transactions(id);
+
+
+--
+-- Name: credit_grants credit_grants_transaction_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.credit_grants
+    ADD CONSTRAINT credit_grants_transaction_id_fkey FOREIGN KEY (transaction_id) REFERENCES public.credit_transactions(id);
+
+
+--
+-- Name: credit_grants credit_grants_user_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.credit_grants
+    ADD CONSTRAINT credit_grants_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.user_credits(user_id) ON DELETE CASCADE;
 
 
 --

@@ -21,6 +21,7 @@ from ledger.billing.subscriptions import owner_account
 from ledger.controls.overview import controls_over_key
 from ledger.errors import UnknownPowerLevel
 from ledger.gateway.keys import KeyOwner
+from ledger.money import grants
 from ledger.money.accounts import set_power_level
 from ledger.money.history import MAX_USAGE_DAYS, transactions_page, usage_by_day, usage_page
 
@@ -94,14 +95,29 @@ async def _account(request: Request, owner: KeyOwner) -> Response:
     """The account as the balance shows it: the wallet, and the controls over the calling key."""
     account = await owner_account(services(request).pool, owner.user_id)
     controls = await controls_over_key(services(request).pool, owner.key_id)
+    lots = await grants.lots_of(services(request).pool, owner.user_id)
     return LedgerJSONResponse(
         {
             "object": "credit_balance",
             **account,
             "budgets": [budget_left(row) for row in controls if row["kind"] == "budget"],
             "rate_limits": [rate_limit_left(row) for row in controls if row["kind"] == "rate_limit"],
+            "credits_by_lot": [lot_left(lot) for lot in lots],
         }
     )
+
+
+def lot_left(lot: grants.Lot) -> dict[str, Any]:
+    """One lot of the balance, in spending order: a grant (its kind, priority and expiry) or the
+    purchased part (no expiry)."""
+    return {
+        "lot": lot["lot"],
+        "grant_id": None if lot["grant_id"] is None else str(lot["grant_id"]),
+        "kind": lot["kind"],
+        "priority": lot["priority"],
+        "expires_at": None if lot["expires_at"] is None else lot["expires_at"].isoformat(),
+        "remaining": str(lot["remaining"]),
+    }
 
 
 async def usage_daily(request: Request) -> Response:

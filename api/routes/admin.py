@@ -37,6 +37,9 @@ class CreditGrant(BaseModel):
     transaction_type: Literal["admin_adjustment", "bonus"]
     reference: str | None = Field(default=None, max_length=200)
     description: str | None = Field(default=None, max_length=1000)
+    # a grant's terms (ledger/money/grants.py): spent lowest priority first, then earliest expiry
+    expires_at: UtcDatetime | None = Field(default=None, description="when what is left expires (no zone: UTC)")
+    priority: int | None = Field(default=None, ge=0, le=100, description="0 spent first; none: 50")
 
 
 async def create_user(request: Request) -> Response:
@@ -79,6 +82,8 @@ async def grant_credits(request: Request) -> Response:
             grant.transaction_type,
             grant.reference,
             grant.description,
+            expires_at=grant.expires_at,
+            priority=grant.priority,
         )
     if not result.success:
         raise ApiError(

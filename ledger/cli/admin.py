@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import sys
 import zipfile
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from ledger.cli import controls, notifications, workspaces
 from ledger.cli.context import with_connection
 from ledger.cli.output import emit
 from ledger.db.pool import database_url
+from ledger.errors import InvalidArgument
 from ledger.gateway import byok, model_limits, price_catalog, prices
 from ledger.gateway import keys as gateway_keys
 from ledger.money import accounts as users
@@ -140,7 +142,14 @@ def cmd_credits(transaction_type: str) -> Any:
         result = with_connection(
             settings,
             lambda db: credits.adjust_credits(
-                db, args.user_id, args.amount, transaction_type, args.reference, args.reason
+                db,
+                args.user_id,
+                args.amount,
+                transaction_type,
+                args.reference,
+                args.reason,
+                expires_at=_moment(args.expires_at),
+                priority=args.priority,
             ),
         )
         if not result.success:
@@ -155,6 +164,16 @@ def cmd_credits(transaction_type: str) -> Any:
         )
 
     return run
+
+
+def _moment(text: str | None) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise InvalidArgument(f"--expires-at must be an ISO time such as 2027-01-31T00:00:00Z, not {text!r}") from None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def _changes(args: argparse.Namespace, fields: tuple[str, ...]) -> dict[str, Any]:
@@ -332,6 +351,8 @@ def add_commands(commands: Any) -> None:
         grant.add_argument("amount", help="a decimal number of credits")
         grant.add_argument("--reason", required=True, help="recorded as the transaction's description")
         grant.add_argument("--reference", help="makes the grant idempotent: one reference is applied once")
+        grant.add_argument("--expires-at", help="ISO time (UTC if no zone) when what is left of it expires")
+        grant.add_argument("--priority", type=int, help="0 (spent first) to 100; default 50")
 
     group = _group(commands, "packages", "credit packages")
     _command(group, "list", "packages on sale (--all: with inactive)", cmd_packages_list, json_flag).add_argument(

@@ -31,6 +31,7 @@ class UserRow(TypedDict):
     billing_cycle_anchor: datetime
     stripe_customers_forgotten: int  # Stripe customers deleted in Stripe (ledger/billing/customers.py)
     low_balance_threshold: Decimal | None  # balance.low below it (ledger/notify/contacts.py)
+    granted_remaining: Decimal  # the part of balance in grant lots (ledger/money/grants.py)
 
 
 async def create_user(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 
 import asyncpg
@@ -10,6 +11,7 @@ import asyncpg
 from ledger.db.executor import Connection, Executor, one_connection
 from ledger.db.queries import query
 from ledger.errors import IdempotencyConflict, InvalidAmount, translate_errors
+from ledger.money import grants
 from ledger.money.values import to_credits, to_uuid
 
 
@@ -102,8 +104,12 @@ async def adjust_credits(
     transaction_type: str,
     reference: str | None = None,
     description: str | None = None,
+    *,
+    expires_at: datetime | None = None,
+    priority: int | None = None,
 ) -> LedgerResult:
-    """An operator's grant: a bonus adds; an admin_adjustment adds or, when negative, removes
+    """An operator's grant: a bonus adds (a lot spent before purchased credits, with an optional
+    expiry and priority: ledger/money/grants.py); an admin_adjustment adds or, when negative, removes
     (success False, nothing written, when the balance cannot cover the removal). One reference is
     one grant, whichever kind: the ledger keys replays by (type, reference), so the same reference
     sent again as the other kind (a form re-sent with its kind switched) is refused, under a lock
@@ -111,8 +117,9 @@ async def adjust_credits(
     if isinstance(amount, bool) or not isinstance(amount, Decimal | int | str):
         # the sign is read from the text, so check the type first: a float's text would pass as a number
         raise InvalidAmount(f"amount must be a decimal number or a decimal string, got {type(amount).__name__}")
+    terms = (expires_at, priority)
     if reference is None or transaction_type not in ("bonus", "admin_adjustment"):
-        return await _grant(db, user_id, amount, transaction_type, reference, description)
+        return await _grant(db, user_id, amount, transaction_type, reference, description, terms)
     async with one_connection(db) as conn, conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended('ledger grant ' || $1, 0))", reference)
         other = await conn.fetchval(query("grant_reference_of_other_kind"), reference, transaction_type)
@@ -121,7 +128,7 @@ async def adjust_credits(
                 f"reference {reference!r} was already used for a {other}",
                 hint="one reference is one grant; give this grant a reference of its own",
             )
-        return await _grant(conn, user_id, amount, transaction_type, reference, description)
+        return await _grant(conn, user_id, amount, transaction_type, reference, description, terms)
 
 
 async def _grant(
@@ -131,6 +138,7 @@ async def _grant(
     transaction_type: str,
     reference: str | None,
     description: str | None,
+    terms: tuple[datetime | None, int | None] = (None, None),
 ) -> LedgerResult:
     magnitude: object  # debit_user_credits checks it; mypy types abs(Decimal | int) as object
     if isinstance(amount, str):
@@ -138,6 +146,11 @@ async def _grant(
     else:
         negative, magnitude = amount < 0, abs(amount)
     if transaction_type == "admin_adjustment" and negative:
+        if terms != (None, None):
+            raise InvalidAmount("a removal has no expiry or priority: only a grant of credits does")
         return await debit_user_credits(db, user_id, magnitude, "admin_adjustment", reference, description)
+    if terms != (None, None) and transaction_type in ("bonus", "admin_adjustment"):
+        row = await grants.grant(db, user_id, amount, transaction_type, reference, description, *terms)
+        return LedgerResult(row["success"], row["new_balance"], row["transaction_id"])
     # to_credits refuses what is left: a negative bonus, or text that is not a plain decimal
     return await add_user_credits(db, user_id, amount, transaction_type, reference, description)

@@ -1,5 +1,5 @@
 """Background maintenance: return expired holds' credits, start billing cycles that are due, close
-budget periods that have ended.
+budget periods that have ended, expire grants past their expiry and tell of those expiring soon.
 
 Safe with several replicas: a run takes a transaction-scoped advisory lock and a replica that
 cannot get it skips its turn. Each run is one transaction, so an interrupted run rolls back whole
@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
+from ledger.money import grants
 from ledger.money.holds import expire_credit_holds
 
 log = logging.getLogger("ledger.maintenance")
@@ -28,6 +29,8 @@ class MaintenanceRun:
     holds_expired: int = 0
     cycles_rolled: int = 0
     budget_periods_closed: int = 0
+    grants_expired: int = 0
+    expiring_told: int = 0
 
 
 async def run_once(pool: asyncpg.Pool, batch: int = 1000) -> MaintenanceRun:
@@ -38,14 +41,19 @@ async def run_once(pool: asyncpg.Pool, batch: int = 1000) -> MaintenanceRun:
         rolled = await conn.fetchval("SELECT roll_billing_cycles($1)", batch)
         # a budget period no request touched since its end still leaves its history row now
         closed = await conn.fetchval("SELECT roll_budget_periods()")
-    if expired or rolled or closed:
+        # grants past their expiry leave the balance (an expiry transaction each); those expiring
+        # soon are told once (credits.expiring)
+        grants_expired = await grants.expire_grants(conn, batch)
+        told = await grants.tell_expiring(conn)
+    if expired or rolled or closed or grants_expired:
         log.info(
-            "maintenance: %d holds expired, %d billing cycles started, %d budget periods closed",
+            "maintenance: %d holds expired, %d billing cycles started, %d budget periods closed, %d grants expired",
             expired,
             rolled,
             closed,
+            grants_expired,
         )
-    return MaintenanceRun(True, expired, rolled, closed)
+    return MaintenanceRun(True, expired, rolled, closed, grants_expired, told)
 
 
 async def run_forever(pool: asyncpg.Pool, interval_seconds: float) -> None:
