@@ -299,7 +299,9 @@ BEGIN
         RETURN;
     END IF;
 
-    v_spendable := CASE WHEN p_transaction_type = 'usage' THEN ledger_spendable(v_user) ELSE v_user.balance END;
+    v_spendable := CASE p_transaction_type WHEN 'usage' THEN ledger_spendable(v_user)
+                                           WHEN 'refund' THEN v_user.balance - v_user.granted_remaining
+                                           ELSE v_user.balance END;
     IF v_spendable IS NOT NULL AND p_amount > v_spendable - v_user.credits_held THEN
         RETURN QUERY SELECT false, v_user.balance, NULL::bigint;
         RETURN;
@@ -449,10 +451,21 @@ CREATE FUNCTION public.grant_credits(p_user_id uuid, p_amount numeric, p_transac
 DECLARE
     v_added record;
     v_lot   bigint;
+    v_first credit_transactions;
 BEGIN
     IF p_transaction_type IS NULL OR p_transaction_type NOT IN ('bonus', 'admin_adjustment') THEN
         RAISE EXCEPTION 'a grant is a bonus or an admin_adjustment, not %', coalesce(p_transaction_type, 'NULL')
             USING ERRCODE = 'LG002';
+    END IF;
+    -- a replay answers as the first call did, whenever it comes (its expiry may have passed since)
+    IF p_reference IS NOT NULL THEN
+        PERFORM ledger_lock_user(p_user_id);
+        v_first := ledger_find_replay(p_user_id, p_amount, p_transaction_type, p_reference, false);
+        IF v_first.id IS NOT NULL THEN
+            RETURN QUERY SELECT true, v_first.balance_after, v_first.id,
+                                (SELECT g.id FROM credit_grants g WHERE g.transaction_id = v_first.id);
+            RETURN;
+        END IF;
     END IF;
     IF p_priority IS NOT NULL AND p_priority NOT BETWEEN 0 AND 100 THEN
         RAISE EXCEPTION 'a grant''s priority is 0 (spent first) to 100, not %', p_priority

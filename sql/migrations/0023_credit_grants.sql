@@ -86,10 +86,21 @@ LANGUAGE plpgsql AS $$
 DECLARE
     v_added record;
     v_lot   bigint;
+    v_first credit_transactions;
 BEGIN
     IF p_transaction_type IS NULL OR p_transaction_type NOT IN ('bonus', 'admin_adjustment') THEN
         RAISE EXCEPTION 'a grant is a bonus or an admin_adjustment, not %', coalesce(p_transaction_type, 'NULL')
             USING ERRCODE = 'LG002';
+    END IF;
+    -- a replay answers as the first call did, whenever it comes (its expiry may have passed since)
+    IF p_reference IS NOT NULL THEN
+        PERFORM ledger_lock_user(p_user_id);
+        v_first := ledger_find_replay(p_user_id, p_amount, p_transaction_type, p_reference, false);
+        IF v_first.id IS NOT NULL THEN
+            RETURN QUERY SELECT true, v_first.balance_after, v_first.id,
+                                (SELECT g.id FROM credit_grants g WHERE g.transaction_id = v_first.id);
+            RETURN;
+        END IF;
     END IF;
     IF p_priority IS NOT NULL AND p_priority NOT BETWEEN 0 AND 100 THEN
         RAISE EXCEPTION 'a grant''s priority is 0 (spent first) to 100, not %', p_priority
@@ -325,3 +336,43 @@ UNION ALL
 SELECT u.user_id, 'purchased', NULL, 'purchase', NULL, NULL, NULL, u.balance - u.granted_remaining
   FROM user_credits u
  WHERE u.balance - u.granted_remaining > 0;
+
+-- 0003's debit, where a refund debit takes purchased credits only: refused (success false, nothing
+-- written) when the purchased part, less what is held, cannot cover it.
+CREATE OR REPLACE FUNCTION debit_user_credits(p_user_id uuid, p_amount numeric, p_transaction_type text,
+                                              p_request_id text DEFAULT NULL, p_description text DEFAULT NULL)
+RETURNS TABLE(success boolean, new_balance numeric, transaction_id bigint)
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_user      user_credits;
+    v_first     credit_transactions;
+    v_spendable numeric;
+BEGIN
+    PERFORM ledger_require_amount(p_amount);
+    IF p_transaction_type IS NULL OR p_transaction_type NOT IN ('usage', 'refund', 'admin_adjustment') THEN
+        RAISE EXCEPTION 'transaction type % cannot debit credits', coalesce(quote_literal(p_transaction_type), 'NULL')
+            USING ERRCODE = 'LG002',
+                  HINT = 'debit_user_credits takes usage, refund or admin_adjustment.';
+    END IF;
+    IF p_transaction_type = 'usage' AND nullif(btrim(p_request_id), '') IS NULL THEN
+        RAISE EXCEPTION 'a usage debit needs its request id'
+            USING ERRCODE = 'LG008', HINT = 'Pass the request id so a retried request cannot be charged twice.';
+    END IF;
+
+    v_user := ledger_lock_user(p_user_id);
+    v_first := ledger_find_replay(p_user_id, p_amount, p_transaction_type, p_request_id, true);
+    IF v_first.id IS NOT NULL THEN
+        RETURN QUERY SELECT true, v_first.balance_after, v_first.id;
+        RETURN;
+    END IF;
+
+    v_spendable := CASE p_transaction_type WHEN 'usage' THEN ledger_spendable(v_user)
+                                           WHEN 'refund' THEN v_user.balance - v_user.granted_remaining
+                                           ELSE v_user.balance END;
+    IF v_spendable IS NOT NULL AND p_amount > v_spendable - v_user.credits_held THEN
+        RETURN QUERY SELECT false, v_user.balance, NULL::bigint;
+        RETURN;
+    END IF;
+
+    RETURN QUERY SELECT * FROM ledger_write_debit(v_user, p_amount, p_transaction_type, p_request_id, p_description);
+END $$;
