@@ -137,6 +137,7 @@ ROUTES: list[Route | Mount] = [
         methods=["POST"],
     ),
     Route("/v1/organization/notification_settings", organization_webhooks.get_settings, methods=["GET"]),
+    Route("/v1/organization/credit_grants", organization_webhooks.list_grants, methods=["GET"]),
     Route("/v1/organization/notification_settings", organization_webhooks.modify_settings, methods=["POST"]),
     Route("/v1/organization/model_access_requests", organization_controls.list_access_requests, methods=["GET"]),
     Route("/v1/organization/model_access_requests", organization_controls.create_access_request, methods=["POST"]),

@@ -419,4 +419,27 @@ PATHS: Schema = {
             requestBody=oa.model_body(hooks.SettingsChange),
         ),
     },
+    "/v1/organization/credit_grants": {
+        "get": op(
+            "Credit grants (bonuses, promotions, adjustments): what is left of each and when it expires",
+            {
+                200: listed(
+                    oa.obj(
+                        {
+                            "object": {"const": "organization.credit_grant"},
+                            "id": STRING,
+                            "kind": STRING,
+                            "amount": STRING,
+                            "remaining": STRING,
+                            "priority": {"type": "integer"},
+                            "expires_at": NULL_INT,
+                            "expired_at": NULL_INT,
+                            "created_at": NULL_INT,
+                        }
+                    )
+                )
+            },
+            parameters=PAGING[:1],
+        ),
+    },
 }

@@ -1,5 +1,5 @@
-"""The administration API's webhooks and notification settings, in OpenAI's list and error
-shapes. Every member's admin key may read (never a secret: it is shown once, at creation and at
+"""The administration API's webhooks, notification settings and (read-only) credit grants, in
+OpenAI's list and error shapes. Every member's admin key may read (never a secret: it is shown once, at creation and at
 rotation); changing needs MANAGE_NOTIFICATIONS (owners and admins). Every change runs in
 `acting`: audited."""
 
@@ -23,6 +23,7 @@ from api.services import services
 from ledger.accounts.actor import acting
 from ledger.accounts.people import SecretBox
 from ledger.accounts.roles import Permission
+from ledger.money import grants
 from ledger.notify import contacts, webhooks
 from ledger.notify.webhooks import WebhookChange, WebhookSpec
 
@@ -280,3 +281,26 @@ async def modify_settings(request: Request) -> Response:
             await contacts.set_billing_contacts(conn, caller.workspace_id, change.billing_contacts)
         found = await contacts.settings_of(conn, caller.workspace_id)
     return LedgerJSONResponse(settings_object(found))
+
+
+# ---- credit grants (read-only: the operator grants) ---------------------------------------------
+
+
+def grant_object(row: grants.Grant) -> dict[str, Any]:
+    return {
+        "object": "organization.credit_grant",
+        "id": str(row["id"]),
+        "kind": row["kind"],
+        "amount": str(row["amount"]),
+        "remaining": str(row["remaining"]),
+        "priority": row["priority"],
+        "expires_at": unix(row["expires_at"]),
+        "expired_at": unix(row["expired_at"]),
+        "created_at": unix(row["created_at"]),
+    }
+
+
+async def list_grants(request: Request) -> Response:
+    caller = await organization_caller(request)
+    rows = await grants.grants_of(services(request).pool, caller.workspace_id, limit_of(request))
+    return LedgerJSONResponse(listed([grant_object(r) for r in rows], False))

@@ -44,7 +44,7 @@ from ledger.billing.events import PAID_STATUSES
 from ledger.billing.packages import packages_on_sale
 from ledger.billing.subscriptions import OwnerAccount, owner_account, tiers_on_sale
 from ledger.gateway import keys as gateway_keys
-from ledger.money import accounts
+from ledger.money import accounts, grants
 from ledger.money.history import transactions_page, usage_by_day, usage_page
 
 ROOT = USER_AREA.root
@@ -127,6 +127,7 @@ async def overview(request: Request) -> Response:
         "daily": daily,
         "chart_by": by,
         "low_balance": _running_low(account),
+        "lots": await grants.lots_of(pool, owner.user_id),
         "notice": NOTICES.get(request.query_params.get("notice", "")),
     }
     return render(request, "user/overview.html", context, session=session)

@@ -22,7 +22,8 @@ from ledger.errors import InvalidArgument
 from ledger.gateway import byok, model_limits, price_catalog, prices
 from ledger.gateway import keys as gateway_keys
 from ledger.money import accounts as users
-from ledger.money import credits
+from ledger.money import credits, grants
+from ledger.money.values import to_uuid
 from ledger.notify import webhooks
 from ledger.settings import Settings
 
@@ -164,6 +165,11 @@ def cmd_credits(transaction_type: str) -> Any:
         )
 
     return run
+
+
+def cmd_grants(settings: Settings, args: argparse.Namespace) -> int:
+    wallet = to_uuid(args.user_id, "user_id")
+    return _show(args, with_connection(settings, lambda db: grants.grants_of(db, wallet, 1000)))
 
 
 def _moment(text: str | None) -> datetime | None:
@@ -353,6 +359,11 @@ def add_commands(commands: Any) -> None:
         grant.add_argument("--reference", help="makes the grant idempotent: one reference is applied once")
         grant.add_argument("--expires-at", help="ISO time (UTC if no zone) when what is left of it expires")
         grant.add_argument("--priority", type=int, help="0 (spent first) to 100; default 50")
+
+    lots = _command(
+        group, "grants", "a wallet's grants: what is left of each and when it expires", cmd_grants, json_flag
+    )
+    lots.add_argument("user_id", help="the wallet (a workspace's id)")
 
     group = _group(commands, "packages", "credit packages")
     _command(group, "list", "packages on sale (--all: with inactive)", cmd_packages_list, json_flag).add_argument(

@@ -69,3 +69,19 @@ async def grant(
             description,
         )
     return row
+
+
+class Grant(TypedDict):
+    id: int
+    kind: str
+    amount: Decimal
+    remaining: Decimal
+    priority: int
+    expires_at: datetime | None
+    expired_at: datetime | None
+    created_at: datetime
+
+
+async def grants_of(db: Executor, user_id: uuid.UUID, limit: int = 100) -> list[Grant]:
+    """Every grant of the wallet, open, spent or expired, newest first."""
+    return [cast(Grant, dict(row)) for row in await db.fetch(query("credit_grants_of_wallet"), user_id, limit)]
