@@ -31,6 +31,7 @@ from api.routes import (
     models,
     organization,
     organization_controls,
+    organization_top_up,
     organization_webhooks,
     provider_keys,
     purchases,
@@ -51,6 +52,7 @@ from api.web import (
 from api.web.pages import STATIC_DIR, http_error_page
 from api.web.sessions import SessionSigner
 from ledger.accounts.mail import mailer_of_settings
+from ledger.billing import auto_top_up
 from ledger.billing.checkout import stripe_client
 from ledger.db.background import wait_for_background_writes
 from ledger.db.pool import create_pool
@@ -138,6 +140,9 @@ ROUTES: list[Route | Mount] = [
     ),
     Route("/v1/organization/notification_settings", organization_webhooks.get_settings, methods=["GET"]),
     Route("/v1/organization/credit_grants", organization_webhooks.list_grants, methods=["GET"]),
+    Route("/v1/organization/auto_top_up", organization_top_up.get_top_up, methods=["GET"]),
+    Route("/v1/organization/auto_top_up", organization_top_up.set_top_up, methods=["POST"]),
+    Route("/v1/organization/auto_top_up/card", organization_top_up.save_card, methods=["POST"]),
     Route("/v1/organization/notification_settings", organization_webhooks.modify_settings, methods=["POST"]),
     Route("/v1/organization/model_access_requests", organization_controls.list_access_requests, methods=["GET"]),
     Route("/v1/organization/model_access_requests", organization_controls.create_access_request, methods=["POST"]),
@@ -346,6 +351,10 @@ def create_app(settings: Settings, database_url: str, *, port: int | None = None
                 settings.notify_interval_seconds,
             )
             background.append(asyncio.create_task(worker))
+        if services.stripe is not None and settings.notify_interval_seconds > 0:
+            # auto top-ups queued by wallets' writes, charged off-session (ledger/billing/auto_top_up.py)
+            charger = auto_top_up.run_forever(pool, services.stripe, settings.notify_interval_seconds)
+            background.append(asyncio.create_task(charger))
         try:
             yield
         finally:

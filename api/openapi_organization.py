@@ -7,6 +7,7 @@ from typing import Any
 from api import openapi as oa
 from api.routes import organization as org
 from api.routes import organization_controls as ctl
+from api.routes import organization_top_up as top_up
 from api.routes import organization_webhooks as hooks
 
 Schema = dict[str, Any]
@@ -181,6 +182,20 @@ NOTIFICATION_SETTINGS = oa.obj(
         "low_balance_threshold": NULL_STRING,
         "spendable": NULL_STRING,
         "billing_contacts": {"type": "array", "items": STRING},
+    }
+)
+
+AUTO_TOP_UP = oa.obj(
+    {
+        "object": {"const": "organization.auto_top_up"},
+        "enabled": {"type": "boolean"},
+        "threshold": NULL_STRING,
+        "package_id": NULL_STRING,
+        "monthly_limit": NULL_STRING,
+        "card_saved": {"type": "boolean"},
+        "failures_in_a_row": {"type": "integer"},
+        "disabled_reason": NULL_STRING,
+        "recent": {"type": "array", "items": {"type": "object"}},
     }
 )
 
@@ -440,6 +455,23 @@ PATHS: Schema = {
                 )
             },
             parameters=PAGING[:1],
+        ),
+    },
+    "/v1/organization/auto_top_up": {
+        "get": op("Auto top-up: its settings and latest charges", {200: AUTO_TOP_UP}),
+        "post": op(
+            "Turn auto top-up on or off: threshold, package and monthly limit (a saved card first)",
+            {200: AUTO_TOP_UP},
+            requestBody=oa.model_body(top_up.TopUpSettingsChange),
+        ),
+    },
+    "/v1/organization/auto_top_up/card": {
+        "post": op(
+            "Save a card: a Stripe Checkout in setup mode (its url)",
+            {201: oa.obj({"id": STRING, "url": STRING})},
+            502,
+            503,
+            requestBody=oa.model_body(top_up.CardSetup),
         ),
     },
 }

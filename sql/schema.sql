@@ -200,6 +200,8 @@ CREATE TABLE public.user_credits (
     stripe_customers_forgotten integer DEFAULT 0 NOT NULL,
     low_balance_threshold numeric(20,6),
     granted_remaining numeric(20,6) DEFAULT 0 NOT NULL,
+    auto_top_up_threshold numeric(20,6),
+    CONSTRAINT user_credits_auto_top_up_threshold_check CHECK (((auto_top_up_threshold IS NULL) OR (auto_top_up_threshold > (0)::numeric))),
     CONSTRAINT user_credits_balance_check CHECK ((balance >= (0)::numeric)),
     CONSTRAINT user_credits_credits_held_check CHECK ((credits_held >= (0)::numeric)),
     CONSTRAINT user_credits_credits_used_this_month_check CHECK ((credits_used_this_month >= (0)::numeric)),
@@ -223,6 +225,13 @@ COMMENT ON COLUMN public.user_credits.billing_cycle_anchor IS 'Cycles start at a
 --
 
 COMMENT ON COLUMN public.user_credits.stripe_customers_forgotten IS 'How many of this account''s Stripe customers were deleted in Stripe and forgotten here; part of the idempotency key that creates the next one.';
+
+
+--
+-- Name: COLUMN user_credits.auto_top_up_threshold; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.user_credits.auto_top_up_threshold IS 'Mirror of auto_top_up_settings.threshold while auto top-up is on and can charge; NULL otherwise.';
 
 
 --
@@ -652,6 +661,117 @@ END $$;
 --
 
 COMMENT ON FUNCTION public.ledger_audit_change() IS 'Writes the audit row of a change to an audited table in the same transaction; never copies a secret column.';
+
+
+--
+-- Name: ledger_auto_top_up_failed(bigint, text, text, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.ledger_auto_top_up_failed(p_id bigint, p_code text, p_message text, p_payment_intent text) RETURNS integer
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    v_top_up   auto_top_ups;
+    v_failures integer;
+BEGIN
+    SELECT * INTO v_top_up FROM auto_top_ups WHERE id = p_id;
+    IF NOT FOUND THEN
+        RETURN NULL;
+    END IF;
+    PERFORM ledger_lock_user(v_top_up.user_id);
+    SELECT * INTO v_top_up FROM auto_top_ups WHERE id = p_id FOR UPDATE;
+    IF v_top_up.status NOT IN ('pending', 'processing') THEN
+        RETURN NULL;
+    END IF;
+    UPDATE auto_top_ups
+       SET status = 'failed', failure_code = left(p_code, 100), failure_message = left(p_message, 500),
+           payment_intent_id = coalesce(payment_intent_id, p_payment_intent), updated_at = now()
+     WHERE id = p_id;
+    UPDATE auto_top_up_settings
+       SET consecutive_failures = consecutive_failures + 1,
+           next_try_at = now() + CASE WHEN consecutive_failures = 0 THEN interval '1 hour' ELSE interval '6 hours' END,
+           enabled = CASE WHEN consecutive_failures + 1 >= 3 THEN false ELSE enabled END,
+           disabled_reason = CASE WHEN consecutive_failures + 1 >= 3
+                                  THEN format('turned off after 3 failed charges in a row; the last: %s', left(p_message, 200))
+                                  ELSE disabled_reason END,
+           updated_at = now()
+     WHERE user_id = v_top_up.user_id
+    RETURNING consecutive_failures INTO v_failures;
+    IF v_failures >= 3 THEN
+        UPDATE user_credits SET auto_top_up_threshold = NULL WHERE user_id = v_top_up.user_id;
+    END IF;
+    PERFORM ledger_emit(v_top_up.user_id, 'auto_top_up.failed',
+                        jsonb_build_object('auto_top_up_id', p_id, 'code', p_code, 'message', left(p_message, 500),
+                                           'credits', v_top_up.credits::text, 'amount_cents', v_top_up.amount_cents,
+                                           'failures_in_a_row', v_failures, 'turned_off', v_failures >= 3),
+                        'auto_top_up.failed:' || p_id);
+    RETURN v_failures;
+END $$;
+
+
+--
+-- Name: ledger_auto_top_up_paid(bigint, text, bigint, text, text, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.ledger_auto_top_up_paid(p_id bigint, p_payment_intent text, p_amount_cents bigint, p_currency text, p_customer text, p_charge text) RETURNS text
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    v_top_up   auto_top_ups;
+    v_problems text[] := '{}';
+    v_added    record;
+BEGIN
+    SELECT * INTO v_top_up FROM auto_top_ups WHERE id = p_id;
+    IF NOT FOUND THEN
+        RETURN 'unknown';
+    END IF;
+    PERFORM ledger_lock_user(v_top_up.user_id);
+    SELECT * INTO v_top_up FROM auto_top_ups WHERE id = p_id FOR UPDATE;
+    IF v_top_up.status IN ('succeeded', 'review') THEN
+        RETURN 'duplicate';
+    END IF;
+    IF v_top_up.payment_intent_id IS NOT NULL AND v_top_up.payment_intent_id <> p_payment_intent THEN
+        v_problems := v_problems || format('payment intent %s, the top-up was charged as %s', p_payment_intent,
+                                           v_top_up.payment_intent_id);
+    END IF;
+    IF p_amount_cents IS DISTINCT FROM v_top_up.amount_cents THEN
+        v_problems := v_problems || format('amount %s, the top-up charges %s', p_amount_cents, v_top_up.amount_cents);
+    END IF;
+    IF p_currency IS DISTINCT FROM v_top_up.currency THEN
+        v_problems := v_problems || format('currency %s, the top-up charges %s', p_currency, v_top_up.currency);
+    END IF;
+    IF p_customer IS DISTINCT FROM v_top_up.stripe_customer_id THEN
+        v_problems := v_problems || format('customer %s is not the wallet''s %s', p_customer, v_top_up.stripe_customer_id);
+    END IF;
+    INSERT INTO stripe_payments (payment_intent_id, user_id, package_id, credits, amount_cents, currency, charge_id,
+                                 status, review_reason)
+    VALUES (p_payment_intent, v_top_up.user_id, v_top_up.package_id, v_top_up.credits,
+            greatest(coalesce(p_amount_cents, v_top_up.amount_cents), 1), coalesce(p_currency, v_top_up.currency),
+            p_charge, CASE WHEN cardinality(v_problems) > 0 THEN 'review' ELSE 'pending' END,
+            nullif(array_to_string(v_problems, '; '), ''))
+    ON CONFLICT (payment_intent_id) DO NOTHING;
+    IF cardinality(v_problems) > 0 THEN
+        UPDATE auto_top_ups SET status = 'review', failure_message = array_to_string(v_problems, '; '),
+                                payment_intent_id = coalesce(payment_intent_id, p_payment_intent), updated_at = now()
+         WHERE id = p_id;
+        RETURN 'review';
+    END IF;
+    SELECT * INTO v_added FROM add_user_credits(v_top_up.user_id, v_top_up.credits, 'purchase', p_payment_intent,
+                                                'Auto top-up');
+    UPDATE stripe_payments SET status = 'paid', transaction_id = v_added.transaction_id, paid_at = now(),
+                               updated_at = now()
+     WHERE payment_intent_id = p_payment_intent;
+    UPDATE auto_top_ups SET status = 'succeeded', payment_intent_id = p_payment_intent, updated_at = now()
+     WHERE id = p_id;
+    UPDATE auto_top_up_settings SET consecutive_failures = 0, next_try_at = NULL WHERE user_id = v_top_up.user_id;
+    PERFORM ledger_emit(v_top_up.user_id, 'auto_top_up.succeeded',
+                        jsonb_build_object('auto_top_up_id', p_id, 'credits', v_top_up.credits::text,
+                                           'amount_cents', v_top_up.amount_cents, 'currency', v_top_up.currency,
+                                           'payment_intent_id', p_payment_intent,
+                                           'balance_after', v_added.new_balance::text),
+                        'auto_top_up.succeeded:' || p_id);
+    RETURN 'credited';
+END $$;
 
 
 --
@@ -1974,6 +2094,64 @@ $$;
 
 
 --
+-- Name: ledger_start_auto_top_up(public.user_credits); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.ledger_start_auto_top_up(p_user public.user_credits) RETURNS bigint
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    v_settings auto_top_up_settings;
+    v_package  credit_packages;
+    v_month    numeric;
+    v_id       bigint;
+BEGIN
+    SELECT * INTO v_settings FROM auto_top_up_settings WHERE user_id = p_user.user_id;
+    IF NOT FOUND OR NOT v_settings.enabled OR ledger_spendable(p_user) IS NULL
+       OR ledger_spendable(p_user) >= v_settings.threshold
+       OR (v_settings.next_try_at IS NOT NULL AND v_settings.next_try_at > now())
+       OR EXISTS (SELECT 1 FROM auto_top_ups t WHERE t.user_id = p_user.user_id
+                                               AND t.status IN ('pending', 'processing')) THEN
+        RETURN NULL;
+    END IF;
+    SELECT * INTO v_package FROM credit_packages WHERE id = v_settings.package_id AND is_active;
+    IF NOT FOUND THEN
+        PERFORM ledger_emit(p_user.user_id, 'auto_top_up.failed',
+                            jsonb_build_object('reason', 'the package chosen for auto top-up is no longer on sale'),
+                            'auto_top_up.package:' || v_settings.package_id);
+        RETURN NULL;
+    END IF;
+    SELECT coalesce(sum(t.credits), 0) INTO v_month FROM auto_top_ups t
+     WHERE t.user_id = p_user.user_id AND t.status IN ('pending', 'processing', 'succeeded', 'review')
+       AND t.created_at >= date_trunc('month', now(), 'UTC');
+    IF v_month + v_package.credits > v_settings.monthly_limit THEN
+        PERFORM ledger_emit(p_user.user_id, 'auto_top_up.failed',
+                            jsonb_build_object('reason', format(
+                                'this month''s automatic purchases (%s credits) would pass the monthly limit of %s',
+                                v_month, v_settings.monthly_limit), 'monthly_limit', v_settings.monthly_limit::text),
+                            'auto_top_up.limit:' || to_char(date_trunc('month', now(), 'UTC'), 'YYYY-MM'));
+        RETURN NULL;
+    END IF;
+    INSERT INTO auto_top_ups (user_id, package_id, credits, amount_cents, currency, payment_method_id,
+                              stripe_customer_id, idempotency_key, spendable_at_start)
+    VALUES (p_user.user_id, v_package.id, v_package.credits, (v_package.price_usd * 100)::bigint, 'usd',
+            v_settings.payment_method_id, v_settings.stripe_customer_id,
+            'ledger-auto-top-up-' || p_user.user_id || '-' || nextval('auto_top_ups_id_seq'),
+            ledger_spendable(p_user))
+    ON CONFLICT DO NOTHING
+    RETURNING id INTO v_id;
+    RETURN v_id;
+END $$;
+
+
+--
+-- Name: FUNCTION ledger_start_auto_top_up(p_user public.user_credits); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.ledger_start_auto_top_up(p_user public.user_credits) IS 'Queues one off-session top-up when due; never a second while one is in flight.';
+
+
+--
 -- Name: ledger_take_controls(numeric, numeric, uuid[], public.rate_limits_effective[]); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -2152,6 +2330,19 @@ CREATE FUNCTION public.ledger_valid_tiers(p_tiers jsonb) RETURNS boolean
                     OR (e.tier ->> 'above') !~ '^[0-9]{1,12}$'
                     OR (e.tier ->> 'usd_per_mtok') !~ '^[0-9]{1,6}(\.[0-9]{1,6})?$'))
 $_$;
+
+
+--
+-- Name: ledger_wallet_auto_top_up(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.ledger_wallet_auto_top_up() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    PERFORM ledger_start_auto_top_up(NEW);
+    RETURN NULL;
+END $$;
 
 
 --
@@ -2459,6 +2650,28 @@ BEGIN
          WHERE h.hold_id = v_reserved.hold_id AND h.usage_template IS NULL;
     END IF;
     RETURN QUERY SELECT v_reserved.success, v_reserved.hold_id, v_reserved.available;
+END $$;
+
+
+--
+-- Name: retry_auto_top_ups(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.retry_auto_top_ups() RETURNS integer
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    v_user  uuid;
+    v_count integer := 0;
+BEGIN
+    FOR v_user IN SELECT s.user_id FROM auto_top_up_settings s
+                   WHERE s.enabled AND s.next_try_at IS NOT NULL AND s.next_try_at <= now()
+                   ORDER BY s.user_id LIMIT 1000 LOOP
+        IF ledger_start_auto_top_up(ledger_lock_user(v_user)) IS NOT NULL THEN
+            v_count := v_count + 1;
+        END IF;
+    END LOOP;
+    RETURN v_count;
 END $$;
 
 
@@ -2826,6 +3039,76 @@ CREATE SEQUENCE public.audit_logs_id_seq
 --
 
 ALTER SEQUENCE public.audit_logs_id_seq OWNED BY public.audit_logs.id;
+
+
+--
+-- Name: auto_top_up_settings; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.auto_top_up_settings (
+    user_id uuid NOT NULL,
+    enabled boolean DEFAULT false NOT NULL,
+    threshold numeric(20,6),
+    package_id uuid,
+    monthly_limit numeric(20,6),
+    payment_method_id text,
+    stripe_customer_id text,
+    consecutive_failures integer DEFAULT 0 NOT NULL,
+    next_try_at timestamp with time zone,
+    disabled_reason text,
+    updated_by uuid,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT auto_top_up_settings_check CHECK (((NOT enabled) OR ((threshold IS NOT NULL) AND (package_id IS NOT NULL) AND (monthly_limit IS NOT NULL) AND (payment_method_id IS NOT NULL)))),
+    CONSTRAINT auto_top_up_settings_monthly_limit_check CHECK ((monthly_limit > (0)::numeric)),
+    CONSTRAINT auto_top_up_settings_payment_method_id_check CHECK ((payment_method_id ~ '^pm_[A-Za-z0-9_]{1,250}$'::text)),
+    CONSTRAINT auto_top_up_settings_threshold_check CHECK ((threshold > (0)::numeric))
+);
+
+
+--
+-- Name: auto_top_ups; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.auto_top_ups (
+    id bigint NOT NULL,
+    user_id uuid NOT NULL,
+    package_id uuid NOT NULL,
+    credits numeric(20,6) NOT NULL,
+    amount_cents bigint NOT NULL,
+    currency text NOT NULL,
+    payment_method_id text NOT NULL,
+    stripe_customer_id text NOT NULL,
+    idempotency_key text NOT NULL,
+    status text DEFAULT 'pending'::text NOT NULL,
+    payment_intent_id text,
+    failure_code text,
+    failure_message text,
+    spendable_at_start numeric(20,6),
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT auto_top_ups_amount_cents_check CHECK ((amount_cents > 0)),
+    CONSTRAINT auto_top_ups_credits_check CHECK ((credits > (0)::numeric)),
+    CONSTRAINT auto_top_ups_status_check CHECK ((status = ANY (ARRAY['pending'::text, 'processing'::text, 'succeeded'::text, 'failed'::text, 'review'::text])))
+);
+
+
+--
+-- Name: auto_top_ups_id_seq; Type: SEQUENCE; Schema: public; Owner: -
+--
+
+CREATE SEQUENCE public.auto_top_ups_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1;
+
+
+--
+-- Name: auto_top_ups_id_seq; Type: SEQUENCE OWNED BY; Schema: public; Owner: -
+--
+
+ALTER SEQUENCE public.auto_top_ups_id_seq OWNED BY public.auto_top_ups.id;
 
 
 --
@@ -3893,6 +4176,13 @@ ALTER TABLE ONLY public.audit_logs ALTER COLUMN id SET DEFAULT nextval('public.a
 
 
 --
+-- Name: auto_top_ups id; Type: DEFAULT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.auto_top_ups ALTER COLUMN id SET DEFAULT nextval('public.auto_top_ups_id_seq'::regclass);
+
+
+--
 -- Name: budget_alerts id; Type: DEFAULT; Schema: public; Owner: -
 --
 
@@ -3956,6 +4246,38 @@ ALTER TABLE ONLY public.admin_api_keys
 
 ALTER TABLE ONLY public.audit_logs
     ADD CONSTRAINT audit_logs_pkey PRIMARY KEY (id);
+
+
+--
+-- Name: auto_top_up_settings auto_top_up_settings_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.auto_top_up_settings
+    ADD CONSTRAINT auto_top_up_settings_pkey PRIMARY KEY (user_id);
+
+
+--
+-- Name: auto_top_ups auto_top_ups_idempotency_key_key; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.auto_top_ups
+    ADD CONSTRAINT auto_top_ups_idempotency_key_key UNIQUE (idempotency_key);
+
+
+--
+-- Name: auto_top_ups auto_top_ups_payment_intent_id_key; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.auto_top_ups
+    ADD CONSTRAINT auto_top_ups_payment_intent_id_key UNIQUE (payment_intent_id);
+
+
+--
+-- Name: auto_top_ups auto_top_ups_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.auto_top_ups
+    ADD CONSTRAINT auto_top_ups_pkey PRIMARY KEY (id);
 
 
 --
@@ -4396,6 +4718,20 @@ CREATE INDEX audit_logs_of_workspace ON public.audit_logs USING btree (workspace
 
 
 --
+-- Name: auto_top_ups_one_in_flight; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE UNIQUE INDEX auto_top_ups_one_in_flight ON public.auto_top_ups USING btree (user_id) WHERE (status = ANY (ARRAY['pending'::text, 'processing'::text]));
+
+
+--
+-- Name: auto_top_ups_pending; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX auto_top_ups_pending ON public.auto_top_ups USING btree (created_at) WHERE (status = 'pending'::text);
+
+
+--
 -- Name: budget_alerts_undelivered; Type: INDEX; Schema: public; Owner: -
 --
 
@@ -4718,6 +5054,13 @@ CREATE TRIGGER audit_admin_api_keys AFTER INSERT OR DELETE OR UPDATE OF name, re
 
 
 --
+-- Name: auto_top_up_settings audit_auto_top_up_settings; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER audit_auto_top_up_settings AFTER INSERT OR DELETE OR UPDATE OF enabled, threshold, package_id, monthly_limit, payment_method_id ON public.auto_top_up_settings FOR EACH ROW EXECUTE FUNCTION public.ledger_audit_change('auto_top_up', 'user_id', 'updated_by');
+
+
+--
 -- Name: budgets audit_budgets; Type: TRIGGER; Schema: public; Owner: -
 --
 
@@ -4949,6 +5292,13 @@ CREATE TRIGGER rate_limits_scope BEFORE INSERT OR UPDATE OF scope_type, scope_id
 
 
 --
+-- Name: user_credits user_credits_auto_top_up; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER user_credits_auto_top_up AFTER UPDATE ON public.user_credits FOR EACH ROW WHEN (((new.auto_top_up_threshold IS NOT NULL) AND (new.monthly_allowance IS NOT NULL) AND ((new.balance + GREATEST((new.monthly_allowance - new.credits_used_this_month), (0)::numeric)) < new.auto_top_up_threshold))) EXECUTE FUNCTION public.ledger_wallet_auto_top_up();
+
+
+--
 -- Name: user_credits user_credits_balance_low; Type: TRIGGER; Schema: public; Owner: -
 --
 
@@ -4989,6 +5339,38 @@ CREATE TRIGGER workspace_members_keep_an_owner AFTER DELETE OR UPDATE OF role ON
 
 ALTER TABLE ONLY public.admin_api_keys
     ADD CONSTRAINT admin_api_keys_workspace_id_fkey FOREIGN KEY (workspace_id) REFERENCES public.workspaces(id) ON DELETE CASCADE;
+
+
+--
+-- Name: auto_top_up_settings auto_top_up_settings_package_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.auto_top_up_settings
+    ADD CONSTRAINT auto_top_up_settings_package_id_fkey FOREIGN KEY (package_id) REFERENCES public.credit_packages(id);
+
+
+--
+-- Name: auto_top_up_settings auto_top_up_settings_user_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.auto_top_up_settings
+    ADD CONSTRAINT auto_top_up_settings_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.user_credits(user_id) ON DELETE CASCADE;
+
+
+--
+-- Name: auto_top_ups auto_top_ups_package_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.auto_top_ups
+    ADD CONSTRAINT auto_top_ups_package_id_fkey FOREIGN KEY (package_id) REFERENCES public.credit_packages(id);
+
+
+--
+-- Name: auto_top_ups auto_top_ups_user_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.auto_top_ups
+    ADD CONSTRAINT auto_top_ups_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.user_credits(user_id) ON DELETE CASCADE;
 
 
 --

@@ -21,6 +21,7 @@ from urllib.parse import parse_qsl
 
 import httpx
 from starlette.applications import Starlette
+from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
@@ -86,6 +87,13 @@ class FakeStripe:
     # where the hosted checkout page sends `checkout.session.completed` once the buyer pays
     webhook_url: str | None = None
     deliveries: list[int] = field(default_factory=list)
+    # auto top-up: the card a setup checkout saves (Stripe's test payment methods decide the
+    # outcome of an off-session charge: pm_card_visa succeeds, pm_card_chargeDeclined is declined,
+    # pm_card_authenticationRequired needs the customer), and the PaymentIntents made
+    next_card: str = "pm_card_visa"
+    payment_intents: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # whether a PaymentIntent's outcome is sent as its signed webhook at once (else: send_event)
+    send_payment_events: bool = True
 
     async def _params(self, request: Request) -> dict[str, Any]:
         params = unflatten(parse_qsl((await request.body()).decode(), keep_blank_values=True))
@@ -135,6 +143,9 @@ class FakeStripe:
             # Stripe's answer naming a customer that does not exist, or was deleted
             return self._missing(f"No such customer: '{params.get('customer')}'", "customer", 400)
         number = next(self.counter)
+        if params.get("mode") == "setup" and (params.get("line_items") or not params.get("currency")):
+            # Stripe: setup mode takes no line items, and a currency with dynamic payment methods
+            return self._missing("setup mode needs currency and no line_items", "currency", 400)
         amount = sum(
             int(item["price_data"]["unit_amount"]) * int(item.get("quantity", 1))
             for item in params.get("line_items", [])
@@ -161,6 +172,8 @@ class FakeStripe:
             "success_url": params.get("success_url"),
             "cancel_url": params.get("cancel_url"),
         }
+        if params["mode"] == "setup":
+            session["setup_intent"] = f"seti_test_{number}"
         self.sessions[session["id"]] = session
         self.session_params[session["id"]] = params
         return JSONResponse(_changed(session, self.session_changes))
@@ -184,7 +197,21 @@ class FakeStripe:
         session = self.sessions.get(request.path_params["session_id"])
         if session is None:
             return HTMLResponse("<p>No such checkout session.</p>", status_code=404)
-        session.update(status="complete", payment_status="paid", payment_intent=f"pi_test_{next(self.counter)}")
+        if session["mode"] == "setup":  # the card is saved: its SetupIntent succeeds, then the session
+            session.update(status="complete", payment_status="no_payment_required")
+            params = self.session_params[session["id"]]
+            intent = {
+                "id": session["setup_intent"],
+                "object": "setup_intent",
+                "customer": session["customer"],
+                "payment_method": self.next_card,
+                "status": "succeeded",
+                "usage": "off_session",
+                "metadata": params.get("setup_intent_data", {}).get("metadata", {}),
+            }
+            await self.send_event("setup_intent.succeeded", intent)
+        else:
+            session.update(status="complete", payment_status="paid", payment_intent=f"pi_test_{next(self.counter)}")
         if self.webhook_url is not None:
             body = json.dumps(event("checkout.session.completed", dict(session)))
             async with httpx.AsyncClient(timeout=30) as client:
@@ -195,6 +222,69 @@ class FakeStripe:
                 )
             self.deliveries.append(delivered.status_code)
         return RedirectResponse(session["success_url"], status_code=303)
+
+    async def send_event(self, event_type: str, obj: dict[str, Any]) -> int | None:
+        """Stripe's signed webhook for `obj`, to webhook_url (when set); its answer's status."""
+        if self.webhook_url is None:
+            return None
+        body = json.dumps(event(event_type, dict(obj)))
+        async with httpx.AsyncClient(timeout=30) as client:
+            delivered = await client.post(
+                self.webhook_url,
+                content=body,
+                headers={"Stripe-Signature": sign(body), "Content-Type": "application/json"},
+            )
+        self.deliveries.append(delivered.status_code)
+        return delivered.status_code
+
+    async def create_payment_intent(self, request: Request) -> Response:
+        """POST /v1/payment_intents with confirm and off_session, as auto top-up sends it. An
+        idempotency key replays its first answer (a decline too), as Stripe's do."""
+        if (refused := self._refuse_key(request)) is not None:
+            return refused
+        params = await self._params(request)
+        key = request.headers.get("idempotency-key")
+        if key and key in self.by_idempotency_key:
+            first = self.by_idempotency_key[key]
+            return JSONResponse(first["body"], status_code=first["status"])
+        if params.get("customer") not in self.customers:
+            return self._missing(f"No such customer: '{params.get('customer')}'", "customer", 400)
+        number = next(self.counter)
+        method = params.get("payment_method")
+        intent: dict[str, Any] = {
+            "id": f"pi_test_{number}",
+            "object": "payment_intent",
+            "amount": int(params["amount"]),
+            "amount_received": 0,
+            "currency": params["currency"],
+            "customer": params["customer"],
+            "payment_method": method,
+            "metadata": params.get("metadata", {}),
+            "latest_charge": None,
+            "last_payment_error": None,
+        }
+        declines = {
+            "pm_card_chargeDeclined": ("card_declined", "Your card was declined."),
+            "pm_card_authenticationRequired": (
+                "authentication_required",
+                "Your card was declined. This transaction requires authentication.",
+            ),
+        }
+        if method in declines:
+            code, message = declines[method]
+            intent.update(status="requires_payment_method", last_payment_error={"code": code, "message": message})
+            body: dict[str, Any] = {
+                "error": {"type": "card_error", "code": code, "message": message, "payment_intent": intent}
+            }
+            status, event_type = 402, "payment_intent.payment_failed"
+        else:
+            intent.update(status="succeeded", amount_received=intent["amount"], latest_charge=f"ch_test_{number}")
+            body, status, event_type = intent, 200, "payment_intent.succeeded"
+        self.payment_intents[intent["id"]] = intent
+        if key:
+            self.by_idempotency_key[key] = {"body": body, "status": status}
+        task = BackgroundTask(self.send_event, event_type, intent) if self.send_payment_events else None
+        return JSONResponse(body, status_code=status, background=task)
 
     # -- subscriptions: what a completed subscription checkout creates, and changing its price --------
 
@@ -332,6 +422,7 @@ class FakeStripe:
                 Route("/v1/customers", self.create_customer, methods=["POST"]),
                 Route("/v1/customers/{id}", self.delete_customer, methods=["DELETE"]),
                 Route("/v1/checkout/sessions", self.create_session, methods=["POST"]),
+                Route("/v1/payment_intents", self.create_payment_intent, methods=["POST"]),
                 Route("/pay/{session_id}", self.checkout_page, methods=["GET"]),
                 Route("/pay/{session_id}", self.pay, methods=["POST"]),
                 Route("/v1/subscriptions/{id}", self.retrieve_subscription, methods=["GET"]),

@@ -196,6 +196,8 @@ async def checkout_completed(conn: Conn, session: dict[str, Any], event: EventIn
     whose amount, currency or metadata differ from the record is kept for review, crediting nothing.
     An unpaid one (delayed payment methods) is recorded and credited when async_payment_succeeded
     arrives."""
+    if session.get("mode") == "setup":
+        return Outcome("ignored", "a saved card is applied from setup_intent.succeeded")
     if session.get("mode") != "payment":
         return Outcome("ignored", "subscription checkouts are applied from invoice.paid")
     metadata = _dict(session.get("metadata"), "metadata")
@@ -687,7 +689,79 @@ async def customer_deleted(conn: Conn, customer: dict[str, Any], _event: EventIn
     return None
 
 
+# -- auto top-up (auto_top_up.py): the saved card, and the off-session charges' outcomes ---------
+
+
+def _top_up_id(obj: dict[str, Any]) -> int | None:
+    """The auto top-up a PaymentIntent charges (its metadata, set by this service), or None for
+    one this service's auto top-up did not create (a Checkout purchase's, another integration's)."""
+    found = obj.get("metadata")
+    metadata: dict[str, Any] = found if isinstance(found, dict) else {}
+    value = metadata.get("auto_top_up_id") if metadata.get("kind") == "auto_top_up" else None
+    if not isinstance(value, str) or not value.isdigit() or len(value) > 18:
+        return None
+    return int(value)
+
+
+async def setup_intent_succeeded(conn: Conn, intent: dict[str, Any], event: EventInfo) -> Outcome | None:
+    """A card saved for auto top-up: kept when the SetupIntent is this service's (its metadata) and
+    its customer is the wallet's own Stripe customer."""
+    metadata = _dict(intent.get("metadata"), "metadata")
+    if metadata.get("kind") != "auto_top_up":
+        return Outcome("ignored", "not a card saved for auto top-up")
+    user_id = _user_id(metadata.get("user_id"), "metadata user_id")
+    customer = _ref(intent.get("customer"), "the setup intent's customer")
+    method = _ref(intent.get("payment_method"), "the setup intent's payment_method")
+    if not re.fullmatch(r"pm_[A-Za-z0-9_]{1,250}", method):
+        raise MalformedEvent("the setup intent's payment_method is not a payment method id")
+    if intent.get("status") != "succeeded":
+        return Outcome("ignored", f"setup intent status {str(intent.get('status'))[:40]}")
+    await users.lock_account(conn, user_id)
+    wallet = await conn.fetchrow(query("stripe_customer_of_user"), user_id)
+    if wallet is None or wallet["stripe_customer_id"] != customer:
+        raise MalformedEvent(f"customer {customer} is not the wallet's Stripe customer")
+    await conn.execute(query("save_auto_top_up_card"), user_id, method, customer)
+    return None
+
+
+async def payment_intent_succeeded(conn: Conn, intent: dict[str, Any], event: EventInfo) -> Outcome | None:
+    top_up = _top_up_id(intent)
+    if top_up is None:
+        return Outcome("ignored", "not an auto top-up (purchases are applied from their checkout)")
+    result = await conn.fetchval(
+        "SELECT ledger_auto_top_up_paid($1, $2, $3, $4, $5, $6)",
+        top_up,
+        _ref(intent.get("id"), "the payment intent's id"),
+        _cents(intent, "amount_received", required=False) or _cents(intent, "amount"),
+        _currency(intent),
+        _ref(intent.get("customer"), "the payment intent's customer", required=False),
+        _ref(intent.get("latest_charge"), "the payment intent's charge", required=False),
+    )
+    if result == "unknown":
+        raise MalformedEvent(f"no auto top-up {top_up}")
+    if result == "review":
+        return Outcome("review", f"auto top-up {top_up} was charged other than it was asked to be")
+    return Outcome("ignored", "the auto top-up was credited already") if result == "duplicate" else None
+
+
+async def payment_intent_failed(conn: Conn, intent: dict[str, Any], event: EventInfo) -> Outcome | None:
+    top_up = _top_up_id(intent)
+    if top_up is None:
+        return Outcome("ignored", "not an auto top-up")
+    last = intent.get("last_payment_error")
+    error: dict[str, Any] = last if isinstance(last, dict) else {}
+    code = str(error.get("code") or error.get("decline_code") or "payment_failed")[:100]
+    message = str(error.get("message") or "the charge failed")[:500]
+    await conn.fetchval(
+        "SELECT ledger_auto_top_up_failed($1, $2, $3, $4)", top_up, code, message, _ref(intent.get("id"), "the id")
+    )
+    return None
+
+
 HANDLERS: dict[str, Handler] = {
+    "setup_intent.succeeded": setup_intent_succeeded,
+    "payment_intent.succeeded": payment_intent_succeeded,
+    "payment_intent.payment_failed": payment_intent_failed,
     "customer.deleted": customer_deleted,
     "checkout.session.completed": checkout_completed,
     "checkout.session.async_payment_succeeded": checkout_completed,

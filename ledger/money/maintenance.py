@@ -31,6 +31,7 @@ class MaintenanceRun:
     budget_periods_closed: int = 0
     grants_expired: int = 0
     expiring_told: int = 0
+    top_ups_retried: int = 0
 
 
 async def run_once(pool: asyncpg.Pool, batch: int = 1000) -> MaintenanceRun:
@@ -45,6 +46,8 @@ async def run_once(pool: asyncpg.Pool, batch: int = 1000) -> MaintenanceRun:
         # soon are told once (credits.expiring)
         grants_expired = await grants.expire_grants(conn, batch)
         told = await grants.tell_expiring(conn)
+        # auto top-ups whose back-off after a failure ended, for wallets still below their threshold
+        retried = await conn.fetchval("SELECT retry_auto_top_ups()")
     if expired or rolled or closed or grants_expired:
         log.info(
             "maintenance: %d holds expired, %d billing cycles started, %d budget periods closed, %d grants expired",
@@ -53,7 +56,7 @@ async def run_once(pool: asyncpg.Pool, batch: int = 1000) -> MaintenanceRun:
             closed,
             grants_expired,
         )
-    return MaintenanceRun(True, expired, rolled, closed, grants_expired, told)
+    return MaintenanceRun(True, expired, rolled, closed, grants_expired, told, retried)
 
 
 async def run_forever(pool: asyncpg.Pool, interval_seconds: float) -> None:
