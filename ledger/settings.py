@@ -138,6 +138,8 @@ class Settings(BaseSettings):
     # at least webhook_disable_after_seconds, so a short outage of a busy endpoint does not disable it.
     webhook_disable_after_failures: int = Field(default=10, ge=1)
     webhook_disable_after_seconds: float = Field(default=86400.0, ge=0)
+    # Where PagerDuty channels send their events (Events API v2); a test points it at a fake.
+    pagerduty_events_url: str = "https://events.pagerduty.com/v2/enqueue"
     # Seconds between background maintenance runs (expire holds, start due billing cycles); 0 = off.
     maintenance_interval_seconds: float = Field(default=60.0, ge=0)
     # How long model prices and power levels are cached in memory before being read again.

@@ -321,6 +321,37 @@ END $$;
 
 
 --
+-- Name: evaluate_alert_rules(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.evaluate_alert_rules(OUT opened integer, OUT resolved integer) RETURNS record
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    v_rule  alert_rules;
+    v_value numeric;
+    v_open  uuid;
+BEGIN
+    opened := 0;
+    resolved := 0;
+    FOR v_rule IN SELECT * FROM alert_rules WHERE is_active ORDER BY id FOR UPDATE SKIP LOCKED LOOP
+        v_value := ledger_alert_value(v_rule);
+        UPDATE alert_rules SET last_value = v_value, last_evaluated_at = now() WHERE id = v_rule.id;
+        SELECT id INTO v_open FROM alert_events WHERE rule_id = v_rule.id AND resolved_at IS NULL;
+        IF v_open IS NULL THEN
+            IF ledger_open_alert(v_rule, v_value) IS NOT NULL THEN
+                opened := opened + 1;
+            END IF;
+        ELSIF v_value IS NOT NULL AND NOT ledger_alert_breaks(v_rule, v_value) THEN
+            IF ledger_resolve_alert(v_open, NULL, NULL) THEN
+                resolved := resolved + 1;
+            END IF;
+        END IF;
+    END LOOP;
+END $$;
+
+
+--
 -- Name: expire_credit_grants(integer); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -576,6 +607,132 @@ COMMENT ON FUNCTION public.ledger_actor() IS 'Who acts in this transaction (ledg
 
 
 --
+-- Name: alert_rules; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.alert_rules (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    workspace_id uuid NOT NULL,
+    name text NOT NULL,
+    description text,
+    condition_type text NOT NULL,
+    threshold numeric(20,6) NOT NULL,
+    window_seconds integer DEFAULT 300 NOT NULL,
+    min_requests integer DEFAULT 5 NOT NULL,
+    condition_config jsonb DEFAULT '{}'::jsonb NOT NULL,
+    severity text DEFAULT 'warning'::text NOT NULL,
+    cooldown_secs integer DEFAULT 900 NOT NULL,
+    channel_ids uuid[] DEFAULT '{}'::uuid[] NOT NULL,
+    is_active boolean DEFAULT true NOT NULL,
+    last_triggered_at timestamp with time zone,
+    triggered_count integer DEFAULT 0 NOT NULL,
+    last_value numeric,
+    last_evaluated_at timestamp with time zone,
+    created_by uuid,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT alert_rules_condition_type_check CHECK ((condition_type = ANY (ARRAY['budget_threshold'::text, 'rate_limit_proximity'::text, 'error_rate'::text, 'spend_rate'::text, 'latency_threshold'::text, 'provider_down'::text]))),
+    CONSTRAINT alert_rules_cooldown_secs_check CHECK (((cooldown_secs >= 0) AND (cooldown_secs <= 604800))),
+    CONSTRAINT alert_rules_description_check CHECK ((length(description) <= 1000)),
+    CONSTRAINT alert_rules_min_requests_check CHECK (((min_requests >= 1) AND (min_requests <= 1000000))),
+    CONSTRAINT alert_rules_name_check CHECK ((((length(btrim(name)) >= 1) AND (length(btrim(name)) <= 100)) AND (name !~ '[[:cntrl:]]'::text))),
+    CONSTRAINT alert_rules_severity_check CHECK ((severity = ANY (ARRAY['critical'::text, 'error'::text, 'warning'::text, 'info'::text]))),
+    CONSTRAINT alert_rules_threshold_check CHECK ((threshold >= (0)::numeric)),
+    CONSTRAINT alert_rules_window_seconds_check CHECK (((window_seconds >= 60) AND (window_seconds <= 2592000)))
+);
+
+
+--
+-- Name: ledger_alert_breaks(public.alert_rules, numeric); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.ledger_alert_breaks(p_rule public.alert_rules, p_value numeric) RETURNS boolean
+    LANGUAGE sql IMMUTABLE
+    AS $$
+    SELECT p_value IS NOT NULL AND CASE WHEN p_rule.condition_type = 'rate_limit_proximity'
+                                        THEN p_value <= p_rule.threshold ELSE p_value >= p_rule.threshold END
+$$;
+
+
+--
+-- Name: ledger_alert_notification_done(bigint, boolean, text, timestamp with time zone); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.ledger_alert_notification_done(p_id bigint, p_success boolean, p_error text, p_next_at timestamp with time zone) RETURNS void
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    v_note alert_notifications;
+BEGIN
+    SELECT * INTO v_note FROM alert_notifications WHERE id = p_id FOR UPDATE;
+    IF NOT FOUND OR v_note.status <> 'pending' THEN
+        RETURN;
+    END IF;
+    IF p_success THEN
+        UPDATE alert_notifications SET status = 'sent', sent_at = now(), verification_code = NULL, last_error = NULL
+         WHERE id = p_id;
+        UPDATE notification_channels SET last_sent_at = now(), failure_count = 0 WHERE id = v_note.channel_id;
+        UPDATE alert_events SET notifications_sent = notifications_sent + 1 WHERE id = v_note.alert_event_id;
+        RETURN;
+    END IF;
+    UPDATE alert_notifications
+       SET status = CASE WHEN p_next_at IS NULL THEN 'failed' ELSE 'pending' END,
+           next_attempt_at = coalesce(p_next_at, next_attempt_at), last_error = left(p_error, 1000),
+           verification_code = CASE WHEN p_next_at IS NULL THEN NULL ELSE verification_code END
+     WHERE id = p_id;
+    UPDATE notification_channels
+       SET failure_count = failure_count + 1, last_failure_at = now(), last_failure_reason = left(p_error, 500)
+     WHERE id = v_note.channel_id;
+    IF p_next_at IS NULL THEN
+        UPDATE alert_events SET notifications_failed = notifications_failed + 1 WHERE id = v_note.alert_event_id;
+    END IF;
+END $$;
+
+
+--
+-- Name: ledger_alert_value(public.alert_rules); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.ledger_alert_value(p_rule public.alert_rules) RETURNS numeric
+    LANGUAGE plpgsql STABLE
+    AS $$
+DECLARE
+    v_since    timestamptz := now() - make_interval(secs => p_rule.window_seconds);
+    v_total    bigint;
+    v_value    numeric;
+    v_provider text := p_rule.condition_config ->> 'provider';
+BEGIN
+    IF p_rule.condition_type = 'budget_threshold' THEN
+        SELECT max(CASE WHEN b.amount > 0 THEN round((b.spent + b.held) * 100 / b.amount, 2) END) INTO v_value
+          FROM budgets_now b
+         WHERE b.workspace_id = p_rule.workspace_id
+           AND (p_rule.condition_config ->> 'budget_id' IS NULL OR b.id::text = p_rule.condition_config ->> 'budget_id');
+        RETURN v_value;
+    END IF;
+    SELECT count(*),
+           CASE p_rule.condition_type
+               WHEN 'error_rate' THEN round(100.0 * count(*) FILTER (WHERE NOT l.success AND l.refused_by IS NULL)
+                                            / nullif(count(*), 0), 2)
+               WHEN 'spend_rate' THEN coalesce(sum(l.credits_used), 0)
+               WHEN 'latency_threshold' THEN percentile_cont(0.95) WITHIN GROUP (ORDER BY l.latency_ms)
+                                             FILTER (WHERE l.success)
+               WHEN 'rate_limit_proximity' THEN min(l.rate_limit_remaining)
+               WHEN 'provider_down' THEN round(100.0 * count(*) FILTER (WHERE NOT l.success AND l.status_code >= 500)
+                                               / nullif(count(*), 0), 2)
+           END
+      INTO v_total, v_value
+      FROM llm_usage_log l
+     WHERE l.user_id = p_rule.workspace_id AND l.created_at >= v_since
+       AND (v_provider IS NULL OR l.provider = v_provider)
+       AND (p_rule.condition_type <> 'provider_down' OR l.refused_by IS NULL);
+    IF p_rule.condition_type <> 'spend_rate' AND v_total < p_rule.min_requests THEN
+        RETURN NULL;
+    END IF;
+    RETURN v_value;
+END $$;
+
+
+--
 -- Name: ledger_audit(uuid, uuid, text, text, text, jsonb, jsonb); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -814,6 +971,26 @@ BEGIN
         PERFORM ledger_emit(NEW.workspace_id, 'budget.exceeded', v_data,
                             'budget.exceeded:' || NEW.budget_id || ':' || extract(epoch FROM NEW.period_start)::bigint);
     END IF;
+    RETURN NULL;
+END $$;
+
+
+--
+-- Name: ledger_budget_alert_rules(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.ledger_budget_alert_rules() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    v_rule alert_rules;
+BEGIN
+    FOR v_rule IN SELECT * FROM alert_rules r
+                   WHERE r.workspace_id = NEW.workspace_id AND r.is_active AND r.condition_type = 'budget_threshold'
+                     AND (r.condition_config ->> 'budget_id' IS NULL
+                          OR r.condition_config ->> 'budget_id' = NEW.budget_id::text) LOOP
+        PERFORM ledger_open_alert(v_rule, NEW.threshold);
+    END LOOP;
     RETURN NULL;
 END $$;
 
@@ -1890,6 +2067,49 @@ $$;
 
 
 --
+-- Name: ledger_open_alert(public.alert_rules, numeric); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.ledger_open_alert(p_rule public.alert_rules, p_value numeric) RETURNS uuid
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    v_event   uuid;
+    v_message text;
+BEGIN
+    IF NOT p_rule.is_active OR NOT ledger_alert_breaks(p_rule, p_value)
+       OR (p_rule.last_triggered_at IS NOT NULL
+           AND p_rule.last_triggered_at > now() - make_interval(secs => p_rule.cooldown_secs)) THEN
+        RETURN NULL;
+    END IF;
+    v_message := format('%s: %s is %s (threshold %s%s)', p_rule.name, replace(p_rule.condition_type, '_', ' '),
+                        round(p_value, 2), p_rule.threshold,
+                        CASE WHEN p_rule.condition_type = 'budget_threshold' THEN '' ELSE
+                             format(', over the last %s s', p_rule.window_seconds) END);
+    INSERT INTO alert_events (workspace_id, rule_id, trigger_value, threshold_value, message, severity)
+    VALUES (p_rule.workspace_id, p_rule.id, p_value, p_rule.threshold, v_message, p_rule.severity)
+    ON CONFLICT DO NOTHING
+    RETURNING id INTO v_event;
+    IF v_event IS NULL THEN
+        RETURN NULL;
+    END IF;
+    UPDATE alert_rules SET last_triggered_at = now(), triggered_count = triggered_count + 1 WHERE id = p_rule.id;
+    PERFORM ledger_queue_alert(p_rule, v_event, 'trigger');
+    PERFORM ledger_emit(p_rule.workspace_id, 'alert.triggered',
+                        jsonb_build_object('alert_event_id', v_event, 'rule_id', p_rule.id, 'rule', p_rule.name,
+                                           'condition_type', p_rule.condition_type, 'value', p_value::text,
+                                           'threshold', p_rule.threshold::text, 'severity', p_rule.severity,
+                                           'message', v_message));
+    IF p_rule.condition_type = 'provider_down' THEN
+        PERFORM ledger_emit(p_rule.workspace_id, 'provider.down',
+                            jsonb_build_object('provider', p_rule.condition_config ->> 'provider',
+                                               'failed_percent', p_value::text, 'alert_event_id', v_event));
+    END IF;
+    RETURN v_event;
+END $$;
+
+
+--
 -- Name: ledger_period_end(text, timestamp with time zone); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -1918,6 +2138,25 @@ CREATE FUNCTION public.ledger_period_start(p_period text, p_at timestamp with ti
         WHEN 'yearly' THEN date_trunc('year', p_at, 'UTC')
         ELSE p_since END
 $$;
+
+
+--
+-- Name: ledger_queue_alert(public.alert_rules, uuid, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.ledger_queue_alert(p_rule public.alert_rules, p_event uuid, p_action text) RETURNS integer
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    v_count integer;
+BEGIN
+    INSERT INTO alert_notifications (workspace_id, channel_id, alert_event_id, action)
+    SELECT p_rule.workspace_id, c.id, p_event, p_action
+      FROM notification_channels c
+     WHERE c.id = ANY (p_rule.channel_ids) AND c.workspace_id = p_rule.workspace_id AND c.is_verified AND c.is_active;
+    GET DIAGNOSTICS v_count = ROW_COUNT;
+    RETURN v_count;
+END $$;
 
 
 --
@@ -2003,6 +2242,35 @@ BEGIN
                   DETAIL = format('first: user %s; now: user %s', p_first_user, p_user_id),
                   HINT = 'A reference identifies one operation on one account; use a new one.';
     END IF;
+END $$;
+
+
+--
+-- Name: ledger_resolve_alert(uuid, uuid, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.ledger_resolve_alert(p_event uuid, p_by uuid, p_note text) RETURNS boolean
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    v_event alert_events;
+    v_rule  alert_rules;
+BEGIN
+    UPDATE alert_events SET resolved_at = now(), resolved_by = p_by,
+                            resolution_note = coalesce(p_note, CASE WHEN p_by IS NULL THEN 'the condition cleared' END)
+     WHERE id = p_event AND resolved_at IS NULL
+    RETURNING * INTO v_event;
+    IF NOT FOUND THEN
+        RETURN false;
+    END IF;
+    SELECT * INTO v_rule FROM alert_rules WHERE id = v_event.rule_id;
+    PERFORM ledger_queue_alert(v_rule, p_event, 'resolve');
+    IF v_rule.condition_type = 'provider_down' THEN
+        PERFORM ledger_emit(v_rule.workspace_id, 'provider.up',
+                            jsonb_build_object('provider', v_rule.condition_config ->> 'provider',
+                                               'alert_event_id', p_event));
+    END IF;
+    RETURN true;
 END $$;
 
 
@@ -2985,6 +3253,70 @@ COMMENT ON TABLE public.admin_api_keys IS 'Keys of the administration API (sk-lg
 
 
 --
+-- Name: alert_events; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.alert_events (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    workspace_id uuid NOT NULL,
+    rule_id uuid NOT NULL,
+    trigger_value numeric,
+    threshold_value numeric,
+    message text NOT NULL,
+    severity text NOT NULL,
+    notifications_sent integer DEFAULT 0 NOT NULL,
+    notifications_failed integer DEFAULT 0 NOT NULL,
+    triggered_at timestamp with time zone DEFAULT now() NOT NULL,
+    acknowledged_at timestamp with time zone,
+    acknowledged_by uuid,
+    resolved_at timestamp with time zone,
+    resolved_by uuid,
+    resolution_note text
+);
+
+
+--
+-- Name: alert_notifications; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.alert_notifications (
+    id bigint NOT NULL,
+    workspace_id uuid NOT NULL,
+    channel_id uuid NOT NULL,
+    alert_event_id uuid,
+    action text NOT NULL,
+    verification_code text,
+    status text DEFAULT 'pending'::text NOT NULL,
+    attempts integer DEFAULT 0 NOT NULL,
+    next_attempt_at timestamp with time zone DEFAULT now() NOT NULL,
+    sent_at timestamp with time zone,
+    last_error text,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT alert_notifications_action_check CHECK ((action = ANY (ARRAY['trigger'::text, 'resolve'::text, 'verify'::text]))),
+    CONSTRAINT alert_notifications_status_check CHECK ((status = ANY (ARRAY['pending'::text, 'sent'::text, 'failed'::text])))
+);
+
+
+--
+-- Name: alert_notifications_id_seq; Type: SEQUENCE; Schema: public; Owner: -
+--
+
+CREATE SEQUENCE public.alert_notifications_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1;
+
+
+--
+-- Name: alert_notifications_id_seq; Type: SEQUENCE OWNED BY; Schema: public; Owner: -
+--
+
+ALTER SEQUENCE public.alert_notifications_id_seq OWNED BY public.alert_notifications.id;
+
+
+--
 -- Name: audit_logs; Type: TABLE; Schema: public; Owner: -
 --
 
@@ -3609,6 +3941,34 @@ CREATE TABLE public.model_prices (
 
 
 --
+-- Name: notification_channels; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.notification_channels (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    workspace_id uuid NOT NULL,
+    name text NOT NULL,
+    type text NOT NULL,
+    config_encrypted bytea NOT NULL,
+    target_hint text NOT NULL,
+    is_verified boolean DEFAULT false NOT NULL,
+    verified_at timestamp with time zone,
+    verification_code_hash text,
+    verification_expires_at timestamp with time zone,
+    is_active boolean DEFAULT true NOT NULL,
+    last_sent_at timestamp with time zone,
+    failure_count integer DEFAULT 0 NOT NULL,
+    last_failure_at timestamp with time zone,
+    last_failure_reason text,
+    created_by uuid,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT notification_channels_name_check CHECK ((((length(btrim(name)) >= 1) AND (length(btrim(name)) <= 100)) AND (name !~ '[[:cntrl:]]'::text))),
+    CONSTRAINT notification_channels_type_check CHECK ((type = ANY (ARRAY['email'::text, 'slack'::text, 'discord'::text, 'teams'::text, 'webhook'::text, 'pagerduty'::text])))
+);
+
+
+--
 -- Name: notification_emails; Type: TABLE; Schema: public; Owner: -
 --
 
@@ -4169,6 +4529,13 @@ COMMENT ON TABLE public.workspaces IS 'Seed 004 workspaces. id = the wallet''s u
 
 
 --
+-- Name: alert_notifications id; Type: DEFAULT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.alert_notifications ALTER COLUMN id SET DEFAULT nextval('public.alert_notifications_id_seq'::regclass);
+
+
+--
 -- Name: audit_logs id; Type: DEFAULT; Schema: public; Owner: -
 --
 
@@ -4238,6 +4605,30 @@ ALTER TABLE ONLY public.admin_api_keys
 
 ALTER TABLE ONLY public.admin_api_keys
     ADD CONSTRAINT admin_api_keys_pkey PRIMARY KEY (id);
+
+
+--
+-- Name: alert_events alert_events_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.alert_events
+    ADD CONSTRAINT alert_events_pkey PRIMARY KEY (id);
+
+
+--
+-- Name: alert_notifications alert_notifications_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.alert_notifications
+    ADD CONSTRAINT alert_notifications_pkey PRIMARY KEY (id);
+
+
+--
+-- Name: alert_rules alert_rules_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.alert_rules
+    ADD CONSTRAINT alert_rules_pkey PRIMARY KEY (id);
 
 
 --
@@ -4430,6 +4821,14 @@ ALTER TABLE ONLY public.model_access_requests
 
 ALTER TABLE ONLY public.model_prices
     ADD CONSTRAINT model_prices_pkey PRIMARY KEY (provider, model);
+
+
+--
+-- Name: notification_channels notification_channels_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.notification_channels
+    ADD CONSTRAINT notification_channels_pkey PRIMARY KEY (id);
 
 
 --
@@ -4704,6 +5103,34 @@ CREATE INDEX admin_api_keys_of_workspace ON public.admin_api_keys USING btree (w
 
 
 --
+-- Name: alert_events_of_workspace; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX alert_events_of_workspace ON public.alert_events USING btree (workspace_id, triggered_at DESC);
+
+
+--
+-- Name: alert_events_one_open; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE UNIQUE INDEX alert_events_one_open ON public.alert_events USING btree (rule_id) WHERE (resolved_at IS NULL);
+
+
+--
+-- Name: alert_notifications_due; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX alert_notifications_due ON public.alert_notifications USING btree (next_attempt_at) WHERE (status = 'pending'::text);
+
+
+--
+-- Name: alert_rules_of_workspace; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX alert_rules_of_workspace ON public.alert_rules USING btree (workspace_id, id);
+
+
+--
 -- Name: audit_logs_of_person; Type: INDEX; Schema: public; Owner: -
 --
 
@@ -4942,6 +5369,13 @@ CREATE UNIQUE INDEX model_access_requests_one_pending ON public.model_access_req
 
 
 --
+-- Name: notification_channels_of_workspace; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX notification_channels_of_workspace ON public.notification_channels USING btree (workspace_id, id);
+
+
+--
 -- Name: notification_emails_due; Type: INDEX; Schema: public; Owner: -
 --
 
@@ -5054,6 +5488,20 @@ CREATE TRIGGER audit_admin_api_keys AFTER INSERT OR DELETE OR UPDATE OF name, re
 
 
 --
+-- Name: alert_events audit_alert_events; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER audit_alert_events AFTER UPDATE OF acknowledged_at ON public.alert_events FOR EACH ROW EXECUTE FUNCTION public.ledger_audit_change('alert_event', 'workspace_id', 'acknowledged_by');
+
+
+--
+-- Name: alert_rules audit_alert_rules; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER audit_alert_rules AFTER INSERT OR DELETE OR UPDATE OF name, description, condition_type, threshold, window_seconds, min_requests, condition_config, severity, cooldown_secs, channel_ids, is_active ON public.alert_rules FOR EACH ROW EXECUTE FUNCTION public.ledger_audit_change('alert_rule', 'workspace_id', 'created_by');
+
+
+--
 -- Name: auto_top_up_settings audit_auto_top_up_settings; Type: TRIGGER; Schema: public; Owner: -
 --
 
@@ -5114,6 +5562,13 @@ CREATE TRIGGER audit_model_access_requests AFTER INSERT OR DELETE OR UPDATE OF s
 --
 
 CREATE TRIGGER audit_model_prices AFTER INSERT OR DELETE OR UPDATE ON public.model_prices FOR EACH ROW EXECUTE FUNCTION public.ledger_audit_change('price', '-', '-');
+
+
+--
+-- Name: notification_channels audit_notification_channels; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER audit_notification_channels AFTER INSERT OR DELETE OR UPDATE OF name, is_active, is_verified, config_encrypted ON public.notification_channels FOR EACH ROW EXECUTE FUNCTION public.ledger_audit_change('notification_channel', 'workspace_id', 'created_by');
 
 
 --
@@ -5219,6 +5674,13 @@ CREATE TRIGGER audit_workspaces AFTER INSERT OR DELETE OR UPDATE OF name, kind O
 --
 
 CREATE TRIGGER budget_alerts_events AFTER INSERT ON public.budget_alerts FOR EACH ROW EXECUTE FUNCTION public.ledger_budget_alert_events();
+
+
+--
+-- Name: budget_alerts budget_alerts_rules; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER budget_alerts_rules AFTER INSERT ON public.budget_alerts FOR EACH ROW EXECUTE FUNCTION public.ledger_budget_alert_rules();
 
 
 --
@@ -5339,6 +5801,38 @@ CREATE TRIGGER workspace_members_keep_an_owner AFTER DELETE OR UPDATE OF role ON
 
 ALTER TABLE ONLY public.admin_api_keys
     ADD CONSTRAINT admin_api_keys_workspace_id_fkey FOREIGN KEY (workspace_id) REFERENCES public.workspaces(id) ON DELETE CASCADE;
+
+
+--
+-- Name: alert_events alert_events_rule_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.alert_events
+    ADD CONSTRAINT alert_events_rule_id_fkey FOREIGN KEY (rule_id) REFERENCES public.alert_rules(id) ON DELETE CASCADE;
+
+
+--
+-- Name: alert_notifications alert_notifications_alert_event_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.alert_notifications
+    ADD CONSTRAINT alert_notifications_alert_event_id_fkey FOREIGN KEY (alert_event_id) REFERENCES public.alert_events(id) ON DELETE CASCADE;
+
+
+--
+-- Name: alert_notifications alert_notifications_channel_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.alert_notifications
+    ADD CONSTRAINT alert_notifications_channel_id_fkey FOREIGN KEY (channel_id) REFERENCES public.notification_channels(id) ON DELETE CASCADE;
+
+
+--
+-- Name: alert_rules alert_rules_workspace_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.alert_rules
+    ADD CONSTRAINT alert_rules_workspace_id_fkey FOREIGN KEY (workspace_id) REFERENCES public.workspaces(id) ON DELETE CASCADE;
 
 
 --
@@ -5547,6 +6041,14 @@ ALTER TABLE ONLY public.model_access_requests
 
 ALTER TABLE ONLY public.model_access_requests
     ADD CONSTRAINT model_access_requests_workspace_id_fkey FOREIGN KEY (workspace_id) REFERENCES public.workspaces(id) ON DELETE CASCADE;
+
+
+--
+-- Name: notification_channels notification_channels_workspace_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.notification_channels
+    ADD CONSTRAINT notification_channels_workspace_id_fkey FOREIGN KEY (workspace_id) REFERENCES public.workspaces(id) ON DELETE CASCADE;
 
 
 --

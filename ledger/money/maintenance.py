@@ -32,6 +32,8 @@ class MaintenanceRun:
     grants_expired: int = 0
     expiring_told: int = 0
     top_ups_retried: int = 0
+    alerts_opened: int = 0
+    alerts_resolved: int = 0
 
 
 async def run_once(pool: asyncpg.Pool, batch: int = 1000) -> MaintenanceRun:
@@ -48,6 +50,8 @@ async def run_once(pool: asyncpg.Pool, batch: int = 1000) -> MaintenanceRun:
         told = await grants.tell_expiring(conn)
         # auto top-ups whose back-off after a failure ended, for wallets still below their threshold
         retried = await conn.fetchval("SELECT retry_auto_top_ups()")
+        # alert rules: open what breaks its rule, resolve what no longer does
+        alerts: asyncpg.Record = await conn.fetchrow("SELECT * FROM evaluate_alert_rules()")  # one row, always
     if expired or rolled or closed or grants_expired:
         log.info(
             "maintenance: %d holds expired, %d billing cycles started, %d budget periods closed, %d grants expired",
@@ -56,7 +60,9 @@ async def run_once(pool: asyncpg.Pool, batch: int = 1000) -> MaintenanceRun:
             closed,
             grants_expired,
         )
-    return MaintenanceRun(True, expired, rolled, closed, grants_expired, told, retried)
+    return MaintenanceRun(
+        True, expired, rolled, closed, grants_expired, told, retried, alerts["opened"], alerts["resolved"]
+    )
 
 
 async def run_forever(pool: asyncpg.Pool, interval_seconds: float) -> None:

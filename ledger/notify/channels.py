@@ -1,0 +1,180 @@
+"""Notification channels (seed 004): where alert events go. A channel's target (an email address,
+a Slack, Discord or Microsoft Teams incoming-webhook URL, a PagerDuty Events API v2 routing key, or
+a webhook URL with its own signing secret) is stored encrypted: chat webhook URLs are secrets. A
+channel is used only once verified: its test message carries a code, entered back within a day."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import re
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal, TypedDict, cast, get_args
+from urllib.parse import urlsplit
+
+import asyncpg
+
+from ledger.accounts.people import SecretBox
+from ledger.db.executor import Executor
+from ledger.db.queries import query
+from ledger.errors import InvalidWebhook, TooManyControls, translate_errors
+from ledger.notify.signing import new_secret
+from ledger.notify.targets import checked_url, refuse_private
+
+ChannelType = Literal["email", "slack", "discord", "teams", "webhook", "pagerduty"]
+CHANNEL_TYPES: tuple[str, ...] = get_args(ChannelType)
+CONFIG_PURPOSE = "notification-channel"  # what the config's ciphertext is bound to, beside its id
+MOST_CHANNELS = 20
+EMAIL = re.compile(r"^[^@\s\x00-\x1f]{1,64}@[^@\s\x00-\x1f]{1,190}\.[^@\s\x00-\x1f]{1,60}$")
+ROUTING_KEY = re.compile(r"^[A-Za-z0-9]{32}$")
+# the hosts each service's incoming webhooks live on (Teams: Workflows on Azure Logic Apps or Power
+# Automate, and the retiring Office 365 connectors); any host when private targets are allowed
+HOSTS: dict[str, tuple[str, ...]] = {
+    "slack": ("hooks.slack.com",),
+    "discord": ("discord.com", "discordapp.com"),
+    "teams": (".logic.azure.com", ".webhook.office.com", ".powerplatform.com", ".environment.api.powerplatform.com"),
+}
+
+
+class Channel(TypedDict):
+    id: uuid.UUID
+    workspace_id: uuid.UUID
+    name: str
+    type: str
+    target_hint: str
+    is_verified: bool
+    verified_at: datetime | None
+    is_active: bool
+    last_sent_at: datetime | None
+    failure_count: int
+    last_failure_at: datetime | None
+    last_failure_reason: str | None
+    created_at: datetime
+
+
+def _hint(target: str) -> str:
+    """What identifies a target without giving it away."""
+    return ("…" + target[-4:]) if len(target) > 8 else "…"
+
+
+def code_hash(code: str) -> str:
+    return hashlib.sha256(code.strip().encode()).hexdigest()
+
+
+async def config_of(kind: str, target: str, allow_private: bool) -> tuple[dict[str, str], str]:
+    """The stored config of a target and its hint, or InvalidWebhook saying what is wrong."""
+    target = target.strip()
+    if kind == "email":
+        if not EMAIL.match(target) or len(target) > 254:
+            raise InvalidWebhook("target must be an email address.", param="target")
+        local, _, domain = target.partition("@")
+        return {"email": target}, f"{local[:1]}…@{domain}"
+    if kind == "pagerduty":
+        if not ROUTING_KEY.match(target):
+            raise InvalidWebhook("target must be a PagerDuty Events API v2 routing key (32 letters and digits).",
+                                 param="target")  # fmt: skip
+        return {"routing_key": target}, _hint(target)
+    url = checked_url(target)
+    await refuse_private(url, allow_private)
+    host = (urlsplit(url).hostname or "").lower()
+    allowed = HOSTS.get(kind)
+    if not allow_private:
+        if urlsplit(url).scheme != "https":
+            raise InvalidWebhook("target must be an https URL.", param="target")
+        if allowed and not any(host == h or (h.startswith(".") and host.endswith(h)) for h in allowed):
+            raise InvalidWebhook(f"target must be a {kind} incoming-webhook URL (on {', '.join(allowed)}).",
+                                 param="target")  # fmt: skip
+    config = {"url": url}
+    if kind == "webhook":
+        config["secret"] = new_secret()
+    return config, f"{host}/{_hint(url)}"
+
+
+@dataclass(frozen=True, slots=True)
+class Created:
+    channel: Channel
+    secret: str | None  # a webhook channel's signing secret, shown once
+
+
+async def create_channel(
+    db: Executor,
+    box: SecretBox,
+    workspace_id: uuid.UUID,
+    name: str,
+    kind: str,
+    target: str,
+    created_by: uuid.UUID | None,
+    *,
+    allow_private: bool,
+) -> Created:
+    """A new channel, unverified: its test message (with the code to enter back) is queued."""
+    if kind not in CHANNEL_TYPES:
+        raise InvalidWebhook(f"type must be one of {', '.join(CHANNEL_TYPES)}.", param="type")
+    clean = name.strip()
+    if not 1 <= len(clean) <= 100 or not clean.isprintable():
+        raise InvalidWebhook("name must be 1 to 100 printable characters.", param="name")
+    config, hint = await config_of(kind, target, allow_private)
+    if await db.fetchval(query("count_channels_of_workspace"), workspace_id) >= MOST_CHANNELS:
+        raise TooManyControls(f"A workspace has at most {MOST_CHANNELS} notification channels.")
+    channel_id = uuid.uuid4()
+    code = f"{secrets.randbelow(10**6):06d}"
+    with translate_errors():
+        await db.fetchval(
+            query("insert_channel"),
+            channel_id,
+            workspace_id,
+            clean,
+            kind,
+            box.encrypt(json.dumps(config), channel_id, CONFIG_PURPOSE),
+            hint,
+            code_hash(code),
+            created_by,
+            code,
+        )
+    return Created(cast(Channel, await channel(db, workspace_id, channel_id)), config.get("secret"))
+
+
+async def channels_of(db: Executor, workspace_id: uuid.UUID) -> list[Channel]:
+    return [cast(Channel, dict(row)) for row in await db.fetch(query("channels_of_workspace"), workspace_id)]
+
+
+async def channel(db: Executor, workspace_id: uuid.UUID, channel_id: uuid.UUID) -> Channel | None:
+    row = await db.fetchrow(query("channel_of_workspace"), workspace_id, channel_id)
+    return None if row is None else cast(Channel, dict(row))
+
+
+async def verify(db: Executor, workspace_id: uuid.UUID, channel_id: uuid.UUID, code: str) -> bool | None:
+    """True: verified (or already); False: a wrong or expired code; None: no such channel."""
+    row = await db.fetchrow(query("channel_verification_of"), workspace_id, channel_id)
+    if row is None:
+        return None
+    if row["is_verified"]:
+        return True
+    if row["verification_code_hash"] is None or not row["fresh"]:
+        return False
+    if not hmac.compare_digest(row["verification_code_hash"], code_hash(code)):
+        return False
+    return await db.fetchval(query("channel_verified"), workspace_id, channel_id) is not None
+
+
+async def resend_test(db: Executor, workspace_id: uuid.UUID, channel_id: uuid.UUID) -> bool:
+    """A new test message with a new code (a verified channel's test proves it still arrives)."""
+    code = f"{secrets.randbelow(10**6):06d}"
+    return await db.fetchval(query("channel_new_test"), workspace_id, channel_id, code_hash(code), code) is not None
+
+
+async def set_active(db: Executor, workspace_id: uuid.UUID, channel_id: uuid.UUID, active: bool) -> bool:
+    return await db.fetchval(query("channel_set_active"), workspace_id, channel_id, active) is not None
+
+
+async def delete_channel(db: Executor, workspace_id: uuid.UUID, channel_id: uuid.UUID) -> bool:
+    return await db.fetchval(query("delete_channel"), workspace_id, channel_id) is not None
+
+
+def open_config(box: SecretBox, row: asyncpg.Record | dict[str, Any]) -> dict[str, str]:
+    opened: dict[str, str] = json.loads(box.decrypt(bytes(row["config_encrypted"]), row["channel_id"], CONFIG_PURPOSE))
+    return opened
