@@ -51,7 +51,8 @@ async def run_once(pool: asyncpg.Pool, batch: int = 1000) -> MaintenanceRun:
         # auto top-ups whose back-off after a failure ended, for wallets still below their threshold
         retried = await conn.fetchval("SELECT retry_auto_top_ups()")
         # alert rules: open what breaks its rule, resolve what no longer does
-        alerts: asyncpg.Record = await conn.fetchrow("SELECT * FROM evaluate_alert_rules()")  # one row, always
+        alerts = await conn.fetchrow("SELECT * FROM evaluate_alert_rules()")  # one row, always
+        assert alerts is not None
     if expired or rolled or closed or grants_expired:
         log.info(
             "maintenance: %d holds expired, %d billing cycles started, %d budget periods closed, %d grants expired",
