@@ -30,6 +30,7 @@ from api.routes import (
     messages,
     models,
     organization,
+    organization_alerts,
     organization_controls,
     organization_top_up,
     organization_webhooks,
@@ -63,6 +64,7 @@ from ledger.gateway.upstream import open_session
 from ledger.metrics import Metrics
 from ledger.money.maintenance import run_forever
 from ledger.notify import worker as notify_worker
+from ledger.notify.channel_delivery import ChannelPolicy
 from ledger.notify.delivery import NO_CIPHER, delivery_policy
 from ledger.settings import ProviderConfig, Settings
 
@@ -140,6 +142,31 @@ ROUTES: list[Route | Mount] = [
     ),
     Route("/v1/organization/notification_settings", organization_webhooks.get_settings, methods=["GET"]),
     Route("/v1/organization/credit_grants", organization_webhooks.list_grants, methods=["GET"]),
+    Route("/v1/organization/notification_channels", organization_alerts.list_channels, methods=["GET"]),
+    Route("/v1/organization/notification_channels", organization_alerts.create_channel, methods=["POST"]),
+    Route("/v1/organization/notification_channels/{channel_id}", organization_alerts.get_channel, methods=["GET"]),
+    Route("/v1/organization/notification_channels/{channel_id}", organization_alerts.modify_channel, methods=["POST"]),
+    Route(
+        "/v1/organization/notification_channels/{channel_id}", organization_alerts.delete_channel, methods=["DELETE"]
+    ),
+    Route(
+        "/v1/organization/notification_channels/{channel_id}/verify",
+        organization_alerts.verify_channel,
+        methods=["POST"],
+    ),
+    Route(
+        "/v1/organization/notification_channels/{channel_id}/test", organization_alerts.test_channel, methods=["POST"]
+    ),
+    Route("/v1/organization/alert_rules", organization_alerts.list_rules, methods=["GET"]),
+    Route("/v1/organization/alert_rules", organization_alerts.create_rule, methods=["POST"]),
+    Route("/v1/organization/alert_rules/{rule_id}", organization_alerts.get_rule, methods=["GET"]),
+    Route("/v1/organization/alert_rules/{rule_id}", organization_alerts.modify_rule, methods=["POST"]),
+    Route("/v1/organization/alert_rules/{rule_id}", organization_alerts.delete_rule, methods=["DELETE"]),
+    Route("/v1/organization/alert_events", organization_alerts.list_events, methods=["GET"]),
+    Route(
+        "/v1/organization/alert_events/{event_id}/acknowledge", organization_alerts.acknowledge_event, methods=["POST"]
+    ),
+    Route("/v1/organization/alert_events/{event_id}/resolve", organization_alerts.resolve_event, methods=["POST"]),
     Route("/v1/organization/auto_top_up", organization_top_up.get_top_up, methods=["GET"]),
     Route("/v1/organization/auto_top_up", organization_top_up.set_top_up, methods=["POST"]),
     Route("/v1/organization/auto_top_up/card", organization_top_up.save_card, methods=["POST"]),
@@ -349,6 +376,7 @@ def create_app(settings: Settings, database_url: str, *, port: int | None = None
                 services.mailer,
                 delivery_policy(settings),
                 settings.notify_interval_seconds,
+                ChannelPolicy(settings.webhook_allow_private_targets, settings.pagerduty_events_url),
             )
             background.append(asyncio.create_task(worker))
         if services.stripe is not None and settings.notify_interval_seconds > 0:

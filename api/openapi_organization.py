@@ -6,6 +6,7 @@ from typing import Any
 
 from api import openapi as oa
 from api.routes import organization as org
+from api.routes import organization_alerts as alerts
 from api.routes import organization_controls as ctl
 from api.routes import organization_top_up as top_up
 from api.routes import organization_webhooks as hooks
@@ -184,6 +185,48 @@ NOTIFICATION_SETTINGS = oa.obj(
         "billing_contacts": {"type": "array", "items": STRING},
     }
 )
+
+CHANNEL = oa.obj(
+    {
+        "object": {"const": "organization.notification_channel"},
+        "id": STRING,
+        "name": STRING,
+        "type": {"type": "string", "enum": ["email", "slack", "discord", "teams", "webhook", "pagerduty"]},
+        "target_hint": STRING,
+        "verified": {"type": "boolean"},
+        "enabled": {"type": "boolean"},
+        "failure_count": {"type": "integer"},
+        "last_failure_reason": NULL_STRING,
+    }
+)
+RULE = oa.obj(
+    {
+        "object": {"const": "organization.alert_rule"},
+        "id": STRING,
+        "name": STRING,
+        "condition_type": STRING,
+        "threshold": STRING,
+        "window_seconds": {"type": "integer"},
+        "severity": STRING,
+        "cooldown_secs": {"type": "integer"},
+        "channel_ids": {"type": "array", "items": STRING},
+        "enabled": {"type": "boolean"},
+        "last_value": NULL_STRING,
+    }
+)
+ALERT_EVENT = oa.obj(
+    {
+        "object": {"const": "organization.alert_event"},
+        "id": STRING,
+        "rule_id": STRING,
+        "message": STRING,
+        "severity": STRING,
+        "status": {"type": "string", "enum": ["open", "acknowledged", "resolved"]},
+        "triggered_at": NULL_INT,
+        "resolved_at": NULL_INT,
+    }
+)
+EVENT_STATE = oa.obj({"object": {"const": "organization.alert_event"}, "id": STRING, "status": STRING})
 
 AUTO_TOP_UP = oa.obj(
     {
@@ -472,6 +515,77 @@ PATHS: Schema = {
             502,
             503,
             requestBody=oa.model_body(top_up.CardSetup),
+        ),
+    },
+    "/v1/organization/notification_channels": {
+        "get": op("Notification channels (never their targets)", {200: listed(CHANNEL)}),
+        "post": op(
+            "Add a channel: a test message with a code is sent; it is used once the code is entered",
+            {201: CHANNEL},
+            409,
+            503,
+            requestBody=oa.model_body(alerts.NewChannel),
+        ),
+    },
+    "/v1/organization/notification_channels/{channel_id}": {
+        "get": op("A notification channel", {200: CHANNEL}, parameters=pid("channel_id")),
+        "post": op(
+            "Turn a channel on or off",
+            {200: CHANNEL},
+            parameters=pid("channel_id"),
+            requestBody=oa.model_body(alerts.ChannelChange),
+        ),
+        "delete": op(
+            "Delete a channel",
+            {200: deleted("organization.notification_channel.deleted")},
+            parameters=pid("channel_id"),
+        ),
+    },
+    "/v1/organization/notification_channels/{channel_id}/verify": {
+        "post": op(
+            "Verify a channel with the code of its test message",
+            {200: CHANNEL},
+            parameters=pid("channel_id"),
+            requestBody=oa.model_body(alerts.Verification),
+        ),
+    },
+    "/v1/organization/notification_channels/{channel_id}/test": {
+        "post": op(
+            "Send a new test message (with a new code while unverified)",
+            {202: oa.obj({"object": {"const": "organization.notification_channel.test"}, "queued": {"const": True}})},
+            parameters=pid("channel_id"),
+        ),
+    },
+    "/v1/organization/alert_rules": {
+        "get": op("Alert rules, with each one's last value", {200: listed(RULE)}),
+        "post": op("Create an alert rule", {201: RULE}, 409, requestBody=oa.model_body(alerts.NewRule)),
+    },
+    "/v1/organization/alert_rules/{rule_id}": {
+        "get": op("An alert rule", {200: RULE}, parameters=pid("rule_id")),
+        "post": op(
+            "Turn a rule on or off",
+            {200: RULE},
+            parameters=pid("rule_id"),
+            requestBody=oa.model_body(alerts.RuleChange),
+        ),
+        "delete": op("Delete a rule", {200: deleted("organization.alert_rule.deleted")}, parameters=pid("rule_id")),
+    },
+    "/v1/organization/alert_events": {
+        "get": op(
+            "Alert events, newest first",
+            {200: listed(ALERT_EVENT)},
+            parameters=[PAGING[0], oa.query("status", {"type": "string", "enum": ["open", "resolved"]}, "filter")],
+        ),
+    },
+    "/v1/organization/alert_events/{event_id}/acknowledge": {
+        "post": op("Acknowledge an open alert", {200: EVENT_STATE}, parameters=pid("event_id")),
+    },
+    "/v1/organization/alert_events/{event_id}/resolve": {
+        "post": op(
+            "Resolve an alert by hand (its channels are told)",
+            {200: EVENT_STATE},
+            parameters=pid("event_id"),
+            requestBody=oa.model_body(alerts.Resolution),
         ),
     },
 }

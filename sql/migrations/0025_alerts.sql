@@ -139,7 +139,9 @@ BEGIN
       INTO v_total, v_value
       FROM llm_usage_log l
      WHERE l.user_id = p_rule.workspace_id AND l.created_at >= v_since
-       AND (v_provider IS NULL OR l.provider = v_provider)
+       -- a request every provider of its route failed has no provider of its own: it counts for each
+       AND (v_provider IS NULL OR l.provider = v_provider
+            OR (p_rule.condition_type = 'provider_down' AND l.provider IS NULL AND l.status_code >= 500))
        AND (p_rule.condition_type <> 'provider_down' OR l.refused_by IS NULL);
     IF p_rule.condition_type <> 'spend_rate' AND v_total < p_rule.min_requests THEN
         RETURN NULL;
