@@ -187,9 +187,9 @@ BEGIN
         RETURN NULL;
     END IF;
     IF v_hooks IS NOT NULL THEN
+        -- the endpoints' rows are not written here: a settle must never wait on a delivery attempt
         INSERT INTO webhook_messages (event_id, webhook_id, workspace_id)
         SELECT v_event, h, p_workspace FROM unnest(v_hooks) h;
-        UPDATE webhooks SET last_triggered_at = now() WHERE id = ANY (v_hooks);
     END IF;
     IF v_emailed THEN
         INSERT INTO notification_emails (event_id, workspace_id, to_email)
@@ -385,8 +385,14 @@ DECLARE
     v_hook    webhooks;
     v_event   notification_events;
 BEGIN
+    -- the endpoint first, then its message: concurrent attempts of one endpoint queue on the
+    -- endpoint's row instead of each holding a key-share lock (the log row's foreign key) the
+    -- other needs to upgrade; NO KEY UPDATE leaves settles inserting its messages unblocked
+    SELECT w.* INTO v_hook FROM webhooks w
+     WHERE w.id = (SELECT m.webhook_id FROM webhook_messages m WHERE m.id = p_message)
+       FOR NO KEY UPDATE;
     SELECT * INTO v_message FROM webhook_messages WHERE id = p_message FOR UPDATE;
-    IF NOT FOUND THEN
+    IF NOT FOUND OR v_hook.id IS NULL THEN
         RETURN 'gone';  -- the endpoint was deleted meanwhile
     END IF;
     SELECT * INTO v_event FROM notification_events WHERE id = v_message.event_id;
@@ -397,7 +403,7 @@ BEGIN
     VALUES (v_message.workspace_id, v_message.webhook_id, p_message, v_message.event_id, v_event.event_type,
             p_attempt, p_headers, p_body, p_status, p_response_headers, left(p_response_body, 2000),
             p_latency_ms, p_success, left(p_error, 1000), CASE WHEN p_success THEN NULL ELSE p_next_at END);
-    SELECT * INTO v_hook FROM webhooks WHERE id = v_message.webhook_id FOR UPDATE;
+    UPDATE webhooks SET last_triggered_at = now() WHERE id = v_hook.id;
     IF p_success THEN
         UPDATE webhook_messages SET status = 'delivered', delivered_at = now() WHERE id = p_message;
         UPDATE webhooks SET consecutive_failures = 0, failing_since = NULL WHERE id = v_hook.id;
