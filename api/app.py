@@ -268,6 +268,22 @@ ROUTES: list[Route | Mount] = [
         methods=["POST"],
     ),
     Route("/dashboard/notifications/settings", notification_pages.save_settings, methods=["POST"]),
+    Route("/dashboard/notifications/channels", notification_pages.create_channel, methods=["POST"]),
+    Route("/dashboard/notifications/channels/{channel_id}/verify", notification_pages.verify_channel, methods=["POST"]),
+    Route("/dashboard/notifications/channels/{channel_id}/test", notification_pages.test_channel, methods=["POST"]),
+    Route("/dashboard/notifications/channels/{channel_id}/delete", notification_pages.delete_channel, methods=["POST"]),
+    Route("/dashboard/notifications/rules", notification_pages.create_rule, methods=["POST"]),
+    Route("/dashboard/notifications/rules/{rule_id}/delete", notification_pages.delete_rule, methods=["POST"]),
+    Route(
+        "/dashboard/notifications/alerts/{event_id}/acknowledge",
+        notification_pages.alert_action(False),
+        methods=["POST"],
+    ),
+    Route(
+        "/dashboard/notifications/alerts/{event_id}/resolve", notification_pages.alert_action(True), methods=["POST"]
+    ),
+    Route("/dashboard/notifications/auto-top-up", notification_pages.save_top_up, methods=["POST"]),
+    Route("/dashboard/notifications/auto-top-up/card", notification_pages.save_card, methods=["POST"]),
     Route("/dashboard/controls", control_pages.controls_page, methods=["GET"]),
     Route("/dashboard/controls/budgets", control_pages.create_budget, methods=["POST"]),
     Route("/dashboard/controls/budgets/{budget_id}/delete", control_pages.delete_budget, methods=["POST"]),

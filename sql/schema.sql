@@ -1523,6 +1523,10 @@ BEGIN
         INSERT INTO notification_emails (event_id, workspace_id, to_email)
         SELECT v_event, p_workspace, e FROM ledger_money_contacts(p_workspace) e
         ON CONFLICT DO NOTHING;
+        INSERT INTO alert_notifications (workspace_id, channel_id, event_id, action)
+        SELECT p_workspace, c.id, v_event, 'event'
+          FROM notification_channels c
+         WHERE c.workspace_id = p_workspace AND c.is_verified AND c.is_active;
     END IF;
     RETURN v_event;
 END $$;
@@ -3292,6 +3296,7 @@ CREATE TABLE public.alert_notifications (
     workspace_id uuid NOT NULL,
     channel_id uuid NOT NULL,
     alert_event_id uuid,
+    event_id uuid,
     action text NOT NULL,
     verification_code text,
     status text DEFAULT 'pending'::text NOT NULL,
@@ -3300,7 +3305,7 @@ CREATE TABLE public.alert_notifications (
     sent_at timestamp with time zone,
     last_error text,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
-    CONSTRAINT alert_notifications_action_check CHECK ((action = ANY (ARRAY['trigger'::text, 'resolve'::text, 'verify'::text]))),
+    CONSTRAINT alert_notifications_action_check CHECK ((action = ANY (ARRAY['trigger'::text, 'resolve'::text, 'verify'::text, 'event'::text]))),
     CONSTRAINT alert_notifications_status_check CHECK ((status = ANY (ARRAY['pending'::text, 'sent'::text, 'failed'::text])))
 );
 
@@ -5833,6 +5838,14 @@ ALTER TABLE ONLY public.alert_notifications
 
 ALTER TABLE ONLY public.alert_notifications
     ADD CONSTRAINT alert_notifications_channel_id_fkey FOREIGN KEY (channel_id) REFERENCES public.notification_channels(id) ON DELETE CASCADE;
+
+
+--
+-- Name: alert_notifications alert_notifications_event_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.alert_notifications
+    ADD CONSTRAINT alert_notifications_event_id_fkey FOREIGN KEY (event_id) REFERENCES public.notification_events(id) ON DELETE CASCADE;
 
 
 --

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from ledger.notify.emails import email_text
+
 SOURCE = "credit-ledger"
 
 
@@ -31,6 +33,15 @@ class Note:
 def note_of(row: Any, code: str | None) -> Note:
     """The message a claimed alert_notifications row stands for."""
     action, workspace = row["action"], row["workspace_name"]
+    if action == "event":  # a money event: what its email says
+        title, text = email_text(row["event_type"], json.loads(row["event_data"]), workspace)
+        severity = (
+            "warning" if row["event_type"] in ("balance.low", "budget.exceeded", "auto_top_up.failed") else "info"
+        )
+        details = {"event_type": row["event_type"]}
+        dedup = f"{SOURCE}-event-{row['event_id']}"
+        return Note(action, workspace, row["channel_name"], title, text.strip(), severity, dedup, details,
+                    datetime.now(UTC))  # fmt: skip
     if action == "verify":
         title = f"Test message for the channel {row['channel_name']}"
         text = (
@@ -58,8 +69,8 @@ def note_of(row: Any, code: str | None) -> Note:
 
 def slack(note: Note) -> dict[str, Any]:
     """Slack incoming webhook: `text` is required (and what notifications show)."""
-    icon = {"trigger": ":rotating_light:", "resolve": ":white_check_mark:", "verify": ":wave:"}[note.action]
-    return {"text": f"{icon} *{note.title}*\n{note.text}"}
+    icon = {"trigger": ":rotating_light:", "resolve": ":white_check_mark:", "verify": ":wave:", "event": ":moneybag:"}
+    return {"text": f"{icon[note.action]} *{note.title}*\n{note.text}"}
 
 
 def discord(note: Note) -> dict[str, Any]:
@@ -104,7 +115,9 @@ def pagerduty(note: Note, routing_key: str, action: str | None = None) -> dict[s
 
 
 def webhook_body(note: Note) -> bytes:
-    kind = {"trigger": "alert.triggered", "resolve": "alert.resolved", "verify": "channel.verify"}[note.action]
+    kind = {"trigger": "alert.triggered", "resolve": "alert.resolved", "verify": "channel.verify"}.get(
+        note.action, str(note.details.get("event_type", "event"))
+    )
     payload = {
         "type": kind,
         "timestamp": note.at.astimezone(UTC).isoformat().replace("+00:00", "Z"),

@@ -91,13 +91,16 @@ CREATE INDEX alert_events_of_workspace ON alert_events (workspace_id, triggered_
 CREATE TRIGGER audit_alert_events AFTER UPDATE OF acknowledged_at ON alert_events
     FOR EACH ROW EXECUTE FUNCTION ledger_audit_change('alert_event', 'workspace_id', 'acknowledged_by');
 
--- What a channel is owed: an opening, a resolution, or its verification (test) message.
+-- What a channel is owed: an alert's opening or resolution, a money event (the ones emailed to the
+-- owners: low balance, budgets, auto top-up failures, expiring credits, a disabled webhook), or its
+-- verification (test) message.
 CREATE TABLE alert_notifications (
     id              bigserial PRIMARY KEY,
     workspace_id    uuid NOT NULL,
     channel_id      uuid NOT NULL REFERENCES notification_channels (id) ON DELETE CASCADE,
     alert_event_id  uuid REFERENCES alert_events (id) ON DELETE CASCADE,
-    action          text NOT NULL CHECK (action IN ('trigger', 'resolve', 'verify')),
+    event_id        uuid REFERENCES notification_events (id) ON DELETE CASCADE,  -- for 'event'
+    action          text NOT NULL CHECK (action IN ('trigger', 'resolve', 'verify', 'event')),
     verification_code text,  -- only for 'verify', cleared once sent
     status          text NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'sent', 'failed')),
     attempts        integer NOT NULL DEFAULT 0,
@@ -311,4 +314,53 @@ BEGIN
     IF p_next_at IS NULL THEN
         UPDATE alert_events SET notifications_failed = notifications_failed + 1 WHERE id = v_note.alert_event_id;
     END IF;
+END $$;
+
+-- 0022's ledger_emit, where the emailed (money) events also go to every verified, active channel
+-- of the workspace: "alerts on every channel". Same guarantees otherwise.
+CREATE OR REPLACE FUNCTION ledger_emit(p_workspace uuid, p_type text, p_data jsonb, p_dedup text DEFAULT NULL,
+                                       p_only_webhook uuid DEFAULT NULL)
+RETURNS uuid
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_event    uuid;
+    v_project  uuid := (p_data ->> 'project_id')::uuid;
+    v_hooks    uuid[];
+    v_emailed  boolean := p_type = ANY (ledger_emailed_event_types()) AND p_only_webhook IS NULL;
+BEGIN
+    IF NOT p_type = ANY (ledger_event_types()) THEN
+        RAISE EXCEPTION 'unknown event type %', p_type USING ERRCODE = 'LG033';
+    END IF;
+    SELECT array_agg(w.id) INTO v_hooks
+    FROM webhooks w
+    WHERE w.workspace_id = p_workspace AND w.is_active AND w.disabled_at IS NULL
+      AND (p_only_webhook IS NULL OR w.id = p_only_webhook)
+      AND (p_type = ANY (w.events) OR ('*' = ANY (w.events) AND p_type <> 'request.completed')
+           OR p_only_webhook IS NOT NULL)
+      AND (w.filter_project_ids IS NULL OR v_project = ANY (w.filter_project_ids) OR p_only_webhook IS NOT NULL);
+    IF v_hooks IS NULL AND NOT v_emailed THEN
+        RETURN NULL;
+    END IF;
+    INSERT INTO notification_events (workspace_id, event_type, data, dedup_key)
+    VALUES (p_workspace, p_type, p_data, p_dedup)
+    ON CONFLICT (workspace_id, dedup_key) DO NOTHING
+    RETURNING id INTO v_event;
+    IF v_event IS NULL THEN
+        RETURN NULL;
+    END IF;
+    IF v_hooks IS NOT NULL THEN
+        -- the endpoints' rows are not written here: a settle must never wait on a delivery attempt
+        INSERT INTO webhook_messages (event_id, webhook_id, workspace_id)
+        SELECT v_event, h, p_workspace FROM unnest(v_hooks) h;
+    END IF;
+    IF v_emailed THEN
+        INSERT INTO notification_emails (event_id, workspace_id, to_email)
+        SELECT v_event, p_workspace, e FROM ledger_money_contacts(p_workspace) e
+        ON CONFLICT DO NOTHING;
+        INSERT INTO alert_notifications (workspace_id, channel_id, event_id, action)
+        SELECT p_workspace, c.id, v_event, 'event'
+          FROM notification_channels c
+         WHERE c.workspace_id = p_workspace AND c.is_verified AND c.is_active;
+    END IF;
+    RETURN v_event;
 END $$;

@@ -14,13 +14,14 @@ WITH due AS (
      WHERE n.id = due.id
     RETURNING n.*
 )
-SELECT c.id, c.action, c.attempts, c.verification_code, c.alert_event_id, c.channel_id,
+SELECT c.id, c.action, c.attempts, c.verification_code, c.alert_event_id, c.event_id, c.channel_id,
        ch.name AS channel_name, ch.type AS channel_type, ch.config_encrypted, ch.is_active,
        coalesce(ws.name, 'your workspace') AS workspace_name,
        e.message, e.severity, e.trigger_value, e.threshold_value, e.triggered_at, e.resolved_at, e.resolution_note,
-       r.name AS rule_name, r.condition_type
+       r.name AS rule_name, r.condition_type, ne.event_type, ne.data::text AS event_data
   FROM claimed c
   JOIN notification_channels ch ON ch.id = c.channel_id
   LEFT JOIN workspaces ws ON ws.id = c.workspace_id
   LEFT JOIN alert_events e ON e.id = c.alert_event_id
   LEFT JOIN alert_rules r ON r.id = e.rule_id
+  LEFT JOIN notification_events ne ON ne.id = c.event_id

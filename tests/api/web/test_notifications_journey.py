@@ -49,7 +49,7 @@ async def test_an_owner_adds_a_webhook_tests_it_replays_it_and_sets_a_low_balanc
         await page.goto(f"{service.url}/dashboard/notifications")
         await page.locator("#low-balance").fill("2.5")
         await page.get_by_label(team.emails["VIEWER"], exact=False).check()
-        await page.get_by_role("button", name="Save").click()
+        await page.get_by_role("button", name="Save", exact=True).click()
         await expect(page.locator("#low-balance")).to_have_value("2.500000")
         assert await pool.fetchval(
             "SELECT billing_contact FROM workspace_members WHERE user_id = $1 AND workspace_id = $2",

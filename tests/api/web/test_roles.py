@@ -4,6 +4,7 @@ every /dashboard route the app serves (a new route without a line here fails the
 
 from __future__ import annotations
 
+import hashlib
 import re
 import uuid
 from typing import Any
@@ -94,10 +95,30 @@ WALK: list[tuple[str, str, dict[str, str], set[str]]] = [
     ("POST", "/dashboard/notifications/webhooks/{webhook_id}/deliveries/{delivery_id}/replay", {}, MANAGERS),
     ("POST", "/dashboard/notifications/webhooks/{webhook_id}/delete", {}, MANAGERS),
     ("POST", "/dashboard/notifications/settings", {"low_balance_threshold": "5"}, MANAGERS),
+    ("POST", "/dashboard/notifications/channels", {"name": "c", "type": "email", "target": "a@example.com"}, MANAGERS),
+    ("POST", "/dashboard/notifications/channels/{channel_id}/verify", {"code": "123456"}, MANAGERS),
+    ("POST", "/dashboard/notifications/channels/{channel_id}/test", {}, MANAGERS),
+    ("POST", "/dashboard/notifications/channels/{channel_id}/delete", {}, MANAGERS),
+    (
+        "POST",
+        "/dashboard/notifications/rules",
+        {"name": "r", "condition_type": "spend_rate", "threshold": "5"},
+        MANAGERS,
+    ),
+    ("POST", "/dashboard/notifications/rules/{rule_id}/delete", {}, MANAGERS),
+    ("POST", "/dashboard/notifications/alerts/{event_id}/acknowledge", {}, MANAGERS),
+    ("POST", "/dashboard/notifications/alerts/{event_id}/resolve", {}, MANAGERS),
+    ("POST", "/dashboard/notifications/auto-top-up", {"threshold": "5"}, MANAGERS),
+    ("POST", "/dashboard/notifications/auto-top-up/card", {}, MANAGERS),
 ]
 
 
-STRIPE_ROUTES = {"/dashboard/buy", "/dashboard/subscribe", "/dashboard/change-tier"}
+STRIPE_ROUTES = {
+    "/dashboard/buy",
+    "/dashboard/subscribe",
+    "/dashboard/change-tier",
+    "/dashboard/notifications/auto-top-up/card",
+}
 
 
 def test_the_walk_covers_every_dashboard_route():
@@ -118,7 +139,8 @@ def test_the_walk_covers_every_dashboard_route():
 ROUTE_PARAM = {"provider_key_id": "key_id", "invite_id": "invite_id", "other_id": "person_id",
                "admin_key_id": "key_id", "project_id": "project_id", "session_id": "session_id",
                "budget_id": "budget_id", "limit_id": "limit_id", "access_request_id": "request_id",
-               "webhook_id": "webhook_id", "delivery_id": "delivery_id"}  # fmt: skip
+               "webhook_id": "webhook_id", "delivery_id": "delivery_id", "channel_id": "channel_id",
+               "rule_id": "rule_id", "event_id": "event_id"}  # fmt: skip
 
 
 def sign_in(service: Any, email: str) -> httpx.Client:
@@ -194,7 +216,19 @@ async def fixtures_for(pool: Any, team: Any, role: str) -> dict[str, str]:
         "INSERT INTO webhook_deliveries (workspace_id, webhook_id, message_id, event_id, event_type, attempt_number,"
         " request_headers, request_body, success) VALUES ($1, $2, $3, $4, 'webhook.test', 1, '{}', '{}', false)"
         " RETURNING id", team.workspace_id, webhook_id, message_id, event_id)  # fmt: skip
+    channel_id = await pool.fetchval(
+        "INSERT INTO notification_channels (workspace_id, name, type, config_encrypted, target_hint,"
+        " verification_code_hash, verification_expires_at) VALUES ($1, 'walk', 'email', '\\x00', '…',"
+        " $2, now() + interval '1 day') RETURNING id",
+        team.workspace_id, hashlib.sha256(b"123456").hexdigest())  # fmt: skip
+    rule_id = await pool.fetchval(
+        "INSERT INTO alert_rules (workspace_id, name, condition_type, threshold) VALUES ($1, 'walk', 'spend_rate', 5)"
+        " RETURNING id", team.workspace_id)  # fmt: skip
+    event_id = await pool.fetchval(
+        "INSERT INTO alert_events (workspace_id, rule_id, message, severity) VALUES ($1, $2, 'walk', 'info')"
+        " RETURNING id", team.workspace_id, rule_id)  # fmt: skip
     return {
+        "channel_id": str(channel_id), "rule_id": str(rule_id), "event_id": str(event_id),
         "webhook_id": str(webhook_id), "delivery_id": str(delivery_id),
         "budget_id": str(budget_id), "limit_id": str(limit_id), "access_request_id": str(access_request_id),
         "key_id": str(key.id), "project_id": str(project["id"]), "invite_id": str(invite.invitation["id"]),
