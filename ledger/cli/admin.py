@@ -24,7 +24,7 @@ from ledger.gateway import keys as gateway_keys
 from ledger.money import accounts as users
 from ledger.money import credits, grants
 from ledger.money.values import to_uuid
-from ledger.notify import webhooks
+from ledger.notify import channels, webhooks
 from ledger.settings import Settings
 
 TIERS_HELP = 'JSON: {"input": [{"above": 200000, "usd_per_mtok": "6"}], ...} (a tier\'s price applies above its start)'
@@ -90,7 +90,7 @@ def cmd_byok_rotate(settings: Settings, args: argparse.Namespace) -> int:
         print("ledger: LEDGER_ENCRYPTION_KEY is not set: there is no key to rotate to", file=sys.stderr)
         return 2
 
-    async def rotate(url: str) -> tuple[byok.RotationReport, SecretRotation, SecretRotation]:
+    async def rotate(url: str) -> tuple[byok.RotationReport, SecretRotation, SecretRotation, SecretRotation]:
         pool = await asyncpg.create_pool(url, min_size=1, max_size=2)
         try:
             # people's TOTP secrets and webhooks' signing secrets are under the same key
@@ -98,12 +98,19 @@ def cmd_byok_rotate(settings: Settings, args: argparse.Namespace) -> int:
                 await byok.rotate_keys(pool, cipher),
                 await rotate_totp_secrets(pool, cipher),
                 await webhooks.rotate_secret_encryption(pool, cipher),
+                await channels.rotate_config_encryption(pool, cipher),
             )
         finally:
             await pool.close()
 
     with database_url(settings) as url:
-        report, totp, hooks = asyncio.run(rotate(url))
+        report, totp, hooks, targets = asyncio.run(rotate(url))
+    if targets.unreadable:
+        print(
+            f"ledger: {targets.unreadable} notification channels' targets decrypt under no configured key: their"
+            " owners add those channels again",
+            file=sys.stderr,
+        )
     if hooks.unreadable:
         print(
             f"ledger: {hooks.unreadable} webhooks' signing secrets decrypt under no configured key: their"
@@ -134,6 +141,9 @@ def cmd_byok_rotate(settings: Settings, args: argparse.Namespace) -> int:
             "webhook_secrets_rotated": hooks.rotated,
             "webhook_secrets_current": hooks.current,
             "webhook_secrets_unreadable": hooks.unreadable,
+            "channel_targets_rotated": targets.rotated,
+            "channel_targets_current": targets.current,
+            "channel_targets_unreadable": targets.unreadable,
         },
     )
 

@@ -11,12 +11,13 @@ from typing import Any
 import asyncpg
 
 from ledger.accounts.actor import OPERATOR, acting
+from ledger.billing import auto_top_up
 from ledger.cli.context import with_connection
 from ledger.cli.controls import _uuid
 from ledger.cli.output import emit
 from ledger.errors import InvalidArgument
 from ledger.gateway.byok import cipher_of_settings
-from ledger.notify import contacts, webhooks
+from ledger.notify import alerts, channels, contacts, webhooks
 from ledger.notify.events import EVENT_TYPES
 from ledger.notify.webhooks import WebhookChange, WebhookSpec
 from ledger.settings import Settings
@@ -108,6 +109,60 @@ def cmd_low_balance(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_channels(settings: Settings, args: argparse.Namespace) -> int:
+    workspace = _uuid(args.workspace, "--workspace")
+    emit(with_connection(settings, lambda db: channels.channels_of(db, workspace)), args.json)
+    return 0
+
+
+def cmd_rules(settings: Settings, args: argparse.Namespace) -> int:
+    workspace = _uuid(args.workspace, "--workspace")
+    emit(with_connection(settings, lambda db: alerts.rules_of(db, workspace)), args.json)
+    return 0
+
+
+def cmd_alerts(settings: Settings, args: argparse.Namespace) -> int:
+    workspace = _uuid(args.workspace, "--workspace")
+    state = "open" if args.open else None
+    emit(with_connection(settings, lambda db: alerts.events_of(db, workspace, state, args.limit)), args.json)
+    return 0
+
+
+def cmd_resolve(settings: Settings, args: argparse.Namespace) -> int:
+    workspace, event_id = _uuid(args.workspace, "--workspace"), _uuid(args.id, "id")
+
+    async def resolve(db: asyncpg.Connection) -> bool:
+        async with acting(db, OPERATOR) as conn:
+            return await alerts.resolve(conn, workspace, event_id, None, args.note)
+
+    if not with_connection(settings, resolve):
+        raise InvalidArgument(f"no open alert {event_id} in workspace {workspace}")
+    emit({"resolved": str(event_id)}, args.json)
+    return 0
+
+
+def cmd_top_up_show(settings: Settings, args: argparse.Namespace) -> int:
+    workspace = _uuid(args.workspace, "--workspace")
+
+    async def show(db: asyncpg.Connection) -> dict[str, Any]:
+        found = await auto_top_up.settings_of(db, workspace)
+        return {"settings": found, "recent": await auto_top_up.top_ups_of(db, workspace, 10)}
+
+    emit(with_connection(settings, show), args.json)
+    return 0
+
+
+def cmd_top_up_off(settings: Settings, args: argparse.Namespace) -> int:
+    workspace = _uuid(args.workspace, "--workspace")
+
+    async def off(db: asyncpg.Connection) -> auto_top_up.TopUpSettings:
+        async with acting(db, OPERATOR) as conn:
+            return await auto_top_up.configure(conn, workspace, auto_top_up.TopUpChange(False), None)
+
+    emit(with_connection(settings, off), args.json)
+    return 0
+
+
 def _settings(found: contacts.NotificationSettings) -> dict[str, Any]:
     return {
         "low_balance_threshold": found.low_balance_threshold,
@@ -153,3 +208,33 @@ def add_commands(commands: Any, json_flag: argparse.ArgumentParser) -> None:
     low.add_argument("--workspace", required=True)
     low.add_argument("threshold", help="credits, or 'off'")
     low.set_defaults(func=cmd_low_balance)
+    listed = sub.add_parser("channels", help="alert channels (never their targets)", parents=[json_flag])
+    listed.add_argument("--workspace", required=True)
+    listed.set_defaults(func=cmd_channels)
+
+    group = commands.add_parser("alerts", help="a workspace's alert rules and events").add_subparsers(
+        dest="alerts_command", required=True
+    )
+    rules = group.add_parser("rules", help="alert rules with each one's last value", parents=[json_flag])
+    rules.add_argument("--workspace", required=True)
+    rules.set_defaults(func=cmd_rules)
+    events = group.add_parser("list", help="alert events, newest first", parents=[json_flag])
+    events.add_argument("--workspace", required=True)
+    events.add_argument("--open", action="store_true", help="only those not resolved")
+    events.add_argument("--limit", type=int, default=50)
+    events.set_defaults(func=cmd_alerts)
+    resolve = group.add_parser("resolve", help="resolve an open alert (its channels are told)", parents=[json_flag])
+    resolve.add_argument("--workspace", required=True)
+    resolve.add_argument("id")
+    resolve.add_argument("--note")
+    resolve.set_defaults(func=cmd_resolve)
+
+    top_up = commands.add_parser("auto-top-up", help="a workspace's auto top-up").add_subparsers(
+        dest="auto_top_up_command", required=True
+    )
+    show = top_up.add_parser("show", help="its settings and latest charges", parents=[json_flag])
+    show.add_argument("--workspace", required=True)
+    show.set_defaults(func=cmd_top_up_show)
+    stop = top_up.add_parser("off", help="turn it off (the owners turn it on, with their card)", parents=[json_flag])
+    stop.add_argument("--workspace", required=True)
+    stop.set_defaults(func=cmd_top_up_off)

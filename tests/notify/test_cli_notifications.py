@@ -43,3 +43,31 @@ async def test_the_operator_creates_lists_switches_and_deletes_webhooks(pool, da
         "SELECT action FROM audit_logs WHERE resource_type IN ('webhook', 'wallet') AND actor_type = 'operator'"
         " ORDER BY id")]  # fmt: skip
     assert actions == ["webhook.created", "webhook.deactivated", "wallet.updated", "webhook.deleted"]
+
+
+async def test_the_operator_reads_channels_rules_alerts_and_auto_top_up_and_resolves_an_alert(pool, database_url):
+    from tests.test_ops import rows
+
+    team = await make_team(pool)
+    ws = str(team.workspace_id)
+    env = {"LEDGER_DATABASE_URL": database_url}
+    rule = await pool.fetchval(
+        "INSERT INTO alert_rules (workspace_id, name, condition_type, threshold) VALUES ($1, 'spend', 'spend_rate', 0)"
+        " RETURNING id", team.workspace_id)  # fmt: skip
+    opened = await pool.fetchval("SELECT ledger_open_alert(r, 1) FROM alert_rules r WHERE id = $1", rule)
+    assert opened is not None
+    [alert] = rows(database_url, "open_alerts")
+    assert alert[1:4] == ["spend", "spend_rate", "warning"]
+    listed = json.loads(ledger("alerts", "list", "--workspace", ws, "--open", "--json", env=env).stdout)
+    assert [a["id"] for a in listed] == [str(opened)]
+    assert json.loads(ledger("alerts", "rules", "--workspace", ws, "--json", env=env).stdout)[0]["name"] == "spend"
+    assert ledger("notifications", "channels", "--workspace", ws, "--json", env=env).stdout.strip() == "[]"
+    done = ledger("alerts", "resolve", "--workspace", ws, str(opened), "--note", "checked", "--json", env=env)
+    assert done.returncode == 0, done.stderr
+    assert rows(database_url, "open_alerts") == []
+    again = ledger("alerts", "resolve", "--workspace", ws, str(opened), env=env)
+    assert again.returncode != 0 and "no open alert" in again.stderr
+    shown = json.loads(ledger("auto-top-up", "show", "--workspace", ws, "--json", env=env).stdout)
+    assert shown == {"settings": None, "recent": []}
+    off = ledger("auto-top-up", "off", "--workspace", ws, "--json", env=env)
+    assert off.returncode == 0 and json.loads(off.stdout)["enabled"] is False

@@ -199,3 +199,30 @@ async def test_a_secret_no_key_opens_is_logged_not_sent(pool, cipher, receiver, 
     await delivery.deliver_due(pool, other, client, POLICY)
     assert receiver.received == []
     assert "not sent" in await pool.fetchval("SELECT error_message FROM webhook_deliveries")
+
+
+async def test_rotating_the_encryption_key_re_encrypts_webhook_secrets_and_channel_targets_once(
+    pool, receiver, client, database_url
+):
+    from ledger.notify import channels
+    from tests.api.test_key_rotation import rotate
+
+    old, new = base64.b64encode(os.urandom(32)).decode(), base64.b64encode(os.urandom(32)).decode()
+    team = await make_team(pool)
+    made = await hook(pool, KeyCipher(old), team.workspace_id, receiver)
+    async with acting(pool, OPERATOR) as conn:
+        await channels.create_channel(
+            conn, KeyCipher(old), team.workspace_id, "mail", "email", "ops@example.com", None, allow_private=True
+        )
+    before = await pool.fetchrow("SELECT secret_encrypted FROM webhooks")
+    done = rotate(database_url, new, old)
+    assert done.returncode == 0, done.stderr
+    assert '"webhook_secrets_rotated": 1' in done.stdout and '"channel_targets_rotated": 1' in done.stdout
+    assert old not in done.stdout + done.stderr and made.secret not in done.stdout + done.stderr
+    assert await pool.fetchval("SELECT secret_encrypted FROM webhooks") != before["secret_encrypted"]
+    again = rotate(database_url, new, old)
+    assert '"webhook_secrets_current": 1' in again.stdout and '"channel_targets_current": 1' in again.stdout
+    # the new key alone signs: the receiver still verifies
+    await purchase(pool, team.workspace_id)
+    await delivery.deliver_due(pool, KeyCipher(new), client, POLICY)
+    assert receiver.received[-1].verified_with == [made.secret]
