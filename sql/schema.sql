@@ -3968,6 +3968,7 @@ CREATE TABLE public.notification_channels (
     verified_at timestamp with time zone,
     verification_code_hash text,
     verification_expires_at timestamp with time zone,
+    verification_failures integer DEFAULT 0 NOT NULL,
     is_active boolean DEFAULT true NOT NULL,
     last_sent_at timestamp with time zone,
     failure_count integer DEFAULT 0 NOT NULL,

@@ -149,7 +149,8 @@ async def channel(db: Executor, workspace_id: uuid.UUID, channel_id: uuid.UUID) 
 
 
 async def verify(db: Executor, workspace_id: uuid.UUID, channel_id: uuid.UUID, code: str) -> bool | None:
-    """True: verified (or already); False: a wrong or expired code; None: no such channel."""
+    """True: verified (or already); False: a wrong or expired code (the fifth wrong one spends
+    the code); None: no such channel. Run it in a transaction that commits a refusal too."""
     row = await db.fetchrow(query("channel_verification_of"), workspace_id, channel_id)
     if row is None:
         return None
@@ -158,6 +159,7 @@ async def verify(db: Executor, workspace_id: uuid.UUID, channel_id: uuid.UUID, c
     if row["verification_code_hash"] is None or not row["fresh"]:
         return False
     if not hmac.compare_digest(row["verification_code_hash"], code_hash(code)):
+        await db.fetchval(query("channel_verification_failed"), workspace_id, channel_id)
         return False
     return await db.fetchval(query("channel_verified"), workspace_id, channel_id) is not None
 

@@ -26,6 +26,7 @@ CREATE TABLE notification_channels (
     verified_at         timestamptz,
     verification_code_hash text,
     verification_expires_at timestamptz,
+    verification_failures integer NOT NULL DEFAULT 0,  -- wrong codes entered; the 5th spends the code
     is_active           boolean NOT NULL DEFAULT true,
     last_sent_at        timestamptz,
     failure_count       integer NOT NULL DEFAULT 0,

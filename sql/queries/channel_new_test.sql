@@ -4,6 +4,7 @@ WITH changed AS (
     UPDATE notification_channels
        SET verification_code_hash = CASE WHEN is_verified THEN NULL ELSE $3 END,
            verification_expires_at = CASE WHEN is_verified THEN NULL ELSE now() + interval '1 day' END,
+           verification_failures = 0,
            updated_at = now()
      WHERE workspace_id = $1 AND id = $2
     RETURNING id, workspace_id
