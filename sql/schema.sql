@@ -5505,7 +5505,7 @@ CREATE TRIGGER audit_admin_api_keys AFTER INSERT OR DELETE OR UPDATE OF name, re
 -- Name: alert_events audit_alert_events; Type: TRIGGER; Schema: public; Owner: -
 --
 
-CREATE TRIGGER audit_alert_events AFTER UPDATE OF acknowledged_at ON public.alert_events FOR EACH ROW EXECUTE FUNCTION public.ledger_audit_change('alert_event', 'workspace_id', 'acknowledged_by');
+CREATE TRIGGER audit_alert_events AFTER UPDATE OF acknowledged_at, resolved_at ON public.alert_events FOR EACH ROW EXECUTE FUNCTION public.ledger_audit_change('alert_event', 'workspace_id', 'acknowledged_by');
 
 
 --

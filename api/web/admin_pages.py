@@ -256,6 +256,18 @@ def grant_amount(text: str, kind: str) -> Decimal:
     return amount
 
 
+def _grant_terms(fields: dict[str, str]) -> tuple[datetime | None, int | None]:
+    """A grant's optional expiry (a datetime-local field, read as UTC) and priority."""
+    text, level = fields.get("expires_at", "").strip(), fields.get("priority", "").strip()
+    try:
+        expires = None if not text else datetime.fromisoformat(text).replace(tzinfo=UTC)
+    except ValueError:
+        raise PageError(400, "The expiry must be a date and time, such as 2027-04-01T00:00.") from None
+    if level and (not level.isdigit() or int(level) > 100):
+        raise PageError(400, "The priority is a whole number from 0 (spent first) to 100.")
+    return expires, int(level) if level else None
+
+
 @page(ADMIN_AREA)
 async def grant(request: Request) -> Response:
     """A bonus or an adjustment with its reason, as POST /admin/users/{id}/credits makes it."""
@@ -272,10 +284,13 @@ async def grant(request: Request) -> Response:
     reference = fields.get("reference", "")
     if not GRANT_REFERENCE.fullmatch(reference):
         raise PageError(400, "This form is not one of the dashboard's; reload the user's page and try again.")
+    expires_at, priority = _grant_terms(fields)
     pool = services(request).pool
     await accounts.get_account(pool, user_id)
     async with operator_db(request) as conn:
-        result = await credits.adjust_credits(conn, user_id, amount, kind, reference, reason)
+        result = await credits.adjust_credits(
+            conn, user_id, amount, kind, reference, reason, expires_at=expires_at, priority=priority
+        )
     if not result.success:
         raise PageError(409, f"The balance ({result.new_balance}) cannot cover removing {-amount} credits.")
     return redirect(f"{ROOT}/users/{user_id}", notice=kind)

@@ -89,7 +89,7 @@ CREATE TABLE alert_events (
 );
 CREATE UNIQUE INDEX alert_events_one_open ON alert_events (rule_id) WHERE resolved_at IS NULL;
 CREATE INDEX alert_events_of_workspace ON alert_events (workspace_id, triggered_at DESC);
-CREATE TRIGGER audit_alert_events AFTER UPDATE OF acknowledged_at ON alert_events
+CREATE TRIGGER audit_alert_events AFTER UPDATE OF acknowledged_at, resolved_at ON alert_events
     FOR EACH ROW EXECUTE FUNCTION ledger_audit_change('alert_event', 'workspace_id', 'acknowledged_by');
 
 -- What a channel is owed: an alert's opening or resolution, a money event (the ones emailed to the

@@ -565,3 +565,20 @@ async def test_provider_costs_are_shown_with_every_digit_the_ops_query_gives(ser
 
     rows = re.findall(r"<tr>\s*<t[hd][^>]*>digits-model</t[hd]>(.*?)</tr>", page_text, re.S)
     assert any("0.0000205<" in row for row in rows), rows
+
+
+async def test_a_grant_with_an_expiry_and_a_priority_is_a_lot_and_bad_terms_are_400s(service, make_account, pool):
+    account = await make_account(credits_="0")
+    client = signed_in_client(service.url)
+    user_path = f"{ROOT}/users/{account.user_id}"
+    csrf = page_csrf(client, user_path)
+    expires = (datetime.datetime.now(datetime.UTC) + datetime.timedelta(days=5)).strftime("%Y-%m-%dT%H:%M")
+    for bad in [{"expires_at": "soon"}, {"priority": "101"}, {"priority": "-1"}, {"expires_at": "2020-01-01T00:00"}]:
+        refused = client.post(f"{user_path}/credits", data=grant_form(csrf, "5", **bad))
+        assert refused.status_code == 400, (bad, refused.status_code)
+    assert await pool.fetchval("SELECT count(*) FROM credit_grants") == 0
+    done = client.post(f"{user_path}/credits", data=grant_form(csrf, "5", expires_at=expires, priority="7"))
+    assert done.status_code == 303
+    lot = await pool.fetchrow("SELECT priority, expires_at, remaining FROM credit_grants")
+    assert lot["priority"] == 7 and lot["remaining"] == 5
+    assert lot["expires_at"].strftime("%Y-%m-%dT%H:%M") == expires
