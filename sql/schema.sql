@@ -1523,6 +1523,7 @@ BEGIN
         INSERT INTO notification_emails (event_id, workspace_id, to_email)
         SELECT v_event, p_workspace, e FROM ledger_money_contacts(p_workspace) e
         ON CONFLICT DO NOTHING;
+        -- money events go to every verified channel too: "alerts on every channel"
         INSERT INTO alert_notifications (workspace_id, channel_id, event_id, action)
         SELECT p_workspace, c.id, v_event, 'event'
           FROM notification_channels c

@@ -1,6 +1,6 @@
-"""Re-encrypting people's TOTP secrets under the current LEDGER_ENCRYPTION_KEY, as `ledger byok
-rotate` does for provider keys (docs/key-rotation.md): run with the old key in
-LEDGER_ENCRYPTION_KEYS_OLD, then drop it."""
+"""Re-encrypting stored secrets (people's TOTP secrets here; notification channels' targets use the
+same loop) under the current LEDGER_ENCRYPTION_KEY, as `ledger byok rotate` does for provider keys
+(docs/key-rotation.md): run with the old key in LEDGER_ENCRYPTION_KEYS_OLD, then drop it."""
 
 from __future__ import annotations
 
@@ -29,27 +29,34 @@ class SecretRotation:
     unreadable: int
 
 
-async def rotate_totp_secrets(pool: asyncpg.Pool, box: RingBox, batch: int = 500) -> SecretRotation:
-    """Each secret under an old key is re-encrypted under the current one, once (running it again
-    changes nothing); a row changed meanwhile is left alone. Plaintexts never leave this function."""
+async def rotate_column(
+    pool: asyncpg.Pool, box: RingBox, purpose: str, rows_after: str, replace: str, column: str, batch: int = 500
+) -> SecretRotation:
+    """Re-encrypts one encrypted column under the current key, once per row (running it again
+    changes nothing); a row changed meanwhile is left alone. `rows_after` names a query of
+    (id, column) after an id, at most a batch; `replace` one that swaps ciphertext $2 for $3 on
+    row $1 only if it is still $2. Each ciphertext is bound to its row's id and `purpose`.
+    Plaintexts never leave this function."""
     rotated = current = unreadable = 0
     after = uuid.UUID(int=0)
-    while True:
-        rows = await pool.fetch(query("totp_ciphertexts_after"), after, batch)
-        if not rows:
-            return SecretRotation(rotated, current, unreadable)
+    while rows := await pool.fetch(query(rows_after), after, batch):
         for row in rows:
-            blob, person = bytes(row["mfa_secret_encrypted"]), row["id"]
+            blob, owner = bytes(row[column]), row["id"]
             try:
-                plain, under_current = box.open(blob, person, TOTP_PURPOSE)
+                plain, under_current = box.open(blob, owner, purpose)
             except ValueError:
                 unreadable += 1
                 continue
             if under_current:
                 current += 1
                 continue
-            replaced = await pool.fetchval(
-                query("replace_totp_ciphertext"), person, blob, box.encrypt(plain, person, TOTP_PURPOSE)
-            )
-            rotated += replaced is not None
+            rotated += await pool.fetchval(query(replace), owner, blob, box.encrypt(plain, owner, purpose)) is not None
         after = rows[-1]["id"]
+    return SecretRotation(rotated, current, unreadable)
+
+
+async def rotate_totp_secrets(pool: asyncpg.Pool, box: RingBox, batch: int = 500) -> SecretRotation:
+    """People's TOTP secrets under an old key, re-encrypted under the current one."""
+    return await rotate_column(
+        pool, box, TOTP_PURPOSE, "totp_ciphertexts_after", "replace_totp_ciphertext", "mfa_secret_encrypted", batch
+    )

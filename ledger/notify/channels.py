@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 import asyncpg
 
 from ledger.accounts.people import SecretBox
-from ledger.accounts.secret_rotation import RingBox, SecretRotation
+from ledger.accounts.secret_rotation import RingBox, SecretRotation, rotate_column
 from ledger.db.executor import Executor
 from ledger.db.queries import query
 from ledger.errors import InvalidWebhook, TooManyControls, translate_errors
@@ -184,23 +184,9 @@ def open_config(box: SecretBox, row: asyncpg.Record | dict[str, Any]) -> dict[st
 
 
 async def rotate_config_encryption(pool: asyncpg.Pool, box: RingBox, batch: int = 500) -> SecretRotation:
-    """`ledger byok rotate`: each channel's config under an old LEDGER_ENCRYPTION_KEY is
+    """`ledger byok rotate`: each channel's target under an old LEDGER_ENCRYPTION_KEY is
     re-encrypted under the current one, once; one no configured key opens is counted unreadable
     (its owners add the channel again)."""
-    rotated = current = unreadable = 0
-    after = uuid.UUID(int=0)
-    while rows := await pool.fetch(query("channel_configs_after"), after, batch):
-        for row in rows:
-            blob = bytes(row["config_encrypted"])
-            try:
-                plain, under_current = box.open(blob, row["id"], CONFIG_PURPOSE)
-            except ValueError:
-                unreadable += 1
-                continue
-            if under_current:
-                current += 1
-                continue
-            again = box.encrypt(plain, row["id"], CONFIG_PURPOSE)
-            rotated += await pool.fetchval(query("replace_channel_config"), row["id"], blob, again) is not None
-        after = rows[-1]["id"]
-    return SecretRotation(rotated, current, unreadable)
+    return await rotate_column(
+        pool, box, CONFIG_PURPOSE, "channel_configs_after", "replace_channel_config", "config_encrypted", batch
+    )

@@ -5,7 +5,8 @@
 -- purchase, a refund, a budget threshold crossed, the balance falling below its threshold), by
 -- triggers on the rows that cause them, so no writer can forget one and a rollback leaves none.
 -- ledger_emit fans an event out, in that same transaction, to one webhook_messages row per
--- subscribed endpoint and one notification_emails row per recipient; the delivery workers
+-- subscribed endpoint, one notification_emails row per recipient and, for money events, one
+-- alert_notifications row per verified channel; the delivery workers
 -- (ledger/notify/) send them at least once and log every attempt in webhook_deliveries. An event
 -- nobody receives is not stored.
 --
@@ -128,6 +129,57 @@ CREATE TABLE notification_emails (
 );
 CREATE INDEX notification_emails_due ON notification_emails (next_attempt_at) WHERE status = 'pending';
 
+-- Seed 004 notification channels: where alerts and money events go (migration 0025 adds the
+-- rules and events). A channel's target (an email address, a Slack, Discord or Teams webhook URL,
+-- a PagerDuty routing key, a webhook URL and its signing secret) is stored encrypted: chat webhook
+-- URLs are secrets. A channel is used only once verified: the code in its test message was entered
+-- back.
+CREATE TABLE notification_channels (
+    id                  uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    workspace_id        uuid NOT NULL REFERENCES workspaces (id) ON DELETE CASCADE,
+    name                text NOT NULL CHECK (length(btrim(name)) BETWEEN 1 AND 100 AND name !~ '[[:cntrl:]]'),
+    type                text NOT NULL CHECK (type IN ('email', 'slack', 'discord', 'teams', 'webhook', 'pagerduty')),
+    config_encrypted    bytea NOT NULL,
+    target_hint         text NOT NULL,
+    is_verified         boolean NOT NULL DEFAULT false,
+    verified_at         timestamptz,
+    verification_code_hash text,
+    verification_expires_at timestamptz,
+    verification_failures integer NOT NULL DEFAULT 0,  -- wrong codes entered; the 5th spends the code
+    is_active           boolean NOT NULL DEFAULT true,
+    last_sent_at        timestamptz,
+    failure_count       integer NOT NULL DEFAULT 0,
+    last_failure_at     timestamptz,
+    last_failure_reason text,
+    created_by          uuid,
+    created_at          timestamptz NOT NULL DEFAULT now(),
+    updated_at          timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX notification_channels_of_workspace ON notification_channels (workspace_id, id);
+CREATE TRIGGER audit_notification_channels
+    AFTER INSERT OR DELETE OR UPDATE OF name, is_active, is_verified, config_encrypted ON notification_channels
+    FOR EACH ROW EXECUTE FUNCTION ledger_audit_change('notification_channel', 'workspace_id', 'created_by');
+
+-- What a channel is owed: an alert's opening or resolution, a money event (the ones emailed to the
+-- owners: low balance, budgets, auto top-up failures, expiring credits, a disabled webhook), or its
+-- verification (test) message.
+CREATE TABLE alert_notifications (
+    id              bigserial PRIMARY KEY,
+    workspace_id    uuid NOT NULL,
+    channel_id      uuid NOT NULL REFERENCES notification_channels (id) ON DELETE CASCADE,
+    alert_event_id  uuid,  -- its foreign key to alert_events is added by 0025, which makes that table
+    event_id        uuid REFERENCES notification_events (id) ON DELETE CASCADE,  -- for 'event'
+    action          text NOT NULL CHECK (action IN ('trigger', 'resolve', 'verify', 'event')),
+    verification_code text,  -- only for 'verify', cleared once sent
+    status          text NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'sent', 'failed')),
+    attempts        integer NOT NULL DEFAULT 0,
+    next_attempt_at timestamptz NOT NULL DEFAULT now(),
+    sent_at         timestamptz,
+    last_error      text,
+    created_at      timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX alert_notifications_due ON alert_notifications (next_attempt_at) WHERE status = 'pending';
+
 -- ---------------------------------------------------------------------------------------------
 -- Who is emailed about a workspace's money: its owners and billing contacts, else (a wallet made
 -- by the operator, with no members) the wallet's own email.
@@ -153,7 +205,8 @@ $$;
 -- Writes an event and fans it out, in the caller's transaction: one webhook_messages row per
 -- active endpoint of the workspace subscribed to it (by name, or by '*' for every type but
 -- request.completed; an endpoint filtering projects gets only events of those projects) and, for
--- the emailed types, one notification_emails row per money contact. Guarantees: an event nobody
+-- the emailed types, one notification_emails row per money contact and one alert_notifications
+-- row per verified channel. Guarantees: an event nobody
 -- receives is not stored and returns NULL; a second event with the same dedup key in the same
 -- workspace is dropped (returns NULL), so a crossing is told once however often it is seen.
 CREATE FUNCTION ledger_emit(p_workspace uuid, p_type text, p_data jsonb, p_dedup text DEFAULT NULL,
@@ -195,6 +248,11 @@ BEGIN
         INSERT INTO notification_emails (event_id, workspace_id, to_email)
         SELECT v_event, p_workspace, e FROM ledger_money_contacts(p_workspace) e
         ON CONFLICT DO NOTHING;
+        -- money events go to every verified channel too: "alerts on every channel"
+        INSERT INTO alert_notifications (workspace_id, channel_id, event_id, action)
+        SELECT p_workspace, c.id, v_event, 'event'
+          FROM notification_channels c
+         WHERE c.workspace_id = p_workspace AND c.is_verified AND c.is_active;
     END IF;
     RETURN v_event;
 END $$;

@@ -1,4 +1,4 @@
--- Alert rules, alert events and notification channels (seed 004).
+-- Alert rules and alert events (seed 004), told to the notification channels of 0022.
 --
 -- A rule watches one condition of the workspace's own tables over a window: error_rate (percent of
 -- requests failed), spend_rate (credits settled), latency_threshold (95th percentile ms),
@@ -11,35 +11,6 @@
 -- (alert_notifications) in the same transaction, and told as alert.triggered (and provider.down /
 -- provider.up) to webhooks.
 --
--- A channel's target (an email address, a Slack, Discord or Teams webhook URL, a PagerDuty routing
--- key, a webhook URL and its signing secret) is stored encrypted: chat webhook URLs are secrets.
--- A channel is used only once verified: the code in its test message was entered back.
-
-CREATE TABLE notification_channels (
-    id                  uuid PRIMARY KEY DEFAULT gen_random_uuid(),
-    workspace_id        uuid NOT NULL REFERENCES workspaces (id) ON DELETE CASCADE,
-    name                text NOT NULL CHECK (length(btrim(name)) BETWEEN 1 AND 100 AND name !~ '[[:cntrl:]]'),
-    type                text NOT NULL CHECK (type IN ('email', 'slack', 'discord', 'teams', 'webhook', 'pagerduty')),
-    config_encrypted    bytea NOT NULL,
-    target_hint         text NOT NULL,
-    is_verified         boolean NOT NULL DEFAULT false,
-    verified_at         timestamptz,
-    verification_code_hash text,
-    verification_expires_at timestamptz,
-    verification_failures integer NOT NULL DEFAULT 0,  -- wrong codes entered; the 5th spends the code
-    is_active           boolean NOT NULL DEFAULT true,
-    last_sent_at        timestamptz,
-    failure_count       integer NOT NULL DEFAULT 0,
-    last_failure_at     timestamptz,
-    last_failure_reason text,
-    created_by          uuid,
-    created_at          timestamptz NOT NULL DEFAULT now(),
-    updated_at          timestamptz NOT NULL DEFAULT now()
-);
-CREATE INDEX notification_channels_of_workspace ON notification_channels (workspace_id, id);
-CREATE TRIGGER audit_notification_channels
-    AFTER INSERT OR DELETE OR UPDATE OF name, is_active, is_verified, config_encrypted ON notification_channels
-    FOR EACH ROW EXECUTE FUNCTION ledger_audit_change('notification_channel', 'workspace_id', 'created_by');
 
 CREATE TABLE alert_rules (
     id                uuid PRIMARY KEY DEFAULT gen_random_uuid(),
@@ -88,29 +59,10 @@ CREATE TABLE alert_events (
     resolution_note      text
 );
 CREATE UNIQUE INDEX alert_events_one_open ON alert_events (rule_id) WHERE resolved_at IS NULL;
+ALTER TABLE alert_notifications ADD FOREIGN KEY (alert_event_id) REFERENCES alert_events (id) ON DELETE CASCADE;
 CREATE INDEX alert_events_of_workspace ON alert_events (workspace_id, triggered_at DESC);
 CREATE TRIGGER audit_alert_events AFTER UPDATE OF acknowledged_at, resolved_at ON alert_events
     FOR EACH ROW EXECUTE FUNCTION ledger_audit_change('alert_event', 'workspace_id', 'acknowledged_by');
-
--- What a channel is owed: an alert's opening or resolution, a money event (the ones emailed to the
--- owners: low balance, budgets, auto top-up failures, expiring credits, a disabled webhook), or its
--- verification (test) message.
-CREATE TABLE alert_notifications (
-    id              bigserial PRIMARY KEY,
-    workspace_id    uuid NOT NULL,
-    channel_id      uuid NOT NULL REFERENCES notification_channels (id) ON DELETE CASCADE,
-    alert_event_id  uuid REFERENCES alert_events (id) ON DELETE CASCADE,
-    event_id        uuid REFERENCES notification_events (id) ON DELETE CASCADE,  -- for 'event'
-    action          text NOT NULL CHECK (action IN ('trigger', 'resolve', 'verify', 'event')),
-    verification_code text,  -- only for 'verify', cleared once sent
-    status          text NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'sent', 'failed')),
-    attempts        integer NOT NULL DEFAULT 0,
-    next_attempt_at timestamptz NOT NULL DEFAULT now(),
-    sent_at         timestamptz,
-    last_error      text,
-    created_at      timestamptz NOT NULL DEFAULT now()
-);
-CREATE INDEX alert_notifications_due ON alert_notifications (next_attempt_at) WHERE status = 'pending';
 
 -- The value a rule watches, now: NULL when there is too little to judge (fewer requests than
 -- min_requests in the window, an unknown budget).
@@ -315,53 +267,4 @@ BEGIN
     IF p_next_at IS NULL THEN
         UPDATE alert_events SET notifications_failed = notifications_failed + 1 WHERE id = v_note.alert_event_id;
     END IF;
-END $$;
-
--- 0022's ledger_emit, where the emailed (money) events also go to every verified, active channel
--- of the workspace: "alerts on every channel". Same guarantees otherwise.
-CREATE OR REPLACE FUNCTION ledger_emit(p_workspace uuid, p_type text, p_data jsonb, p_dedup text DEFAULT NULL,
-                                       p_only_webhook uuid DEFAULT NULL)
-RETURNS uuid
-LANGUAGE plpgsql AS $$
-DECLARE
-    v_event    uuid;
-    v_project  uuid := (p_data ->> 'project_id')::uuid;
-    v_hooks    uuid[];
-    v_emailed  boolean := p_type = ANY (ledger_emailed_event_types()) AND p_only_webhook IS NULL;
-BEGIN
-    IF NOT p_type = ANY (ledger_event_types()) THEN
-        RAISE EXCEPTION 'unknown event type %', p_type USING ERRCODE = 'LG033';
-    END IF;
-    SELECT array_agg(w.id) INTO v_hooks
-    FROM webhooks w
-    WHERE w.workspace_id = p_workspace AND w.is_active AND w.disabled_at IS NULL
-      AND (p_only_webhook IS NULL OR w.id = p_only_webhook)
-      AND (p_type = ANY (w.events) OR ('*' = ANY (w.events) AND p_type <> 'request.completed')
-           OR p_only_webhook IS NOT NULL)
-      AND (w.filter_project_ids IS NULL OR v_project = ANY (w.filter_project_ids) OR p_only_webhook IS NOT NULL);
-    IF v_hooks IS NULL AND NOT v_emailed THEN
-        RETURN NULL;
-    END IF;
-    INSERT INTO notification_events (workspace_id, event_type, data, dedup_key)
-    VALUES (p_workspace, p_type, p_data, p_dedup)
-    ON CONFLICT (workspace_id, dedup_key) DO NOTHING
-    RETURNING id INTO v_event;
-    IF v_event IS NULL THEN
-        RETURN NULL;
-    END IF;
-    IF v_hooks IS NOT NULL THEN
-        -- the endpoints' rows are not written here: a settle must never wait on a delivery attempt
-        INSERT INTO webhook_messages (event_id, webhook_id, workspace_id)
-        SELECT v_event, h, p_workspace FROM unnest(v_hooks) h;
-    END IF;
-    IF v_emailed THEN
-        INSERT INTO notification_emails (event_id, workspace_id, to_email)
-        SELECT v_event, p_workspace, e FROM ledger_money_contacts(p_workspace) e
-        ON CONFLICT DO NOTHING;
-        INSERT INTO alert_notifications (workspace_id, channel_id, event_id, action)
-        SELECT p_workspace, c.id, v_event, 'event'
-          FROM notification_channels c
-         WHERE c.workspace_id = p_workspace AND c.is_verified AND c.is_active;
-    END IF;
-    RETURN v_event;
 END $$;
