@@ -32,6 +32,7 @@ class UserRow(TypedDict):
     stripe_customers_forgotten: int  # Stripe customers deleted in Stripe (ledger/billing/customers.py)
     low_balance_threshold: Decimal | None  # balance.low below it (ledger/notify/contacts.py)
     granted_remaining: Decimal  # the part of balance in grant lots (ledger/money/grants.py)
+    auto_top_up_threshold: Decimal | None  # while auto top-up is on (ledger/billing/auto_top_up.py)
 
 
 async def create_user(
