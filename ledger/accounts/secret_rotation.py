@@ -33,13 +33,13 @@ async def rotate_column(
     pool: asyncpg.Pool, box: RingBox, purpose: str, rows_after: str, replace: str, column: str, batch: int = 500
 ) -> SecretRotation:
     """Re-encrypts one encrypted column under the current key, once per row (running it again
-    changes nothing); a row changed meanwhile is left alone. `rows_after` names a query of
+    changes nothing); a row changed meanwhile is left alone. `rows_after` is a statement of
     (id, column) after an id, at most a batch; `replace` one that swaps ciphertext $2 for $3 on
-    row $1 only if it is still $2. Each ciphertext is bound to its row's id and `purpose`.
+    row $1 only if it is still $2 (both from sql/queries). Each ciphertext is bound to its row's id and `purpose`.
     Plaintexts never leave this function."""
     rotated = current = unreadable = 0
     after = uuid.UUID(int=0)
-    while rows := await pool.fetch(query(rows_after), after, batch):
+    while rows := await pool.fetch(rows_after, after, batch):
         for row in rows:
             blob, owner = bytes(row[column]), row["id"]
             try:
@@ -50,13 +50,12 @@ async def rotate_column(
             if under_current:
                 current += 1
                 continue
-            rotated += await pool.fetchval(query(replace), owner, blob, box.encrypt(plain, owner, purpose)) is not None
+            rotated += await pool.fetchval(replace, owner, blob, box.encrypt(plain, owner, purpose)) is not None
         after = rows[-1]["id"]
     return SecretRotation(rotated, current, unreadable)
 
 
 async def rotate_totp_secrets(pool: asyncpg.Pool, box: RingBox, batch: int = 500) -> SecretRotation:
     """People's TOTP secrets under an old key, re-encrypted under the current one."""
-    return await rotate_column(
-        pool, box, TOTP_PURPOSE, "totp_ciphertexts_after", "replace_totp_ciphertext", "mfa_secret_encrypted", batch
-    )
+    rows_after, replace = query("totp_ciphertexts_after"), query("replace_totp_ciphertext")
+    return await rotate_column(pool, box, TOTP_PURPOSE, rows_after, replace, "mfa_secret_encrypted", batch)

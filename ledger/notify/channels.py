@@ -187,6 +187,5 @@ async def rotate_config_encryption(pool: asyncpg.Pool, box: RingBox, batch: int 
     """`ledger byok rotate`: each channel's target under an old LEDGER_ENCRYPTION_KEY is
     re-encrypted under the current one, once; one no configured key opens is counted unreadable
     (its owners add the channel again)."""
-    return await rotate_column(
-        pool, box, CONFIG_PURPOSE, "channel_configs_after", "replace_channel_config", "config_encrypted", batch
-    )
+    rows_after, replace = query("channel_configs_after"), query("replace_channel_config")
+    return await rotate_column(pool, box, CONFIG_PURPOSE, rows_after, replace, "config_encrypted", batch)
