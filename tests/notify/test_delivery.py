@@ -226,3 +226,24 @@ async def test_rotating_the_encryption_key_re_encrypts_webhook_secrets_and_chann
     await purchase(pool, team.workspace_id)
     await delivery.deliver_due(pool, KeyCipher(new), client, POLICY)
     assert receiver.received[-1].verified_with == [made.secret]
+
+
+async def test_an_email_the_mail_server_refuses_is_retried_not_lost(pool, tmp_path):
+    from ledger.accounts.mail import SmtpMailer
+    from tests.fake_upstream import free_port
+
+    team = await make_team(pool)
+    await pool.execute("UPDATE user_credits SET low_balance_threshold = 1000 WHERE user_id = $1", team.workspace_id)
+    await purchase(pool, team.workspace_id)  # no crossing: a purchase raises the balance
+    await pool.execute(
+        'SELECT ledger_emit($1, \'balance.low\', \'{"spendable": "1", "threshold": "1000"}\'::jsonb)',
+        team.workspace_id,
+    )
+    closed = SmtpMailer(f"smtp://127.0.0.1:{free_port()}", "ledger@test")  # nothing listens there
+    assert await emails.send_due(pool, closed) == 1
+    row = await pool.fetchrow("SELECT * FROM notification_emails")
+    assert row["status"] == "pending" and row["attempts"] == 1 and "did not take the message" in row["last_error"]
+    assert await emails.send_due(pool, closed) == 0  # not due before its back-off
+    await pool.execute("UPDATE notification_emails SET next_attempt_at = now()")
+    assert await emails.send_due(pool, OutboxMailer(tmp_path / "out", "ledger@test")) == 1
+    assert await pool.fetchval("SELECT status FROM notification_emails") == "sent"
