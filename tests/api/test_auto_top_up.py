@@ -175,3 +175,19 @@ async def test_a_charge_retried_after_a_crash_is_one_payment_and_a_wrong_amount_
     assert state["status"] == "review" and "amount 1" in state["failure_message"]
     assert await pool.fetchval("SELECT count(*) FROM credit_transactions WHERE transaction_type = 'purchase'"
                                " AND user_id = $1", team.workspace_id) == 1  # fmt: skip
+
+
+async def test_a_card_saved_for_another_customer_or_without_our_metadata_is_not_kept(pool, service, fake_stripe):
+    team = await make_team(pool)
+    await save_card(service, team, fake_stripe)  # the wallet has its Stripe customer now
+    stored = await pool.fetchval("SELECT payment_method_id FROM auto_top_up_settings")
+    foreign = {"id": "seti_x", "object": "setup_intent", "customer": "cus_someone_else", "status": "succeeded",
+               "payment_method": "pm_card_stolen", "metadata": {"kind": "auto_top_up",
+                                                                "user_id": str(team.workspace_id)}}  # fmt: skip
+    assert await fake_stripe.send_event("setup_intent.succeeded", foreign) == 200  # answered, not applied
+    theirs = {**foreign, "customer": await pool.fetchval("SELECT stripe_customer_id FROM user_credits"),
+              "metadata": {}}  # fmt: skip
+    assert await fake_stripe.send_event("setup_intent.succeeded", theirs) == 200
+    assert await pool.fetchval("SELECT payment_method_id FROM auto_top_up_settings") == stored
+    outcomes = await pool.fetch("SELECT status FROM stripe_events WHERE type = 'setup_intent.succeeded'")
+    assert sorted(r["status"] for r in outcomes) == ["ignored", "processed", "rejected"]
