@@ -493,7 +493,9 @@ async def test_settle_llm_request_never_charges_more_than_the_hold(pool, make_us
 async def test_a_settle_short_of_its_cost_says_so_on_the_usage_row(pool, make_user):
     """Credits taken back while the request ran (a refund, a lost dispute, an operator): the settle
     charges what is left, and the usage row says what it could not charge (it once said nothing)."""
-    user = await make_user(credits="10")
+    user = await make_user()
+    # purchased credits: a refund takes back what a payment bought, never granted credits
+    await pool.execute("SELECT add_user_credits($1, 10, 'purchase', 'pi_bought')", user)
     hold_id = await pool.fetchval("SELECT hold_id FROM reserve_credits($1, 8, 'req_short')", user)
     await pool.execute("SELECT refund_purchased_credits($1, 7, 'pi_taken_back', 'refunded')", user)
     usage = {"request_id": "req_short", "user_id": str(user), "model": "gpt-4"}

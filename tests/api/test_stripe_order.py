@@ -531,6 +531,28 @@ async def test_no_field_of_any_wrong_shape_makes_a_500(pool, service, fake_strip
             "object": "customer",
             "deleted": True,
         },
+        # auto top-up's: a charge of top-up 1 (none exists: rejected), and a card saved
+        "payment_intent": {
+            "id": "pi_top_up_1",
+            "object": "payment_intent",
+            "amount": 1000,
+            "amount_received": 1000,
+            "customer": "cus_x",
+            "status": "succeeded",
+            "latest_charge": "ch_top_up_1",
+            "metadata": {"kind": "auto_top_up", "auto_top_up_id": "1", "user_id": str(account.user_id)},
+            "last_payment_error": {"code": "card_declined", "message": "Your card was declined."},
+        },
+        "setup_intent": {
+            "id": "seti_1",
+            "object": "setup_intent",
+            "customer": await pool.fetchval(
+                "SELECT stripe_customer_id FROM user_credits WHERE user_id = $1", account.user_id
+            ),
+            "payment_method": "pm_card_visa",
+            "status": "succeeded",
+            "metadata": {"kind": "auto_top_up", "user_id": str(account.user_id)},
+        },
     }
     base = next(obj for prefix, obj in objects.items() if event_type.startswith(prefix))
     base = {**base, "currency": "usd", "metadata": base.get("metadata") or {}, "items": {"data": []}}
