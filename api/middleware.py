@@ -147,7 +147,7 @@ class InputGuard:
             return ApiError(400, "The path or query string contains a NUL character.", code="invalid_parameter")
         lengths = [v for k, v in scope["headers"] if k == b"content-length"]
         if lengths:
-            if len(lengths) > 1 or not lengths[0].isdigit() or len(lengths[0]) > 18:
+            if len(lengths) > 1 or not (lengths[0].isascii() and lengths[0].isdigit()) or len(lengths[0]) > 18:
                 return ApiError(400, "Content-Length must be one whole number.", code="invalid_request")
             limit = self.limit_for(scope["path"])
             if int(lengths[0]) > limit:

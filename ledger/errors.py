@@ -274,6 +274,14 @@ class InvalidControl(LedgerError):
     code = "invalid_control"
 
 
+class TooManyTests(LedgerError):
+    """Test messages or replays beyond their limit: a target is not anyone's to flood."""
+
+    http_status = 429
+    error_type = "rate_limit_error"
+    code = "too_many_tests"
+
+
 class InvalidWebhook(LedgerError):
     """A webhook's definition is invalid: its URL, its target's address, its events or filters."""
 

@@ -502,8 +502,13 @@ BEGIN
         PERFORM ledger_lock_user(p_user_id);
         v_first := ledger_find_replay(p_user_id, p_amount, p_transaction_type, p_reference, false);
         IF v_first.id IS NOT NULL THEN
-            RETURN QUERY SELECT true, v_first.balance_after, v_first.id,
-                                (SELECT g.id FROM credit_grants g WHERE g.transaction_id = v_first.id);
+            SELECT g.id INTO v_lot FROM credit_grants g WHERE g.transaction_id = v_first.id;
+            IF EXISTS (SELECT 1 FROM credit_grants g WHERE g.id = v_lot
+                          AND (g.expires_at IS DISTINCT FROM p_expires_at OR g.priority <> coalesce(p_priority, 50))) THEN
+                RAISE EXCEPTION 'reference % was already used for a grant with other terms', p_reference
+                    USING ERRCODE = 'LG004', HINT = 'One reference is one grant: give this grant a reference of its own.';
+            END IF;
+            RETURN QUERY SELECT true, v_first.balance_after, v_first.id, v_lot;
             RETURN;
         END IF;
     END IF;
@@ -669,7 +674,8 @@ BEGIN
         RETURN;
     END IF;
     IF p_success THEN
-        UPDATE alert_notifications SET status = 'sent', sent_at = now(), verification_code = NULL, last_error = NULL
+        UPDATE alert_notifications SET status = 'sent', sent_at = now(), verification_code_encrypted = NULL,
+                                       last_error = NULL
          WHERE id = p_id;
         UPDATE notification_channels SET last_sent_at = now(), failure_count = 0 WHERE id = v_note.channel_id;
         UPDATE alert_events SET notifications_sent = notifications_sent + 1 WHERE id = v_note.alert_event_id;
@@ -678,7 +684,7 @@ BEGIN
     UPDATE alert_notifications
        SET status = CASE WHEN p_next_at IS NULL THEN 'failed' ELSE 'pending' END,
            next_attempt_at = coalesce(p_next_at, next_attempt_at), last_error = left(p_error, 1000),
-           verification_code = CASE WHEN p_next_at IS NULL THEN NULL ELSE verification_code END
+           verification_code_encrypted = CASE WHEN p_next_at IS NULL THEN NULL ELSE verification_code_encrypted END
      WHERE id = p_id;
     UPDATE notification_channels
        SET failure_count = failure_count + 1, last_failure_at = now(), last_failure_reason = left(p_error, 500)
@@ -773,7 +779,8 @@ CREATE FUNCTION public.ledger_audit_change() RETURNS trigger
 DECLARE
     v_secret    text[] := ARRAY['key_hash', 'token_hash', 'password_hash', 'mfa_secret_encrypted',
                                 'encrypted_key', 'code_hash', 'mfa_last_step', 'secret_encrypted',
-                                'previous_secret_encrypted'];
+                                'previous_secret_encrypted', 'config_encrypted',
+                                'verification_code_encrypted'];
     v_before    jsonb;
     v_after     jsonb;
     v_row       jsonb;
@@ -3299,7 +3306,7 @@ CREATE TABLE public.alert_notifications (
     alert_event_id uuid,
     event_id uuid,
     action text NOT NULL,
-    verification_code text,
+    verification_code_encrypted bytea,
     status text DEFAULT 'pending'::text NOT NULL,
     attempts integer DEFAULT 0 NOT NULL,
     next_attempt_at timestamp with time zone DEFAULT now() NOT NULL,
@@ -3967,7 +3974,7 @@ CREATE TABLE public.notification_channels (
     target_hint text NOT NULL,
     is_verified boolean DEFAULT false NOT NULL,
     verified_at timestamp with time zone,
-    verification_code_hash text,
+    verification_code_encrypted bytea,
     verification_expires_at timestamp with time zone,
     verification_failures integer DEFAULT 0 NOT NULL,
     is_active boolean DEFAULT true NOT NULL,
@@ -4402,6 +4409,7 @@ CREATE TABLE public.webhook_messages (
     workspace_id uuid NOT NULL,
     status text DEFAULT 'pending'::text NOT NULL,
     attempts integer DEFAULT 0 NOT NULL,
+    replays integer DEFAULT 0 NOT NULL,
     next_attempt_at timestamp with time zone DEFAULT now() NOT NULL,
     delivered_at timestamp with time zone,
     created_at timestamp with time zone DEFAULT now() NOT NULL,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, Field, StrictBool
+from pydantic import BaseModel, Field, StrictBool, StrictInt
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -39,7 +39,7 @@ class CreditGrant(BaseModel):
     description: str | None = Field(default=None, max_length=1000)
     # a grant's terms (ledger/money/grants.py): spent lowest priority first, then earliest expiry
     expires_at: UtcDatetime | None = Field(default=None, description="when what is left expires (no zone: UTC)")
-    priority: int | None = Field(default=None, ge=0, le=100, description="0 spent first; none: 50")
+    priority: StrictInt | None = Field(default=None, ge=0, le=100, description="0 spent first; none: 50")
 
 
 async def create_user(request: Request) -> Response:

@@ -517,7 +517,7 @@ def _audit_cursor(request: Request, name: str) -> int | None:
     value = request.query_params.get(name)
     if value is None:
         return None
-    if not value.isdigit() or not 0 < int(value) < 2**63:
+    if not (value.isascii() and value.isdigit()) or not 0 < int(value) < 2**63:
         raise ApiError(400, f"'{name}' must be an id from a previous page.", param=name, code="invalid_parameter")
     return int(value)
 
@@ -547,7 +547,7 @@ def _next_moment(when: datetime) -> datetime:
 
 def _time(value: str, name: str) -> datetime:
     """A unix time (OpenAI's) or an ISO 8601 time."""
-    if value.isdigit() and len(value) <= 11:
+    if value.isascii() and value.isdigit() and len(value) <= 11:
         return datetime.fromtimestamp(int(value), UTC)
     return to_utc(value, name)
 

@@ -177,8 +177,9 @@ async def verify_channel(request: Request) -> Response:
     caller.require(P.MANAGE_NOTIFICATIONS)
     body = await parse_body(request, Verification)
     channel_id = _channel_id(request)
+    box = cipher_of(request)
     async with acting(services(request).pool, caller.actor) as conn:
-        verified = await channels.verify(conn, caller.workspace_id, channel_id, body.code)
+        verified = await channels.verify(conn, box, caller.workspace_id, channel_id, body.code, caller.actor.person)
         row = await channels.channel(conn, caller.workspace_id, channel_id)
     if verified is None or row is None:
         raise not_found("notification channel")
@@ -191,9 +192,18 @@ async def verify_channel(request: Request) -> Response:
 async def test_channel(request: Request) -> Response:
     caller = await organization_caller(request)
     caller.require(P.MANAGE_NOTIFICATIONS)
+    box = cipher_of(request)
     async with acting(services(request).pool, caller.actor) as conn:
-        if not await channels.resend_test(conn, caller.workspace_id, _channel_id(request)):
-            raise not_found("notification channel")
+        sent = await channels.resend_test(conn, box, caller.workspace_id, _channel_id(request), caller.actor.person)
+    if sent is None:
+        raise not_found("notification channel")
+    if not sent:
+        raise ApiError(
+            429,
+            f"This channel had its {channels.MOST_TESTS_A_DAY} test messages today: try again tomorrow.",
+            type="rate_limit_error",
+            code="too_many_tests",
+        )
     return LedgerJSONResponse({"object": "organization.notification_channel.test", "queued": True}, status_code=202)
 
 

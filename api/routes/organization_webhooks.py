@@ -215,7 +215,7 @@ async def send_test(request: Request) -> Response:
     caller.require(P.MANAGE_NOTIFICATIONS)
     found = await _webhook(request, caller.workspace_id)
     async with acting(services(request).pool, caller.actor) as conn:
-        event = await webhooks.send_test(conn, caller.workspace_id, found["id"])
+        event = await webhooks.send_test(conn, caller.workspace_id, found["id"], caller.actor.person)
     if event is None:
         raise ApiError(409, "This webhook is off or disabled: enable it first.", code="webhook_disabled")
     return LedgerJSONResponse({"object": "organization.webhook.test", "event_id": str(event)}, status_code=202)
@@ -225,7 +225,7 @@ def _delivery_cursor(request: Request) -> int | None:
     value = request.query_params.get("before")
     if value is None:
         return None
-    if not value.isdigit() or len(value) > 18:
+    if not (value.isascii() and value.isdigit()) or len(value) > 18:
         raise ApiError(400, "before must be a delivery id.", param="before", code="invalid_cursor")
     return int(value)
 
@@ -245,11 +245,16 @@ async def replay_delivery(request: Request) -> Response:
     caller.require(P.MANAGE_NOTIFICATIONS)
     found = await _webhook(request, caller.workspace_id)
     raw = request.path_params["delivery_id"]
-    if not raw.isdigit() or len(raw) > 18:
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
         raise not_found("delivery")
     async with acting(services(request).pool, caller.actor) as conn:
-        if not await webhooks.replay(conn, caller.workspace_id, found["id"], int(raw)):
-            raise not_found("delivery")
+        if not await webhooks.replay(conn, caller.workspace_id, found["id"], int(raw), caller.actor.person):
+            raise ApiError(
+                404,
+                "No such delivery of this webhook, or its event is waiting to be sent already, or it was sent"
+                f" again {webhooks.MOST_REPLAYS} times.",
+                code="not_found",
+            )
     return LedgerJSONResponse({"object": "organization.webhook.replay", "delivery_id": raw, "queued": True}, 202)
 
 

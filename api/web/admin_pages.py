@@ -263,7 +263,7 @@ def _grant_terms(fields: dict[str, str]) -> tuple[datetime | None, int | None]:
         expires = None if not text else datetime.fromisoformat(text).replace(tzinfo=UTC)
     except ValueError:
         raise PageError(400, "The expiry must be a date and time, such as 2027-04-01T00:00.") from None
-    if level and (not level.isdigit() or int(level) > 100):
+    if level and (not (level.isascii() and level.isdigit()) or int(level) > 100):
         raise PageError(400, "The priority is a whole number from 0 (spent first) to 100.")
     return expires, int(level) if level else None
 

@@ -45,7 +45,7 @@ def _uuid(request: Request, name: str, what: str) -> uuid.UUID:
 
 def _number(fields: dict[str, str], name: str) -> int | None:
     text = fields.get(name, "").strip()
-    return int(text) if text.isdigit() else (None if not text else -1)
+    return int(text) if text.isascii() and text.isdigit() else (None if not text else -1)
 
 
 @page(USER_AREA)

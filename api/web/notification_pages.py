@@ -153,7 +153,7 @@ async def send_test(request: Request) -> Response:
     async with acting(services(request).pool, viewer.actor(request)) as conn:
         if await webhooks.webhook(conn, viewer.user_id, webhook_id) is None:
             raise PageError(404, "No such webhook in this workspace.")
-        if await webhooks.send_test(conn, viewer.user_id, webhook_id) is None:
+        if await webhooks.send_test(conn, viewer.user_id, webhook_id, viewer.person_id) is None:
             raise PageError(409, "This webhook is off or disabled: enable it first.")
     return redirect(f"{ROOT}/webhooks/{webhook_id}", notice="tested")
 
@@ -180,11 +180,11 @@ async def replay(request: Request) -> Response:
     await checked_form(request, session)
     webhook_id = _webhook_id(request)
     raw = request.path_params["delivery_id"]
-    if not raw.isdigit() or len(raw) > 18:
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
         raise PageError(404, "No such delivery of this webhook.")
     async with acting(services(request).pool, viewer.actor(request)) as conn:
-        if not await webhooks.replay(conn, viewer.user_id, webhook_id, int(raw)):
-            raise PageError(404, "No such delivery of this webhook.")
+        if not await webhooks.replay(conn, viewer.user_id, webhook_id, int(raw), viewer.person_id):
+            raise PageError(404, "No such delivery of this webhook, or it is waiting to be sent already.")
     return redirect(f"{ROOT}/webhooks/{webhook_id}", notice="replayed")
 
 
@@ -241,8 +241,11 @@ async def verify_channel(request: Request) -> Response:
     session, viewer = await signed_in(request, P.MANAGE_NOTIFICATIONS)
     fields = await checked_form(request, session)
     channel_id = _path_uuid(request, "channel_id", "channel")
+    box = cipher_of(request)
     async with acting(services(request).pool, viewer.actor(request)) as conn:
-        verified = await channels.verify(conn, viewer.user_id, channel_id, fields.get("code", "")[:20])
+        verified = await channels.verify(
+            conn, box, viewer.user_id, channel_id, fields.get("code", "")[:20], viewer.person_id
+        )
     if verified is None:
         raise PageError(404, "No such channel in this workspace.")
     if not verified:
@@ -254,9 +257,14 @@ async def verify_channel(request: Request) -> Response:
 async def test_channel(request: Request) -> Response:
     session, viewer = await signed_in(request, P.MANAGE_NOTIFICATIONS)
     await checked_form(request, session)
+    box = cipher_of(request)
+    channel_id = _path_uuid(request, "channel_id", "channel")
     async with acting(services(request).pool, viewer.actor(request)) as conn:
-        if not await channels.resend_test(conn, viewer.user_id, _path_uuid(request, "channel_id", "channel")):
-            raise PageError(404, "No such channel in this workspace.")
+        sent = await channels.resend_test(conn, box, viewer.user_id, channel_id, viewer.person_id)
+    if sent is None:
+        raise PageError(404, "No such channel in this workspace.")
+    if not sent:
+        raise PageError(429, f"This channel had its {channels.MOST_TESTS_A_DAY} test messages today.")
     return redirect(ROOT, notice="channel_tested")
 
 

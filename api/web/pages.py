@@ -219,7 +219,7 @@ def row_cursor(request: Request) -> int | None:
     after = request.query_params.get("after")
     if after is None:
         return None
-    if not after.isdigit() or not 0 < int(after) < 2**63:
+    if not (after.isascii() and after.isdigit()) or not 0 < int(after) < 2**63:
         raise PageError(400, "The page asked for does not exist.")
     return int(after)
 

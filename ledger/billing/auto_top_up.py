@@ -23,6 +23,7 @@ from ledger.billing.checkout import CURRENCY, StripeReplyInvalid, ensure_custome
 from ledger.db.executor import Executor
 from ledger.db.queries import query
 from ledger.errors import InvalidArgument
+from ledger.money.values import AMOUNT_TEXT
 
 log = logging.getLogger("ledger.billing")
 LEASE_SECONDS = 120
@@ -49,6 +50,8 @@ def _credits(value: object, name: str) -> Decimal | None:
     if value is None:
         return None
     try:
+        if not AMOUNT_TEXT.fullmatch(str(value).strip()):  # Decimal() alone reads "1_000", "٣", "1e3"
+            raise ValueError(value)
         amount = Decimal(str(value).strip())
     except (InvalidOperation, ValueError):
         raise InvalidArgument(f'{name} must be a number of credits, as a string: "5".', param=name) from None

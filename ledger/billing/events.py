@@ -698,7 +698,7 @@ def _top_up_id(obj: dict[str, Any]) -> int | None:
     found = obj.get("metadata")
     metadata: dict[str, Any] = found if isinstance(found, dict) else {}
     value = metadata.get("auto_top_up_id") if metadata.get("kind") == "auto_top_up" else None
-    if not isinstance(value, str) or not value.isdigit() or len(value) > 18:
+    if not isinstance(value, str) or not (value.isascii() and value.isdigit()) or len(value) > 18:
         return None
     return int(value)
 

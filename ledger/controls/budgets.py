@@ -15,6 +15,7 @@ from ledger.controls.scopes import model_pattern, require_room, scope_id_of
 from ledger.db.executor import Executor
 from ledger.db.queries import query
 from ledger.errors import InvalidControl, translate_errors
+from ledger.money.values import AMOUNT_TEXT
 
 Period = Literal["daily", "weekly", "monthly", "yearly", "lifetime"]
 PERIODS: tuple[str, ...] = get_args(Period)
@@ -49,6 +50,8 @@ def _budget(row: object) -> Budget:
 def amount_of(value: object) -> Decimal:
     """Credits: a positive decimal of at most 6 places, below 10^12."""
     try:
+        if not AMOUNT_TEXT.fullmatch(str(value).strip()):  # Decimal() alone reads "1_000", "٣", "1e3"
+            raise ValueError(value)
         amount = Decimal(str(value).strip())
     except (InvalidOperation, ValueError):
         raise InvalidControl('amount must be a number of credits, as a string: "20".', param="amount") from None

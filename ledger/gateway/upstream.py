@@ -132,7 +132,7 @@ async def read_capped(route: Route, raw: aiohttp.ClientResponse, most: int) -> U
     """The response read whole, never buffering more than `most` bytes (decoded): what is over is
     UpstreamBodyTooLarge, and the rest of the body is never read. The caller closes `raw`."""
     declared = raw.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > most and "content-encoding" not in raw.headers:
+    if declared.isascii() and declared.isdigit() and int(declared) > most and "content-encoding" not in raw.headers:
         raise UpstreamBodyTooLarge(route, most)
     chunks: list[bytes] = []
     size = 0

@@ -16,6 +16,7 @@ from typing import Any, Literal, TypedDict, cast, get_args
 from ledger.db.executor import Executor
 from ledger.db.queries import query
 from ledger.errors import InvalidWebhook, TooManyControls, translate_errors
+from ledger.money.values import AMOUNT_TEXT
 
 ConditionType = Literal[
     "budget_threshold", "rate_limit_proximity", "error_rate", "spend_rate", "latency_threshold", "provider_down"
@@ -82,6 +83,8 @@ class RuleSpec:
 
 def _threshold(value: object) -> Decimal:
     try:
+        if not AMOUNT_TEXT.fullmatch(str(value).strip()):  # Decimal() alone reads "1_000", "٣", "1e3"
+            raise ValueError(value)
         number = Decimal(str(value).strip())
     except (InvalidOperation, ValueError):
         raise InvalidWebhook('threshold must be a number, as a string: "5".', param="threshold") from None
@@ -118,12 +121,15 @@ def _checked(spec: RuleSpec) -> dict[str, Any]:
 
 async def create_rule(db: Executor, workspace_id: uuid.UUID, spec: RuleSpec, created_by: uuid.UUID | None) -> Rule:
     checked = _checked(spec)
+    await db.fetchval(query("lock_workspace"), workspace_id)  # the count and the insert as one step
     if await db.fetchval(query("count_alert_rules_of_workspace"), workspace_id) >= MOST_RULES:
         raise TooManyControls(f"A workspace has at most {MOST_RULES} alert rules.")
     channels = list(dict.fromkeys(spec.channel_ids))
     known = await db.fetchval(query("count_channels_among"), workspace_id, channels)
     if known != len(channels):
         raise InvalidWebhook("channel_ids must be notification channels of this organization.", param="channel_ids")
+    if spec.budget_id is not None and not await db.fetchval(query("budget_in_workspace"), workspace_id, spec.budget_id):
+        raise InvalidWebhook("budget_id must be a budget of this organization.", param="budget_id")
     with translate_errors():
         made = await db.fetchval(
             query("insert_alert_rule"),
@@ -176,6 +182,8 @@ async def resolve(
     """Resolved by hand (its channels told); False: no such open event in this workspace."""
     if await db.fetchval(query("alert_event_of_workspace"), workspace_id, event_id) is None:
         return False
+    # by hand, not "the condition cleared" (that note is the maintenance pass's own)
+    note = note or "resolved by hand"
     return bool(await db.fetchval("SELECT ledger_resolve_alert($1, $2, $3)", event_id, by, note))
 
 

@@ -17,9 +17,9 @@ from ledger.accounts.people import SecretBox
 from ledger.db.queries import query
 from ledger.errors import LedgerError
 from ledger.notify import channel_messages as shapes
-from ledger.notify.channels import open_config
+from ledger.notify.channels import open_code, open_config
 from ledger.notify.signing import signed_headers
-from ledger.notify.targets import refuse_private
+from ledger.notify.targets import Pinned, pinned, refuse_private
 
 log = logging.getLogger("ledger.notify")
 RETRY_DELAYS = (timedelta(minutes=1), timedelta(minutes=5), timedelta(minutes=30), timedelta(hours=2))
@@ -34,10 +34,14 @@ class ChannelPolicy:
     pagerduty_url: str = PAGERDUTY_EVENTS_URL
 
 
-async def _post(client: httpx.AsyncClient, url: str, body: bytes, headers: dict[str, str]) -> None:
+async def _post(client: httpx.AsyncClient, target: Pinned, body: bytes, headers: dict[str, str]) -> None:
     """Raises with what went wrong unless the service answered 2xx."""
     response = await client.post(
-        url, content=body, headers={"content-type": "application/json", **headers}, timeout=TIMEOUT_SECONDS
+        target.url,
+        content=body,
+        headers={"content-type": "application/json", **headers, **target.headers},
+        timeout=TIMEOUT_SECONDS,
+        extensions=target.extensions,
     )
     if not 200 <= response.status_code < 300:
         raise RuntimeError(f"answered {response.status_code}: {response.text[:200]}")
@@ -46,7 +50,9 @@ async def _post(client: httpx.AsyncClient, url: str, body: bytes, headers: dict[
 async def _send(
     row: asyncpg.Record, box: SecretBox, mailer: Mailer, client: httpx.AsyncClient, policy: ChannelPolicy
 ) -> None:
-    note = shapes.note_of(row, row["verification_code"])
+    blob = row["verification_code_encrypted"]
+    code = None if blob is None else open_code(box, bytes(blob), row["channel_id"])
+    note = shapes.note_of(row, code)
     config = open_config(box, row)
     kind = row["channel_type"]
     if kind == "email":
@@ -58,17 +64,18 @@ async def _send(
         if note.action == "verify":  # a test incident is opened and closed at once
             events.append(shapes.pagerduty(note, config["routing_key"], "resolve"))
         for event in events:
-            await _post(client, policy.pagerduty_url, json.dumps(event).encode(), {})
+            await _post(client, Pinned(policy.pagerduty_url, {}, {}), json.dumps(event).encode(), {})
         return
     url = config["url"]
-    await refuse_private(url, policy.allow_private)  # again at each send: a name may point elsewhere now
+    # again at each send, and to the address checked: a name may point elsewhere now
+    target = pinned(url, await refuse_private(url, policy.allow_private))
     if kind == "webhook":
         body = shapes.webhook_body(note)
         headers = signed_headers("msg_" + note.dedup_key.replace("-", "_"), datetime.now(UTC), body, [config["secret"]])
-        await _post(client, url, body, headers)
+        await _post(client, target, body, headers)
         return
     shape = {"slack": shapes.slack, "discord": shapes.discord, "teams": shapes.teams}[kind]
-    await _post(client, url, json.dumps(shape(note)).encode(), {})
+    await _post(client, target, json.dumps(shape(note)).encode(), {})
 
 
 async def send_due(
@@ -85,6 +92,9 @@ async def send_due(
                 await _send(row, box, mailer, client, policy)
             except (httpx.HTTPError, MailNotSent, LedgerError, ValueError, RuntimeError, KeyError) as exc:
                 error = f"{type(exc).__name__}: {exc}"[:500]
+            except Exception as exc:  # one message's surprise never stops the pass for the others
+                log.exception("channel %s: sending %s failed", row["channel_id"], row["action"])
+                error = f"could not be sent ({type(exc).__name__})"
         tries: int = row["attempts"]
         again = None
         if error is not None and tries <= len(RETRY_DELAYS) and row["is_active"]:

@@ -5,7 +5,6 @@ channel is used only once verified: its test message carries a code, entered bac
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import json
 import re
@@ -18,6 +17,7 @@ from urllib.parse import urlsplit
 
 import asyncpg
 
+from ledger.accounts import audit
 from ledger.accounts.people import SecretBox
 from ledger.accounts.secret_rotation import RingBox, SecretRotation, rotate_column
 from ledger.db.executor import Executor
@@ -29,8 +29,15 @@ from ledger.notify.targets import checked_url, refuse_private
 ChannelType = Literal["email", "slack", "discord", "teams", "webhook", "pagerduty"]
 CHANNEL_TYPES: tuple[str, ...] = get_args(ChannelType)
 CONFIG_PURPOSE = "notification-channel"  # what the config's ciphertext is bound to, beside its id
+CODE_PURPOSE = "notification-channel-code"
+MOST_TESTS_A_DAY = 5  # test messages to one channel in a day: its target is not anyone's to flood
+MOST_WRONG_CODES = 5
 MOST_CHANNELS = 20
-EMAIL = re.compile(r"^[^@\s\x00-\x1f]{1,64}@[^@\s\x00-\x1f]{1,190}\.[^@\s\x00-\x1f]{1,60}$")
+# one plain address: no display name, no list, no group (`a,b@x`, `g:;x@y` put others on the mail)
+EMAIL = re.compile(
+    r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$"
+)
 ROUTING_KEY = re.compile(r"^[A-Za-z0-9]{32}$")
 # the hosts each service's incoming webhooks live on (Teams: Workflows on Azure Logic Apps or Power
 # Automate, and the retiring Office 365 connectors); any host when private targets are allowed
@@ -62,8 +69,13 @@ def _hint(target: str) -> str:
     return ("…" + target[-4:]) if len(target) > 8 else "…"
 
 
-def code_hash(code: str) -> str:
-    return hashlib.sha256(code.strip().encode()).hexdigest()
+def _new_code(box: SecretBox, channel_id: uuid.UUID) -> bytes:
+    """A six-digit code, encrypted like the channel's target (a hash of six digits is no secret)."""
+    return box.encrypt(f"{secrets.randbelow(10**6):06d}", channel_id, CODE_PURPOSE)
+
+
+def open_code(box: SecretBox, blob: bytes, channel_id: uuid.UUID) -> str:
+    return box.decrypt(blob, channel_id, CODE_PURPOSE)
 
 
 async def config_of(kind: str, target: str, allow_private: bool) -> tuple[dict[str, str], str]:
@@ -79,8 +91,11 @@ async def config_of(kind: str, target: str, allow_private: bool) -> tuple[dict[s
             raise InvalidWebhook("target must be a PagerDuty Events API v2 routing key (32 letters and digits).",
                                  param="target")  # fmt: skip
         return {"routing_key": target}, _hint(target)
-    url = checked_url(target)
-    await refuse_private(url, allow_private)
+    try:
+        url = checked_url(target)
+        await refuse_private(url, allow_private)
+    except InvalidWebhook as exc:  # the same checks as a webhook's url; here the field is `target`
+        raise InvalidWebhook(exc.message.replace("url", "target", 1), param="target") from None
     host = (urlsplit(url).hostname or "").lower()
     allowed = HOSTS.get(kind)
     if not allow_private:
@@ -119,10 +134,10 @@ async def create_channel(
     if not 1 <= len(clean) <= 100 or not clean.isprintable():
         raise InvalidWebhook("name must be 1 to 100 printable characters.", param="name")
     config, hint = await config_of(kind, target, allow_private)
+    await db.fetchval(query("lock_workspace"), workspace_id)  # the count and the insert as one step
     if await db.fetchval(query("count_channels_of_workspace"), workspace_id) >= MOST_CHANNELS:
         raise TooManyControls(f"A workspace has at most {MOST_CHANNELS} notification channels.")
     channel_id = uuid.uuid4()
-    code = f"{secrets.randbelow(10**6):06d}"
     with translate_errors():
         await db.fetchval(
             query("insert_channel"),
@@ -132,9 +147,8 @@ async def create_channel(
             kind,
             box.encrypt(json.dumps(config), channel_id, CONFIG_PURPOSE),
             hint,
-            code_hash(code),
+            _new_code(box, channel_id),
             created_by,
-            code,
         )
     return Created(cast(Channel, await channel(db, workspace_id, channel_id)), config.get("secret"))
 
@@ -148,26 +162,44 @@ async def channel(db: Executor, workspace_id: uuid.UUID, channel_id: uuid.UUID) 
     return None if row is None else cast(Channel, dict(row))
 
 
-async def verify(db: Executor, workspace_id: uuid.UUID, channel_id: uuid.UUID, code: str) -> bool | None:
+async def verify(
+    db: Executor, box: SecretBox, workspace_id: uuid.UUID, channel_id: uuid.UUID, code: str, by: uuid.UUID | None
+) -> bool | None:
     """True: verified (or already); False: a wrong or expired code (the fifth wrong one spends
-    the code); None: no such channel. Run it in a transaction that commits a refusal too."""
+    the code); None: no such channel. Run it in a transaction that commits a refusal too: the
+    channel's row stays locked until then, so guesses sent at once are counted one by one, and each
+    wrong one is in the audit log."""
     row = await db.fetchrow(query("channel_verification_of"), workspace_id, channel_id)
     if row is None:
         return None
     if row["is_verified"]:
         return True
-    if row["verification_code_hash"] is None or not row["fresh"]:
-        return False
-    if not hmac.compare_digest(row["verification_code_hash"], code_hash(code)):
-        await db.fetchval(query("channel_verification_failed"), workspace_id, channel_id)
+    stored = row["verification_code_encrypted"]
+    expected = None if stored is None or not row["fresh"] else open_code(box, bytes(stored), channel_id)
+    if expected is None or not hmac.compare_digest(expected.encode(), code.strip().encode()):
+        failures = await db.fetchval(query("channel_verification_failed"), workspace_id, channel_id)
+        await audit.record(db, "notification_channel.verify_failed", "notification_channel", str(channel_id),
+                           workspace_id=workspace_id, person_id=by,
+                           after=json.dumps({"wrong_codes": failures}))  # fmt: skip
         return False
     return await db.fetchval(query("channel_verified"), workspace_id, channel_id) is not None
 
 
-async def resend_test(db: Executor, workspace_id: uuid.UUID, channel_id: uuid.UUID) -> bool:
-    """A new test message with a new code (a verified channel's test proves it still arrives)."""
-    code = f"{secrets.randbelow(10**6):06d}"
-    return await db.fetchval(query("channel_new_test"), workspace_id, channel_id, code_hash(code), code) is not None
+async def resend_test(
+    db: Executor, box: SecretBox, workspace_id: uuid.UUID, channel_id: uuid.UUID, by: uuid.UUID | None
+) -> bool | None:
+    """A new test message (with a new code while unverified). None: no such channel; False: it had
+    its MOST_TESTS_A_DAY already. Audited."""
+    if await channel(db, workspace_id, channel_id) is None:
+        return None
+    queued = await db.fetchval(
+        query("channel_new_test"), workspace_id, channel_id, _new_code(box, channel_id), MOST_TESTS_A_DAY
+    )
+    if queued is None:
+        return False
+    await audit.record(db, "notification_channel.test", "notification_channel", str(channel_id),
+                       workspace_id=workspace_id, person_id=by)  # fmt: skip
+    return True
 
 
 async def set_active(db: Executor, workspace_id: uuid.UUID, channel_id: uuid.UUID, active: bool) -> bool:

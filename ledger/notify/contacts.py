@@ -14,6 +14,7 @@ from decimal import Decimal, InvalidOperation
 from ledger.db.executor import Executor
 from ledger.db.queries import query
 from ledger.errors import InvalidArgument
+from ledger.money.values import AMOUNT_TEXT
 
 MOST_CREDITS = Decimal("1e12")
 
@@ -29,6 +30,8 @@ def threshold_of(value: object) -> Decimal | None:
     if value is None:
         return None
     try:
+        if not AMOUNT_TEXT.fullmatch(str(value).strip()):  # Decimal() alone reads "1_000", "٣", "1e3"
+            raise ValueError(value)
         amount = Decimal(str(value).strip())
     except (InvalidOperation, ValueError):
         raise InvalidArgument(

@@ -23,7 +23,7 @@ from ledger.errors import LedgerError
 from ledger.notify.events import event_body, message_id
 from ledger.notify.schedule import next_attempt_at
 from ledger.notify.signing import signed_headers
-from ledger.notify.targets import refuse_private
+from ledger.notify.targets import Pinned, pinned, refuse_private
 from ledger.notify.webhooks import SECRET_PURPOSE
 from ledger.settings import Settings
 
@@ -82,14 +82,23 @@ def _secrets(row: asyncpg.Record, box: SecretBox) -> list[str]:
     return found
 
 
-async def _post(client: httpx.AsyncClient, url: str, headers: dict[str, str], body: bytes, wait_s: float) -> Outcome:
+async def _post(
+    client: httpx.AsyncClient, target: Pinned, headers: dict[str, str], body: bytes, wait_s: float
+) -> Outcome:
     started = time.perf_counter()
 
     def took() -> int:
         return int((time.perf_counter() - started) * 1000)
 
     try:
-        async with client.stream("POST", url, content=body, headers=headers, timeout=wait_s) as response:
+        async with client.stream(
+            "POST",
+            target.url,
+            content=body,
+            headers=headers | target.headers,
+            timeout=wait_s,
+            extensions=target.extensions,
+        ) as response:
             kept = b""
             async for chunk in response.aiter_bytes():
                 kept += chunk
@@ -103,6 +112,9 @@ async def _post(client: httpx.AsyncClient, url: str, headers: dict[str, str], bo
         return Outcome(None, None, None, f"no answer within {wait_s:g} s", took())
     except httpx.HTTPError as exc:
         return Outcome(None, None, None, f"could not post: {type(exc).__name__}: {str(exc)[:200]}", took())
+    except Exception as exc:  # whatever else the client raises is this attempt's failure, not the pass's
+        log.exception("webhook post to %s failed", target.url.split("?")[0][:200])
+        return Outcome(None, None, None, f"could not post ({type(exc).__name__})", took())
 
 
 async def deliver_due(
@@ -125,11 +137,11 @@ async def attempt(
     headers = {"content-type": "application/json", "user-agent": USER_AGENT}
     try:
         headers |= signed_headers(message_id(event_id), datetime.now(UTC), body, _secrets(row, box))
-        await refuse_private(row["url"], policy.allow_private)
+        target = pinned(row["url"], await refuse_private(row["url"], policy.allow_private))
     except (LedgerError, ValueError) as exc:  # a private target; a secret no configured key opens
         outcome = Outcome(None, None, None, f"not sent: {exc}", 0)
     else:
-        outcome = await _post(client, row["url"], headers, body, row["timeout_ms"] / 1000)
+        outcome = await _post(client, target, headers, body, row["timeout_ms"] / 1000)
     next_at = None if outcome.success else next_attempt_at(row["attempt"], datetime.now(UTC), row["queued_at"])
     result: str = await pool.fetchval(
         "SELECT ledger_webhook_attempt($1, $2, $3::jsonb, $4, $5, $6::jsonb, $7, $8, $9, $10, $11, $12, $13)",

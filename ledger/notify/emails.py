@@ -77,7 +77,9 @@ async def send_due(pool: asyncpg.Pool, mailer: Mailer, batch: int = 50) -> int:
         subject, text = email_text(row["event_type"], json.loads(row["data"]), row["workspace_name"])
         try:
             await mailer.send(row["to_email"], subject, text)
-        except MailNotSent as exc:
+        except Exception as exc:  # MailNotSent, or an address the mail library cannot take
+            if not isinstance(exc, MailNotSent):
+                log.exception("notification email %s could not be built or sent", row["id"])
             tries: int = row["attempts"]
             again = datetime.now(UTC) + EMAIL_RETRY_DELAYS[tries - 1] if tries <= len(EMAIL_RETRY_DELAYS) else None
             log.warning("notification email %s (%s) not sent: %s", row["id"], row["event_type"], exc)

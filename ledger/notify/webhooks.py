@@ -13,11 +13,12 @@ from typing import Any, TypedDict, cast
 
 import asyncpg
 
+from ledger.accounts import audit
 from ledger.accounts.people import SecretBox
 from ledger.accounts.secret_rotation import RingBox, SecretRotation
 from ledger.db.executor import Executor
 from ledger.db.queries import query
-from ledger.errors import InvalidWebhook, TooManyControls, translate_errors
+from ledger.errors import InvalidWebhook, TooManyControls, TooManyTests, translate_errors
 from ledger.notify.events import EVENT_TYPES, EVERY_EVENT
 from ledger.notify.signing import new_secret
 from ledger.notify.targets import checked_url, refuse_private
@@ -26,6 +27,8 @@ from ledger.notify.targets import checked_url, refuse_private
 SECRET_PURPOSE = "webhook"  # noqa: S105 (a label the ciphertext is bound to)
 MOST_WEBHOOKS = 20
 MOST_OVERLAP = timedelta(days=7)
+MOST_TESTS_AN_HOUR = 10  # an endpoint's owner tests it; nobody floods a URL through it
+MOST_REPLAYS = 5
 
 
 class Webhook(TypedDict):
@@ -94,6 +97,16 @@ def name_of(value: str) -> str:
     return name
 
 
+async def projects_of_workspace(db: Executor, workspace_id: uuid.UUID, ids: Sequence[uuid.UUID] | None) -> None:
+    """InvalidWebhook unless every project id is one of the workspace's (else the filter would
+    silently never match)."""
+    if ids is None:
+        return
+    wanted = list(dict.fromkeys(ids))
+    if await db.fetchval(query("count_projects_among"), workspace_id, wanted) != len(wanted):
+        raise InvalidWebhook("project_ids must be projects of this organization.", param="project_ids")
+
+
 def timeout_of(value: int | None) -> int | None:
     if value is not None and not 1000 <= value <= 30000:
         raise InvalidWebhook("timeout_ms must be from 1000 to 30000.", param="timeout_ms")
@@ -127,6 +140,8 @@ async def create_webhook(
 ) -> Created:
     url = checked_url(spec.url)
     await refuse_private(url, allow_private)
+    await projects_of_workspace(db, workspace_id, spec.project_ids)
+    await db.fetchval(query("lock_workspace"), workspace_id)  # the count and the insert as one step
     if await db.fetchval(query("count_webhooks_of_workspace"), workspace_id) >= MOST_WEBHOOKS:
         raise TooManyControls(f"A workspace has at most {MOST_WEBHOOKS} webhooks: delete one first.")
     webhook_id = uuid.uuid4()
@@ -178,6 +193,7 @@ async def modify_webhook(
     if change.url is not None:
         url = checked_url(change.url)
         await refuse_private(url, allow_private)
+    await projects_of_workspace(db, workspace_id, change.project_ids)
     with translate_errors():
         changed = await db.fetchval(
             query("update_webhook"),
@@ -214,16 +230,20 @@ async def rotate_secret(
     return None if done is None else secret
 
 
-async def send_test(db: Executor, workspace_id: uuid.UUID, webhook_id: uuid.UUID) -> uuid.UUID | None:
-    """Queues a webhook.test event to this endpoint only, whatever it subscribes to. None: no such
-    webhook, or it is off or disabled."""
+async def send_test(
+    db: Executor, workspace_id: uuid.UUID, webhook_id: uuid.UUID, by: uuid.UUID | None
+) -> uuid.UUID | None:
+    """Queues a webhook.test event to this endpoint only, whatever it subscribes to, audited. None:
+    no such webhook, or it is off or disabled. TooManyControls past MOST_TESTS_AN_HOUR."""
+    if await db.fetchval(query("count_recent_webhook_tests"), workspace_id, str(webhook_id)) >= MOST_TESTS_AN_HOUR:
+        raise TooManyTests(f"At most {MOST_TESTS_AN_HOUR} test events an hour per webhook: try again later.")
     data: dict[str, Any] = {"webhook_id": str(webhook_id), "message": "A test event: your endpoint is reachable."}
-    return cast(
-        "uuid.UUID | None",
-        await db.fetchval(
-            "SELECT ledger_emit($1, 'webhook.test', $2::jsonb, NULL, $3)", workspace_id, json.dumps(data), webhook_id
-        ),
+    event = await db.fetchval(
+        "SELECT ledger_emit($1, 'webhook.test', $2::jsonb, NULL, $3)", workspace_id, json.dumps(data), webhook_id
     )
+    if event is not None:
+        await audit.record(db, "webhook.test", "webhook", str(webhook_id), workspace_id=workspace_id, person_id=by)
+    return cast("uuid.UUID | None", event)
 
 
 async def deliveries_of(
@@ -233,9 +253,17 @@ async def deliveries_of(
     return [cast(Delivery, dict(row)) for row in rows]
 
 
-async def replay(db: Executor, workspace_id: uuid.UUID, webhook_id: uuid.UUID, delivery_id: int) -> bool:
-    """The message of that attempt is sent again now (one more attempt)."""
-    return await db.fetchval(query("replay_webhook_delivery"), workspace_id, webhook_id, delivery_id) is not None
+async def replay(
+    db: Executor, workspace_id: uuid.UUID, webhook_id: uuid.UUID, delivery_id: int, by: uuid.UUID | None
+) -> bool:
+    """The message of that attempt is sent again now (one more attempt), audited; False: no such
+    attempt, its message is waiting already, or it was replayed MOST_REPLAYS times."""
+    again = await db.fetchval(query("replay_webhook_delivery"), workspace_id, webhook_id, delivery_id, MOST_REPLAYS)
+    if again is not None:
+        after = json.dumps({"delivery_id": delivery_id, "message_id": again})
+        await audit.record(db, "webhook.replay", "webhook", str(webhook_id), workspace_id=workspace_id,
+                           person_id=by, after=after)  # fmt: skip
+    return again is not None
 
 
 async def rotate_secret_encryption(pool: asyncpg.Pool, box: RingBox, batch: int = 500) -> SecretRotation:

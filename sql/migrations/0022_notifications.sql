@@ -83,6 +83,7 @@ CREATE TABLE webhook_messages (
     workspace_id    uuid NOT NULL,
     status          text NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'delivered', 'failed')),
     attempts        integer NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+    replays         integer NOT NULL DEFAULT 0,  -- sent again by hand (at most 5)
     next_attempt_at timestamptz NOT NULL DEFAULT now(),
     delivered_at    timestamptz,
     created_at      timestamptz NOT NULL DEFAULT now(),
@@ -143,7 +144,7 @@ CREATE TABLE notification_channels (
     target_hint         text NOT NULL,
     is_verified         boolean NOT NULL DEFAULT false,
     verified_at         timestamptz,
-    verification_code_hash text,
+    verification_code_encrypted bytea,  -- the code of its test message, encrypted like the target
     verification_expires_at timestamptz,
     verification_failures integer NOT NULL DEFAULT 0,  -- wrong codes entered; the 5th spends the code
     is_active           boolean NOT NULL DEFAULT true,
@@ -170,7 +171,7 @@ CREATE TABLE alert_notifications (
     alert_event_id  uuid,  -- its foreign key to alert_events is added by 0025, which makes that table
     event_id        uuid REFERENCES notification_events (id) ON DELETE CASCADE,  -- for 'event'
     action          text NOT NULL CHECK (action IN ('trigger', 'resolve', 'verify', 'event')),
-    verification_code text,  -- only for 'verify', cleared once sent
+    verification_code_encrypted bytea,  -- only for 'verify' (encrypted like the target), cleared once sent
     status          text NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'sent', 'failed')),
     attempts        integer NOT NULL DEFAULT 0,
     next_attempt_at timestamptz NOT NULL DEFAULT now(),
@@ -367,14 +368,15 @@ CREATE TRIGGER user_credits_balance_low AFTER UPDATE ON user_credits
     EXECUTE FUNCTION ledger_balance_low_event();
 
 -- ---------------------------------------------------------------------------------------------
--- The audit log never copies a secret column: the webhooks' secrets join the list (same function
--- as 0019's otherwise).
+-- The audit log never copies a secret column: the webhooks' secrets, the channels' targets and
+-- their verification codes join the list (same function as 0019's otherwise).
 CREATE OR REPLACE FUNCTION ledger_audit_change() RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE
     v_secret    text[] := ARRAY['key_hash', 'token_hash', 'password_hash', 'mfa_secret_encrypted',
                                 'encrypted_key', 'code_hash', 'mfa_last_step', 'secret_encrypted',
-                                'previous_secret_encrypted'];
+                                'previous_secret_encrypted', 'config_encrypted',
+                                'verification_code_encrypted'];
     v_before    jsonb;
     v_after     jsonb;
     v_row       jsonb;

@@ -97,8 +97,13 @@ BEGIN
         PERFORM ledger_lock_user(p_user_id);
         v_first := ledger_find_replay(p_user_id, p_amount, p_transaction_type, p_reference, false);
         IF v_first.id IS NOT NULL THEN
-            RETURN QUERY SELECT true, v_first.balance_after, v_first.id,
-                                (SELECT g.id FROM credit_grants g WHERE g.transaction_id = v_first.id);
+            SELECT g.id INTO v_lot FROM credit_grants g WHERE g.transaction_id = v_first.id;
+            IF EXISTS (SELECT 1 FROM credit_grants g WHERE g.id = v_lot
+                          AND (g.expires_at IS DISTINCT FROM p_expires_at OR g.priority <> coalesce(p_priority, 50))) THEN
+                RAISE EXCEPTION 'reference % was already used for a grant with other terms', p_reference
+                    USING ERRCODE = 'LG004', HINT = 'One reference is one grant: give this grant a reference of its own.';
+            END IF;
+            RETURN QUERY SELECT true, v_first.balance_after, v_first.id, v_lot;
             RETURN;
         END IF;
     END IF;

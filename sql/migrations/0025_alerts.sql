@@ -250,7 +250,8 @@ BEGIN
         RETURN;
     END IF;
     IF p_success THEN
-        UPDATE alert_notifications SET status = 'sent', sent_at = now(), verification_code = NULL, last_error = NULL
+        UPDATE alert_notifications SET status = 'sent', sent_at = now(), verification_code_encrypted = NULL,
+                                       last_error = NULL
          WHERE id = p_id;
         UPDATE notification_channels SET last_sent_at = now(), failure_count = 0 WHERE id = v_note.channel_id;
         UPDATE alert_events SET notifications_sent = notifications_sent + 1 WHERE id = v_note.alert_event_id;
@@ -259,7 +260,7 @@ BEGIN
     UPDATE alert_notifications
        SET status = CASE WHEN p_next_at IS NULL THEN 'failed' ELSE 'pending' END,
            next_attempt_at = coalesce(p_next_at, next_attempt_at), last_error = left(p_error, 1000),
-           verification_code = CASE WHEN p_next_at IS NULL THEN NULL ELSE verification_code END
+           verification_code_encrypted = CASE WHEN p_next_at IS NULL THEN NULL ELSE verification_code_encrypted END
      WHERE id = p_id;
     UPDATE notification_channels
        SET failure_count = failure_count + 1, last_failure_at = now(), last_failure_reason = left(p_error, 500)

@@ -14,7 +14,7 @@ WITH due AS (
      WHERE n.id = due.id
     RETURNING n.*
 )
-SELECT c.id, c.action, c.attempts, c.verification_code, c.alert_event_id, c.event_id, c.channel_id,
+SELECT c.id, c.action, c.attempts, c.verification_code_encrypted, c.alert_event_id, c.event_id, c.channel_id,
        ch.name AS channel_name, ch.type AS channel_type, ch.config_encrypted, ch.is_active,
        coalesce(ws.name, 'your workspace') AS workspace_name,
        e.message, e.severity, e.trigger_value, e.threshold_value, e.triggered_at, e.resolved_at, e.resolution_note,

@@ -49,6 +49,8 @@ def lenient(start_service):
         {"name": "x", "url": "https://example.com/", "events": ["*"], "secret": "mine"},
         {"name": "x", "url": ["https://example.com/"], "events": ["*"]},
         {"name": "x", "url": "https://example.com/", "events": "*"},
+        {"name": "x", "url": "HTTP://[::7f00:1]/", "events": ["*"]},
+        {"name": "x", "url": "http://[64:ff9b::7f00:1]/", "events": ["*"]},
         [],
         "x",
     ],
@@ -108,7 +110,13 @@ async def test_another_organizations_webhook_is_a_404_and_roles_are_kept(pool, l
             r["action"]
             for r in await pool.fetch("SELECT action FROM audit_logs WHERE resource_type = 'webhook' ORDER BY id")
         ]
-        assert actions == ["webhook.created", "webhook.deactivated", "webhook.deleted"]
+        assert actions == [
+            "webhook.created",
+            "webhook.test",
+            "webhook.replay",
+            "webhook.deactivated",
+            "webhook.deleted",
+        ]
     finally:
         receiver.stop()
 
@@ -133,3 +141,55 @@ async def test_billing_contacts_are_members_only(pool, lenient):
     assert set_.status_code == 200 and set_.json()["billing_contacts"] == [viewer]
     contacts = await pool.fetch("SELECT ledger_money_contacts($1) AS email", team.workspace_id)
     assert sorted(r["email"] for r in contacts) == sorted([team.emails["OWNER"].lower(), team.emails["VIEWER"].lower()])
+
+
+async def test_digits_that_are_not_ascii_are_404s_and_400s_not_500s(pool, lenient):
+    team = await make_team(pool)
+    made = call(lenient, "POST", f"{ORG}/webhooks", team.admin_key,
+                {"name": "n", "url": "http://127.0.0.1:9/", "events": ["*"]}).json()  # fmt: skip
+    assert (
+        call(lenient, "GET", f"{ORG}/webhooks/{made['id']}/deliveries?before=%C2%B2", team.admin_key).status_code == 400
+    )
+    replay = call(lenient, "POST", f"{ORG}/webhooks/{made['id']}/deliveries/%C2%B2/replay", team.admin_key)
+    assert replay.status_code == 404
+    assert call(lenient, "GET", f"{ORG}/audit_logs?after=%C2%B2", team.admin_key).status_code == 400
+    assert call(lenient, "POST", f"{ORG}/webhooks/{made['id']}", team.admin_key,
+                {"url": "Http://127.0.0.1:9/x"}).json()["url"] == "http://127.0.0.1:9/x"  # fmt: skip
+
+
+async def test_tests_are_limited_and_caps_hold_under_concurrent_creates(pool, lenient):
+    import asyncio
+
+    team = await make_team(pool)
+    made = call(lenient, "POST", f"{ORG}/webhooks", team.admin_key,
+                {"name": "n", "url": "http://127.0.0.1:9/", "events": ["balance.low"]}).json()  # fmt: skip
+    codes = [call(lenient, "POST", f"{ORG}/webhooks/{made['id']}/test", team.admin_key).status_code for _ in range(11)]
+    assert codes == [202] * 10 + [429]
+    headers = {"Authorization": f"Bearer {team.admin_key}"}
+    async with httpx.AsyncClient(base_url=lenient.url, headers=headers, timeout=60) as client:
+        body = {"name": "n", "url": "http://127.0.0.1:9/", "events": ["balance.low"]}
+        answers = await asyncio.gather(*(client.post(f"{ORG}/webhooks", json=body) for _ in range(30)))
+    assert sorted({a.status_code for a in answers}) == [201, 409]
+    assert await pool.fetchval("SELECT count(*) FROM webhooks") == 20
+
+
+async def test_ids_of_another_organization_and_loose_numbers_are_refused(pool, lenient):
+    ours, theirs = await make_team(pool), await make_team(pool)
+    project = call(lenient, "POST", f"{ORG}/projects", theirs.admin_key, {"name": "theirs"}).json()
+    body = {"name": "n", "url": "http://127.0.0.1:9/", "events": ["*"], "project_ids": [project["id"]]}
+    foreign = call(lenient, "POST", f"{ORG}/webhooks", ours.admin_key, body)
+    assert foreign.status_code == 400 and foreign.json()["error"]["param"] == "project_ids"
+    budget = call(lenient, "POST", f"{ORG}/budgets", theirs.admin_key,
+                  {"scope": {"type": "workspace"}, "amount": "5", "period": "monthly"}).json()  # fmt: skip
+    wanted = {"name": "r", "condition_type": "budget_threshold", "threshold": "50", "budget_id": budget["id"]}
+    rule = call(lenient, "POST", f"{ORG}/alert_rules", ours.admin_key, wanted)
+    assert rule.status_code == 400 and rule.json()["error"]["param"] == "budget_id"
+    for loose in ["1_000", "\u0663", "1e3", " +5"]:
+        answer = call(lenient, "POST", f"{ORG}/notification_settings", ours.admin_key, {"low_balance_threshold": loose})
+        assert answer.status_code == 400, loose
+    for bad in [{"name": "e", "type": "email", "target": "alice,bob@example.com"},
+                {"name": "e", "type": "email", "target": "root:;x@example.com"}]:  # fmt: skip
+        assert call(lenient, "POST", f"{ORG}/notification_channels", ours.admin_key, bad).status_code == 400
+    lenient_admin = lenient.admin("POST", f"/admin/users/{ours.workspace_id}/credits",
+                                  json={"amount": "1", "transaction_type": "bonus", "priority": True})  # fmt: skip
+    assert lenient_admin.status_code == 400

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ledger.errors import InvalidArgument
+from ledger.errors import IdempotencyConflict, InvalidArgument
 from ledger.money import credits, grants
 
 LATER = datetime.now(UTC) + timedelta(days=30)
@@ -96,8 +96,10 @@ async def test_what_is_left_expires_by_its_own_transaction_told_once_before(pool
 async def test_a_replayed_grant_changes_nothing_and_bad_terms_are_refused(pool, make_user):
     user = await make_user()
     first = await grants.grant(pool, user, "5", "bonus", "same", None, LATER, 20)
-    again = await grants.grant(pool, user, "5", "bonus", "same", None, LATER + timedelta(days=9), 90)
+    again = await grants.grant(pool, user, "5", "bonus", "same", None, LATER, 20)
     assert again["transaction_id"] == first["transaction_id"] and again["grant_id"] == first["grant_id"]
+    with pytest.raises(IdempotencyConflict):  # one reference is one grant: not silently other terms
+        await grants.grant(pool, user, "5", "bonus", "same", None, LATER + timedelta(days=9), 90)
     lot = await pool.fetchrow("SELECT priority, expires_at FROM credit_grants WHERE id = $1", first["grant_id"])
     assert (lot["priority"], lot["expires_at"]) == (20, LATER)
     for expires, priority in [(datetime.now(UTC) - timedelta(seconds=1), None), (None, 101), (None, -1)]:

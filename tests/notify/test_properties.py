@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from ledger.errors import InvalidWebhook
 from ledger.notify.events import EMAILED, EVENT_TYPES, event_body
 from ledger.notify.schedule import ATTEMPTS, GIVE_UP_AFTER, RETRY_DELAYS, next_attempt_at
-from ledger.notify.targets import checked_url, is_public, refuse_private
+from ledger.notify.targets import checked_url, is_public, pinned, refuse_private
 
 T0 = datetime(2028, 2, 29, 23, 59, 59, tzinfo=UTC)  # a leap day's last second
 
@@ -82,6 +82,14 @@ def test_any_url_text_is_accepted_or_refused_with_invalid_webhook(text):
         "http://0.0.0.0/",
         "http://localhost:9000/",
         "http://metadata.google.internal/",
+        # IPv6 forms that carry an IPv4 address: compatible, translated, NAT64, 6to4, Teredo
+        "http://[::127.0.0.1]/",
+        "http://[::7f00:1]/",
+        "http://[::ffff:0:7f00:1]/",
+        "http://[64:ff9b::7f00:1]/",
+        "http://[64:ff9b::5db8:d822]/",
+        "http://[2002:7f00:1::]/",
+        "http://[2001:0:4136:e378:8000:63bf:3fff:fdd2]/",
     ],
 )
 async def test_private_and_unresolvable_targets_are_refused(url):
@@ -110,6 +118,23 @@ async def test_private_and_unresolvable_targets_are_refused(url):
 def test_urls_that_are_not_plain_http_targets_are_refused(url):
     with pytest.raises(InvalidWebhook):
         checked_url(url)
+
+
+def test_a_scheme_in_capitals_is_taken_as_its_lowercase():
+    assert checked_url("HTTP://example.com/Path") == "http://example.com/Path"
+    assert checked_url("HtTpS://example.com/") == "https://example.com/"
+
+
+def test_an_attempt_connects_to_the_address_checked_with_the_hosts_name_for_http_and_tls():
+    https = pinned("https://hooks.example.com:8443/in?x=1", ["93.184.216.34"])
+    assert https.url == "https://93.184.216.34:8443/in?x=1"
+    assert https.headers == {"host": "hooks.example.com:8443"} and https.extensions == {
+        "sni_hostname": "hooks.example.com"
+    }
+    six = pinned("http://hooks.example.com/in", ["2606:2800:220:1:248:1893:25c8:1946"])
+    assert six.url == "http://[2606:2800:220:1:248:1893:25c8:1946]/in" and six.extensions == {}
+    assert pinned("http://93.184.216.34/", ["93.184.216.34"]).headers == {}  # a literal address: as it is
+    assert pinned("http://x.example/", []).url == "http://x.example/"  # private targets allowed: nothing pinned
 
 
 async def test_the_event_types_are_the_databases(pool):

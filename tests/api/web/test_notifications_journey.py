@@ -61,6 +61,12 @@ async def test_an_owner_adds_a_webhook_tests_it_replays_it_and_sets_a_low_balanc
             " AND resource_type IN ('webhook', 'wallet', 'member') ORDER BY id",
             team.workspace_id,
         )
-        assert [r["action"] for r in audited] == ["webhook.created", "wallet.updated", "member.updated"]
+        assert [r["action"] for r in audited] == [
+            "webhook.created",
+            "webhook.test",
+            "webhook.replay",
+            "wallet.updated",
+            "member.updated",
+        ]
     finally:
         receiver.stop()

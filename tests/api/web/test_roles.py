@@ -4,7 +4,6 @@ every /dashboard route the app serves (a new route without a line here fails the
 
 from __future__ import annotations
 
-import hashlib
 import re
 import uuid
 from typing import Any
@@ -217,10 +216,9 @@ async def fixtures_for(pool: Any, team: Any, role: str) -> dict[str, str]:
         " request_headers, request_body, success) VALUES ($1, $2, $3, $4, 'webhook.test', 1, '{}', '{}', false)"
         " RETURNING id", team.workspace_id, webhook_id, message_id, event_id)  # fmt: skip
     channel_id = await pool.fetchval(
-        "INSERT INTO notification_channels (workspace_id, name, type, config_encrypted, target_hint,"
-        " verification_code_hash, verification_expires_at) VALUES ($1, 'walk', 'email', '\\x00', '…',"
-        " $2, now() + interval '1 day') RETURNING id",
-        team.workspace_id, hashlib.sha256(b"123456").hexdigest())  # fmt: skip
+        "INSERT INTO notification_channels (workspace_id, name, type, config_encrypted, target_hint)"
+        " VALUES ($1, 'walk', 'email', '\\x00', '…') RETURNING id",
+        team.workspace_id)  # fmt: skip
     rule_id = await pool.fetchval(
         "INSERT INTO alert_rules (workspace_id, name, condition_type, threshold) VALUES ($1, 'walk', 'spend_rate', 5)"
         " RETURNING id", team.workspace_id)  # fmt: skip
