@@ -21,7 +21,7 @@ from ledger.accounts.people import SecretBox
 from ledger.db.queries import query
 from ledger.errors import LedgerError
 from ledger.notify.events import event_body, message_id
-from ledger.notify.schedule import next_attempt_at
+from ledger.notify.schedule import GIVE_UP_AFTER, next_attempt_at
 from ledger.notify.signing import signed_headers
 from ledger.notify.targets import Pinned, pinned, refuse_private
 from ledger.notify.webhooks import SECRET_PURPOSE
@@ -135,6 +135,13 @@ async def attempt(
     data: dict[str, Any] = json.loads(row["data"])
     body = event_body(event_id, row["event_type"], data, row["event_at"])
     headers = {"content-type": "application/json", "user-agent": USER_AGENT}
+    if datetime.now(UTC) - row["queued_at"] > GIVE_UP_AFTER:  # waited out a disablement: too old to send
+        await pool.fetchval(
+            "SELECT ledger_webhook_attempt($1, $2, $3::jsonb, $4, NULL, NULL, NULL, 0, false, $5, NULL, $6, $7)",
+            row["message_id"], row["attempt"], json.dumps(headers), body.decode(),
+            "not sent: queued more than three days ago", policy.disable_after_failures, policy.disable_after_seconds,
+        )  # fmt: skip
+        return "failed"
     try:
         headers |= signed_headers(message_id(event_id), datetime.now(UTC), body, _secrets(row, box))
         target = pinned(row["url"], await refuse_private(row["url"], policy.allow_private))

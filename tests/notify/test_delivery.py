@@ -247,3 +247,16 @@ async def test_an_email_the_mail_server_refuses_is_retried_not_lost(pool, tmp_pa
     await pool.execute("UPDATE notification_emails SET next_attempt_at = now()")
     assert await emails.send_due(pool, OutboxMailer(tmp_path / "out", "ledger@test")) == 1
     assert await pool.fetchval("SELECT status FROM notification_emails") == "sent"
+
+
+async def test_a_message_older_than_three_days_is_failed_not_sent_when_its_endpoint_comes_back(
+    pool, cipher, receiver, client
+):
+    team = await make_team(pool)
+    await hook(pool, cipher, team.workspace_id, receiver)
+    await purchase(pool, team.workspace_id)
+    await pool.execute("UPDATE webhook_messages SET created_at = now() - interval '3 days 1 minute'")
+    assert await delivery.deliver_due(pool, cipher, client, POLICY) == 1
+    assert receiver.received == []
+    assert await pool.fetchval("SELECT status FROM webhook_messages") == "failed"
+    assert "three days" in await pool.fetchval("SELECT error_message FROM webhook_deliveries")
