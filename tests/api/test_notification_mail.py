@@ -82,4 +82,9 @@ async def test_low_balance_is_emailed_once_to_the_owner_the_billing_contact_and_
     expected = sorted([team.emails["OWNER"].lower(), team.emails["VIEWER"].lower(), "finance@example.com"])
     assert recipients == expected  # once each, not once per request
     assert "once per crossing" in body(low[0][1])
+    # marked sent once the mail server took each (after the inbox has it)
+    for _ in range(400):
+        if await pool.fetchval("SELECT count(*) FROM notification_emails WHERE status = 'sent'") == 2:
+            break
+        time.sleep(0.05)
     assert await pool.fetchval("SELECT count(*) FROM notification_emails WHERE status = 'sent'") == 2

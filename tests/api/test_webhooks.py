@@ -97,7 +97,12 @@ async def test_low_balance_is_told_once_by_signed_webhook_and_by_email(pool, ser
     assert Decimal(payload["data"]["spendable"]) < threshold
     assert low[0].headers["webhook-id"].startswith("msg_")
     # each delivery is one attempt, logged with what was sent and answered
-    deliveries = call(service, "GET", f"{ORG}/webhooks/{hook['id']}/deliveries", team.admin_key).json()["data"]
+    # each attempt is logged once its answer came back: wait for the fifth record
+    for _ in range(400):
+        deliveries = call(service, "GET", f"{ORG}/webhooks/{hook['id']}/deliveries", team.admin_key).json()["data"]
+        if len(deliveries) >= 5:
+            break
+        await asyncio.sleep(0.05)
     assert len(deliveries) == 5 and all(d["success"] and d["response_status"] == 200 for d in deliveries)
     assert {d["event_type"] for d in deliveries} == {"balance.low", "request.completed"}
 

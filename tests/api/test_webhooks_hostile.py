@@ -4,6 +4,7 @@ the roles' rights kept."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 
@@ -96,7 +97,12 @@ async def test_another_organizations_webhook_is_a_404_and_roles_are_kept(pool, l
         assert call(lenient, "POST", f"{ORG}/webhooks/{hook}/test", ours.admin_key).status_code == 202
         [first] = receiver.wait_for("webhook.test")
         assert first.verified_with
-        delivery = call(lenient, "GET", f"{ORG}/webhooks/{hook}/deliveries", ours.admin_key).json()["data"][0]
+        for _ in range(400):  # the attempt is logged once the receiver's answer came back
+            logged = call(lenient, "GET", f"{ORG}/webhooks/{hook}/deliveries", ours.admin_key).json()["data"]
+            if logged:
+                break
+            await asyncio.sleep(0.05)
+        delivery = logged[0]
         replayed = call(lenient, "POST", f"{ORG}/webhooks/{hook}/deliveries/{delivery['id']}/replay", ours.admin_key)
         assert replayed.status_code == 202
         second = receiver.wait_for("webhook.test", 2)[1]
@@ -158,8 +164,6 @@ async def test_digits_that_are_not_ascii_are_404s_and_400s_not_500s(pool, lenien
 
 
 async def test_tests_are_limited_and_caps_hold_under_concurrent_creates(pool, lenient):
-    import asyncio
-
     team = await make_team(pool)
     made = call(lenient, "POST", f"{ORG}/webhooks", team.admin_key,
                 {"name": "n", "url": "http://127.0.0.1:9/", "events": ["balance.low"]}).json()  # fmt: skip

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import os
 import signal
+import time
 
 import openai
 
@@ -54,6 +55,10 @@ async def test_a_settle_whose_process_was_killed_is_delivered_by_the_next_one(po
         # the next process delivers it
         with running_service({**env, "LEDGER_NOTIFY_INTERVAL_SECONDS": "0.05"}):
             [got] = receiver.wait_for("request.completed")
+            for _ in range(400):  # the attempt is recorded once the receiver's answer came back
+                if await pool.fetchval("SELECT status FROM webhook_messages") == "delivered":
+                    break
+                time.sleep(0.05)
         assert got.verified_with == [made.secret]
         assert got.payload["data"]["request_id"] == request_id and answer.id
         assert await pool.fetchval("SELECT status FROM webhook_messages") == "delivered"

@@ -4,6 +4,8 @@ and the low-balance threshold and a billing contact are saved (and audited)."""
 
 from __future__ import annotations
 
+import asyncio
+
 from playwright.async_api import expect
 
 from tests.accounts.helpers import PASSWORD, make_team
@@ -40,6 +42,10 @@ async def test_an_owner_adds_a_webhook_tests_it_replays_it_and_sets_a_low_balanc
         await row.get_by_role("button", name="Send a test").click()
         [test] = receiver.wait_for("webhook.test")
         assert test.verified_with == [secret]
+        for _ in range(400):  # the attempt is logged once the receiver's answer came back
+            if await pool.fetchval("SELECT count(*) FROM webhook_deliveries"):
+                break
+            await asyncio.sleep(0.05)
         await page.goto(page.url)
         await expect(page.locator("#deliveries tbody tr")).to_have_count(1)
         await expect(page.locator("#deliveries .answer").first).to_contain_text("200 ok")
