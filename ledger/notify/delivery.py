@@ -136,19 +136,16 @@ async def attempt(
     body = event_body(event_id, row["event_type"], data, row["event_at"])
     headers = {"content-type": "application/json", "user-agent": USER_AGENT}
     if datetime.now(UTC) - row["queued_at"] > GIVE_UP_AFTER:  # waited out a disablement: too old to send
-        await pool.fetchval(
-            "SELECT ledger_webhook_attempt($1, $2, $3::jsonb, $4, NULL, NULL, NULL, 0, false, $5, NULL, $6, $7)",
-            row["message_id"], row["attempt"], json.dumps(headers), body.decode(),
-            "not sent: queued more than three days ago", policy.disable_after_failures, policy.disable_after_seconds,
-        )  # fmt: skip
-        return "failed"
-    try:
-        headers |= signed_headers(message_id(event_id), datetime.now(UTC), body, _secrets(row, box))
-        target = pinned(row["url"], await refuse_private(row["url"], policy.allow_private))
-    except (LedgerError, ValueError) as exc:  # a private target; a secret no configured key opens
-        outcome = Outcome(None, None, None, f"not sent: {exc}", 0)
+        outcome = Outcome(None, None, None, "not sent: queued more than three days ago", 0)
     else:
-        outcome = await _post(client, target, headers, body, row["timeout_ms"] / 1000)
+        try:
+            headers |= signed_headers(message_id(event_id), datetime.now(UTC), body, _secrets(row, box))
+            target = pinned(row["url"], await refuse_private(row["url"], policy.allow_private))
+        except (LedgerError, ValueError) as exc:  # a private target; a secret no configured key opens
+            outcome = Outcome(None, None, None, f"not sent: {exc}", 0)
+        else:
+            outcome = await _post(client, target, headers, body, row["timeout_ms"] / 1000)
+    # None past the schedule or three days after queueing: the message is failed for good
     next_at = None if outcome.success else next_attempt_at(row["attempt"], datetime.now(UTC), row["queued_at"])
     result: str = await pool.fetchval(
         "SELECT ledger_webhook_attempt($1, $2, $3::jsonb, $4, $5, $6::jsonb, $7, $8, $9, $10, $11, $12, $13)",
