@@ -16,11 +16,13 @@ from starlette.requests import Request
 
 from api.web.sessions import SessionSigner
 from ledger.accounts.mail import Mailer
+from ledger.db.group_commit import GroupCommit
 from ledger.gateway.byok import KeyCipher
 from ledger.gateway.catalog import Catalog
 from ledger.gateway.engine import Gateway
 from ledger.gateway.keys import KeyGate
 from ledger.metrics import Metrics
+from ledger.money.usage import BATCH_FORM
 from ledger.settings import ProviderConfig, Settings
 
 
@@ -42,7 +44,15 @@ class Services:
 
     def start(self, pool: asyncpg.Pool, session: aiohttp.ClientSession) -> None:
         self._pool = pool
-        self._gateway = Gateway(pool, session, self.settings, self.providers, self.catalog, self.cipher, self.metrics)
+        metered = GroupCommit(
+            pool,
+            BATCH_FORM,
+            max_batch=self.settings.group_commit_max_batch,
+            in_flight=self.settings.group_commit_in_flight,
+        )
+        self._gateway = Gateway(
+            metered, session, self.settings, self.providers, self.catalog, self.cipher, self.metrics
+        )
 
     def stop(self) -> None:
         self._pool = self._gateway = None

@@ -78,6 +78,11 @@ class Settings(BaseSettings):
     port: int = 8000
     pool_min_size: int = 2
     pool_max_size: int = 20
+    # Group commit of the metered calls (ledger.db.group_commit): the most calls (begins, settles,
+    # failures) sent in one statement (1 sends every call alone), and how many such statements
+    # may be in flight at once (the calls arriving meanwhile gather into the next).
+    group_commit_max_batch: int = Field(default=64, ge=1)
+    group_commit_in_flight: int = Field(default=1, ge=1)
     # Seconds a single SQL statement may take before the request fails instead of hanging.
     db_command_timeout_seconds: float = Field(default=30.0, gt=0)
 

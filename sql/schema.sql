@@ -1992,6 +1992,19 @@ END $$;
 
 
 --
+-- Name: ledger_lock_wallets(uuid[]); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.ledger_lock_wallets(p_user_ids uuid[]) RETURNS void
+    LANGUAGE sql
+    AS $$
+    SELECT count(*) FROM (
+        SELECT 1 FROM user_credits WHERE user_id = ANY(p_user_ids) ORDER BY user_id FOR UPDATE
+    ) locked;
+$$;
+
+
+--
 -- Name: ledger_log_refusal(jsonb, text, jsonb, integer); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -2048,6 +2061,46 @@ BEGIN
          v_row.end_user, v_row.refused_by, v_row.control_id, coalesce(v_row.rate_limited, false),
          v_row.rate_limit_remaining)
     ON CONFLICT (request_id) DO NOTHING;
+END $$;
+
+
+--
+-- Name: ledger_metered_calls(uuid[], numeric[], text[], uuid[], uuid[], text[], text[], text[], text[], boolean[], text[], interval[], text[], text[], text[]); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.ledger_metered_calls(p_settle_hold_ids uuid[], p_settle_credits numeric[], p_settle_usages text[], p_settle_byok_key_ids uuid[], p_fail_hold_ids uuid[], p_fail_usages text[], p_key_hashes text[], p_power_levels text[], p_holds text[], p_byok boolean[], p_request_ids text[], p_ttls interval[], p_descriptions text[], p_usages text[], p_facts text[]) RETURNS TABLE(ord integer, success boolean, new_balance numeric, transaction_id bigint, charged numeric, shortfall numeric, available numeric, released numeric, key_id uuid, user_id uuid, power_level text, hold_state text, hold_id uuid, own_keys jsonb, controls jsonb, allowed_providers text[])
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    v_settles  integer := coalesce(array_length(p_settle_hold_ids, 1), 0);
+    v_failures integer := coalesce(array_length(p_fail_hold_ids, 1), 0);
+BEGIN
+    PERFORM ledger_lock_wallets(
+        ARRAY(SELECT h.user_id FROM credit_holds h WHERE h.hold_id = ANY(p_settle_hold_ids || p_fail_hold_ids)
+              UNION
+              SELECT k.user_id FROM gateway_api_keys k WHERE k.key_hash = ANY(p_key_hashes)));
+    FOR i IN 1 .. v_settles LOOP
+        RETURN QUERY
+            SELECT i, s.success, s.new_balance, s.transaction_id, s.charged, s.shortfall, s.available, NULL::numeric,
+                   NULL::uuid, NULL::uuid, NULL::text, NULL::text, NULL::uuid, NULL::jsonb, NULL::jsonb, NULL::text[]
+              FROM settle_llm_request(p_settle_hold_ids[i], p_settle_credits[i], p_settle_usages[i]::jsonb,
+                                      p_settle_byok_key_ids[i]) s;
+    END LOOP;
+    FOR i IN 1 .. v_failures LOOP
+        RETURN QUERY
+            SELECT v_settles + i, NULL::boolean, NULL::numeric, NULL::bigint, NULL::numeric, NULL::numeric,
+                   NULL::numeric, fail_llm_request(p_fail_hold_ids[i], p_fail_usages[i]::jsonb),
+                   NULL::uuid, NULL::uuid, NULL::text, NULL::text, NULL::uuid, NULL::jsonb, NULL::jsonb, NULL::text[];
+    END LOOP;
+    FOR i IN 1 .. coalesce(array_length(p_key_hashes, 1), 0) LOOP
+        RETURN QUERY
+            SELECT v_settles + v_failures + i, NULL::boolean, NULL::numeric, NULL::bigint, NULL::numeric,
+                   NULL::numeric, b.available, NULL::numeric, b.key_id, b.user_id, b.power_level, b.hold_state,
+                   b.hold_id, b.own_keys, b.controls, b.allowed_providers
+              FROM begin_llm_request(p_key_hashes[i], p_power_levels[i], p_holds[i]::jsonb, p_byok[i],
+                                     p_request_ids[i], p_ttls[i], p_descriptions[i], p_usages[i]::jsonb,
+                                     p_facts[i]::jsonb) b;
+    END LOOP;
 END $$;
 
 

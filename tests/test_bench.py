@@ -40,9 +40,12 @@ def test_ledger_throughput_measures_one_hot_account_and_64_and_reconciles():
     result = bench("ledger_throughput.py", "--requests", "40")
 
     assert result.returncode == 0, result.stdout + result.stderr[-5000:]
-    assert re.search(r"^one hot account : +\d+ requests/s", result.stdout, re.MULTILINE)
-    assert re.search(r"^64 accounts +: +\d+ requests/s", result.stdout, re.MULTILINE)
-    assert "reconciliation problems after the run: 0" in result.stdout
+    for spread in ("one hot account", "64 accounts"):
+        for way in ("reserve + settle", "one by one", "group commit"):
+            assert re.search(rf"^{spread} +{re.escape(way)} *: +\d+ requests/s", result.stdout, re.MULTILINE), way
+    assert re.search(r"^group commit: \d+ calls in \d+ statements", result.stdout, re.MULTILINE)
+    assert re.search(r"one hot account, group commit / reserve \+ settle: \d+\.\d+x .* (PASS|MISS)", result.stdout)
+    assert "reconciliation problems after the run: 0; holds left open: 0" in result.stdout
 
 
 def test_dashboard_queries_times_both_dashboards_and_every_overview_query():

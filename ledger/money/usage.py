@@ -2,7 +2,8 @@
 
 A request takes two round trips: `begin_request` and `finish_request` (or `fail_request`).
 A user with their own provider keys takes one more (`reserve_request`), because the routes, and so
-the hold, depend on keys only the service can decrypt.
+the hold, depend on keys only the service can decrypt. Under load the service sends the begins,
+settles and failures of concurrent requests in batches (`BATCH_FORMS`, ledger.db.group_commit).
 """
 
 from __future__ import annotations
@@ -18,11 +19,25 @@ from decimal import Decimal
 from typing import Any
 
 from ledger.db.executor import Executor
+from ledger.db.group_commit import BatchForm
+from ledger.db.queries import query
 from ledger.errors import translate_errors
 from ledger.money.holds import Reservation
 from ledger.money.values import to_credits
 
 log = logging.getLogger("ledger.metering")
+
+BEGIN = "SELECT * FROM begin_llm_request($1, $2, $3::jsonb, $4, $5, $6, $7, $8::jsonb, $9::jsonb)"
+SETTLE = "SELECT * FROM settle_llm_request($1, $2, $3::jsonb, $4::uuid)"
+FAIL = query("fail_llm_request")
+# The three as one statement over arrays (migration 0026): what group commit sends. Settles run
+# first, then failures, then begins (what a settle frees, a begin in the same batch may hold).
+BATCH_FORM = BatchForm(
+    "SELECT * FROM ledger_metered_calls($1::uuid[], $2::numeric[], $3::text[], $4::uuid[], $5::uuid[], $6::text[],"
+    " $7::text[], $8::text[], $9::text[], $10::boolean[], $11::text[], $12::interval[], $13::text[], $14::text[],"
+    " $15::text[])",
+    (SETTLE, FAIL, BEGIN),
+)
 
 # What PostgreSQL's text and jsonb cannot hold: NUL, and a UTF-16 surrogate with no partner (JSON
 # can spell one, "\ud83d": a truncated emoji from an upstream; it has no UTF-8 encoding).
@@ -151,7 +166,7 @@ async def begin_request(
     }
     with translate_errors():
         row = await db.fetchrow(
-            "SELECT * FROM begin_llm_request($1, $2, $3::jsonb, $4, $5, $6, $7, $8::jsonb, $9::jsonb)",
+            BEGIN,
             key_hash,
             power_level,
             json.dumps(levels),
@@ -219,7 +234,7 @@ async def finish_request(
     """Settle (never above the hold), write the usage row, and count the BYOK key's use, in one call."""
     with translate_errors():
         row = await db.fetchrow(
-            "SELECT * FROM settle_llm_request($1, $2, $3::jsonb, $4::uuid)",
+            SETTLE,
             hold_id,
             to_credits(credits, allow_zero=True),
             usage.to_json(),
@@ -231,7 +246,6 @@ async def finish_request(
 async def fail_request(db: Executor, hold_id: uuid.UUID | None, usage: UsageRecord) -> Decimal:
     """Release the hold and log the failure; returns the credits released."""
     with translate_errors():
-        released: Decimal = await db.fetchval(  # RETURNS numeric
-            "SELECT fail_llm_request($1, $2::jsonb)", hold_id, usage.to_json()
-        )
-        return released
+        row = await db.fetchrow(FAIL, hold_id, usage.to_json())
+    released: Decimal = row["released"]
+    return released

@@ -333,6 +333,7 @@ def servers(args: argparse.Namespace, work: Path, database_url: str) -> Iterator
             "LEDGER_DATABASE_URL": database_url,
             "LEDGER_PROVIDERS": json.dumps({"openai": {"base_url": upstream_url}}),
             "LEDGER_ADMIN_TOKEN": token,
+            "LEDGER_GROUP_COMMIT_MAX_BATCH": str(args.group_commit_max_batch),
         }
         service_command = [LEDGER, "serve", "--port", str(service_port), "--workers", str(args.workers)]
         service = start(service_command, work / "service.log", env)
@@ -461,6 +462,9 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1, help="ledger serve --workers")
     parser.add_argument("--pin", action="store_true", help="pin load + upstream to one core, the rest to the others")
     parser.add_argument("--durable", action="store_true", help="PostgreSQL with fsync on, as in production")
+    parser.add_argument(
+        "--group-commit-max-batch", type=int, default=64, help="the service's group commit (1: every call alone)"
+    )
     parser.add_argument("--no-stream", action="store_true", help="measure the non-streamed request only")
     parser.add_argument(
         "--heavy-controls", action="store_true", help="the controlled key's limit counts tokens and concurrency too"

@@ -1,0 +1,178 @@
+"""Group commit: concurrent calls of stored functions sent as one statement, committed together.
+
+`GroupCommit` is an Executor over a pool. A `fetchrow` of one of the statements its `BatchForm`
+names joins the calls waiting to be sent; everything else goes straight to the pool. Waiting calls
+are sent when no statement of this GroupCommit is in flight (or fewer than `in_flight`): one call
+alone as its own statement (as without batching: a request at a time pays nothing for this), more
+as the form's batch statement, whose function runs every element's call in the form's order in one
+transaction (migration 0026). A caller's `fetchrow` returns only after the statement holding its
+call has committed, so nothing is acknowledged before it is durable.
+
+If a batch statement fails for any reason but a lost connection, each of its calls is sent again
+alone, so an element's error is its own and its neighbours' calls land as they would one by one.
+A lost connection fails every call of the batch with it: as for a single call, whether it
+committed is unknown, and the callers' idempotent retries (ledger.db.background) settle that.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from ledger.db.background import CONNECTION_ERRORS
+from ledger.db.executor import Executor
+
+log = logging.getLogger("ledger.group_commit")
+
+
+@dataclass(frozen=True, slots=True)
+class BatchForm:
+    """How calls of several one-call statements become one statement.
+
+    `statements`: the one-call statements, in the order the batch runs their calls. `sql`: the batch
+    statement; its parameters are, for each statement in that order, one array per parameter of it
+    (element i of each array is that statement's i-th call's argument). It returns one row (or none)
+    per call, whose `ord` is the call's 1-based position counting every call of the first
+    statement, then of the second, and so on."""
+
+    sql: str
+    statements: tuple[str, ...]
+    arities: tuple[int, ...] = field(init=False)
+
+    def __post_init__(self) -> None:
+        arities = tuple(max((int(n) for n in re.findall(r"\$(\d+)", text)), default=0) for text in self.statements)
+        object.__setattr__(self, "arities", arities)
+
+
+@dataclass(slots=True)
+class _Call:
+    statement: str
+    args: tuple[Any, ...]
+    answer: asyncio.Future[Any]
+
+
+@dataclass(slots=True)
+class GroupCommitStats:
+    """For the benchmarks: statements sent, the calls they carried, and the batches that had to be
+    sent again one call at a time."""
+
+    statements: int = 0
+    calls: int = 0
+    fallbacks: int = 0
+
+
+class GroupCommit:
+    """An Executor that sends concurrent calls of `form`'s statements in batches (see the module's
+    doc). `max_batch`: the most calls in one statement (1 sends each alone); `in_flight`: how many
+    statements may run at once (calls arriving meanwhile wait, which is what makes a batch)."""
+
+    def __init__(self, db: Executor, form: BatchForm, *, max_batch: int = 64, in_flight: int = 1) -> None:
+        if max_batch < 1 or in_flight < 1:
+            raise ValueError("a batch holds at least one call and at least one may be in flight")
+        self.db = db
+        self.form = form
+        self.max_batch = max_batch
+        self.in_flight = in_flight
+        self.stats = GroupCommitStats()
+        self._waiting: list[_Call] = []
+        self._sending = 0
+        self._tasks: set[asyncio.Task[None]] = set()  # the loop keeps only weak references
+
+    async def fetch(self, query: str, *args: Any) -> Any:
+        return await self.db.fetch(query, *args)
+
+    async def fetchval(self, query: str, *args: Any) -> Any:
+        return await self.db.fetchval(query, *args)
+
+    async def fetchrow(self, query: str, *args: Any) -> Any:
+        if query not in self.form.statements:
+            return await self.db.fetchrow(query, *args)
+        call = _Call(query, args, asyncio.get_running_loop().create_future())
+        self._waiting.append(call)
+        if self._sending < self.in_flight:
+            self._send_next()
+        return await call.answer
+
+    async def send_together(self, calls: list[tuple[str, tuple[Any, ...]]]) -> list[Any]:
+        """Sends `calls` ((statement, arguments) of the form's statements) as one batch now, as
+        `fetchrow` would had they gathered: each one's row, or the exception its call raised."""
+        loop = asyncio.get_running_loop()
+        waiting = [_Call(statement, args, loop.create_future()) for statement, args in calls]
+        if len(waiting) == 1:
+            await self._send_alone(waiting[0])
+        else:
+            await self._send_batch(waiting)
+        return list(await asyncio.gather(*(call.answer for call in waiting), return_exceptions=True))
+
+    def _send_next(self) -> None:
+        calls, self._waiting = self._waiting[: self.max_batch], self._waiting[self.max_batch :]
+        self._sending += 1
+        task = asyncio.get_running_loop().create_task(self._send(calls))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _send(self, calls: list[_Call]) -> None:
+        try:
+            if len(calls) == 1:
+                await self._send_alone(calls[0])
+            else:
+                await self._send_batch(calls)
+        finally:
+            self._sending -= 1
+            if self._waiting:
+                self._send_next()
+
+    async def _send_alone(self, call: _Call) -> None:
+        self.stats.statements += 1
+        self.stats.calls += 1
+        try:
+            row = await self.db.fetchrow(call.statement, *call.args)
+        except Exception as exc:  # the caller's to handle, as if it had sent the call itself
+            _answer(call, exception=exc)
+        except BaseException as exc:
+            _answer(call, exception=exc)
+            raise
+        else:
+            _answer(call, row)
+
+    async def _send_batch(self, calls: list[_Call]) -> None:
+        form = self.form
+        ordered: list[_Call] = []
+        arrays: list[list[Any]] = []
+        for statement, arity in zip(form.statements, form.arities, strict=True):
+            of_statement = [call for call in calls if call.statement == statement]
+            ordered += of_statement
+            arrays += [[call.args[i] for call in of_statement] for i in range(arity)]
+        self.stats.statements += 1
+        self.stats.calls += len(calls)
+        try:
+            rows = await self.db.fetch(form.sql, *arrays)
+        except CONNECTION_ERRORS as exc:
+            for call in ordered:
+                _answer(call, exception=exc)
+            return
+        except Exception as exc:
+            self.stats.fallbacks += 1
+            log.info("a batch of %d calls failed (%s); sending each alone", len(calls), type(exc).__name__)
+            for call in ordered:
+                await self._send_alone(call)
+            return
+        except BaseException as exc:
+            for call in ordered:
+                _answer(call, exception=exc)
+            raise
+        answers = {row["ord"]: row for row in rows}
+        for position, call in enumerate(ordered, start=1):
+            _answer(call, answers.get(position))
+
+
+def _answer(call: _Call, row: Any = None, *, exception: BaseException | None = None) -> None:
+    if call.answer.done():  # its caller was cancelled: nobody waits for it
+        return
+    if exception is not None:
+        call.answer.set_exception(exception)
+    else:
+        call.answer.set_result(row)
