@@ -7,6 +7,7 @@ wrappers, carrying their own status), and Starlette's HTTPException (unknown pat
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 
 import asyncpg
@@ -124,18 +125,34 @@ RETRY_AFTER_SECONDS = 5
 
 
 def is_database_outage(exc: BaseException) -> bool:
-    """The database cannot be reached or is going away: not this request's fault, nor a bug."""
+    """The database cannot be reached or is going away: not this request's fault, nor a bug.
+
+    A failover of a primary/standby pair reached through a multi-host URL with
+    target_session_attrs=read-write (docs/high-availability.md) adds two: no host is read-write
+    for a moment (the old primary gone or demoted, the standby not yet promoted), and a write
+    reaching a server that has just become a standby."""
     if isinstance(
         exc,
         asyncpg.PostgresConnectionError  # lost connections, refused connects (08xxx)
         | asyncpg.exceptions.OperatorInterventionError  # shutdown, restart, cancelled statements (57xxx)
         | asyncpg.exceptions.InsufficientResourcesError  # too many connections, disk full (53xxx)
+        | asyncpg.exceptions.ReadOnlySQLTransactionError  # a write on a server now a standby (25006)
+        | asyncpg.exceptions.TargetServerAttributeNotMatched  # no host of the URL is read-write yet
         | OSError  # refused, reset, unreachable: socket errors
         | TimeoutError,  # pool acquire or statement timeout
     ):
         return True
     # asyncpg raises a bare InterfaceError for an operation on a connection that was closed
-    return isinstance(exc, asyncpg.InterfaceError) and "closed" in str(exc).lower()
+    if isinstance(exc, asyncpg.InterfaceError):
+        return "closed" in str(exc).lower()
+    # A server that loses its postmaster sends its idle connections a FATAL error; asyncpg takes
+    # that unsolicited message as a protocol error (state 2, "error consume") and refuses the
+    # next statement on the connection with this, until it sees the socket close. (Two statements
+    # at once on one connection are refused earlier, with an InterfaceError: a bug stays a 500.)
+    return isinstance(exc, asyncpg.exceptions.InternalClientError) and bool(_ERROR_CONSUMED.fullmatch(str(exc)))
+
+
+_ERROR_CONSUMED = re.compile(r"cannot switch to state \d+; another operation \(2\) is in progress")
 
 
 def known_failure(exc: BaseException) -> ApiError | None:

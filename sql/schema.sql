@@ -1992,19 +1992,6 @@ END $$;
 
 
 --
--- Name: ledger_lock_wallets(uuid[]); Type: FUNCTION; Schema: public; Owner: -
---
-
-CREATE FUNCTION public.ledger_lock_wallets(p_user_ids uuid[]) RETURNS void
-    LANGUAGE sql
-    AS $$
-    SELECT count(*) FROM (
-        SELECT 1 FROM user_credits WHERE user_id = ANY(p_user_ids) ORDER BY user_id FOR UPDATE
-    ) locked;
-$$;
-
-
---
 -- Name: ledger_log_refusal(jsonb, text, jsonb, integer); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -2068,33 +2055,82 @@ END $$;
 -- Name: ledger_metered_calls(uuid[], numeric[], text[], uuid[], uuid[], text[], text[], text[], text[], boolean[], text[], interval[], text[], text[], text[]); Type: FUNCTION; Schema: public; Owner: -
 --
 
-CREATE FUNCTION public.ledger_metered_calls(p_settle_hold_ids uuid[], p_settle_credits numeric[], p_settle_usages text[], p_settle_byok_key_ids uuid[], p_fail_hold_ids uuid[], p_fail_usages text[], p_key_hashes text[], p_power_levels text[], p_holds text[], p_byok boolean[], p_request_ids text[], p_ttls interval[], p_descriptions text[], p_usages text[], p_facts text[]) RETURNS TABLE(ord integer, success boolean, new_balance numeric, transaction_id bigint, charged numeric, shortfall numeric, available numeric, released numeric, key_id uuid, user_id uuid, power_level text, hold_state text, hold_id uuid, own_keys jsonb, controls jsonb, allowed_providers text[])
+CREATE FUNCTION public.ledger_metered_calls(p_settle_hold_ids uuid[], p_settle_credits numeric[], p_settle_usages text[], p_settle_byok_key_ids uuid[], p_fail_hold_ids uuid[], p_fail_usages text[], p_key_hashes text[], p_power_levels text[], p_holds text[], p_byok boolean[], p_request_ids text[], p_ttls interval[], p_descriptions text[], p_usages text[], p_facts text[]) RETURNS TABLE(ord integer, deferred boolean, success boolean, new_balance numeric, transaction_id bigint, charged numeric, shortfall numeric, available numeric, released numeric, key_id uuid, user_id uuid, power_level text, hold_state text, hold_id uuid, own_keys jsonb, controls jsonb, allowed_providers text[])
     LANGUAGE plpgsql
     AS $$
 DECLARE
     v_settles  integer := coalesce(array_length(p_settle_hold_ids, 1), 0);
     v_failures integer := coalesce(array_length(p_fail_hold_ids, 1), 0);
+    v_touched  uuid[];
+    v_locked   uuid[];
+    -- the wallet of each hold, and of each begin's key: what a call must have locked to run
+    v_hold_wallets jsonb;
+    v_key_wallets  jsonb;
+    v_wallet   uuid;
 BEGIN
-    PERFORM ledger_lock_wallets(
-        ARRAY(SELECT h.user_id FROM credit_holds h WHERE h.hold_id = ANY(p_settle_hold_ids || p_fail_hold_ids)
-              UNION
-              SELECT k.user_id FROM gateway_api_keys k WHERE k.key_hash = ANY(p_key_hashes)));
+    -- keys a begin would touch, locked without waiting and touched now (the begin then finds them
+    -- fresh); a stale key locked elsewhere makes its begins deferred
+    v_touched := ARRAY(
+        SELECT k.id FROM gateway_api_keys k
+         WHERE k.key_hash = ANY(p_key_hashes) AND k.is_active AND (k.expires_at IS NULL OR k.expires_at > now())
+           AND (k.last_used_at IS NULL OR k.last_used_at < now() - interval '1 minute')
+         ORDER BY k.id FOR NO KEY UPDATE SKIP LOCKED);
+    UPDATE gateway_api_keys g SET last_used_at = now() WHERE g.id = ANY(v_touched);
+    SELECT coalesce(jsonb_object_agg(h.hold_id, h.user_id), '{}') INTO v_hold_wallets
+      FROM credit_holds h WHERE h.hold_id = ANY(p_settle_hold_ids || p_fail_hold_ids);
+    -- a key still stale here was locked elsewhere: its begins wait (wallet NULL: never locked below)
+    SELECT coalesce(jsonb_object_agg(k.key_hash,
+                                     CASE WHEN k.last_used_at IS NULL OR k.last_used_at < now() - interval '1 minute'
+                                          THEN NULL ELSE k.user_id END), '{}')
+      INTO v_key_wallets
+      FROM gateway_api_keys k
+     WHERE k.key_hash = ANY(p_key_hashes) AND k.is_active AND (k.expires_at IS NULL OR k.expires_at > now());
+    v_locked := ARRAY(
+        SELECT u.user_id FROM user_credits u
+         WHERE u.user_id IN (SELECT (value #>> '{}')::uuid FROM jsonb_each(v_hold_wallets || v_key_wallets))
+         ORDER BY u.user_id FOR UPDATE SKIP LOCKED);
+
     FOR i IN 1 .. v_settles LOOP
+        v_wallet := (v_hold_wallets ->> p_settle_hold_ids[i]::text)::uuid;
+        IF v_wallet IS NOT NULL AND NOT v_wallet = ANY(v_locked) THEN
+            RETURN QUERY SELECT i, true, NULL::boolean, NULL::numeric, NULL::bigint, NULL::numeric, NULL::numeric,
+                                NULL::numeric, NULL::numeric, NULL::uuid, v_wallet, NULL::text, NULL::text,
+                                NULL::uuid, NULL::jsonb, NULL::jsonb, NULL::text[];
+            CONTINUE;
+        END IF;
         RETURN QUERY
-            SELECT i, s.success, s.new_balance, s.transaction_id, s.charged, s.shortfall, s.available, NULL::numeric,
-                   NULL::uuid, NULL::uuid, NULL::text, NULL::text, NULL::uuid, NULL::jsonb, NULL::jsonb, NULL::text[]
+            SELECT i, false, s.success, s.new_balance, s.transaction_id, s.charged, s.shortfall, s.available,
+                   NULL::numeric, NULL::uuid, NULL::uuid, NULL::text, NULL::text, NULL::uuid, NULL::jsonb,
+                   NULL::jsonb, NULL::text[]
               FROM settle_llm_request(p_settle_hold_ids[i], p_settle_credits[i], p_settle_usages[i]::jsonb,
                                       p_settle_byok_key_ids[i]) s;
     END LOOP;
     FOR i IN 1 .. v_failures LOOP
+        v_wallet := (v_hold_wallets ->> p_fail_hold_ids[i]::text)::uuid;
+        IF v_wallet IS NOT NULL AND NOT v_wallet = ANY(v_locked) THEN
+            RETURN QUERY SELECT v_settles + i, true, NULL::boolean, NULL::numeric, NULL::bigint, NULL::numeric,
+                                NULL::numeric, NULL::numeric, NULL::numeric, NULL::uuid, v_wallet, NULL::text,
+                                NULL::text, NULL::uuid, NULL::jsonb, NULL::jsonb, NULL::text[];
+            CONTINUE;
+        END IF;
         RETURN QUERY
-            SELECT v_settles + i, NULL::boolean, NULL::numeric, NULL::bigint, NULL::numeric, NULL::numeric,
+            SELECT v_settles + i, false, NULL::boolean, NULL::numeric, NULL::bigint, NULL::numeric, NULL::numeric,
                    NULL::numeric, fail_llm_request(p_fail_hold_ids[i], p_fail_usages[i]::jsonb),
                    NULL::uuid, NULL::uuid, NULL::text, NULL::text, NULL::uuid, NULL::jsonb, NULL::jsonb, NULL::text[];
     END LOOP;
     FOR i IN 1 .. coalesce(array_length(p_key_hashes, 1), 0) LOOP
+        -- a known key whose wallet is not locked here (or which stayed stale) waits; an unknown one
+        -- runs (begin_llm_request finds nothing and locks nothing)
+        IF v_key_wallets ? p_key_hashes[i]
+           AND NOT coalesce((v_key_wallets ->> p_key_hashes[i])::uuid = ANY(v_locked), false) THEN
+            RETURN QUERY SELECT v_settles + v_failures + i, true, NULL::boolean, NULL::numeric, NULL::bigint,
+                                NULL::numeric, NULL::numeric, NULL::numeric, NULL::numeric, NULL::uuid, k.user_id,
+                                NULL::text, NULL::text, NULL::uuid, NULL::jsonb, NULL::jsonb, NULL::text[]
+                           FROM gateway_api_keys k WHERE k.key_hash = p_key_hashes[i];
+            CONTINUE;
+        END IF;
         RETURN QUERY
-            SELECT v_settles + v_failures + i, NULL::boolean, NULL::numeric, NULL::bigint, NULL::numeric,
+            SELECT v_settles + v_failures + i, false, NULL::boolean, NULL::numeric, NULL::bigint, NULL::numeric,
                    NULL::numeric, b.available, NULL::numeric, b.key_id, b.user_id, b.power_level, b.hold_state,
                    b.hold_id, b.own_keys, b.controls, b.allowed_providers
               FROM begin_llm_request(p_key_hashes[i], p_power_levels[i], p_holds[i]::jsonb, p_byok[i],

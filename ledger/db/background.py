@@ -16,12 +16,17 @@ import asyncpg
 log = logging.getLogger("ledger.metering")
 
 # What a lost or refused database connection raises (not a SQL error: the statement may not have run).
+# In a failover (docs/high-availability.md) also: asyncpg's InternalClientError, raised for a
+# pooled connection whose dying server sent it a FATAL while it was idle ("cannot switch to state
+# N; another operation (2) is in progress"), and its subclass TargetServerAttributeNotMatched, when
+# no host of a multi-host URL is read-write yet.
 CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
     OSError,
     TimeoutError,
     asyncpg.InterfaceError,
     asyncpg.PostgresConnectionError,
     asyncpg.exceptions.OperatorInterventionError,
+    asyncpg.exceptions.InternalClientError,
 )
 _pending: set[asyncio.Task[None]] = set()
 

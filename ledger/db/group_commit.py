@@ -2,16 +2,20 @@
 
 `GroupCommit` is an Executor over a pool. A `fetchrow` of one of the statements its `BatchForm`
 names joins the calls waiting to be sent; everything else goes straight to the pool. Waiting calls
-are sent when no statement of this GroupCommit is in flight (or fewer than `in_flight`): one call
-alone as its own statement (as without batching: a request at a time pays nothing for this), more
-as the form's batch statement, whose function runs every element's call in the form's order in one
-transaction (migration 0026). A caller's `fetchrow` returns only after the statement holding its
-call has committed, so nothing is acknowledged before it is durable.
+are sent when no statement of this GroupCommit is in flight (or fewer than `in_flight`), as the
+form's batch statement, whose function runs every element's call in the form's order in one
+transaction (migration 0026). A lone call goes the same way: sent alone as its own statement, a
+call that waits for a lock would hold the sending slot, and every other wallet's calls with it.
+A caller's `fetchrow` returns only after the statement holding its call has committed, so
+nothing is acknowledged before it is durable.
 
-If a batch statement fails for any reason but a lost connection, each of its calls is sent again
-alone, so an element's error is its own and its neighbours' calls land as they would one by one.
-A lost connection fails every call of the batch with it: as for a single call, whether it
-committed is unknown, and the callers' idempotent retries (ledger.db.background) settle that.
+The batch statement takes no lock it would wait for: a call whose rows are locked elsewhere comes
+back `deferred`, not run. Deferred calls, and every call of a batch statement that raised (for any
+reason but a lost connection), are sent alone outside the in-flight slot, in the batch's order
+(deferred calls: each wallet's in order, wallets apart): waiting for a lock, or an error, stays
+the call's own, and the calls behind it keep flowing. A lost
+connection fails every call of the batch with it: as for a single call, whether it committed is
+unknown, and the callers' idempotent retries (ledger.db.background) settle that.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -56,12 +61,13 @@ class _Call:
 
 @dataclass(slots=True)
 class GroupCommitStats:
-    """For the benchmarks: statements sent, the calls they carried, and the batches that had to be
-    sent again one call at a time."""
+    """For the benchmarks: statements sent, the calls they carried, the batches that had to be
+    sent again one call at a time, and the calls batches deferred."""
 
     statements: int = 0
     calls: int = 0
     fallbacks: int = 0
+    deferred: int = 0  # calls a batch left to be sent alone (their rows were locked elsewhere)
 
 
 class GroupCommit:
@@ -98,28 +104,21 @@ class GroupCommit:
 
     async def send_together(self, calls: list[tuple[str, tuple[Any, ...]]]) -> list[Any]:
         """Sends `calls` ((statement, arguments) of the form's statements) as one batch now, as
-        `fetchrow` would had they gathered: each one's row, or the exception its call raised."""
+        `fetchrow` would had they gathered: each one's row, or the exception its call raised (once
+        every call, deferred or sent again alone, has its answer)."""
         loop = asyncio.get_running_loop()
         waiting = [_Call(statement, args, loop.create_future()) for statement, args in calls]
-        if len(waiting) == 1:
-            await self._send_alone(waiting[0])
-        else:
-            await self._send_batch(waiting)
+        await self._send_batch(waiting)
         return list(await asyncio.gather(*(call.answer for call in waiting), return_exceptions=True))
 
     def _send_next(self) -> None:
         calls, self._waiting = self._waiting[: self.max_batch], self._waiting[self.max_batch :]
         self._sending += 1
-        task = asyncio.get_running_loop().create_task(self._send(calls))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._start(self._send(calls), calls)
 
     async def _send(self, calls: list[_Call]) -> None:
         try:
-            if len(calls) == 1:
-                await self._send_alone(calls[0])
-            else:
-                await self._send_batch(calls)
+            await self._send_batch(calls)
         finally:
             self._sending -= 1
             if self._waiting:
@@ -137,6 +136,28 @@ class GroupCommit:
             raise
         else:
             _answer(call, row)
+
+    def _send_alone_in_order(self, calls: list[_Call]) -> None:
+        """Sends `calls` alone, one after another in their order, without holding a sending slot."""
+
+        async def each() -> None:
+            for call in calls:
+                await self._send_alone(call)
+
+        self._start(each(), calls)
+
+    def _start(self, sending: Coroutine[Any, Any, None], calls: list[_Call]) -> None:
+        task = asyncio.get_running_loop().create_task(sending)
+        self._tasks.add(task)
+
+        def done(task: asyncio.Task[None]) -> None:
+            self._tasks.discard(task)
+            if task.cancelled():  # at shutdown, perhaps before it answered: its callers stop waiting
+                for call in calls:
+                    if not call.answer.done():
+                        call.answer.cancel()
+
+        task.add_done_callback(done)
 
     async def _send_batch(self, calls: list[_Call]) -> None:
         form = self.form
@@ -157,16 +178,23 @@ class GroupCommit:
         except Exception as exc:
             self.stats.fallbacks += 1
             log.info("a batch of %d calls failed (%s); sending each alone", len(calls), type(exc).__name__)
-            for call in ordered:
-                await self._send_alone(call)
+            self._send_alone_in_order(ordered)
             return
         except BaseException as exc:
             for call in ordered:
                 _answer(call, exception=exc)
             raise
         answers = {row["ord"]: row for row in rows}
+        deferred: dict[Any, list[_Call]] = {}  # wallet -> its calls, in the batch's order
         for position, call in enumerate(ordered, start=1):
-            _answer(call, answers.get(position))
+            row = answers.get(position)
+            if row is not None and row["deferred"]:
+                deferred.setdefault(row["user_id"], []).append(call)
+                self.stats.deferred += 1
+            else:
+                _answer(call, row)
+        for calls_of_wallet in deferred.values():  # wallets apart, each wallet's in order
+            self._send_alone_in_order(calls_of_wallet)
 
 
 def _answer(call: _Call, row: Any = None, *, exception: BaseException | None = None) -> None:

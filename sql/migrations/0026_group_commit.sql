@@ -10,24 +10,24 @@
 -- two), while the round trip, the commit (its WAL flush) and the hot wallet's row lock are paid
 -- once per gathering. A request is answered only after the statement holding its call committed.
 --
--- Every wallet a gathering touches is locked first, in user_id order, so two gatherings (of one
--- process or of several) never wait on each other's wallets in a cycle. If any element raises, the
--- whole statement rolls back and the caller runs each element alone, as before this migration: an
--- error is the element's own, never its neighbours'.
+-- Nothing in a gathering waits for a lock someone else holds: it first touches the keys its begins
+-- will touch (last_used_at, at most once a minute, as begin_llm_request does) in id order, then
+-- locks its wallets in user_id order, both with SKIP LOCKED. A call whose wallet (or whose key to
+-- touch) is locked elsewhere (another process's gathering, a maintenance run, an operator's
+-- transaction) is not run: its row says `deferred`, and the caller sends it alone, as before this
+-- migration (the deferred calls of one wallet one after another, in the batch's order), where
+-- waiting holds up no one else. So one busy wallet never stalls other wallets'
+-- requests, and a gathering can never be part of a lock cycle: it holds only locks it took
+-- without waiting, and the calls sent alone lock one key and one wallet, in that order, as before.
+--
+-- If any call raises, the whole statement rolls back and the caller runs each call alone: an
+-- error is the call's own, never its neighbours'.
 --
 -- Elements come as parallel arrays, one per parameter of the one-request function (text where it
 -- takes jsonb: each is cast as that function's callers cast it). Each row carries `ord`, the
--- element's 1-based position counting the settles, then the failures, then the begins, and the
--- columns of its own function's row (the others NULL); a begin whose key is unknown has no row.
-
--- Locks the wallets of `p_user_ids` in user_id order (NULLs and repeats ignored).
-CREATE FUNCTION ledger_lock_wallets(p_user_ids uuid[])
-RETURNS void
-LANGUAGE sql AS $$
-    SELECT count(*) FROM (
-        SELECT 1 FROM user_credits WHERE user_id = ANY(p_user_ids) ORDER BY user_id FOR UPDATE
-    ) locked;
-$$;
+-- element's 1-based position counting the settles, then the failures, then the begins, and
+-- either `deferred` with the wallet it waits for in `user_id`, or the columns of its own function's
+-- row (the others NULL); a begin whose key is unknown has no row.
 
 CREATE FUNCTION ledger_metered_calls(
     -- settle_llm_request
@@ -37,7 +37,7 @@ CREATE FUNCTION ledger_metered_calls(
     -- begin_llm_request
     p_key_hashes text[], p_power_levels text[], p_holds text[], p_byok boolean[], p_request_ids text[],
     p_ttls interval[], p_descriptions text[], p_usages text[], p_facts text[])
-RETURNS TABLE (ord integer,
+RETURNS TABLE (ord integer, deferred boolean,
                -- settle's
                success boolean, new_balance numeric, transaction_id bigint, charged numeric, shortfall numeric,
                -- settle's and begin's
@@ -51,27 +51,76 @@ LANGUAGE plpgsql AS $$
 DECLARE
     v_settles  integer := coalesce(array_length(p_settle_hold_ids, 1), 0);
     v_failures integer := coalesce(array_length(p_fail_hold_ids, 1), 0);
+    v_touched  uuid[];
+    v_locked   uuid[];
+    -- the wallet of each hold, and of each begin's key: what a call must have locked to run
+    v_hold_wallets jsonb;
+    v_key_wallets  jsonb;
+    v_wallet   uuid;
 BEGIN
-    PERFORM ledger_lock_wallets(
-        ARRAY(SELECT h.user_id FROM credit_holds h WHERE h.hold_id = ANY(p_settle_hold_ids || p_fail_hold_ids)
-              UNION
-              SELECT k.user_id FROM gateway_api_keys k WHERE k.key_hash = ANY(p_key_hashes)));
+    -- keys a begin would touch, locked without waiting and touched now (the begin then finds them
+    -- fresh); a stale key locked elsewhere makes its begins deferred
+    v_touched := ARRAY(
+        SELECT k.id FROM gateway_api_keys k
+         WHERE k.key_hash = ANY(p_key_hashes) AND k.is_active AND (k.expires_at IS NULL OR k.expires_at > now())
+           AND (k.last_used_at IS NULL OR k.last_used_at < now() - interval '1 minute')
+         ORDER BY k.id FOR NO KEY UPDATE SKIP LOCKED);
+    UPDATE gateway_api_keys g SET last_used_at = now() WHERE g.id = ANY(v_touched);
+    SELECT coalesce(jsonb_object_agg(h.hold_id, h.user_id), '{}') INTO v_hold_wallets
+      FROM credit_holds h WHERE h.hold_id = ANY(p_settle_hold_ids || p_fail_hold_ids);
+    -- a key still stale here was locked elsewhere: its begins wait (wallet NULL: never locked below)
+    SELECT coalesce(jsonb_object_agg(k.key_hash,
+                                     CASE WHEN k.last_used_at IS NULL OR k.last_used_at < now() - interval '1 minute'
+                                          THEN NULL ELSE k.user_id END), '{}')
+      INTO v_key_wallets
+      FROM gateway_api_keys k
+     WHERE k.key_hash = ANY(p_key_hashes) AND k.is_active AND (k.expires_at IS NULL OR k.expires_at > now());
+    v_locked := ARRAY(
+        SELECT u.user_id FROM user_credits u
+         WHERE u.user_id IN (SELECT (value #>> '{}')::uuid FROM jsonb_each(v_hold_wallets || v_key_wallets))
+         ORDER BY u.user_id FOR UPDATE SKIP LOCKED);
+
     FOR i IN 1 .. v_settles LOOP
+        v_wallet := (v_hold_wallets ->> p_settle_hold_ids[i]::text)::uuid;
+        IF v_wallet IS NOT NULL AND NOT v_wallet = ANY(v_locked) THEN
+            RETURN QUERY SELECT i, true, NULL::boolean, NULL::numeric, NULL::bigint, NULL::numeric, NULL::numeric,
+                                NULL::numeric, NULL::numeric, NULL::uuid, v_wallet, NULL::text, NULL::text,
+                                NULL::uuid, NULL::jsonb, NULL::jsonb, NULL::text[];
+            CONTINUE;
+        END IF;
         RETURN QUERY
-            SELECT i, s.success, s.new_balance, s.transaction_id, s.charged, s.shortfall, s.available, NULL::numeric,
-                   NULL::uuid, NULL::uuid, NULL::text, NULL::text, NULL::uuid, NULL::jsonb, NULL::jsonb, NULL::text[]
+            SELECT i, false, s.success, s.new_balance, s.transaction_id, s.charged, s.shortfall, s.available,
+                   NULL::numeric, NULL::uuid, NULL::uuid, NULL::text, NULL::text, NULL::uuid, NULL::jsonb,
+                   NULL::jsonb, NULL::text[]
               FROM settle_llm_request(p_settle_hold_ids[i], p_settle_credits[i], p_settle_usages[i]::jsonb,
                                       p_settle_byok_key_ids[i]) s;
     END LOOP;
     FOR i IN 1 .. v_failures LOOP
+        v_wallet := (v_hold_wallets ->> p_fail_hold_ids[i]::text)::uuid;
+        IF v_wallet IS NOT NULL AND NOT v_wallet = ANY(v_locked) THEN
+            RETURN QUERY SELECT v_settles + i, true, NULL::boolean, NULL::numeric, NULL::bigint, NULL::numeric,
+                                NULL::numeric, NULL::numeric, NULL::numeric, NULL::uuid, v_wallet, NULL::text,
+                                NULL::text, NULL::uuid, NULL::jsonb, NULL::jsonb, NULL::text[];
+            CONTINUE;
+        END IF;
         RETURN QUERY
-            SELECT v_settles + i, NULL::boolean, NULL::numeric, NULL::bigint, NULL::numeric, NULL::numeric,
+            SELECT v_settles + i, false, NULL::boolean, NULL::numeric, NULL::bigint, NULL::numeric, NULL::numeric,
                    NULL::numeric, fail_llm_request(p_fail_hold_ids[i], p_fail_usages[i]::jsonb),
                    NULL::uuid, NULL::uuid, NULL::text, NULL::text, NULL::uuid, NULL::jsonb, NULL::jsonb, NULL::text[];
     END LOOP;
     FOR i IN 1 .. coalesce(array_length(p_key_hashes, 1), 0) LOOP
+        -- a known key whose wallet is not locked here (or which stayed stale) waits; an unknown one
+        -- runs (begin_llm_request finds nothing and locks nothing)
+        IF v_key_wallets ? p_key_hashes[i]
+           AND NOT coalesce((v_key_wallets ->> p_key_hashes[i])::uuid = ANY(v_locked), false) THEN
+            RETURN QUERY SELECT v_settles + v_failures + i, true, NULL::boolean, NULL::numeric, NULL::bigint,
+                                NULL::numeric, NULL::numeric, NULL::numeric, NULL::numeric, NULL::uuid, k.user_id,
+                                NULL::text, NULL::text, NULL::uuid, NULL::jsonb, NULL::jsonb, NULL::text[]
+                           FROM gateway_api_keys k WHERE k.key_hash = p_key_hashes[i];
+            CONTINUE;
+        END IF;
         RETURN QUERY
-            SELECT v_settles + v_failures + i, NULL::boolean, NULL::numeric, NULL::bigint, NULL::numeric,
+            SELECT v_settles + v_failures + i, false, NULL::boolean, NULL::numeric, NULL::bigint, NULL::numeric,
                    NULL::numeric, b.available, NULL::numeric, b.key_id, b.user_id, b.power_level, b.hold_state,
                    b.hold_id, b.own_keys, b.controls, b.allowed_providers
               FROM begin_llm_request(p_key_hashes[i], p_power_levels[i], p_holds[i]::jsonb, p_byok[i],

@@ -48,7 +48,7 @@ OPERATIONS = st.lists(
 
 class Harness:
     loop: asyncio.AbstractEventLoop
-    pool: asyncpg.Connection  # one connection: the machine's calls run one at a time anyway
+    pool: asyncpg.Pool
 
 
 HARNESS = Harness()
@@ -166,9 +166,10 @@ class GroupCommitMachine(RuleBasedStateMachine):
                 group = GroupCommit(HARNESS.pool, BATCH_FORM, max_batch=64, in_flight=1)
                 rows = run(group.send_together([(statement, args) for statement, args, _ in calls]))
                 # one statement, and one more per call when the batch had to be sent again call by call
-                sent_again = group.stats.fallbacks * len(calls) if len(calls) > 1 else 0
+                sent_again = group.stats.fallbacks * len(calls)
                 assert group.stats.statements == 1 + sent_again
                 event("sent again call by call" if sent_again else f"a batch of {len(calls)}")
+                assert group.stats.deferred == 0, "nothing else holds a lock: no call waits"
             seen = []
             for i in order:
                 statement, _, request = calls[i]
@@ -248,9 +249,15 @@ class GroupCommitMachine(RuleBasedStateMachine):
         return books
 
 
+async def open_pool(url: str) -> asyncpg.Pool:
+    # made inside the machine's loop (a pool binds to the loop running when it is created); the
+    # calls a failed batch sends again alone run at once, on connections of their own
+    return await asyncpg.create_pool(url, min_size=1, max_size=8)
+
+
 def test_batched_and_one_by_one_keep_the_same_books(database_url: str) -> None:
     HARNESS.loop = asyncio.new_event_loop()
-    HARNESS.pool = HARNESS.loop.run_until_complete(asyncpg.connect(database_url))
+    HARNESS.pool = HARNESS.loop.run_until_complete(open_pool(database_url))
     try:
         run_state_machine_as_test(
             GroupCommitMachine,
@@ -293,3 +300,49 @@ async def test_concurrent_calls_gather_into_batches_and_each_gets_its_own_answer
     assert balance == Decimal(100) - 29 * Decimal("0.5")
     assert await pool.fetchval("SELECT count(*) FROM credit_holds WHERE status = 'held'") == 0
     assert await pool.fetchval("SELECT count(*) FROM ledger_reconciliation") == 0
+
+
+async def test_a_wallet_locked_elsewhere_holds_up_only_its_own_calls(pool: asyncpg.Pool) -> None:
+    busy, free = await make_wallet(pool, "100"), await make_wallet(pool, "100")
+    group = GroupCommit(pool, BATCH_FORM, max_batch=64, in_flight=1)
+
+    def begin_on(wallet: Wallet, i: int) -> Any:
+        holds = {"balanced": (Decimal(1), Decimal(1))}
+        usage = UsageRecord(f"req-{wallet.key_id}-{i}", "gpt-4", api="chat")
+        return begin_request(group, wallet.key_hash, "balanced", holds, False, TTL, "test", usage, FACTS)
+
+    async with pool.acquire() as other, other.transaction():  # an operator's (or maintenance's) long transaction
+        await other.execute("SELECT 1 FROM user_credits WHERE user_id = $1 FOR UPDATE", busy.workspace_id)
+        waiting = [asyncio.ensure_future(begin_on(busy, i)) for i in range(3)]
+        served = await asyncio.wait_for(asyncio.gather(*(begin_on(free, i) for i in range(12))), timeout=10)
+        assert all(b is not None and b.hold_state == "held" for b in served), "the free wallet's calls ran"
+        await asyncio.sleep(0.2)
+        assert not any(task.done() for task in waiting), "the busy wallet's calls wait for its lock"
+        assert group.stats.deferred >= 1
+    begun = await asyncio.wait_for(asyncio.gather(*waiting), timeout=10)
+    assert all(b is not None and b.hold_state == "held" for b in begun), "and run once it is free"
+    held = await pool.fetchval("SELECT credits_held FROM user_credits WHERE user_id = $1", busy.workspace_id)
+    assert held == 3
+
+
+async def test_a_key_locked_elsewhere_that_needs_its_touch_waits_alone(pool: asyncpg.Pool) -> None:
+    wallet, other_wallet = await make_wallet(pool, "100"), await make_wallet(pool, "100")
+    await pool.execute("UPDATE gateway_api_keys SET last_used_at = NULL WHERE id = $1", wallet.key_id)
+    group = GroupCommit(pool, BATCH_FORM, max_batch=64, in_flight=1)
+
+    def begin_on(w: Wallet, i: int) -> Any:
+        usage = UsageRecord(f"req-k-{w.key_id}-{i}", "gpt-4", api="chat")
+        return begin_request(
+            group, w.key_hash, "balanced", {"balanced": (Decimal(1), Decimal(1))}, False, TTL, "test", usage, FACTS
+        )
+
+    async with pool.acquire() as other, other.transaction():  # someone editing the key
+        await other.execute("SELECT 1 FROM gateway_api_keys WHERE id = $1 FOR NO KEY UPDATE", wallet.key_id)
+        waiting = asyncio.ensure_future(begin_on(wallet, 0))
+        served = await asyncio.wait_for(asyncio.gather(*(begin_on(other_wallet, i) for i in range(6))), timeout=10)
+        assert all(b is not None and b.hold_state == "held" for b in served)
+        await asyncio.sleep(0.2)
+        assert not waiting.done()
+    begun = await asyncio.wait_for(waiting, timeout=10)
+    assert begun is not None and begun.hold_state == "held"
+    assert await pool.fetchval("SELECT last_used_at IS NOT NULL FROM gateway_api_keys WHERE id = $1", wallet.key_id)
