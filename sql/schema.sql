@@ -2052,10 +2052,10 @@ END $$;
 
 
 --
--- Name: ledger_metered_calls(uuid[], numeric[], text[], uuid[], uuid[], text[], text[], text[], text[], boolean[], text[], interval[], text[], text[], text[]); Type: FUNCTION; Schema: public; Owner: -
+-- Name: ledger_metered_calls(boolean, uuid[], numeric[], text[], uuid[], uuid[], text[], text[], text[], text[], boolean[], text[], interval[], text[], text[], text[]); Type: FUNCTION; Schema: public; Owner: -
 --
 
-CREATE FUNCTION public.ledger_metered_calls(p_settle_hold_ids uuid[], p_settle_credits numeric[], p_settle_usages text[], p_settle_byok_key_ids uuid[], p_fail_hold_ids uuid[], p_fail_usages text[], p_key_hashes text[], p_power_levels text[], p_holds text[], p_byok boolean[], p_request_ids text[], p_ttls interval[], p_descriptions text[], p_usages text[], p_facts text[]) RETURNS TABLE(ord integer, deferred boolean, success boolean, new_balance numeric, transaction_id bigint, charged numeric, shortfall numeric, available numeric, released numeric, key_id uuid, user_id uuid, power_level text, hold_state text, hold_id uuid, own_keys jsonb, controls jsonb, allowed_providers text[])
+CREATE FUNCTION public.ledger_metered_calls(p_wait boolean, p_settle_hold_ids uuid[], p_settle_credits numeric[], p_settle_usages text[], p_settle_byok_key_ids uuid[], p_fail_hold_ids uuid[], p_fail_usages text[], p_key_hashes text[], p_power_levels text[], p_holds text[], p_byok boolean[], p_request_ids text[], p_ttls interval[], p_descriptions text[], p_usages text[], p_facts text[]) RETURNS TABLE(ord integer, deferred boolean, success boolean, new_balance numeric, transaction_id bigint, charged numeric, shortfall numeric, available numeric, released numeric, key_id uuid, user_id uuid, power_level text, hold_state text, hold_id uuid, own_keys jsonb, controls jsonb, allowed_providers text[])
     LANGUAGE plpgsql
     AS $$
 DECLARE
@@ -2070,11 +2070,19 @@ DECLARE
 BEGIN
     -- keys a begin would touch, locked without waiting and touched now (the begin then finds them
     -- fresh); a stale key locked elsewhere makes its begins deferred
-    v_touched := ARRAY(
-        SELECT k.id FROM gateway_api_keys k
-         WHERE k.key_hash = ANY(p_key_hashes) AND k.is_active AND (k.expires_at IS NULL OR k.expires_at > now())
-           AND (k.last_used_at IS NULL OR k.last_used_at < now() - interval '1 minute')
-         ORDER BY k.id FOR NO KEY UPDATE SKIP LOCKED);
+    IF p_wait THEN
+        v_touched := ARRAY(
+            SELECT k.id FROM gateway_api_keys k
+             WHERE k.key_hash = ANY(p_key_hashes) AND k.is_active AND (k.expires_at IS NULL OR k.expires_at > now())
+               AND (k.last_used_at IS NULL OR k.last_used_at < now() - interval '1 minute')
+             ORDER BY k.id FOR NO KEY UPDATE);
+    ELSE
+        v_touched := ARRAY(
+            SELECT k.id FROM gateway_api_keys k
+             WHERE k.key_hash = ANY(p_key_hashes) AND k.is_active AND (k.expires_at IS NULL OR k.expires_at > now())
+               AND (k.last_used_at IS NULL OR k.last_used_at < now() - interval '1 minute')
+             ORDER BY k.id FOR NO KEY UPDATE SKIP LOCKED);
+    END IF;
     UPDATE gateway_api_keys g SET last_used_at = now() WHERE g.id = ANY(v_touched);
     SELECT coalesce(jsonb_object_agg(h.hold_id, h.user_id), '{}') INTO v_hold_wallets
       FROM credit_holds h WHERE h.hold_id = ANY(p_settle_hold_ids || p_fail_hold_ids);
@@ -2085,10 +2093,17 @@ BEGIN
       INTO v_key_wallets
       FROM gateway_api_keys k
      WHERE k.key_hash = ANY(p_key_hashes) AND k.is_active AND (k.expires_at IS NULL OR k.expires_at > now());
-    v_locked := ARRAY(
-        SELECT u.user_id FROM user_credits u
-         WHERE u.user_id IN (SELECT (value #>> '{}')::uuid FROM jsonb_each(v_hold_wallets || v_key_wallets))
-         ORDER BY u.user_id FOR UPDATE SKIP LOCKED);
+    IF p_wait THEN
+        v_locked := ARRAY(
+            SELECT u.user_id FROM user_credits u
+             WHERE u.user_id IN (SELECT (value #>> '{}')::uuid FROM jsonb_each(v_hold_wallets || v_key_wallets))
+             ORDER BY u.user_id FOR UPDATE);
+    ELSE
+        v_locked := ARRAY(
+            SELECT u.user_id FROM user_credits u
+             WHERE u.user_id IN (SELECT (value #>> '{}')::uuid FROM jsonb_each(v_hold_wallets || v_key_wallets))
+             ORDER BY u.user_id FOR UPDATE SKIP LOCKED);
+    END IF;
 
     FOR i IN 1 .. v_settles LOOP
         v_wallet := (v_hold_wallets ->> p_settle_hold_ids[i]::text)::uuid;

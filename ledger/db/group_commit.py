@@ -10,10 +10,11 @@ A caller's `fetchrow` returns only after the statement holding its call has comm
 nothing is acknowledged before it is durable.
 
 The batch statement takes no lock it would wait for: a call whose rows are locked elsewhere comes
-back `deferred`, not run. Deferred calls, and every call of a batch statement that raised (for any
-reason but a lost connection), are sent alone outside the in-flight slot, in the batch's order
-(deferred calls: each wallet's in order, wallets apart): waiting for a lock, or an error, stays
-the call's own, and the calls behind it keep flowing. A lost
+back `deferred`, not run. The deferred calls of one wallet are sent again, in order and outside
+the in-flight slot, as a statement that waits for that wallet's lock (the calls deferred for it
+meanwhile gather into the next such statement): waiting for a lock holds up only that wallet's
+calls. Every call of a batch statement that raised (for any reason but a lost connection) is sent
+again alone, in order, also outside the slot: an error stays the call's own. A lost
 connection fails every call of the batch with it: as for a single call, whether it committed is
 unknown, and the callers' idempotent retries (ledger.db.background) settle that.
 """
@@ -38,10 +39,12 @@ class BatchForm:
     """How calls of several one-call statements become one statement.
 
     `statements`: the one-call statements, in the order the batch runs their calls. `sql`: the batch
-    statement; its parameters are, for each statement in that order, one array per parameter of it
-    (element i of each array is that statement's i-th call's argument). It returns one row (or none)
-    per call, whose `ord` is the call's 1-based position counting every call of the first
-    statement, then of the second, and so on."""
+    statement; its first parameter says whether it waits for locks held elsewhere (else it defers
+    the calls that would), then come, for each statement in that order, one array per parameter of
+    it (element i of each array is that statement's i-th call's argument). It returns one row (or
+    none) per call, whose `ord` is the call's 1-based position counting every call of the first
+    statement, then of the second, and so on; a deferred call's row has `deferred` true and the
+    wallet it waits for in `user_id`."""
 
     sql: str
     statements: tuple[str, ...]
@@ -85,6 +88,10 @@ class GroupCommit:
         self.stats = GroupCommitStats()
         self._waiting: list[_Call] = []
         self._sending = 0
+        # deferred calls by the wallet they wait for; a wallet in _waiting_for has a statement
+        # waiting for it, and its calls arriving meanwhile gather into the next one
+        self._deferred: dict[Any, list[_Call]] = {}
+        self._waiting_for: set[Any] = set()
         self._tasks: set[asyncio.Task[None]] = set()  # the loop keeps only weak references
 
     async def fetch(self, query: str, *args: Any) -> Any:
@@ -108,7 +115,7 @@ class GroupCommit:
         every call, deferred or sent again alone, has its answer)."""
         loop = asyncio.get_running_loop()
         waiting = [_Call(statement, args, loop.create_future()) for statement, args in calls]
-        await self._send_batch(waiting)
+        await self._send_batch(waiting, wait=False)
         return list(await asyncio.gather(*(call.answer for call in waiting), return_exceptions=True))
 
     def _send_next(self) -> None:
@@ -118,7 +125,7 @@ class GroupCommit:
 
     async def _send(self, calls: list[_Call]) -> None:
         try:
-            await self._send_batch(calls)
+            await self._send_batch(calls, wait=False)
         finally:
             self._sending -= 1
             if self._waiting:
@@ -159,7 +166,29 @@ class GroupCommit:
 
         task.add_done_callback(done)
 
-    async def _send_batch(self, calls: list[_Call]) -> None:
+    def _defer(self, wallet: Any, calls: list[_Call]) -> None:
+        """Queues `calls` (deferred: their wallet was locked elsewhere) for the next statement that
+        waits for `wallet`, started now unless one is in flight."""
+        self.stats.deferred += len(calls)
+        self._deferred.setdefault(wallet, []).extend(calls)
+        if wallet not in self._waiting_for:
+            self._waiting_for.add(wallet)
+            self._start(self._wait_for(wallet), calls)
+
+    async def _wait_for(self, wallet: Any) -> None:
+        """Sends the calls deferred for `wallet`, in order, as statements that wait for its lock,
+        until none is left."""
+        try:
+            while calls := self._deferred.pop(wallet, []):
+                for start in range(0, len(calls), self.max_batch):
+                    await self._send_batch(calls[start : start + self.max_batch], wait=True)
+        finally:
+            self._waiting_for.discard(wallet)
+            if self._deferred.get(wallet):  # deferred while the last statement was ending
+                self._waiting_for.add(wallet)
+                self._start(self._wait_for(wallet), self._deferred[wallet])
+
+    async def _send_batch(self, calls: list[_Call], *, wait: bool) -> None:
         form = self.form
         ordered: list[_Call] = []
         arrays: list[list[Any]] = []
@@ -170,7 +199,7 @@ class GroupCommit:
         self.stats.statements += 1
         self.stats.calls += len(calls)
         try:
-            rows = await self.db.fetch(form.sql, *arrays)
+            rows = await self.db.fetch(form.sql, wait, *arrays)
         except CONNECTION_ERRORS as exc:
             for call in ordered:
                 _answer(call, exception=exc)
@@ -190,11 +219,13 @@ class GroupCommit:
             row = answers.get(position)
             if row is not None and row["deferred"]:
                 deferred.setdefault(row["user_id"], []).append(call)
-                self.stats.deferred += 1
             else:
                 _answer(call, row)
-        for calls_of_wallet in deferred.values():  # wallets apart, each wallet's in order
-            self._send_alone_in_order(calls_of_wallet)
+        for wallet, calls_of_wallet in deferred.items():
+            if wait:  # cannot happen (a waiting statement defers nothing): alone, as a last resort
+                self._send_alone_in_order(calls_of_wallet)
+            else:
+                self._defer(wallet, calls_of_wallet)
 
 
 def _answer(call: _Call, row: Any = None, *, exception: BaseException | None = None) -> None:

@@ -33,9 +33,9 @@ FAIL = query("fail_llm_request")
 # The three as one statement over arrays (migration 0026): what group commit sends. Settles run
 # first, then failures, then begins (what a settle frees, a begin in the same batch may hold).
 BATCH_FORM = BatchForm(
-    "SELECT * FROM ledger_metered_calls($1::uuid[], $2::numeric[], $3::text[], $4::uuid[], $5::uuid[], $6::text[],"
-    " $7::text[], $8::text[], $9::text[], $10::boolean[], $11::text[], $12::interval[], $13::text[], $14::text[],"
-    " $15::text[])",
+    "SELECT * FROM ledger_metered_calls($1, $2::uuid[], $3::numeric[], $4::text[], $5::uuid[], $6::uuid[],"
+    " $7::text[], $8::text[], $9::text[], $10::text[], $11::boolean[], $12::text[], $13::interval[], $14::text[],"
+    " $15::text[], $16::text[])",
     (SETTLE, FAIL, BEGIN),
 )
 

@@ -14,11 +14,12 @@
 -- will touch (last_used_at, at most once a minute, as begin_llm_request does) in id order, then
 -- locks its wallets in user_id order, both with SKIP LOCKED. A call whose wallet (or whose key to
 -- touch) is locked elsewhere (another process's gathering, a maintenance run, an operator's
--- transaction) is not run: its row says `deferred`, and the caller sends it alone, as before this
--- migration (the deferred calls of one wallet one after another, in the batch's order), where
--- waiting holds up no one else. So one busy wallet never stalls other wallets'
--- requests, and a gathering can never be part of a lock cycle: it holds only locks it took
--- without waiting, and the calls sent alone lock one key and one wallet, in that order, as before.
+-- transaction) is not run: its row says `deferred`, and the caller sends the deferred calls of
+-- that wallet again, in their order, as a statement of their own that waits for its locks
+-- (p_wait): keys first, then its one wallet, the order a begin alone takes them in. So one busy
+-- wallet never stalls other wallets' requests, and no statement here can be part of a lock cycle:
+-- a gathering holds only locks it took without waiting, and a waiting statement locks one wallet,
+-- after its keys, as one call alone always did.
 --
 -- If any call raises, the whole statement rolls back and the caller runs each call alone: an
 -- error is the call's own, never its neighbours'.
@@ -30,6 +31,9 @@
 -- row (the others NULL); a begin whose key is unknown has no row.
 
 CREATE FUNCTION ledger_metered_calls(
+    -- false: take only the locks free now and defer the other calls; true: wait for every lock
+    -- (the caller sends the deferred calls of one wallet this way, one wallet a statement)
+    p_wait boolean,
     -- settle_llm_request
     p_settle_hold_ids uuid[], p_settle_credits numeric[], p_settle_usages text[], p_settle_byok_key_ids uuid[],
     -- fail_llm_request
@@ -60,11 +64,19 @@ DECLARE
 BEGIN
     -- keys a begin would touch, locked without waiting and touched now (the begin then finds them
     -- fresh); a stale key locked elsewhere makes its begins deferred
-    v_touched := ARRAY(
-        SELECT k.id FROM gateway_api_keys k
-         WHERE k.key_hash = ANY(p_key_hashes) AND k.is_active AND (k.expires_at IS NULL OR k.expires_at > now())
-           AND (k.last_used_at IS NULL OR k.last_used_at < now() - interval '1 minute')
-         ORDER BY k.id FOR NO KEY UPDATE SKIP LOCKED);
+    IF p_wait THEN
+        v_touched := ARRAY(
+            SELECT k.id FROM gateway_api_keys k
+             WHERE k.key_hash = ANY(p_key_hashes) AND k.is_active AND (k.expires_at IS NULL OR k.expires_at > now())
+               AND (k.last_used_at IS NULL OR k.last_used_at < now() - interval '1 minute')
+             ORDER BY k.id FOR NO KEY UPDATE);
+    ELSE
+        v_touched := ARRAY(
+            SELECT k.id FROM gateway_api_keys k
+             WHERE k.key_hash = ANY(p_key_hashes) AND k.is_active AND (k.expires_at IS NULL OR k.expires_at > now())
+               AND (k.last_used_at IS NULL OR k.last_used_at < now() - interval '1 minute')
+             ORDER BY k.id FOR NO KEY UPDATE SKIP LOCKED);
+    END IF;
     UPDATE gateway_api_keys g SET last_used_at = now() WHERE g.id = ANY(v_touched);
     SELECT coalesce(jsonb_object_agg(h.hold_id, h.user_id), '{}') INTO v_hold_wallets
       FROM credit_holds h WHERE h.hold_id = ANY(p_settle_hold_ids || p_fail_hold_ids);
@@ -75,10 +87,17 @@ BEGIN
       INTO v_key_wallets
       FROM gateway_api_keys k
      WHERE k.key_hash = ANY(p_key_hashes) AND k.is_active AND (k.expires_at IS NULL OR k.expires_at > now());
-    v_locked := ARRAY(
-        SELECT u.user_id FROM user_credits u
-         WHERE u.user_id IN (SELECT (value #>> '{}')::uuid FROM jsonb_each(v_hold_wallets || v_key_wallets))
-         ORDER BY u.user_id FOR UPDATE SKIP LOCKED);
+    IF p_wait THEN
+        v_locked := ARRAY(
+            SELECT u.user_id FROM user_credits u
+             WHERE u.user_id IN (SELECT (value #>> '{}')::uuid FROM jsonb_each(v_hold_wallets || v_key_wallets))
+             ORDER BY u.user_id FOR UPDATE);
+    ELSE
+        v_locked := ARRAY(
+            SELECT u.user_id FROM user_credits u
+             WHERE u.user_id IN (SELECT (value #>> '{}')::uuid FROM jsonb_each(v_hold_wallets || v_key_wallets))
+             ORDER BY u.user_id FOR UPDATE SKIP LOCKED);
+    END IF;
 
     FOR i IN 1 .. v_settles LOOP
         v_wallet := (v_hold_wallets ->> p_settle_hold_ids[i]::text)::uuid;
