@@ -2068,31 +2068,43 @@ DECLARE
     v_key_wallets  jsonb;
     v_wallet   uuid;
 BEGIN
-    -- keys a begin would touch, locked without waiting and touched now (the begin then finds them
-    -- fresh); a stale key locked elsewhere makes its begins deferred
-    IF p_wait THEN
-        v_touched := ARRAY(
-            SELECT k.id FROM gateway_api_keys k
-             WHERE k.key_hash = ANY(p_key_hashes) AND k.is_active AND (k.expires_at IS NULL OR k.expires_at > now())
-               AND (k.last_used_at IS NULL OR k.last_used_at < now() - interval '1 minute')
-             ORDER BY k.id FOR NO KEY UPDATE);
-    ELSE
-        v_touched := ARRAY(
-            SELECT k.id FROM gateway_api_keys k
-             WHERE k.key_hash = ANY(p_key_hashes) AND k.is_active AND (k.expires_at IS NULL OR k.expires_at > now())
-               AND (k.last_used_at IS NULL OR k.last_used_at < now() - interval '1 minute')
-             ORDER BY k.id FOR NO KEY UPDATE SKIP LOCKED);
+    -- (each step is skipped when the batch has nothing for it: a lone call pays only its own)
+    v_hold_wallets := '{}';
+    v_key_wallets := '{}';
+    IF p_key_hashes <> '{}' THEN
+        -- keys a begin would touch, locked (without waiting, unless p_wait) and touched now: the
+        -- begin then finds them fresh; a stale key locked elsewhere makes its begins deferred
+        IF p_wait THEN
+            v_touched := ARRAY(
+                SELECT k.id FROM gateway_api_keys k
+                 WHERE k.key_hash = ANY(p_key_hashes) AND k.is_active
+                   AND (k.expires_at IS NULL OR k.expires_at > now())
+                   AND (k.last_used_at IS NULL OR k.last_used_at < now() - interval '1 minute')
+                 ORDER BY k.id FOR NO KEY UPDATE);
+        ELSE
+            v_touched := ARRAY(
+                SELECT k.id FROM gateway_api_keys k
+                 WHERE k.key_hash = ANY(p_key_hashes) AND k.is_active
+                   AND (k.expires_at IS NULL OR k.expires_at > now())
+                   AND (k.last_used_at IS NULL OR k.last_used_at < now() - interval '1 minute')
+                 ORDER BY k.id FOR NO KEY UPDATE SKIP LOCKED);
+        END IF;
+        IF v_touched <> '{}' THEN
+            UPDATE gateway_api_keys g SET last_used_at = now() WHERE g.id = ANY(v_touched);
+        END IF;
+        -- a key still stale here was locked elsewhere: its begins wait (wallet NULL: never locked)
+        SELECT coalesce(jsonb_object_agg(k.key_hash,
+                                         CASE WHEN k.last_used_at IS NULL
+                                                   OR k.last_used_at < now() - interval '1 minute'
+                                              THEN NULL ELSE k.user_id END), '{}')
+          INTO v_key_wallets
+          FROM gateway_api_keys k
+         WHERE k.key_hash = ANY(p_key_hashes) AND k.is_active AND (k.expires_at IS NULL OR k.expires_at > now());
     END IF;
-    UPDATE gateway_api_keys g SET last_used_at = now() WHERE g.id = ANY(v_touched);
-    SELECT coalesce(jsonb_object_agg(h.hold_id, h.user_id), '{}') INTO v_hold_wallets
-      FROM credit_holds h WHERE h.hold_id = ANY(p_settle_hold_ids || p_fail_hold_ids);
-    -- a key still stale here was locked elsewhere: its begins wait (wallet NULL: never locked below)
-    SELECT coalesce(jsonb_object_agg(k.key_hash,
-                                     CASE WHEN k.last_used_at IS NULL OR k.last_used_at < now() - interval '1 minute'
-                                          THEN NULL ELSE k.user_id END), '{}')
-      INTO v_key_wallets
-      FROM gateway_api_keys k
-     WHERE k.key_hash = ANY(p_key_hashes) AND k.is_active AND (k.expires_at IS NULL OR k.expires_at > now());
+    IF v_settles + v_failures > 0 THEN
+        SELECT coalesce(jsonb_object_agg(h.hold_id, h.user_id), '{}') INTO v_hold_wallets
+          FROM credit_holds h WHERE h.hold_id = ANY(p_settle_hold_ids || p_fail_hold_ids);
+    END IF;
     IF p_wait THEN
         v_locked := ARRAY(
             SELECT u.user_id FROM user_credits u

@@ -4,8 +4,10 @@
 names joins the calls waiting to be sent; everything else goes straight to the pool. Waiting calls
 are sent when no statement of this GroupCommit is in flight (or fewer than `in_flight`), as the
 form's batch statement, whose function runs every element's call in the form's order in one
-transaction (migration 0026). A lone call goes the same way: sent alone as its own statement, a
-call that waits for a lock would hold the sending slot, and every other wallet's calls with it.
+transaction (migration 0026). A lone call is sent as its own one-call statement (cheaper than a
+batch of one, so a request at a time pays nothing for this); since it may wait for a lock held
+elsewhere, a statement that has run for `slow_after` seconds stops counting against `in_flight`,
+so a busy wallet holds up the other wallets' calls for at most that long.
 A caller's `fetchrow` returns only after the statement holding its call has committed, so
 nothing is acknowledged before it is durable.
 
@@ -76,15 +78,19 @@ class GroupCommitStats:
 class GroupCommit:
     """An Executor that sends concurrent calls of `form`'s statements in batches (see the module's
     doc). `max_batch`: the most calls in one statement (1 sends each alone); `in_flight`: how many
-    statements may run at once (calls arriving meanwhile wait, which is what makes a batch)."""
+    statements may run at once (calls arriving meanwhile wait, which is what makes a batch), not
+    counting those that have run for `slow_after` seconds."""
 
-    def __init__(self, db: Executor, form: BatchForm, *, max_batch: int = 64, in_flight: int = 1) -> None:
+    def __init__(
+        self, db: Executor, form: BatchForm, *, max_batch: int = 64, in_flight: int = 1, slow_after: float = 0.05
+    ) -> None:
         if max_batch < 1 or in_flight < 1:
             raise ValueError("a batch holds at least one call and at least one may be in flight")
         self.db = db
         self.form = form
         self.max_batch = max_batch
         self.in_flight = in_flight
+        self.slow_after = slow_after
         self.stats = GroupCommitStats()
         self._waiting: list[_Call] = []
         self._sending = 0
@@ -124,11 +130,26 @@ class GroupCommit:
         self._start(self._send(calls), calls)
 
     async def _send(self, calls: list[_Call]) -> None:
-        try:
-            await self._send_batch(calls, wait=False)
-        finally:
+        counted = True  # against in_flight: until it ends, or has run for slow_after seconds
+
+        def slow() -> None:
+            nonlocal counted
+            counted = False
             self._sending -= 1
-            if self._waiting:
+            if self._waiting and self._sending < self.in_flight:
+                self._send_next()
+
+        timer = asyncio.get_running_loop().call_later(self.slow_after, slow)
+        try:
+            if len(calls) == 1:  # the one-call statement: cheaper than a batch of one
+                await self._send_alone(calls[0])
+            else:
+                await self._send_batch(calls, wait=False)
+        finally:
+            timer.cancel()
+            if counted:
+                self._sending -= 1
+            if self._waiting and self._sending < self.in_flight:
                 self._send_next()
 
     async def _send_alone(self, call: _Call) -> None:
