@@ -20,6 +20,7 @@ import asyncpg
 import stripe
 
 from ledger.billing.checkout import CURRENCY, StripeReplyInvalid, ensure_customer, web_url
+from ledger.db.background import log_failed_pass
 from ledger.db.executor import Executor
 from ledger.db.queries import query
 from ledger.errors import InvalidArgument
@@ -203,7 +204,7 @@ async def run_forever(pool: asyncpg.Pool, client: stripe.StripeClient, interval_
         try:
             busy = await charge_due(pool, client)
         except Exception:
-            log.exception("auto top-up pass failed; retrying in %s s", interval_seconds)
+            log_failed_pass(log, "auto top-up pass", interval_seconds)
             busy = 0
         if not busy:
             await asyncio.sleep(interval_seconds)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 from collections.abc import Awaitable, Callable
 
 import asyncpg
@@ -71,3 +72,14 @@ async def wait_for_background_writes() -> None:
     loop = asyncio.get_running_loop()
     while mine := [task for task in _pending if task.get_loop() is loop]:
         await asyncio.gather(*mine, return_exceptions=True)
+
+
+def log_failed_pass(logger: logging.Logger, what: str, interval_seconds: float) -> None:
+    """Logs a background pass that failed (call it in an `except` block): a database outage (a
+    failover, a restart) as one warning line, anything else with its traceback, as a bug."""
+    exc = sys.exc_info()[1]
+    if isinstance(exc, CONNECTION_ERRORS):
+        name = type(exc).__name__
+        logger.warning("%s failed: database unavailable (%s); retrying in %s s", what, name, interval_seconds)
+    else:
+        logger.exception("%s failed; retrying in %s s", what, interval_seconds)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
+from ledger.db.background import log_failed_pass
 from ledger.money import grants
 from ledger.money.holds import expire_credit_holds
 
@@ -74,5 +75,5 @@ async def run_forever(pool: asyncpg.Pool, interval_seconds: float) -> None:
         except Exception:
             # whatever failed (a killed backend is an InterfaceError, not a PostgresError), the task
             # must outlive it: the run rolled back whole and the next turn does the work
-            log.exception("maintenance run failed; retrying in %s s", interval_seconds)
+            log_failed_pass(log, "maintenance run", interval_seconds)
         await asyncio.sleep(interval_seconds)

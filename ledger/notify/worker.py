@@ -12,6 +12,7 @@ import httpx
 
 from ledger.accounts.mail import Mailer
 from ledger.accounts.people import SecretBox
+from ledger.db.background import log_failed_pass
 from ledger.notify import channel_delivery
 from ledger.notify.channel_delivery import ChannelPolicy
 from ledger.notify.delivery import DeliveryPolicy, deliver_due
@@ -52,7 +53,7 @@ async def run_forever(
             try:
                 busy = await run_once(pool, box, mailer, client, policy, channels)
             except Exception:
-                log.exception("notification pass failed; retrying in %s s", interval_seconds)
+                log_failed_pass(log, "notification pass", interval_seconds)
                 busy = 0
             if not busy:
                 await asyncio.sleep(interval_seconds)
