@@ -2067,6 +2067,8 @@ DECLARE
     v_hold_wallets jsonb;
     v_key_wallets  jsonb;
     v_wallet   uuid;
+    v_got      uuid[];
+    v_byok     uuid[];  -- the BYOK keys of the settles, locked without waiting
 BEGIN
     -- (each step is skipped when the batch has nothing for it: a lone call pays only its own)
     v_hold_wallets := '{}';
@@ -2115,10 +2117,39 @@ BEGIN
             SELECT u.user_id FROM user_credits u
              WHERE u.user_id IN (SELECT (value #>> '{}')::uuid FROM jsonb_each(v_hold_wallets || v_key_wallets))
              ORDER BY u.user_id FOR UPDATE SKIP LOCKED);
+        -- The rows a call writes besides its wallet's and key's are guarded by the wallet's lock,
+        -- but an operator's edit may hold one (a budget, a rate limit, a BYOK key): a wallet with
+        -- such a row locked elsewhere has its calls deferred too, so the batch never waits.
+        IF v_locked <> '{}' THEN
+            v_got := ARRAY(SELECT b.id FROM budgets b WHERE b.workspace_id = ANY(v_locked)
+                            FOR NO KEY UPDATE SKIP LOCKED);
+            v_locked := ARRAY(SELECT unnest(v_locked) EXCEPT
+                              SELECT b.workspace_id FROM budgets b
+                               WHERE b.workspace_id = ANY(v_locked) AND NOT b.id = ANY(v_got));
+            v_got := ARRAY(SELECT r.id FROM rate_limits r WHERE r.workspace_id = ANY(v_locked)
+                            FOR NO KEY UPDATE SKIP LOCKED);
+            v_locked := ARRAY(SELECT unnest(v_locked) EXCEPT
+                              SELECT r.workspace_id FROM rate_limits r
+                               WHERE r.workspace_id = ANY(v_locked) AND NOT r.id = ANY(v_got));
+        END IF;
+        IF v_settles > 0 THEN
+            v_byok := ARRAY(SELECT p.id FROM user_provider_keys p WHERE p.id = ANY(p_settle_byok_key_ids)
+                             FOR NO KEY UPDATE SKIP LOCKED);
+        END IF;
     END IF;
 
     FOR i IN 1 .. v_settles LOOP
         v_wallet := (v_hold_wallets ->> p_settle_hold_ids[i]::text)::uuid;
+        IF NOT p_wait AND p_settle_byok_key_ids[i] IS NOT NULL
+           AND NOT coalesce(p_settle_byok_key_ids[i] = ANY(v_byok), false) THEN
+            -- its BYOK key is locked elsewhere (a request on its own keys may hold nothing)
+            v_wallet := coalesce(v_wallet, (SELECT p.user_id FROM user_provider_keys p
+                                             WHERE p.id = p_settle_byok_key_ids[i]));
+            RETURN QUERY SELECT i, true, NULL::boolean, NULL::numeric, NULL::bigint, NULL::numeric, NULL::numeric,
+                                NULL::numeric, NULL::numeric, NULL::uuid, v_wallet, NULL::text, NULL::text,
+                                NULL::uuid, NULL::jsonb, NULL::jsonb, NULL::text[];
+            CONTINUE;
+        END IF;
         IF v_wallet IS NOT NULL AND NOT v_wallet = ANY(v_locked) THEN
             RETURN QUERY SELECT i, true, NULL::boolean, NULL::numeric, NULL::bigint, NULL::numeric, NULL::numeric,
                                 NULL::numeric, NULL::numeric, NULL::uuid, v_wallet, NULL::text, NULL::text,

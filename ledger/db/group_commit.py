@@ -7,7 +7,9 @@ form's batch statement, whose function runs every element's call in the form's o
 transaction (migration 0026). A lone call is sent as its own one-call statement (cheaper than a
 batch of one, so a request at a time pays nothing for this); since it may wait for a lock held
 elsewhere, a statement that has run for `slow_after` seconds stops counting against `in_flight`,
-so a busy wallet holds up the other wallets' calls for at most that long.
+so a busy wallet holds up the other wallets' calls for at most that long, and while one is that
+slow, lone calls go as batches too (which wait for nothing), so a busy wallet's calls take one
+connection, not one each.
 A caller's `fetchrow` returns only after the statement holding its call has committed, so
 nothing is acknowledged before it is durable.
 
@@ -94,6 +96,7 @@ class GroupCommit:
         self.stats = GroupCommitStats()
         self._waiting: list[_Call] = []
         self._sending = 0
+        self._slow = 0  # statements running past slow_after
         # deferred calls by the wallet they wait for; a wallet in _waiting_for has a statement
         # waiting for it, and its calls arriving meanwhile gather into the next one
         self._deferred: dict[Any, list[_Call]] = {}
@@ -136,12 +139,16 @@ class GroupCommit:
             nonlocal counted
             counted = False
             self._sending -= 1
+            self._slow += 1
             if self._waiting and self._sending < self.in_flight:
                 self._send_next()
 
         timer = asyncio.get_running_loop().call_later(self.slow_after, slow)
         try:
-            if len(calls) == 1:  # the one-call statement: cheaper than a batch of one
+            # the one-call statement is cheaper than a batch of one; but while a statement is slow
+            # (it may be waiting for a lock), a lone call too goes as a batch, which waits for
+            # none: calls that would wait are each wallet's lane's, not one connection each
+            if len(calls) == 1 and not self._slow:
                 await self._send_alone(calls[0])
             else:
                 await self._send_batch(calls, wait=False)
@@ -149,6 +156,8 @@ class GroupCommit:
             timer.cancel()
             if counted:
                 self._sending -= 1
+            else:
+                self._slow -= 1
             if self._waiting and self._sending < self.in_flight:
                 self._send_next()
 

@@ -346,3 +346,58 @@ async def test_a_key_locked_elsewhere_that_needs_its_touch_waits_alone(pool: asy
     begun = await asyncio.wait_for(waiting, timeout=10)
     assert begun is not None and begun.hold_state == "held"
     assert await pool.fetchval("SELECT last_used_at IS NOT NULL FROM gateway_api_keys WHERE id = $1", wallet.key_id)
+
+
+async def test_a_budget_an_operator_is_editing_holds_up_only_its_own_wallet(pool: asyncpg.Pool) -> None:
+    edited, other = await make_wallet(pool, "100"), await make_wallet(pool, "100")
+    for wallet in (edited, other):
+        await pool.execute(
+            "INSERT INTO budgets (workspace_id, scope_type, scope_id, amount, period, hard)"
+            " VALUES ($1, 'workspace', $2, 50, 'monthly', true)",
+            wallet.workspace_id,
+            str(wallet.workspace_id),
+        )
+    group = GroupCommit(pool, BATCH_FORM, max_batch=64, in_flight=1)
+    calls = [(BEGIN, begin_args(w, Decimal(1), f"req-b-{w.key_id}-{i}")) for i in range(3) for w in (edited, other)]
+    holds_of_other = "SELECT count(*) FROM credit_holds WHERE user_id = $1 AND status = 'held'"
+    async with pool.acquire() as operator, operator.transaction():
+        await operator.execute("UPDATE budgets SET amount = 60 WHERE workspace_id = $1", edited.workspace_id)
+        # one batch holding both wallets' calls: it may not wait for the budget being edited
+        batch = asyncio.ensure_future(group.send_together(calls))
+        for _ in range(100):
+            if await pool.fetchval(holds_of_other, other.workspace_id) == 3:
+                break
+            await asyncio.sleep(0.05)
+        assert await pool.fetchval(holds_of_other, other.workspace_id) == 3, "the other wallet's calls committed"
+        assert not batch.done(), "the edited wallet's calls wait for the edit"
+        assert group.stats.deferred == 3
+    rows = await asyncio.wait_for(batch, timeout=10)
+    assert all(isinstance(row, asyncpg.Record) and row["hold_state"] == "held" for row in rows)
+    assert await pool.fetchval("SELECT held FROM budgets WHERE workspace_id = $1", edited.workspace_id) == 3
+
+
+async def test_while_a_call_waits_a_busy_wallets_lone_calls_take_one_connection(pool: asyncpg.Pool) -> None:
+    busy, free = await make_wallet(pool, "100"), await make_wallet(pool, "100")
+    group = GroupCommit(pool, BATCH_FORM, max_batch=64, in_flight=1, slow_after=0.05)
+
+    def begin_on(w: Wallet, i: int) -> Any:
+        usage = UsageRecord(f"req-s-{w.key_id}-{i}", "gpt-4", api="chat")
+        return begin_request(
+            group, w.key_hash, "balanced", {"balanced": (Decimal(1), Decimal(1))}, False, TTL, "test", usage, FACTS
+        )
+
+    waiting_on_locks = (
+        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()"
+    )
+    async with pool.acquire() as other, other.transaction():
+        await other.execute("SELECT 1 FROM user_credits WHERE user_id = $1 FOR UPDATE", busy.workspace_id)
+        waiting = []
+        for i in range(8):  # one at a time, each alone when it arrives
+            waiting.append(asyncio.ensure_future(begin_on(busy, i)))
+            await asyncio.sleep(0.08)
+        # the first went alone and waits; the others joined the wallet's one waiting statement
+        assert await pool.fetchval(waiting_on_locks) <= 2
+        served = await asyncio.wait_for(begin_on(free, 0), timeout=1)
+        assert served is not None and served.hold_state == "held"
+    begun = await asyncio.wait_for(asyncio.gather(*waiting), timeout=10)
+    assert all(b is not None and b.hold_state == "held" for b in begun)
