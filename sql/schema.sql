@@ -2069,6 +2069,7 @@ DECLARE
     v_wallet   uuid;
     v_got      uuid[];
     v_byok     uuid[];  -- the BYOK keys of the settles, locked without waiting
+    v_defer    boolean;
 BEGIN
     -- (each step is skipped when the batch has nothing for it: a lone call pays only its own)
     v_hold_wallets := '{}';
@@ -2142,15 +2143,15 @@ BEGIN
         v_wallet := (v_hold_wallets ->> p_settle_hold_ids[i]::text)::uuid;
         IF NOT p_wait AND p_settle_byok_key_ids[i] IS NOT NULL
            AND NOT coalesce(p_settle_byok_key_ids[i] = ANY(v_byok), false) THEN
-            -- its BYOK key is locked elsewhere (a request on its own keys may hold nothing)
+            -- its BYOK key is locked elsewhere (a request on its own keys may hold nothing, so
+            -- the wallet it waits with is the key's)
             v_wallet := coalesce(v_wallet, (SELECT p.user_id FROM user_provider_keys p
                                              WHERE p.id = p_settle_byok_key_ids[i]));
-            RETURN QUERY SELECT i, true, NULL::boolean, NULL::numeric, NULL::bigint, NULL::numeric, NULL::numeric,
-                                NULL::numeric, NULL::numeric, NULL::uuid, v_wallet, NULL::text, NULL::text,
-                                NULL::uuid, NULL::jsonb, NULL::jsonb, NULL::text[];
-            CONTINUE;
+            v_defer := true;
+        ELSE
+            v_defer := v_wallet IS NOT NULL AND NOT v_wallet = ANY(v_locked);
         END IF;
-        IF v_wallet IS NOT NULL AND NOT v_wallet = ANY(v_locked) THEN
+        IF v_defer THEN
             RETURN QUERY SELECT i, true, NULL::boolean, NULL::numeric, NULL::bigint, NULL::numeric, NULL::numeric,
                                 NULL::numeric, NULL::numeric, NULL::uuid, v_wallet, NULL::text, NULL::text,
                                 NULL::uuid, NULL::jsonb, NULL::jsonb, NULL::text[];

@@ -74,7 +74,7 @@ class GroupCommitStats:
     statements: int = 0
     calls: int = 0
     fallbacks: int = 0
-    deferred: int = 0  # calls a batch left to be sent alone (their rows were locked elsewhere)
+    deferred: int = 0  # calls a batch left to their wallet's waiting statement (rows locked elsewhere)
 
 
 class GroupCommit:
@@ -114,8 +114,7 @@ class GroupCommit:
             return await self.db.fetchrow(query, *args)
         call = _Call(query, args, asyncio.get_running_loop().create_future())
         self._waiting.append(call)
-        if self._sending < self.in_flight:
-            self._send_next()
+        self._send_if_free()
         return await call.answer
 
     async def send_together(self, calls: list[tuple[str, tuple[Any, ...]]]) -> list[Any]:
@@ -126,6 +125,11 @@ class GroupCommit:
         waiting = [_Call(statement, args, loop.create_future()) for statement, args in calls]
         await self._send_batch(waiting, wait=False)
         return list(await asyncio.gather(*(call.answer for call in waiting), return_exceptions=True))
+
+    def _send_if_free(self) -> None:
+        """Sends the waiting calls if a sending slot is free."""
+        if self._waiting and self._sending < self.in_flight:
+            self._send_next()
 
     def _send_next(self) -> None:
         calls, self._waiting = self._waiting[: self.max_batch], self._waiting[self.max_batch :]
@@ -140,8 +144,7 @@ class GroupCommit:
             counted = False
             self._sending -= 1
             self._slow += 1
-            if self._waiting and self._sending < self.in_flight:
-                self._send_next()
+            self._send_if_free()
 
         timer = asyncio.get_running_loop().call_later(self.slow_after, slow)
         try:
@@ -158,8 +161,7 @@ class GroupCommit:
                 self._sending -= 1
             else:
                 self._slow -= 1
-            if self._waiting and self._sending < self.in_flight:
-                self._send_next()
+            self._send_if_free()
 
     async def _send_alone(self, call: _Call) -> None:
         self.stats.statements += 1
@@ -213,10 +215,12 @@ class GroupCommit:
                 for start in range(0, len(calls), self.max_batch):
                     await self._send_batch(calls[start : start + self.max_batch], wait=True)
         finally:
+            # the loop ends only when nothing is left, or by a cancellation (at shutdown): then
+            # the calls deferred meanwhile have nobody to send them, and their callers stop waiting
             self._waiting_for.discard(wallet)
-            if self._deferred.get(wallet):  # deferred while the last statement was ending
-                self._waiting_for.add(wallet)
-                self._start(self._wait_for(wallet), self._deferred[wallet])
+            for call in self._deferred.pop(wallet, []):
+                if not call.answer.done():
+                    call.answer.cancel()
 
     async def _send_batch(self, calls: list[_Call], *, wait: bool) -> None:
         form = self.form

@@ -3,7 +3,7 @@
 A request takes two round trips: `begin_request` and `finish_request` (or `fail_request`).
 A user with their own provider keys takes one more (`reserve_request`), because the routes, and so
 the hold, depend on keys only the service can decrypt. Under load the service sends the begins,
-settles and failures of concurrent requests in batches (`BATCH_FORMS`, ledger.db.group_commit).
+settles and failures of concurrent requests in batches (`BATCH_FORM`, ledger.db.group_commit).
 """
 
 from __future__ import annotations
